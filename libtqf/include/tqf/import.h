@@ -1,0 +1,91 @@
+// Importers: read a model from GGUF v3, safetensors (+ config.json and
+// tokenizer.json beside it), or a llama2.c checkpoint (+ tokenizer.bin) into
+// a SourceModel with canonical tensor names and (out, in) row-major shapes.
+//
+// Canonical names for LLaMA models (the GGUF convention):
+//   token_embd.weight, output_norm.weight, output.weight,
+//   blk.N.{attn_norm,attn_q,attn_k,attn_v,attn_output,
+//          ffn_norm,ffn_gate,ffn_up,ffn_down}.weight
+// Q and K projections follow GGUF's layout (rotary pairs adjacent, as
+// llama.cpp's converter permutes Hugging Face weights). Other architectures
+// keep their source names.
+//
+// Ownership: a SourceModel owns the mappings of its source files; the
+// tensors' `data` pointers stay valid for the SourceModel's lifetime.
+// Thread-safety: a SourceModel may be read from many threads.
+#ifndef TQF_IMPORT_H_
+#define TQF_IMPORT_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tqf/export.h"
+#include "tqf/result.h"
+#include "tqf/types.h"
+
+namespace tqf {
+
+class MappedFile;
+
+struct SourceTensor {
+  std::string name;               // canonical name
+  std::vector<uint64_t> shape;    // row-major, outermost first
+  DType dtype = DType::kF32;      // F32, F16, BF16 or Q8_0
+  const uint8_t* data = nullptr;  // into a mapping the SourceModel owns
+  size_t size = 0;                // bytes at data
+
+  uint64_t num_elements() const;
+  // rows = shape[0] for ndim >= 2 (product of all but the last dim), else 1;
+  // cols = last dim.
+  uint64_t rows() const;
+  uint64_t cols() const;
+  // Decodes the elements to fp32 into out[0..num_elements()).
+  Status ToF32(float* out) const;
+};
+
+struct SourceModel {
+  std::string format;  // "gguf", "safetensors", "llama2c"
+  std::string path;
+  ModelInfo info;
+  std::vector<SourceTensor> tensors;
+  uint64_t file_bytes = 0;  // size of the weights file(s) read
+  std::vector<std::shared_ptr<const MappedFile>> mappings;
+  // Tensor bytes the importer had to rewrite (e.g. Hugging Face q/k rows
+  // permuted to the GGUF layout); owned here like `mappings`.
+  std::vector<std::shared_ptr<const std::vector<uint8_t>>> buffers;
+};
+
+struct ImportOptions {
+  // llama2.c: tokenizer.bin path. Empty: "tokenizer.bin" beside the
+  // checkpoint, then tok<vocab_size>.bin beside it.
+  std::string tokenizer_path;
+};
+
+// Detects the format of `path` from its content (GGUF magic; safetensors
+// header; otherwise a llama2.c checkpoint if its header is consistent with
+// its size) and imports it. kNotSupported for unknown formats or tensor
+// types, kCorruption for malformed files, kNotFound for missing files.
+TQF_EXPORT Result<SourceModel> ImportModel(const std::string& path,
+                                           const ImportOptions& options = {});
+
+TQF_EXPORT Result<SourceModel> ImportGguf(const std::string& path);
+TQF_EXPORT Result<SourceModel> ImportSafetensors(const std::string& path);
+TQF_EXPORT Result<SourceModel> ImportLlama2c(const std::string& path,
+                                             const ImportOptions& options = {});
+
+// Reads a tokenizer on its own: a llama2.c tokenizer.bin (SentencePiece
+// BPE with scores) or a Hugging Face tokenizer.json (byte-level BPE with
+// merges, added/special tokens and the pre-tokenizer regex).
+TQF_EXPORT Result<TokenizerData> ImportTokenizer(const std::string& path);
+
+// Parses a GGUF / safetensors image already in memory (used by the fuzz
+// targets). `data` must outlive the result; `mappings` stays empty.
+TQF_EXPORT Result<SourceModel> ParseGguf(const uint8_t* data, size_t size);
+TQF_EXPORT Result<SourceModel> ParseSafetensors(const uint8_t* data, size_t size);
+
+}  // namespace tqf
+
+#endif  // TQF_IMPORT_H_

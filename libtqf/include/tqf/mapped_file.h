@@ -1,0 +1,50 @@
+// MappedFile: a read-only memory mapping of a whole file (POSIX mmap), with
+// page-cache hints.
+//
+// Ownership: the mapping lives as long as the MappedFile; pointers from
+// data() are valid until it is destroyed. Thread-safety: immutable after
+// Open; hints may be issued from any thread.
+#ifndef TQF_MAPPED_FILE_H_
+#define TQF_MAPPED_FILE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "tqf/export.h"
+#include "tqf/result.h"
+
+namespace tqf {
+
+class TQF_EXPORT MappedFile {
+ public:
+  // Maps `path` read-only. kNotFound if it does not exist, kIOError for
+  // other failures (with errno text). An empty file maps to size() == 0.
+  static Result<std::shared_ptr<const MappedFile>> Open(const std::string& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+  // madvise hints over [offset, offset+size) (rounded out to pages; ranges
+  // past the end are clipped). Failures are ignored: hints are advisory.
+  void WillNeed(size_t offset, size_t size) const;
+  void DontNeed(size_t offset, size_t size) const;
+  void Sequential() const;
+  void Random() const;
+
+ private:
+  MappedFile() = default;
+  void Advise(size_t offset, size_t size, int advice) const;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+  std::string path_;
+};
+
+}  // namespace tqf
+
+#endif  // TQF_MAPPED_FILE_H_

@@ -1,0 +1,148 @@
+// Reader: a memory-mapped .tqf, with tensors decoded on demand.
+//
+// Open() maps the file and does the cheap structural checks: footer and
+// preamble, the FlatBuffers verifier over the header, every extent inside
+// its section and the file (without overflow), sections not overlapping,
+// seek indices consistent with their tensors, dictionaries parseable.
+// Checksums are checked as blocks are decoded when
+// ReadOptions::verify_checksums is set, and all of them by Verify().
+//
+// Ownership: the Reader owns the mapping. TensorInfo references and
+// `params` pointers stay valid for the Reader's lifetime.
+// Thread-safety: all const methods may be called concurrently (decoding
+// different or the same tensors from many threads is safe).
+#ifndef TQF_READER_H_
+#define TQF_READER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tqf/codec.h"
+#include "tqf/export.h"
+#include "tqf/mapped_file.h"
+#include "tqf/result.h"
+#include "tqf/types.h"
+
+namespace tqf {
+
+struct ReadOptions {
+  bool verify_checksums = true;  // check block checksums while decoding
+};
+
+struct TensorInfo {
+  std::string name;
+  std::vector<uint64_t> shape;
+  DType source_dtype = DType::kF32;
+  DType dtype = DType::kF32;
+  QuantKind quant = QuantKind::kNone;
+  uint32_t quant_block = 0;
+  CodecKind codec = CodecKind::kRaw;
+  int dictionary = -1;
+  uint64_t raw_size = 0;       // decoded bytes
+  uint64_t stored_size = 0;    // codeword stream bytes
+  uint64_t data_offset = 0;    // absolute offset of the stream
+  uint32_t block_size = 0;
+  uint32_t block_count = 0;
+  const float* params = nullptr;  // into the mapping (4-byte aligned)
+  size_t num_params = 0;
+
+  uint64_t num_elements() const;
+  uint64_t rows() const;  // product of all dims but the last (1 for 1-D)
+  uint64_t cols() const;  // last dim
+};
+
+struct DictionaryInfo {
+  CodecKind codec = CodecKind::kRaw;
+  uint64_t offset = 0;
+  uint64_t size = 0;
+};
+
+struct SectionInfo {
+  std::string kind;  // "dictionary", "streams", "plain", "seek_index"
+  uint64_t offset = 0;
+  uint64_t size = 0;
+};
+
+struct FileInfo {
+  uint16_t format_major = 0;
+  uint16_t format_minor = 0;
+  uint64_t compat_flags = 0;
+  uint64_t incompat_flags = 0;
+  uint64_t file_size = 0;
+  uint64_t header_offset = 0;
+  uint64_t header_size = 0;
+  std::string writer;
+};
+
+// One failed check found by Verify.
+struct VerifyProblem {
+  std::string where;  // "tensor 'x' block 3", "header", "dictionary 0" ...
+  Status status;
+};
+
+struct VerifyReport {
+  uint64_t tensors_checked = 0;
+  uint64_t blocks_checked = 0;
+  uint64_t bytes_decoded = 0;
+  std::vector<VerifyProblem> problems;  // empty = file is good
+};
+
+class TQF_EXPORT Reader {
+ public:
+  // Maps and checks `path`. kNotFound / kIOError from the OS; kCorruption,
+  // kNotSupported (newer major, unknown required feature, unknown codec) or
+  // kChecksumMismatch (header checksum) for bad files.
+  static Result<std::unique_ptr<Reader>> Open(const std::string& path,
+                                              const ReadOptions& options = {});
+  // The same over an image in memory; `data` must outlive the Reader.
+  static Result<std::unique_ptr<Reader>> OpenMemory(const uint8_t* data, size_t size,
+                                                    const ReadOptions& options = {});
+  ~Reader();
+  Reader(const Reader&) = delete;
+  Reader& operator=(const Reader&) = delete;
+
+  const FileInfo& file_info() const;
+  const ModelInfo& model() const;
+  const std::vector<TensorInfo>& tensors() const;
+  const std::vector<DictionaryInfo>& dictionaries() const;
+  const std::vector<SectionInfo>& sections() const;
+  // Index of the tensor named `name`; kNotFound otherwise.
+  Result<size_t> FindTensor(const std::string& name) const;
+
+  // Decodes tensor `index` into out[0..out_size); out_size must equal its
+  // raw_size (kInvalidArgument otherwise). Blocks decode in parallel on
+  // `threads` threads (0: all cores, 1: the calling thread only).
+  // kCorruption / kChecksumMismatch name the tensor and block.
+  Status DecodeTensor(size_t index, uint8_t* out, size_t out_size, int threads = 0) const;
+  // Decodes block `block` of tensor `index`; out_size must equal the
+  // block's decoded size (block_size, or less for the last block).
+  Status DecodeBlock(size_t index, size_t block, uint8_t* out, size_t out_size) const;
+  // Decodes and dequantizes tensor `index` to fp32 (num_elements floats).
+  Status DecodeTensorF32(size_t index, float* out, size_t count, int threads = 0) const;
+
+  // Page-cache hints over a tensor's stream (and its seek index).
+  void WillNeed(size_t index) const;
+  void DontNeed(size_t index) const;
+
+  // Walks everything and checks every checksum, decoding every block.
+  // `progress` (optional) is called with (tensors done, tensors total).
+  VerifyReport Verify(int threads = 0,
+                      const std::function<void(size_t, size_t)>& progress = nullptr) const;
+
+  // The underlying bytes (for tools that measure or re-encode).
+  const uint8_t* data() const;
+  size_t size() const;
+
+ private:
+  struct Impl;
+  explicit Reader(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tqf
+
+#endif  // TQF_READER_H_

@@ -1,0 +1,87 @@
+// Writer: streams a .tqf file out, tensor by tensor.
+//
+// Order of calls: Create -> AddDictionary* -> AddTensor* -> Finish.
+// The file is written to "<path>.tmp.<pid>" and renamed onto `path` by
+// Finish after an fsync, so a failed or interrupted write never leaves a
+// half-written .tqf at `path`. Destroying a Writer that was not finished
+// removes the temporary file.
+//
+// Thread-safety: one thread drives a Writer; AddTensor encodes blocks in
+// parallel internally (OpenMP, WriterOptions::threads).
+#ifndef TQF_WRITER_H_
+#define TQF_WRITER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tqf/codec.h"
+#include "tqf/export.h"
+#include "tqf/result.h"
+#include "tqf/types.h"
+
+namespace tqf {
+
+struct WriterOptions {
+  uint32_t block_size = 64 * 1024;   // decoded bytes per independently coded block
+  int threads = 0;                   // 0: all cores
+};
+
+// Describes one tensor to AddTensor.
+struct TensorSpec {
+  std::string name;
+  std::vector<uint64_t> shape;  // row-major, outermost first
+  DType source_dtype = DType::kF32;
+  DType dtype = DType::kF32;    // stored element type
+  QuantKind quant = QuantKind::kNone;
+  uint32_t quant_block = 0;
+  CodecKind codec = CodecKind::kRaw;
+  int dictionary = -1;          // index returned by AddDictionary, or -1
+};
+
+// What AddTensor wrote, for progress reports.
+struct TensorWriteStats {
+  uint64_t raw_bytes = 0;
+  uint64_t stored_bytes = 0;  // codeword stream (without index and params)
+  uint32_t blocks = 0;
+};
+
+class TQF_EXPORT Writer {
+ public:
+  // Opens the temporary file beside `path`. kIOError if it cannot be
+  // created; kInvalidArgument for a bad block size.
+  static Result<std::unique_ptr<Writer>> Create(const std::string& path, const ModelInfo& model,
+                                                const WriterOptions& options = {});
+  ~Writer();
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  // Stores a dictionary for `codec`; returns its index. Every dictionary
+  // must be added before the first tensor (kInvalidArgument otherwise).
+  Result<int> AddDictionary(CodecKind codec, const std::vector<uint8_t>& bytes);
+
+  // Encodes and appends one tensor. `data` holds the stored element bytes
+  // (raw_size = elements * DTypeSize(dtype)); `params` the f32
+  // quantization parameters (NumQuantParams many). Both need only live
+  // during the call. kInvalidArgument for inconsistent specs (sizes,
+  // duplicate names, unknown dictionary).
+  Result<TensorWriteStats> AddTensor(const TensorSpec& spec, const uint8_t* data, size_t size,
+                                     const float* params, size_t num_params);
+
+  // Writes header and footer, syncs, and renames the file into place.
+  Status Finish();
+
+  // Bytes written so far.
+  uint64_t bytes_written() const;
+
+ private:
+  struct Impl;
+  explicit Writer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tqf
+
+#endif  // TQF_WRITER_H_

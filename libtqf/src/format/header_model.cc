@@ -1,0 +1,152 @@
+// ModelInfo <-> FlatBuffers header tables.
+#include "format/header_model.h"
+
+#include <string>
+
+namespace tqf::format {
+
+namespace fbs = flatbuffers;
+
+fbs::Offset<fb::Hyperparameters> BuildHyperparameters(fbs::FlatBufferBuilder& b,
+                                                      const Hyperparameters& h) {
+  auto arch = b.CreateString(h.architecture);
+  fb::HyperparametersBuilder hb(b);
+  hb.add_architecture(arch);
+  hb.add_dim(h.dim);
+  hb.add_hidden_dim(h.hidden_dim);
+  hb.add_n_layers(h.n_layers);
+  hb.add_n_heads(h.n_heads);
+  hb.add_n_kv_heads(h.n_kv_heads);
+  hb.add_head_dim(h.head_dim);
+  hb.add_vocab_size(h.vocab_size);
+  hb.add_context_length(h.context_length);
+  hb.add_norm_eps(h.norm_eps);
+  hb.add_rope_theta(h.rope_theta);
+  hb.add_rope_scaling_factor(h.rope_scaling_factor);
+  hb.add_rope_low_freq_factor(h.rope_low_freq_factor);
+  hb.add_rope_high_freq_factor(h.rope_high_freq_factor);
+  hb.add_rope_original_context(h.rope_original_context);
+  hb.add_tied_embeddings(h.tied_embeddings);
+  return hb.Finish();
+}
+
+fbs::Offset<fb::Tokenizer> BuildTokenizer(fbs::FlatBufferBuilder& b, const TokenizerData& t) {
+  std::vector<fbs::Offset<fbs::String>> tokens;
+  tokens.reserve(t.tokens.size());
+  for (const std::string& s : t.tokens) tokens.push_back(b.CreateString(s));
+  auto tokens_vec = b.CreateVector(tokens);
+  auto scores = b.CreateVector(t.scores);
+  auto types = b.CreateVector(t.token_types);
+  std::vector<fbs::Offset<fbs::String>> merges;
+  merges.reserve(t.merges.size());
+  for (const std::string& s : t.merges) merges.push_back(b.CreateString(s));
+  auto merges_vec = b.CreateVector(merges);
+  auto regex = b.CreateString(t.pre_split_regex);
+  fb::TokenizerBuilder tb(b);
+  tb.add_kind(static_cast<fb::TokenizerKind>(t.kind));
+  tb.add_tokens(tokens_vec);
+  tb.add_scores(scores);
+  tb.add_token_types(types);
+  tb.add_merges(merges_vec);
+  tb.add_pre_split_regex(regex);
+  tb.add_bos_id(t.bos_id);
+  tb.add_eos_id(t.eos_id);
+  tb.add_pad_id(t.pad_id);
+  tb.add_unk_id(t.unk_id);
+  tb.add_add_bos(t.add_bos);
+  tb.add_add_eos(t.add_eos);
+  return tb.Finish();
+}
+
+fbs::Offset<fbs::Vector<fbs::Offset<fb::KeyValue>>> BuildMetadata(
+    fbs::FlatBufferBuilder& b, const std::vector<std::pair<std::string, std::string>>& kv) {
+  std::vector<fbs::Offset<fb::KeyValue>> out;
+  for (const auto& [k, v] : kv) {
+    auto key = b.CreateString(k);
+    auto value = b.CreateString(v);
+    out.push_back(fb::CreateKeyValue(b, key, value));
+  }
+  return b.CreateVector(out);
+}
+
+namespace {
+
+std::string Str(const fbs::String* s) { return s ? s->str() : std::string(); }
+
+Status CheckId(const char* what, int32_t id, size_t n) {
+  if (id < -1 || (id >= 0 && static_cast<size_t>(id) >= n)) {
+    return Status::Corruption(std::string("header tokenizer: ") + what + " " + std::to_string(id) +
+                              " out of range for " + std::to_string(n) + " tokens");
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status ParseModelInfo(const fb::Header& header, ModelInfo* out) {
+  const fb::Hyperparameters* h = header.model();  // required: verifier ensured presence
+  Hyperparameters& hp = out->hparams;
+  hp.architecture = Str(h->architecture());
+  hp.dim = h->dim();
+  hp.hidden_dim = h->hidden_dim();
+  hp.n_layers = h->n_layers();
+  hp.n_heads = h->n_heads();
+  hp.n_kv_heads = h->n_kv_heads();
+  hp.head_dim = h->head_dim();
+  hp.vocab_size = h->vocab_size();
+  hp.context_length = h->context_length();
+  hp.norm_eps = h->norm_eps();
+  hp.rope_theta = h->rope_theta();
+  hp.rope_scaling_factor = h->rope_scaling_factor();
+  hp.rope_low_freq_factor = h->rope_low_freq_factor();
+  hp.rope_high_freq_factor = h->rope_high_freq_factor();
+  hp.rope_original_context = h->rope_original_context();
+  hp.tied_embeddings = h->tied_embeddings();
+
+  TokenizerData& t = out->tokenizer;
+  if (const fb::Tokenizer* tk = header.tokenizer()) {
+    auto kind = static_cast<uint8_t>(tk->kind());
+    if (kind > static_cast<uint8_t>(TokenizerKind::kByteLevelBpe)) {
+      return Status::NotSupported("header tokenizer: unknown kind " + std::to_string(kind));
+    }
+    t.kind = static_cast<TokenizerKind>(kind);
+    if (tk->tokens()) {
+      t.tokens.reserve(tk->tokens()->size());
+      for (const fbs::String* s : *tk->tokens()) t.tokens.push_back(Str(s));
+    }
+    const size_t n = t.tokens.size();
+    if (tk->scores()) t.scores.assign(tk->scores()->begin(), tk->scores()->end());
+    if (tk->token_types()) t.token_types.assign(tk->token_types()->begin(), tk->token_types()->end());
+    if (!t.scores.empty() && t.scores.size() != n) {
+      return Status::Corruption("header tokenizer: " + std::to_string(t.scores.size()) +
+                                " scores for " + std::to_string(n) + " tokens");
+    }
+    if (!t.token_types.empty() && t.token_types.size() != n) {
+      return Status::Corruption("header tokenizer: " + std::to_string(t.token_types.size()) +
+                                " token types for " + std::to_string(n) + " tokens");
+    }
+    if (tk->merges()) {
+      t.merges.reserve(tk->merges()->size());
+      for (const fbs::String* s : *tk->merges()) t.merges.push_back(Str(s));
+    }
+    t.pre_split_regex = Str(tk->pre_split_regex());
+    t.bos_id = tk->bos_id();
+    t.eos_id = tk->eos_id();
+    t.pad_id = tk->pad_id();
+    t.unk_id = tk->unk_id();
+    t.add_bos = tk->add_bos();
+    t.add_eos = tk->add_eos();
+    TQF_RETURN_IF_ERROR(CheckId("bos_id", t.bos_id, n));
+    TQF_RETURN_IF_ERROR(CheckId("eos_id", t.eos_id, n));
+    TQF_RETURN_IF_ERROR(CheckId("pad_id", t.pad_id, n));
+    TQF_RETURN_IF_ERROR(CheckId("unk_id", t.unk_id, n));
+  }
+  if (header.metadata()) {
+    for (const fb::KeyValue* kv : *header.metadata()) {
+      out->metadata.emplace_back(Str(kv->key()), Str(kv->value()));
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace tqf::format

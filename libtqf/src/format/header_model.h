@@ -1,0 +1,29 @@
+// Conversion of the model description (ModelInfo) to and from the
+// FlatBuffers header tables.
+#ifndef TQF_FORMAT_HEADER_MODEL_H_
+#define TQF_FORMAT_HEADER_MODEL_H_
+
+#include <flatbuffers/flatbuffers.h>
+
+#include "tqf/status.h"
+#include "tqf/types.h"
+#include "tqf_header_generated.h"
+
+namespace tqf::format {
+
+flatbuffers::Offset<fb::Hyperparameters> BuildHyperparameters(flatbuffers::FlatBufferBuilder& b,
+                                                              const Hyperparameters& h);
+flatbuffers::Offset<fb::Tokenizer> BuildTokenizer(flatbuffers::FlatBufferBuilder& b,
+                                                  const TokenizerData& t);
+flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fb::KeyValue>>> BuildMetadata(
+    flatbuffers::FlatBufferBuilder& b,
+    const std::vector<std::pair<std::string, std::string>>& kv);
+
+// Reads a verified header's model description. kCorruption for values a
+// verified buffer can still hold but that make no sense (per-token arrays
+// whose lengths disagree with the token count, ids out of range).
+Status ParseModelInfo(const fb::Header& header, ModelInfo* out);
+
+}  // namespace tqf::format
+
+#endif  // TQF_FORMAT_HEADER_MODEL_H_

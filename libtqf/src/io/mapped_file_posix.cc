@@ -1,0 +1,65 @@
+// MappedFile on POSIX: open + fstat + mmap(PROT_READ, MAP_PRIVATE).
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tqf/mapped_file.h"
+
+namespace tqf {
+
+Result<std::shared_ptr<const MappedFile>> MappedFile::Open(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    std::string msg = path + ": " + std::strerror(err);
+    if (err == ENOENT) return Status::NotFound(msg);
+    return Status::IOError(msg);
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    std::string msg = path + ": fstat: " + std::strerror(errno);
+    ::close(fd);
+    return Status::IOError(msg);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Status::InvalidArgument(path + ": not a regular file");
+  }
+  std::shared_ptr<MappedFile> file(new MappedFile());
+  file->path_ = path;
+  file->size_ = static_cast<size_t>(st.st_size);
+  if (file->size_ > 0) {
+    void* p = ::mmap(nullptr, file->size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      std::string msg = path + ": mmap: " + std::strerror(errno);
+      ::close(fd);
+      return Status::IOError(msg);
+    }
+    file->data_ = static_cast<const uint8_t*>(p);
+  }
+  ::close(fd);  // the mapping keeps the file alive
+  return std::shared_ptr<const MappedFile>(std::move(file));
+}
+
+MappedFile::~MappedFile() {
+  if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+}
+
+void MappedFile::Advise(size_t offset, size_t size, int advice) const {
+  if (data_ == nullptr || offset >= size_ || size == 0) return;
+  if (size > size_ - offset) size = size_ - offset;
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  size_t begin = offset / page * page;
+  size_t end = offset + size;
+  ::madvise(const_cast<uint8_t*>(data_) + begin, end - begin, advice);
+}
+
+void MappedFile::WillNeed(size_t offset, size_t size) const { Advise(offset, size, MADV_WILLNEED); }
+void MappedFile::DontNeed(size_t offset, size_t size) const { Advise(offset, size, MADV_DONTNEED); }
+void MappedFile::Sequential() const { Advise(0, size_, MADV_SEQUENTIAL); }
+void MappedFile::Random() const { Advise(0, size_, MADV_RANDOM); }
+
+}  // namespace tqf

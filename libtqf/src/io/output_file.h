@@ -1,0 +1,53 @@
+// AtomicOutputFile: writes "<path>.tmp.<pid>" and renames it onto <path>
+// only on Commit(), after fsync. If the object is destroyed uncommitted, or
+// the process gets SIGINT/SIGTERM/SIGHUP while it is open (a handler is
+// installed while any such file exists), the temporary file is removed, so
+// no half-written output is ever left at <path> or beside it.
+//
+// Thread-safety: one thread uses an AtomicOutputFile.
+#ifndef TQF_IO_OUTPUT_FILE_H_
+#define TQF_IO_OUTPUT_FILE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tqf/result.h"
+
+namespace tqf {
+
+class AtomicOutputFile {
+ public:
+  static Result<std::unique_ptr<AtomicOutputFile>> Create(const std::string& path);
+  ~AtomicOutputFile();
+  AtomicOutputFile(const AtomicOutputFile&) = delete;
+  AtomicOutputFile& operator=(const AtomicOutputFile&) = delete;
+
+  // Appends (buffered).
+  Status Append(const void* data, size_t size);
+  // Appends zero bytes up to the next multiple of `alignment`.
+  Status PadTo(uint64_t alignment);
+  // Writes at an absolute offset already written (flushes first).
+  Status WriteAt(uint64_t offset, const void* data, size_t size);
+  uint64_t offset() const { return offset_; }
+  // Flushes, fsyncs, renames onto the final path and fsyncs the directory.
+  Status Commit();
+  const std::string& path() const { return path_; }
+
+ private:
+  AtomicOutputFile() = default;
+  Status Flush();
+  std::string path_;
+  std::string tmp_path_;
+  int fd_ = -1;
+  int slot_ = -1;  // signal-cleanup registration
+  uint64_t offset_ = 0;
+  std::vector<uint8_t> buf_;
+  bool committed_ = false;
+};
+
+}  // namespace tqf
+
+#endif  // TQF_IO_OUTPUT_FILE_H_

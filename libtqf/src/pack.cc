@@ -1,0 +1,113 @@
+// PackModel: SourceModel -> quantize -> dictionaries -> encode -> .tqf.
+#include "tqf/pack.h"
+
+#include <chrono>
+#include <string>
+
+namespace tqf {
+
+namespace {
+
+// How one source tensor is stored.
+struct Plan {
+  QuantScheme scheme;
+  const Codec* codec;
+};
+
+Plan PlanTensor(const SourceTensor& t, const PackOptions& o, const Codec* codec) {
+  // 1-D tensors (norms, biases) are small and precision-critical: kept f32
+  // and stored plainly.
+  if (t.shape.size() < 2) return {QuantScheme::kRaw, FindCodec(CodecKind::kRaw)};
+  return {o.quant, codec};
+}
+
+Result<QuantizedTensor> QuantizeSource(const SourceTensor& t, QuantScheme scheme) {
+  std::vector<float> values;
+  try {
+    values.resize(t.num_elements());
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted("tensor '" + t.name + "': cannot allocate " +
+                                     std::to_string(t.num_elements()) + " floats");
+  }
+  TQF_RETURN_IF_ERROR(t.ToF32(values.data()).WithContext("tensor '" + t.name + "'"));
+  auto q = Quantize(scheme, values.data(), t.rows(), t.cols(), t.shape.size(), t.dtype, t.data);
+  if (!q.ok()) return q.status().WithContext("tensor '" + t.name + "'");
+  return q;
+}
+
+}  // namespace
+
+Result<PackReport> PackModel(const SourceModel& model, const std::string& out_path,
+                             const PackOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  const Codec* codec = options.codec ? options.codec : DefaultCodec();
+  if (codec == nullptr) return Status::InvalidArgument("no codec");
+  if (model.tensors.empty()) return Status::InvalidArgument(model.path + ": model has no tensors");
+  const size_t n = model.tensors.size();
+  std::vector<Plan> plans;
+  for (const SourceTensor& t : model.tensors) plans.push_back(PlanTensor(t, options, codec));
+
+  // Pass 1: dictionaries, from the stored bytes of every tensor that uses them.
+  DictionaryPlan dict_plan;
+  dict_plan.tensor_dictionary.assign(n, -1);
+  if (codec->uses_dictionary()) {
+    auto builder = codec->NewDictionaryBuilder();
+    if (!builder) return Status::InvalidArgument(std::string(codec->name()) + ": no dictionary builder");
+    for (size_t i = 0; i < n; ++i) {
+      if (plans[i].codec == codec) {
+        TQF_ASSIGN_OR_RETURN(QuantizedTensor q, QuantizeSource(model.tensors[i], plans[i].scheme));
+        builder->Add(i, q.data.data(), q.data.size());
+      }
+      if (options.progress) options.progress("analyse", i + 1, n);
+    }
+    TQF_ASSIGN_OR_RETURN(dict_plan, builder->Build());
+    dict_plan.tensor_dictionary.resize(n, -1);
+  }
+
+  TQF_ASSIGN_OR_RETURN(auto writer, Writer::Create(out_path, model.info, options.writer));
+  PackReport report;
+  report.source_file_bytes = model.file_bytes;
+  for (const auto& d : dict_plan.dictionaries) {
+    TQF_RETURN_IF_ERROR(writer->AddDictionary(codec->kind(), d).status());
+    report.dictionary_bytes += d.size();
+  }
+
+  // Pass 2: quantize again and encode, one tensor at a time.
+  for (size_t i = 0; i < n; ++i) {
+    const SourceTensor& t = model.tensors[i];
+    TQF_ASSIGN_OR_RETURN(QuantizedTensor q, QuantizeSource(t, plans[i].scheme));
+    TensorSpec spec;
+    spec.name = t.name;
+    spec.shape = t.shape;
+    spec.source_dtype = t.dtype;
+    spec.dtype = q.dtype;
+    spec.quant = q.quant;
+    spec.quant_block = q.quant_block;
+    spec.codec = plans[i].codec->kind();
+    spec.dictionary = plans[i].codec == codec ? dict_plan.tensor_dictionary[i] : -1;
+    TQF_ASSIGN_OR_RETURN(TensorWriteStats st,
+                         writer->AddTensor(spec, q.data.data(), q.data.size(), q.params.data(),
+                                           q.params.size()));
+    PackedTensorReport tr;
+    tr.name = t.name;
+    tr.elements = t.num_elements();
+    tr.source_bytes = t.size;
+    tr.raw_bytes = st.raw_bytes;
+    tr.stored_bytes = st.stored_bytes;
+    tr.dtype = q.dtype;
+    tr.codec = spec.codec;
+    report.elements += tr.elements;
+    report.source_tensor_bytes += tr.source_bytes;
+    report.raw_bytes += tr.raw_bytes;
+    report.stored_bytes += tr.stored_bytes;
+    report.tensors.push_back(std::move(tr));
+    if (options.progress) options.progress("encode", i + 1, n);
+  }
+  report.file_bytes = writer->bytes_written();
+  TQF_RETURN_IF_ERROR(writer->Finish());
+  report.file_bytes = writer->bytes_written();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+}  // namespace tqf

@@ -1,0 +1,49 @@
+#include "tqf/types.h"
+#include "tqf/version.h"
+
+namespace tqf {
+
+const char* VersionString() { return TQF_VERSION_STRING; }
+
+const char* DTypeName(DType t) {
+  switch (t) {
+    case DType::kF32: return "f32";
+    case DType::kF16: return "f16";
+    case DType::kBF16: return "bf16";
+    case DType::kI8: return "i8";
+    case DType::kQ8_0: return "q8_0";
+  }
+  return "unknown";
+}
+
+size_t DTypeSize(DType t) {
+  switch (t) {
+    case DType::kF32: return 4;
+    case DType::kF16: return 2;
+    case DType::kBF16: return 2;
+    case DType::kI8: return 1;
+    case DType::kQ8_0: return 0;
+  }
+  return 0;
+}
+
+const char* QuantKindName(QuantKind q) {
+  switch (q) {
+    case QuantKind::kNone: return "none";
+    case QuantKind::kTensorMinMax: return "tensor-minmax";
+    case QuantKind::kChannel: return "channel";
+    case QuantKind::kBlock: return "block";
+  }
+  return "unknown";
+}
+
+const char* TokenizerKindName(TokenizerKind k) {
+  switch (k) {
+    case TokenizerKind::kNone: return "none";
+    case TokenizerKind::kSentencePieceBpe: return "sentencepiece-bpe";
+    case TokenizerKind::kByteLevelBpe: return "byte-level-bpe";
+  }
+  return "unknown";
+}
+
+}  // namespace tqf

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs tqf's build and test dependencies from Debian 12's packages.
+# Idempotent: packages already present are left alone. Needs root (or sudo).
+set -euo pipefail
+pkgs=(
+  build-essential cmake ninja-build pkg-config
+  flatbuffers-compiler libflatbuffers-dev
+  libxxhash-dev libzstd-dev zstd
+  libboost-dev
+  libomp-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-dev
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all packages present"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

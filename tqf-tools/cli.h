@@ -1,0 +1,73 @@
+// Small helpers shared by the subcommands: argument scanning, size parsing,
+// byte formatting, a terminal progress bar and uniform error reporting.
+#ifndef TQF_TOOLS_CLI_H_
+#define TQF_TOOLS_CLI_H_
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "tqf/status.h"
+
+namespace tqf::tools {
+
+// Exit codes of every subcommand.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;  // the operation or a check failed
+inline constexpr int kExitUsage = 2;    // bad arguments
+
+// Sequential argument reader: flags may come before or after positionals.
+class Args {
+ public:
+  Args(int argc, char** argv);  // argv[0] is the subcommand name
+  bool Done() const { return i_ >= argv_.size(); }
+  const std::string& Peek() const { return argv_[i_]; }
+  std::string Next() { return argv_[i_++]; }
+  // If the next arg is `flag`, consumes it and its value into *value.
+  // Returns false (and records a usage error) if the value is missing.
+  bool Value(const std::string& flag, std::string* value);
+  bool Is(const std::string& flag);  // consumes a boolean flag
+  const std::string& error() const { return error_; }
+  const std::string& command() const { return command_; }
+
+ private:
+  std::string command_;
+  std::vector<std::string> argv_;
+  size_t i_ = 0;
+  std::string error_;
+};
+
+// Prints "tqf CMD: message" to stderr; returns `code`.
+int Fail(const std::string& cmd, const std::string& message, int code = kExitFailure);
+int Fail(const std::string& cmd, const Status& status);
+int Usage(const std::string& cmd, const std::string& message, const char* usage);
+
+// "64M", "2G", "512", "1.5G" -> bytes. false on malformed input.
+bool ParseBytes(const std::string& s, uint64_t* out);
+bool ParseInt(const std::string& s, long long min, long long max, long long* out);
+bool ParseDouble(const std::string& s, double* out);
+
+// "1.23 MiB".
+std::string HumanBytes(uint64_t n);
+
+// A progress bar on stderr, drawn only when stderr is a terminal.
+class Progress {
+ public:
+  explicit Progress(std::string label);
+  ~Progress();
+  void Update(const std::string& phase, size_t done, size_t total);
+  void Finish();
+
+ private:
+  std::string label_;
+  bool tty_;
+  bool drawn_ = false;
+};
+
+// JSON string escaping for --json outputs.
+std::string JsonEscape(const std::string& s);
+
+}  // namespace tqf::tools
+
+#endif  // TQF_TOOLS_CLI_H_

@@ -1,0 +1,17 @@
+// The subcommands of the `tqf` tool. Each returns the process exit code:
+// 0 success, 1 the operation failed (bad file, failed check), 2 usage error.
+#ifndef TQF_TOOLS_COMMANDS_H_
+#define TQF_TOOLS_COMMANDS_H_
+
+namespace tqf::tools {
+
+int CmdPack(int argc, char** argv);
+int CmdInspect(int argc, char** argv);
+int CmdVerify(int argc, char** argv);
+int CmdRun(int argc, char** argv);
+int CmdTokenize(int argc, char** argv);
+int CmdSynth(int argc, char** argv);
+
+}  // namespace tqf::tools
+
+#endif  // TQF_TOOLS_COMMANDS_H_

@@ -1,0 +1,182 @@
+// tqf inspect FILE [--json] [--tensors]
+#include <cstdio>
+#include <map>
+#include <string>
+
+#include "cli.h"
+#include "commands.h"
+#include "tqf/codec.h"
+#include "tqf/reader.h"
+
+namespace tqf::tools {
+
+namespace {
+
+const char kUsage[] =
+    "usage: tqf inspect FILE.tqf [--json] [--tensors]\n"
+    "  --json     machine-readable output (always lists every tensor)\n"
+    "  --tensors  list every tensor (text mode)\n";
+
+const char* CodecName(CodecKind k) {
+  const Codec* c = FindCodec(k);
+  return c ? c->name() : "unknown";
+}
+
+std::string ShapeStr(const std::vector<uint64_t>& shape, bool json) {
+  std::string s = json ? "[" : "";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += json ? ", " : " x ";
+    s += std::to_string(shape[i]);
+  }
+  return s + (json ? "]" : "");
+}
+
+// Bytes a tensor occupies in the file: stream + params (+ its index).
+uint64_t StoredBytes(const TensorInfo& t) { return t.stored_size + t.num_params * 4; }
+
+void PrintJson(const Reader& r) {
+  const FileInfo& f = r.file_info();
+  const Hyperparameters& h = r.model().hparams;
+  const TokenizerData& tok = r.model().tokenizer;
+  std::printf("{\n  \"format_version\": \"%u.%u\",\n  \"writer\": \"%s\",\n", f.format_major,
+              f.format_minor, JsonEscape(f.writer).c_str());
+  std::printf("  \"file_size\": %llu,\n  \"compat_flags\": %llu,\n  \"incompat_flags\": %llu,\n",
+              (unsigned long long)f.file_size, (unsigned long long)f.compat_flags,
+              (unsigned long long)f.incompat_flags);
+  std::printf(
+      "  \"model\": {\"architecture\": \"%s\", \"dim\": %u, \"hidden_dim\": %u, \"n_layers\": %u, "
+      "\"n_heads\": %u, \"n_kv_heads\": %u, \"head_dim\": %u, \"vocab_size\": %u, "
+      "\"context_length\": %u, \"norm_eps\": %g, \"rope_theta\": %g, \"rope_scaling_factor\": %g, "
+      "\"tied_embeddings\": %s},\n",
+      JsonEscape(h.architecture).c_str(), h.dim, h.hidden_dim, h.n_layers, h.n_heads, h.n_kv_heads,
+      h.head_dim, h.vocab_size, h.context_length, h.norm_eps, h.rope_theta, h.rope_scaling_factor,
+      h.tied_embeddings ? "true" : "false");
+  std::printf("  \"tokenizer\": {\"kind\": \"%s\", \"tokens\": %zu, \"merges\": %zu, \"bos_id\": %d, "
+              "\"eos_id\": %d, \"add_bos\": %s},\n",
+              TokenizerKindName(tok.kind), tok.tokens.size(), tok.merges.size(), tok.bos_id,
+              tok.eos_id, tok.add_bos ? "true" : "false");
+  std::printf("  \"metadata\": {");
+  const auto& md = r.model().metadata;
+  for (size_t i = 0; i < md.size(); ++i) {
+    std::printf("%s\"%s\": \"%s\"", i ? ", " : "", JsonEscape(md[i].first).c_str(),
+                JsonEscape(md[i].second).c_str());
+  }
+  std::printf("},\n  \"sections\": [");
+  for (size_t i = 0; i < r.sections().size(); ++i) {
+    const SectionInfo& s = r.sections()[i];
+    std::printf("%s{\"kind\": \"%s\", \"offset\": %llu, \"size\": %llu}", i ? ", " : "", s.kind.c_str(),
+                (unsigned long long)s.offset, (unsigned long long)s.size);
+  }
+  std::printf("],\n  \"dictionaries\": [");
+  for (size_t i = 0; i < r.dictionaries().size(); ++i) {
+    const DictionaryInfo& d = r.dictionaries()[i];
+    std::printf("%s{\"codec\": \"%s\", \"offset\": %llu, \"size\": %llu}", i ? ", " : "",
+                CodecName(d.codec), (unsigned long long)d.offset, (unsigned long long)d.size);
+  }
+  std::printf("],\n  \"tensors\": [\n");
+  for (size_t i = 0; i < r.tensors().size(); ++i) {
+    const TensorInfo& t = r.tensors()[i];
+    std::printf(
+        "    {\"name\": \"%s\", \"shape\": %s, \"source_dtype\": \"%s\", \"dtype\": \"%s\", "
+        "\"quant\": \"%s\", \"quant_block\": %u, \"codec\": \"%s\", \"dictionary\": %d, "
+        "\"elements\": %llu, \"raw_bytes\": %llu, \"stored_bytes\": %llu, \"params_bytes\": %llu, "
+        "\"blocks\": %u, \"ratio\": %.4f, \"bits_per_weight\": %.4f}%s\n",
+        JsonEscape(t.name).c_str(), ShapeStr(t.shape, true).c_str(), DTypeName(t.source_dtype),
+        DTypeName(t.dtype), QuantKindName(t.quant), t.quant_block, CodecName(t.codec), t.dictionary,
+        (unsigned long long)t.num_elements(), (unsigned long long)t.raw_size,
+        (unsigned long long)t.stored_size, (unsigned long long)(t.num_params * 4), t.block_count,
+        t.stored_size ? double(t.raw_size) / t.stored_size : 0.0,
+        t.num_elements() ? 8.0 * StoredBytes(t) / t.num_elements() : 0.0,
+        i + 1 < r.tensors().size() ? "," : "");
+  }
+  std::printf("  ]\n}\n");
+}
+
+void PrintText(const Reader& r, bool list_tensors) {
+  const FileInfo& f = r.file_info();
+  const Hyperparameters& h = r.model().hparams;
+  const TokenizerData& tok = r.model().tokenizer;
+  std::printf("format      .tqf %u.%u (written by %s), %llu bytes (%s)\n", f.format_major,
+              f.format_minor, f.writer.c_str(), (unsigned long long)f.file_size,
+              HumanBytes(f.file_size).c_str());
+  std::printf("features    compat 0x%llx, incompat 0x%llx\n", (unsigned long long)f.compat_flags,
+              (unsigned long long)f.incompat_flags);
+  std::printf("model       %s: dim %u, hidden %u, layers %u, heads %u (kv %u, head dim %u), vocab %u, "
+              "context %u\n",
+              h.architecture.c_str(), h.dim, h.hidden_dim, h.n_layers, h.n_heads, h.n_kv_heads,
+              h.head_dim, h.vocab_size, h.context_length);
+  std::printf("            norm eps %g, rope theta %g%s, %s embeddings\n", h.norm_eps, h.rope_theta,
+              h.rope_scaling_factor > 0 ? " (llama3 rope scaling)" : "",
+              h.tied_embeddings ? "tied" : "untied");
+  std::printf("tokenizer   %s, %zu tokens, %zu merges, bos %d, eos %d%s\n", TokenizerKindName(tok.kind),
+              tok.tokens.size(), tok.merges.size(), tok.bos_id, tok.eos_id,
+              tok.add_bos ? ", adds bos" : "");
+  for (const auto& [k, v] : r.model().metadata) {
+    std::printf("metadata    %s = %s\n", k.c_str(), v.size() > 80 ? (v.substr(0, 77) + "...").c_str() : v.c_str());
+  }
+  for (const SectionInfo& s : r.sections()) {
+    std::printf("section     %-10s at 0x%-10llx %12llu bytes\n", s.kind.c_str(),
+                (unsigned long long)s.offset, (unsigned long long)s.size);
+  }
+  for (size_t i = 0; i < r.dictionaries().size(); ++i) {
+    const DictionaryInfo& d = r.dictionaries()[i];
+    size_t users = 0;
+    for (const TensorInfo& t : r.tensors()) users += t.dictionary == int(i);
+    std::printf("dictionary  %zu: %s, %llu bytes, used by %zu tensors\n", i, CodecName(d.codec),
+                (unsigned long long)d.size, users);
+  }
+  uint64_t raw = 0, stored = 0, elements = 0;
+  std::map<std::string, uint64_t> by_codec;
+  for (const TensorInfo& t : r.tensors()) {
+    raw += t.raw_size;
+    stored += StoredBytes(t);
+    elements += t.num_elements();
+    by_codec[std::string(CodecName(t.codec)) + "/" + DTypeName(t.dtype) + "/" + QuantKindName(t.quant)]++;
+  }
+  std::printf("tensors     %zu, %.3fM weights:", r.tensors().size(), elements / 1e6);
+  for (const auto& [k, n] : by_codec) std::printf(" %llu %s", (unsigned long long)n, k.c_str());
+  std::printf("\n");
+  std::printf("sizes       %llu raw -> %llu stored (%.3fx), %.3f bits per weight (file: %.3f)\n",
+              (unsigned long long)raw, (unsigned long long)stored, stored ? double(raw) / stored : 0.0,
+              elements ? 8.0 * stored / elements : 0.0, elements ? 8.0 * f.file_size / elements : 0.0);
+  if (!list_tensors) return;
+  std::printf("\n%-34s %-16s %-5s %-13s %-6s %12s %12s %7s %6s\n", "tensor", "shape", "dtype", "quant",
+              "codec", "raw B", "stored B", "ratio", "bpw");
+  for (const TensorInfo& t : r.tensors()) {
+    std::printf("%-34s %-16s %-5s %-13s %-6s %12llu %12llu %7.3f %6.3f\n", t.name.c_str(),
+                ShapeStr(t.shape, false).c_str(), DTypeName(t.dtype), QuantKindName(t.quant),
+                CodecName(t.codec), (unsigned long long)t.raw_size, (unsigned long long)StoredBytes(t),
+                StoredBytes(t) ? double(t.raw_size) / StoredBytes(t) : 0.0,
+                t.num_elements() ? 8.0 * StoredBytes(t) / t.num_elements() : 0.0);
+  }
+}
+
+}  // namespace
+
+int CmdInspect(int argc, char** argv) {
+  Args args(argc, argv);
+  std::string file;
+  bool json = false, list = false;
+  while (!args.Done()) {
+    if (args.Is("-h") || args.Is("--help")) {
+      std::fputs(kUsage, stdout);
+      return kExitOk;
+    }
+    if (args.Is("--json")) { json = true; continue; }
+    if (args.Is("--tensors")) { list = true; continue; }
+    std::string a = args.Next();
+    if (a.size() > 1 && a[0] == '-') return Usage("inspect", "unknown option '" + a + "'", kUsage);
+    if (!file.empty()) return Usage("inspect", "more than one file given", kUsage);
+    file = a;
+  }
+  if (file.empty()) return Usage("inspect", "no file given", kUsage);
+  ReadOptions opt;
+  opt.verify_checksums = false;  // inspect reads structure only; `tqf verify` checks data
+  auto reader = Reader::Open(file, opt);
+  if (!reader.ok()) return Fail("inspect", reader.status());
+  if (json) PrintJson(**reader);
+  else PrintText(**reader, list);
+  return kExitOk;
+}
+
+}  // namespace tqf::tools

@@ -1,0 +1,55 @@
+// tqf: pack, inspect, verify and run LLaMA-family models in .tqf files.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "commands.h"
+#include "tqf/version.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  int (*fn)(int, char**);
+  const char* summary;
+};
+
+// Keep in the order `tqf --help` lists them.
+const Command kCommands[] = {
+    {"pack", tqf::tools::CmdPack, "import a model, quantize, compress into a .tqf"},
+    {"inspect", tqf::tools::CmdInspect, "show a .tqf's header, tensors and sizes"},
+    {"verify", tqf::tools::CmdVerify, "check every structure and checksum of a .tqf"},
+    {"run", tqf::tools::CmdRun, "generate text from a .tqf with the bundled CPU runtime"},
+    {"tokenize", tqf::tools::CmdTokenize, "print the token ids of a text (or the text of ids)"},
+    {"synth", tqf::tools::CmdSynth, "write a random-weight GGUF with the shapes of a real model"},
+};
+
+void PrintUsage(FILE* out) {
+  std::fprintf(out, "tqf %s: compressed single-file LLaMA models\n\nusage: tqf COMMAND [ARGS]\n\n",
+               tqf::VersionString());
+  for (const Command& c : kCommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
+  std::fprintf(out, "\n`tqf COMMAND --help` describes a command.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    PrintUsage(stderr);
+    return 2;
+  }
+  std::string cmd = argv[1];
+  if (cmd == "-h" || cmd == "--help" || cmd == "help") {
+    PrintUsage(stdout);
+    return 0;
+  }
+  if (cmd == "--version" || cmd == "version") {
+    std::printf("tqf %s\n", tqf::VersionString());
+    return 0;
+  }
+  for (const Command& c : kCommands) {
+    if (cmd == c.name) return c.fn(argc - 1, argv + 1);
+  }
+  std::fprintf(stderr, "tqf: unknown command '%s' (see `tqf --help`)\n", cmd.c_str());
+  return 2;
+}

@@ -136,9 +136,14 @@ void PrintText(const Reader& r, bool list_tensors) {
   std::printf("tensors     %zu, %.3fM weights:", r.tensors().size(), elements / 1e6);
   for (const auto& [k, n] : by_codec) std::printf(" %llu %s", (unsigned long long)n, k.c_str());
   std::printf("\n");
-  std::printf("sizes       %llu raw -> %llu stored (%.3fx), %.3f bits per weight (file: %.3f)\n",
-              (unsigned long long)raw, (unsigned long long)stored, stored ? double(raw) / stored : 0.0,
-              elements ? 8.0 * stored / elements : 0.0, elements ? 8.0 * f.file_size / elements : 0.0);
+  uint64_t dict_bytes = 0;
+  for (const DictionaryInfo& d : r.dictionaries()) dict_bytes += d.size;
+  const uint64_t total = stored + dict_bytes;
+  std::printf("sizes       %llu raw -> %llu stored + %llu dictionaries = %llu (%.3fx), %.3f bits per "
+              "weight (whole file: %.3f)\n",
+              (unsigned long long)raw, (unsigned long long)stored, (unsigned long long)dict_bytes,
+              (unsigned long long)total, total ? double(raw) / total : 0.0,
+              elements ? 8.0 * total / elements : 0.0, elements ? 8.0 * f.file_size / elements : 0.0);
   if (!list_tensors) return;
   std::printf("\n%-34s %-16s %-5s %-13s %-6s %12s %12s %7s %6s\n", "tensor", "shape", "dtype", "quant",
               "codec", "raw B", "stored B", "ratio", "bpw");

@@ -53,7 +53,10 @@ VerifyReport Reader::Verify(int threads, const std::function<void(size_t, size_t
     }
     const long n = t.block_count;
     std::vector<Status> errors(n);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    // A parallel region costs more than a small tensor's decode: use no
+    // more threads than blocks (one block: the calling thread).
+    const int nt = static_cast<int>(std::min<long>(threads, std::max<long>(n, 1)));
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
     for (long b = 0; b < n; ++b) {
       const uint64_t off = uint64_t(b) * t.block_size;
       errors[b] = r.DecodeBlock(i, b, buf.data() + off,

@@ -4,6 +4,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <set>
 #include <string>
 
@@ -172,8 +173,9 @@ Result<TensorWriteStats> Writer::AddTensor(const TensorSpec& spec, const uint8_t
   const size_t nblocks = (size + bs - 1) / bs;
   std::vector<std::vector<uint8_t>> encoded(nblocks);
   std::vector<Status> errors(nblocks);
-  const int threads = w.options.threads > 0 ? w.options.threads : omp_get_max_threads();
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  int threads = w.options.threads > 0 ? w.options.threads : omp_get_max_threads();
+  threads = static_cast<int>(std::min<size_t>(threads, std::max<size_t>(nblocks, 1)));
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
   for (long b = 0; b < static_cast<long>(nblocks); ++b) {
     const size_t off = static_cast<size_t>(b) * bs;
     errors[b] = codec->Encode(tables, data + off, std::min(bs, size - off), &encoded[b]);

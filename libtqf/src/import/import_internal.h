@@ -1,0 +1,49 @@
+// Helpers shared by the importers (internal to libtqf): overflow-checked
+// arithmetic, tokenizer parsers used by more than one importer, and path
+// utilities.
+#ifndef TQF_IMPORT_IMPORT_INTERNAL_H_
+#define TQF_IMPORT_IMPORT_INTERNAL_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "tqf/import.h"
+#include "tqf/result.h"
+#include "tqf/types.h"
+
+namespace tqf::import_internal {
+
+// *out = a * b; false on uint64 overflow.
+inline bool MulOverflow(uint64_t a, uint64_t b, uint64_t* out) {
+  return __builtin_mul_overflow(a, b, out);
+}
+// *out = a + b; false on uint64 overflow.
+inline bool AddOverflow(uint64_t a, uint64_t b, uint64_t* out) {
+  return __builtin_add_overflow(a, b, out);
+}
+
+// Bytes that `count` elements of `dtype` occupy (Q8_0: 34 bytes per block
+// of 32; count must then be a multiple of 32). false on overflow or a
+// partial Q8_0 block.
+bool TensorBytes(DType dtype, uint64_t count, uint64_t* bytes);
+
+// Parses a llama2.c tokenizer.bin image: int32 max_token_length, then per
+// token float score, int32 length, bytes. Reads `expected_tokens` tokens
+// (kCorruption if fewer are present), or all tokens up to the end when
+// expected_tokens < 0. Sets the llama2.c conventions: kSentencePieceBpe,
+// BOS 1, EOS 2, UNK 0, add_bos. `where` names the file in messages.
+Result<TokenizerData> ParseLlama2cTokenizer(const uint8_t* data, size_t size,
+                                            int64_t expected_tokens, const std::string& where);
+
+// Parses a Hugging Face tokenizer.json (byte-level BPE): see ImportTokenizer.
+Result<TokenizerData> ParseHfTokenizerJson(std::string_view text, const std::string& where);
+
+// Directory part of `path` including the trailing '/', or "" for a bare name.
+std::string DirName(const std::string& path);
+bool FileExists(const std::string& path);
+
+}  // namespace tqf::import_internal
+
+#endif  // TQF_IMPORT_IMPORT_INTERNAL_H_

@@ -1,0 +1,236 @@
+// Tokenizer files on their own: llama2.c tokenizer.bin and Hugging Face
+// tokenizer.json (byte-level BPE), plus small path helpers.
+#include <sys/stat.h>
+
+#include <cstring>
+#include <new>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "import/import_internal.h"
+#include "tqf/mapped_file.h"
+#include "util/bytes.h"
+#include "util/json.h"
+
+namespace tqf {
+namespace import_internal {
+namespace {
+
+// Finds the first split regex anywhere under a pre_tokenizer value:
+// {"type":"Split","pattern":{"Regex":"..."}} (possibly inside a Sequence's
+// "pretokenizers") or a plain {"regex":"..."}.
+const std::string* FindSplitRegex(const json::Value& v, int depth) {
+  if (depth > 16) return nullptr;
+  if (v.is_object()) {
+    if (const json::Value* pat = v.Find("pattern"); pat && pat->is_object()) {
+      if (const json::Value* re = pat->Find("Regex"); re && re->is_string()) return &re->as_string();
+    }
+    if (const json::Value* re = v.Find("regex"); re && re->is_string()) return &re->as_string();
+  }
+  if (v.is_object() || v.is_array()) {
+    for (const json::Value& child : v.items()) {
+      if (const std::string* r = FindSplitRegex(child, depth + 1)) return r;
+    }
+  }
+  return nullptr;
+}
+
+int32_t FindToken(const std::vector<std::string>& tokens, const std::vector<bool>& present,
+                  std::string_view text) {
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (present[i] && tokens[i] == text) return static_cast<int32_t>(i);
+  }
+  return -1;
+}
+
+}  // namespace
+
+std::string DirName(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? std::string() : path.substr(0, slash + 1);
+}
+
+bool FileExists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+Result<TokenizerData> ParseLlama2cTokenizer(const uint8_t* data, size_t size,
+                                            int64_t expected_tokens, const std::string& where) {
+  if (size < 4) {
+    return Status::Corruption(where + ": tokenizer.bin too short for its header (" +
+                              std::to_string(size) + " bytes, need 4)");
+  }
+  const int32_t max_len = static_cast<int32_t>(LoadLE32(data));
+  if (max_len < 0) {
+    return Status::Corruption(where + ": negative max_token_length " + std::to_string(max_len));
+  }
+  TokenizerData tok;
+  tok.kind = TokenizerKind::kSentencePieceBpe;
+  tok.unk_id = 0;
+  tok.bos_id = 1;
+  tok.eos_id = 2;
+  tok.add_bos = true;
+  size_t pos = 4;
+  try {
+    if (expected_tokens >= 0) {
+      // Each token needs at least 8 bytes: cap before reserving.
+      if (static_cast<uint64_t>(expected_tokens) > (size - pos) / 8) {
+        return Status::Corruption(where + ": " + std::to_string(size) + " bytes cannot hold " +
+                                  std::to_string(expected_tokens) + " tokens");
+      }
+      tok.tokens.reserve(static_cast<size_t>(expected_tokens));
+      tok.scores.reserve(static_cast<size_t>(expected_tokens));
+    }
+    while (expected_tokens < 0 ? pos < size
+                               : tok.tokens.size() < static_cast<uint64_t>(expected_tokens)) {
+      const size_t id = tok.tokens.size();
+      if (size - pos < 8) {
+        return Status::Corruption(where + ": token " + std::to_string(id) + " at byte " +
+                                  std::to_string(pos) + ": truncated score/length (" +
+                                  std::to_string(size - pos) + " bytes left, need 8)");
+      }
+      float score;
+      std::memcpy(&score, data + pos, 4);
+      const int32_t len = static_cast<int32_t>(LoadLE32(data + pos + 4));
+      pos += 8;
+      if (len < 0 || static_cast<uint64_t>(len) > size - pos) {
+        return Status::Corruption(where + ": token " + std::to_string(id) + " at byte " +
+                                  std::to_string(pos - 4) + ": length " + std::to_string(len) +
+                                  " exceeds the " + std::to_string(size - pos) + " bytes left");
+      }
+      tok.tokens.emplace_back(reinterpret_cast<const char*>(data + pos), static_cast<size_t>(len));
+      tok.scores.push_back(score);
+      pos += static_cast<size_t>(len);
+    }
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted(where + ": out of memory reading tokens");
+  }
+  if (tok.tokens.empty()) return Status::Corruption(where + ": tokenizer.bin holds no tokens");
+  if (tok.tokens.size() <= 2) tok.bos_id = tok.eos_id = -1;
+  return tok;
+}
+
+Result<TokenizerData> ParseHfTokenizerJson(std::string_view text, const std::string& where) {
+  TQF_ASSIGN_OR_RETURN(json::Value doc, json::Parse(text));
+  if (!doc.is_object()) return Status::Corruption(where + ": tokenizer.json is not a JSON object");
+  const json::Value* model = doc.Find("model");
+  if (!model || !model->is_object()) return Status::Corruption(where + ": no \"model\" object");
+  if (const json::Value* type = model->Find("type"); type && type->is_string() &&
+                                                     type->as_string() != "BPE") {
+    return Status::NotSupported(where + ": tokenizer model type '" + type->as_string() +
+                                "' (only BPE is supported)");
+  }
+  if (const json::Value* bf = model->Find("byte_fallback"); bf && bf->as_bool()) {
+    return Status::NotSupported(where + ": SentencePiece-style BPE with byte_fallback " +
+                                "(use the model's tokenizer.bin or GGUF instead)");
+  }
+  const json::Value* vocab = model->Find("vocab");
+  if (!vocab || !vocab->is_object()) return Status::Corruption(where + ": no \"model.vocab\" object");
+  const json::Value* added = doc.Find("added_tokens");
+  const size_t n_added = added && added->is_array() ? added->size() : 0;
+  // Dense ids: every id must be below the number of entries.
+  const uint64_t cap = static_cast<uint64_t>(vocab->size()) + n_added;
+
+  TokenizerData tok;
+  tok.kind = TokenizerKind::kByteLevelBpe;
+  tok.add_bos = false;
+  std::vector<bool> present;
+  try {
+    tok.tokens.resize(cap);
+    tok.token_types.assign(cap, 1);  // GGUF: normal
+    present.assign(cap, false);
+    auto assign = [&](int64_t id, const std::string& s, int32_t type,
+                      const std::string& what) -> Status {
+      if (id < 0 || static_cast<uint64_t>(id) >= cap) {
+        return Status::Corruption(where + ": " + what + " '" + s + "' has id " +
+                                  std::to_string(id) + ", outside [0, " + std::to_string(cap) + ")");
+      }
+      if (present[id] && tok.tokens[id] != s) {
+        return Status::Corruption(where + ": id " + std::to_string(id) + " given to both '" +
+                                  tok.tokens[id] + "' and '" + s + "'");
+      }
+      tok.tokens[id] = s;
+      present[id] = true;
+      if (type != 1) tok.token_types[id] = type;
+      return Status::OK();
+    };
+    for (size_t i = 0; i < vocab->size(); ++i) {
+      const json::Value& id = vocab->items()[i];
+      if (!id.is_int()) {
+        return Status::Corruption(where + ": model.vocab['" + vocab->keys()[i] +
+                                  "'] is not an integer id");
+      }
+      TQF_RETURN_IF_ERROR(assign(id.as_int(), vocab->keys()[i], 1, "vocab token"));
+    }
+    for (size_t i = 0; i < n_added; ++i) {
+      const json::Value& a = added->items()[i];
+      const json::Value* id = a.Find("id");
+      const json::Value* content = a.Find("content");
+      if (!id || !id->is_int() || !content || !content->is_string()) {
+        return Status::Corruption(where + ": added_tokens[" + std::to_string(i) +
+                                  "] lacks an integer id or a string content");
+      }
+      const json::Value* special = a.Find("special");
+      const int32_t type = special && special->as_bool() ? 3 : 4;  // control : user-defined
+      TQF_RETURN_IF_ERROR(assign(id->as_int(), content->as_string(), type, "added token"));
+    }
+    size_t n = cap;
+    while (n > 0 && !present[n - 1]) --n;
+    for (size_t i = 0; i < n; ++i) {
+      if (!present[i]) {
+        return Status::Corruption(where + ": token ids are not dense: id " + std::to_string(i) +
+                                  " is missing (highest id " + std::to_string(n - 1) + ")");
+      }
+    }
+    tok.tokens.resize(n);
+    tok.token_types.resize(n);
+    present.resize(n);
+
+    if (const json::Value* merges = model->Find("merges"); merges && merges->is_array()) {
+      tok.merges.reserve(merges->size());
+      for (size_t i = 0; i < merges->size(); ++i) {
+        const json::Value& m = merges->items()[i];
+        if (m.is_string()) {
+          tok.merges.push_back(m.as_string());
+        } else if (m.is_array() && m.size() == 2 && m.items()[0].is_string() &&
+                   m.items()[1].is_string()) {
+          tok.merges.push_back(m.items()[0].as_string() + " " + m.items()[1].as_string());
+        } else {
+          return Status::Corruption(where + ": model.merges[" + std::to_string(i) +
+                                    "] is neither \"a b\" nor [\"a\", \"b\"]");
+        }
+      }
+    }
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted(where + ": out of memory building the vocabulary");
+  }
+  if (tok.tokens.empty()) return Status::Corruption(where + ": empty vocabulary");
+  if (const json::Value* pre = doc.Find("pre_tokenizer")) {
+    if (const std::string* re = FindSplitRegex(*pre, 0)) tok.pre_split_regex = *re;
+  }
+  tok.bos_id = FindToken(tok.tokens, present, "<|begin_of_text|>");
+  tok.eos_id = FindToken(tok.tokens, present, "<|end_of_text|>");
+  if (tok.eos_id < 0) tok.eos_id = FindToken(tok.tokens, present, "<|eot_id|>");
+  if (tok.eos_id < 0) tok.eos_id = FindToken(tok.tokens, present, "<|endoftext|>");
+  tok.add_bos = tok.bos_id >= 0;
+  return tok;
+}
+
+}  // namespace import_internal
+
+Result<TokenizerData> ImportTokenizer(const std::string& path) {
+  TQF_ASSIGN_OR_RETURN(std::shared_ptr<const MappedFile> file, MappedFile::Open(path));
+  const uint8_t* d = file->data();
+  const size_t n = file->size();
+  size_t i = 0;
+  while (i < n && (d[i] == ' ' || d[i] == '\n' || d[i] == '\r' || d[i] == '\t')) ++i;
+  if (i < n && d[i] == '{') {
+    return import_internal::ParseHfTokenizerJson(
+        std::string_view(reinterpret_cast<const char*>(d), n), path);
+  }
+  return import_internal::ParseLlama2cTokenizer(d, n, -1, path);
+}
+
+}  // namespace tqf

@@ -1,0 +1,308 @@
+// tqf synth SHAPE -o OUT.gguf [--seed S] [--tokenizer FILE] [--threads N]
+// Writes a GGUF with the exact tensor shapes and hyperparameters of a real
+// LLaMA-family model and heavy-tailed random F16 weights, so that speed and
+// memory can be measured at realistic scale. Its output text is gibberish;
+// general.name says so.
+//
+// Weights are Student-t with 4 degrees of freedom (heavy tails, like
+// trained weights), scaled to standard deviation 1/sqrt(fan_in); norms are
+// 1 + small noise (F32). Values are a pure function of (seed, tensor,
+// position): the file is the same for any thread count. Tensors are
+// generated and written in chunks, so memory stays small.
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "cli.h"
+#include "commands.h"
+#include "synth.h"
+#include "tqf/gguf_writer.h"
+#include "tqf/import.h"
+#include "tqf/quantize.h"
+
+namespace tqf::tools {
+namespace {
+
+const char kUsage[] =
+    "usage: tqf synth SHAPE -o OUT.gguf [--seed S] [--tokenizer FILE] [--threads N]\n"
+    "  SHAPE             llama-3.2-1b, smollm-135m or tiny (--list shows them)\n"
+    "  -o OUT.gguf       output file (written to a temporary file, then renamed)\n"
+    "  --seed S          random seed (default 1)\n"
+    "  --tokenizer FILE  use this byte-level BPE tokenizer (tokenizer.json) instead\n"
+    "                    of the built-in 256-byte vocabulary with filler tokens\n"
+    "  --threads N       generator threads (default: all cores)\n"
+    "The weights are random: the model's text is gibberish.\n";
+
+constexpr uint64_t kBlock = 1 << 16;   // elements per independently seeded block
+constexpr uint64_t kChunk = 1 << 22;   // elements generated per write
+
+enum class Init { kWeight, kNorm, kRopeFreqs };
+
+struct TensorPlan {
+  std::string name;
+  std::vector<uint64_t> shape;
+  DType dtype;
+  Init init;
+  uint64_t fan_in;
+};
+
+uint64_t SplitMix(uint64_t* s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// xoshiro256+ for speed; seeded through SplitMix as its authors advise.
+struct Rng {
+  uint64_t s[4];
+  explicit Rng(uint64_t seed) {
+    for (uint64_t& x : s) x = SplitMix(&seed);
+  }
+  uint64_t Next() {
+    const uint64_t r = s[0] + s[3], t = s[1] << 17;
+    s[2] ^= s[0], s[3] ^= s[1], s[1] ^= s[2], s[0] ^= s[3], s[2] ^= t;
+    s[3] = (s[3] << 45) | (s[3] >> 19);
+    return r;
+  }
+  // Uniform in (0, 1): never 0 or 1.
+  float Uniform() { return (static_cast<float>(Next() >> 40) + 0.5f) * (1.0f / 16777216.0f); }
+};
+
+// Student-t with 4 degrees of freedom, scaled to unit variance:
+// Z / sqrt(V / 4) with V ~ chi^2(4) = -2 ln(U1 U2), divided by sqrt(2).
+void FillStudentT(Rng* rng, float scale, float* out, size_t n) {
+  constexpr float kTwoPi = 6.28318530718f;
+  for (size_t i = 0; i < n; i += 2) {
+    const float r = std::sqrt(-2.0f * std::log(rng->Uniform()));
+    const float a = kTwoPi * rng->Uniform();
+    const float z[2] = {r * std::cos(a), r * std::sin(a)};
+    for (size_t k = 0; k < 2 && i + k < n; ++k) {
+      const float v = -std::log(rng->Uniform() * rng->Uniform());  // chi^2(4) / 2
+      out[i + k] = scale * z[k] / std::sqrt(v);
+    }
+  }
+}
+
+// llama.cpp's rope_freqs for Llama 3 rope scaling (convert_hf_to_gguf.py).
+std::vector<float> RopeFreqs(const SynthShape& s) {
+  const uint32_t head_dim = s.dim / s.n_heads;
+  const double low_wavelen = s.rope_original_context / s.rope_low_freq;
+  const double high_wavelen = s.rope_original_context / s.rope_high_freq;
+  std::vector<float> f;
+  for (uint32_t i = 0; i < head_dim; i += 2) {
+    const double freq = 1.0 / std::pow(s.rope_theta, static_cast<double>(i) / head_dim);
+    const double wavelen = 2 * 3.14159265358979323846 / freq;
+    if (wavelen < high_wavelen) {
+      f.push_back(1.0f);
+    } else if (wavelen > low_wavelen) {
+      f.push_back(s.rope_factor);
+    } else {
+      const double smooth = (s.rope_original_context / wavelen - s.rope_low_freq) /
+                            (s.rope_high_freq - s.rope_low_freq);
+      f.push_back(static_cast<float>(1.0 / ((1 - smooth) / s.rope_factor + smooth)));
+    }
+  }
+  return f;
+}
+
+std::vector<TensorPlan> PlanTensors(const SynthShape& s) {
+  const uint64_t head_dim = s.dim / s.n_heads, kv_dim = head_dim * s.n_kv_heads;
+  std::vector<TensorPlan> p;
+  p.push_back({"token_embd.weight", {s.vocab_size, s.dim}, DType::kF16, Init::kWeight, s.dim});
+  if (s.rope_factor > 0) {
+    p.push_back({"rope_freqs.weight", {head_dim / 2}, DType::kF32, Init::kRopeFreqs, 0});
+  }
+  for (uint32_t l = 0; l < s.n_layers; ++l) {
+    const std::string b = "blk." + std::to_string(l) + ".";
+    p.push_back({b + "attn_norm.weight", {s.dim}, DType::kF32, Init::kNorm, 0});
+    p.push_back({b + "attn_q.weight", {s.dim, s.dim}, DType::kF16, Init::kWeight, s.dim});
+    p.push_back({b + "attn_k.weight", {kv_dim, s.dim}, DType::kF16, Init::kWeight, s.dim});
+    p.push_back({b + "attn_v.weight", {kv_dim, s.dim}, DType::kF16, Init::kWeight, s.dim});
+    p.push_back({b + "attn_output.weight", {s.dim, s.dim}, DType::kF16, Init::kWeight, s.dim});
+    p.push_back({b + "ffn_norm.weight", {s.dim}, DType::kF32, Init::kNorm, 0});
+    p.push_back({b + "ffn_gate.weight", {s.hidden_dim, s.dim}, DType::kF16, Init::kWeight, s.dim});
+    p.push_back({b + "ffn_up.weight", {s.hidden_dim, s.dim}, DType::kF16, Init::kWeight, s.dim});
+    p.push_back({b + "ffn_down.weight", {s.dim, s.hidden_dim}, DType::kF16, Init::kWeight,
+                 s.hidden_dim});
+  }
+  p.push_back({"output_norm.weight", {s.dim}, DType::kF32, Init::kNorm, 0});
+  if (!s.tied) {
+    p.push_back({"output.weight", {s.vocab_size, s.dim}, DType::kF16, Init::kWeight, s.dim});
+  }
+  return p;
+}
+
+Status WriteMetadata(const SynthShape& s, const TokenizerData& tok, GgufWriter* w) {
+  const std::string name = std::string("synthetic ") + s.name +
+                           " shape (random weights, gibberish output)";
+  TQF_RETURN_IF_ERROR(w->SetString("general.architecture", "llama"));
+  TQF_RETURN_IF_ERROR(w->SetString("general.name", name));
+  TQF_RETURN_IF_ERROR(w->SetString("general.description",
+                                   "written by `tqf synth`: Student-t(4) random weights with the "
+                                   "exact shapes of the real model; not a trained model"));
+  TQF_RETURN_IF_ERROR(w->SetU32("general.file_type", 1));  // mostly F16
+  TQF_RETURN_IF_ERROR(w->SetU32("llama.block_count", s.n_layers));
+  TQF_RETURN_IF_ERROR(w->SetU32("llama.context_length", s.context_length));
+  TQF_RETURN_IF_ERROR(w->SetU32("llama.embedding_length", s.dim));
+  TQF_RETURN_IF_ERROR(w->SetU32("llama.feed_forward_length", s.hidden_dim));
+  TQF_RETURN_IF_ERROR(w->SetU32("llama.attention.head_count", s.n_heads));
+  TQF_RETURN_IF_ERROR(w->SetU32("llama.attention.head_count_kv", s.n_kv_heads));
+  TQF_RETURN_IF_ERROR(w->SetF32("llama.attention.layer_norm_rms_epsilon", s.norm_eps));
+  TQF_RETURN_IF_ERROR(w->SetF32("llama.rope.freq_base", s.rope_theta));
+  TQF_RETURN_IF_ERROR(w->SetU32("llama.rope.dimension_count", s.dim / s.n_heads));
+  TQF_RETURN_IF_ERROR(w->SetU32("llama.vocab_size", s.vocab_size));
+  if (s.rope_factor > 0) {
+    TQF_RETURN_IF_ERROR(w->SetString("llama.rope.scaling.type", "llama3"));
+    TQF_RETURN_IF_ERROR(w->SetF32("llama.rope.scaling.factor", s.rope_factor));
+    TQF_RETURN_IF_ERROR(w->SetF32("llama.rope.scaling.low_freq_factor", s.rope_low_freq));
+    TQF_RETURN_IF_ERROR(w->SetF32("llama.rope.scaling.high_freq_factor", s.rope_high_freq));
+    TQF_RETURN_IF_ERROR(
+        w->SetU32("llama.rope.scaling.original_context_length", s.rope_original_context));
+  }
+  TQF_RETURN_IF_ERROR(w->SetString("tokenizer.ggml.model", "gpt2"));
+  TQF_RETURN_IF_ERROR(w->SetString("tokenizer.ggml.pre", "llama-bpe"));
+  TQF_RETURN_IF_ERROR(w->SetStringArray("tokenizer.ggml.tokens", tok.tokens));
+  std::vector<int32_t> types = tok.token_types;
+  types.resize(tok.tokens.size(), 1);
+  TQF_RETURN_IF_ERROR(w->SetI32Array("tokenizer.ggml.token_type", types));
+  TQF_RETURN_IF_ERROR(w->SetStringArray("tokenizer.ggml.merges", tok.merges));
+  if (tok.bos_id >= 0) TQF_RETURN_IF_ERROR(w->SetU32("tokenizer.ggml.bos_token_id", tok.bos_id));
+  if (tok.eos_id >= 0) TQF_RETURN_IF_ERROR(w->SetU32("tokenizer.ggml.eos_token_id", tok.eos_id));
+  TQF_RETURN_IF_ERROR(w->SetBool("tokenizer.ggml.add_bos_token", tok.bos_id >= 0));
+  return Status::OK();
+}
+
+// Generates elements [start, start + n) of tensor `index` into out.
+void Generate(const TensorPlan& t, size_t index, uint64_t seed, uint64_t start, size_t n,
+              const std::vector<float>& rope, float* out) {
+  if (t.init == Init::kRopeFreqs) {
+    for (size_t i = 0; i < n; ++i) out[i] = rope[start + i];
+    return;
+  }
+  const float scale = t.init == Init::kNorm ? 0.02f : 1.0f / std::sqrt(static_cast<float>(t.fan_in));
+  const int64_t blocks = static_cast<int64_t>((n + kBlock - 1) / kBlock);
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const uint64_t first = start + b * kBlock;  // start is a multiple of kBlock
+    uint64_t key = seed * 0x9E3779B97F4A7C15ull ^ (index << 40) ^ (first / kBlock);
+    Rng rng(SplitMix(&key));
+    const size_t len = std::min<uint64_t>(kBlock, n - b * kBlock);
+    float* o = out + b * kBlock;
+    FillStudentT(&rng, scale, o, len);
+    if (t.init == Init::kNorm) {
+      for (size_t i = 0; i < len; ++i) o[i] += 1.0f;
+    }
+  }
+}
+
+}  // namespace
+
+int CmdSynth(int argc, char** argv) {
+  Args args(argc, argv);
+  std::string shape_name, out_path, tokenizer_path, v;
+  long long seed = 1, threads = 0;
+  while (!args.Done()) {
+    if (args.Is("-h") || args.Is("--help")) {
+      std::fputs(kUsage, stdout);
+      return kExitOk;
+    }
+    if (args.Is("--list")) {
+      size_t n;
+      const SynthShape* shapes = SynthShapes(&n);
+      for (size_t i = 0; i < n; ++i) std::printf("%-14s %s\n", shapes[i].name, shapes[i].summary);
+      return kExitOk;
+    }
+    if (args.Value("-o", &out_path) || args.Value("--tokenizer", &tokenizer_path)) continue;
+    if (args.Value("--seed", &v)) {
+      if (!ParseInt(v, 0, INT64_MAX, &seed)) return Usage("synth", "bad --seed '" + v + "'", kUsage);
+      continue;
+    }
+    if (args.Value("--threads", &v)) {
+      if (!ParseInt(v, 1, 4096, &threads)) return Usage("synth", "bad --threads '" + v + "'", kUsage);
+      continue;
+    }
+    if (!args.error().empty()) return Usage("synth", args.error(), kUsage);
+    std::string a = args.Next();
+    if (a.size() > 1 && a[0] == '-') return Usage("synth", "unknown option '" + a + "'", kUsage);
+    if (!shape_name.empty()) return Usage("synth", "more than one SHAPE given", kUsage);
+    shape_name = a;
+  }
+  if (!args.error().empty()) return Usage("synth", args.error(), kUsage);
+  if (shape_name.empty()) return Usage("synth", "no SHAPE given", kUsage);
+  if (out_path.empty()) return Usage("synth", "no output file given (-o OUT.gguf)", kUsage);
+  const SynthShape* shape = FindSynthShape(shape_name);
+  if (!shape) {
+    return Usage("synth", "unknown shape '" + shape_name + "' (see `tqf synth --list`)", kUsage);
+  }
+  if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
+
+  TokenizerData tok;
+  if (tokenizer_path.empty()) {
+    tok = SynthTokenizer(shape->vocab_size);
+  } else {
+    Result<TokenizerData> t = ImportTokenizer(tokenizer_path);
+    if (!t.ok()) return Fail("synth", t.status().ToString());
+    if (t->kind != TokenizerKind::kByteLevelBpe || t->tokens.size() > shape->vocab_size) {
+      return Fail("synth", tokenizer_path + ": needs a byte-level BPE tokenizer of at most " +
+                               std::to_string(shape->vocab_size) + " tokens, got " +
+                               TokenizerKindName(t->kind) + " with " +
+                               std::to_string(t->tokens.size()));
+    }
+    tok = std::move(t).value();
+    PadTokenizer(shape->vocab_size, &tok);
+  }
+
+  const auto start_time = std::chrono::steady_clock::now();
+  auto writer = GgufWriter::Create(out_path);
+  if (!writer.ok()) return Fail("synth", writer.status());
+  GgufWriter& w = **writer;
+  Status st = WriteMetadata(*shape, tok, &w);
+  const std::vector<TensorPlan> plan = PlanTensors(*shape);
+  uint64_t params = 0;
+  for (const TensorPlan& t : plan) {
+    if (st.ok()) st = w.AddTensor(t.name, t.shape, t.dtype);
+    uint64_t n = 1;
+    for (uint64_t d : t.shape) n *= d;
+    params += n;
+  }
+  if (!st.ok()) return Fail("synth", st);
+
+  const std::vector<float> rope = shape->rope_factor > 0 ? RopeFreqs(*shape) : std::vector<float>();
+  std::vector<float> f32(kChunk);
+  std::vector<uint16_t> f16(kChunk);
+  Progress progress("synth " + shape_name);
+  for (size_t i = 0; i < plan.size() && st.ok(); ++i) {
+    const TensorPlan& t = plan[i];
+    uint64_t total = 1;
+    for (uint64_t d : t.shape) total *= d;
+    for (uint64_t start = 0; start < total && st.ok(); start += kChunk) {
+      const size_t n = std::min<uint64_t>(kChunk, total - start);
+      Generate(t, i, static_cast<uint64_t>(seed), start, n, rope, f32.data());
+      if (t.dtype == DType::kF16) {
+#pragma omp parallel for schedule(static)
+        for (int64_t k = 0; k < static_cast<int64_t>(n); ++k) f16[k] = F32ToF16(f32[k]);
+        st = w.WriteData(f16.data(), n * 2);
+      } else {
+        st = w.WriteData(f32.data(), n * 4);
+      }
+    }
+    progress.Update(t.name, i + 1, plan.size());
+  }
+  if (st.ok()) st = w.Finish();
+  progress.Finish();
+  if (!st.ok()) return Fail("synth", st);
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
+  std::printf("wrote %s: synthetic %s shape, %.1fM parameters, %s, %.1f s "
+              "(random weights: its text is gibberish)\n",
+              out_path.c_str(), shape->name, params / 1e6, HumanBytes(w.file_bytes()).c_str(), secs);
+  return kExitOk;
+}
+
+}  // namespace tqf::tools

@@ -2,7 +2,6 @@
 
 #include <cstring>
 #include <fstream>
-#include <random>
 #include <stdexcept>
 
 #include "tqf/codec.h"
@@ -21,12 +20,21 @@ SmallModel MakeSmallModel(CodecKind codec, uint32_t seed) {
   m.info.tokenizer.bos_id = 1;
   m.info.tokenizer.eos_id = 2;
   m.info.metadata = {{"test.seed", std::to_string(seed)}};
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.f, 1.f);
+  // A portable generator (std::normal_distribution differs between
+  // standard libraries, and golden vectors must not): xorshift64, and an
+  // approximately normal value as a centred sum of four uniforms.
+  uint64_t state = 0x9E3779B97F4A7C15ull * (seed + 1);
+  auto uniform = [&] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return static_cast<float>(state >> 40) / static_cast<float>(1 << 24);
+  };
+  auto normal = [&] { return (uniform() + uniform() + uniform() + uniform() - 2.0f) * 1.7320508f; };
   auto add = [&](const std::string& name, std::vector<uint64_t> shape, QuantScheme scheme, CodecKind c) {
     size_t rows = shape.size() > 1 ? shape[0] : 1, cols = shape.back();
     std::vector<float> v(rows * cols);
-    for (float& x : v) x = normal(rng) * 0.05f;
+    for (float& x : v) x = normal() * 0.05f;
     auto q = Quantize(scheme, v.data(), rows, cols, shape.size(), DType::kF32,
                       reinterpret_cast<const uint8_t*>(v.data()));
     if (!q.ok()) throw std::runtime_error(q.status().ToString());
@@ -49,9 +57,11 @@ SmallModel MakeSmallModel(CodecKind codec, uint32_t seed) {
   return m;
 }
 
-void WriteSmallModel(const SmallModel& m, const std::string& path, uint32_t block_size) {
+void WriteSmallModel(const SmallModel& m, const std::string& path, uint32_t block_size,
+                     const std::string& writer_name) {
   WriterOptions opt;
   opt.block_size = block_size;
+  opt.writer_name = writer_name;
   auto w = Writer::Create(path, m.info, opt);
   if (!w.ok()) throw std::runtime_error(w.status().ToString());
   std::vector<int> dict_of(m.tensors.size(), -1);

@@ -29,7 +29,8 @@ SmallModel MakeSmallModel(CodecKind codec, uint32_t seed = 1);
 
 // Writes `m` to `path` with `block_size`; the dictionary (if the codec needs
 // one) is built from the tensors.
-void WriteSmallModel(const SmallModel& m, const std::string& path, uint32_t block_size = 1024);
+void WriteSmallModel(const SmallModel& m, const std::string& path, uint32_t block_size = 1024,
+                     const std::string& writer_name = "");
 
 std::vector<uint8_t> ReadFileBytes(const std::string& path);
 void WriteFileBytes(const std::string& path, const std::vector<uint8_t>& bytes);

@@ -19,6 +19,7 @@ const Command kCommands[] = {
     {"pack", tqf::tools::CmdPack, "import a model, quantize, compress into a .tqf"},
     {"inspect", tqf::tools::CmdInspect, "show a .tqf's header, tensors and sizes"},
     {"verify", tqf::tools::CmdVerify, "check every structure and checksum of a .tqf"},
+    {"unpack", tqf::tools::CmdUnpack, "export a .tqf back to GGUF"},
     {"run", tqf::tools::CmdRun, "generate text from a .tqf with the bundled CPU runtime"},
     {"tokenize", tqf::tools::CmdTokenize, "print the token ids of a text (or the text of ids)"},
     {"synth", tqf::tools::CmdSynth, "write a random-weight GGUF with the shapes of a real model"},

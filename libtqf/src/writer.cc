@@ -289,7 +289,9 @@ Status Writer::Impl::WriteTail() {
   auto sections_vec = b.CreateVector(sections);
   auto dicts_vec = b.CreateVector(dict_tables);
   auto tensors_vec = b.CreateVector(tensor_tables);
-  auto writer_name = b.CreateString(std::string("tqf ") + VersionString());
+  auto writer_name = b.CreateString(options.writer_name.empty()
+                                        ? std::string("tqf ") + VersionString()
+                                        : options.writer_name);
   auto header = fb::CreateHeader(b, hp, tok, meta, sections_vec, dicts_vec, tensors_vec, writer_name);
   b.Finish(header, fb::HeaderIdentifier());
 

@@ -27,6 +27,9 @@ namespace tqf {
 struct WriterOptions {
   uint32_t block_size = 64 * 1024;   // decoded bytes per independently coded block
   int threads = 0;                   // 0: all cores
+  // Recorded in the header's `writer` field; empty: "tqf <version>".
+  // Golden test vectors set a fixed name so they do not change with releases.
+  std::string writer_name;
 };
 
 // Describes one tensor to AddTensor.

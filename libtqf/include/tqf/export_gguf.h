@@ -1,0 +1,37 @@
+// ExportGguf: writes the model in a .tqf back out as a GGUF v3 file that
+// llama.cpp-family tools (and tqf pack) read, so a user can always leave.
+//
+// Tensors are dequantized to `dtype` (F32 default: exact for every stored
+// form, since int8 x f32 scale products and f16/bf16 values are all exactly
+// representable in f32; F16 halves the size at a small rounding cost).
+// Hyperparameters go to the `llama.*` keys, the tokenizer to
+// `tokenizer.ggml.*`, and the free metadata (other than keys those cover)
+// as strings.
+//
+// The output is written atomically (see GgufWriter). Thread-safety: one
+// call per thread; decoding is parallel internally.
+#ifndef TQF_EXPORT_GGUF_H_
+#define TQF_EXPORT_GGUF_H_
+
+#include <functional>
+#include <string>
+
+#include "tqf/reader.h"
+#include "tqf/status.h"
+
+namespace tqf {
+
+struct ExportOptions {
+  DType dtype = DType::kF32;  // kF32 or kF16
+  int threads = 0;
+  std::function<void(size_t done, size_t total)> progress;
+};
+
+// kInvalidArgument for an unsupported dtype; reader errors (corruption,
+// checksum) and kIOError as they come; no partial output is left.
+TQF_EXPORT Status ExportGguf(const Reader& reader, const std::string& path,
+                             const ExportOptions& options = {});
+
+}  // namespace tqf
+
+#endif  // TQF_EXPORT_GGUF_H_

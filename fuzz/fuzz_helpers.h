@@ -11,6 +11,8 @@
 #include <cstring>
 #include <vector>
 
+#include "tqf/import.h"
+
 #define FUZZ_ASSERT(cond)                                                         \
   do {                                                                            \
     if (!(cond)) {                                                                \
@@ -64,6 +66,22 @@ class Producer {
   const uint8_t* p_;
   size_t left_;
 };
+
+// The invariant of every importer target: a parsed model's tensors lie
+// inside the input and convert to f32 without crashing.
+inline void CheckImported(const tqf::Result<tqf::SourceModel>& m, const AlignedCopy& in) {
+  if (!m.ok()) {
+    FUZZ_ASSERT(!m.status().message().empty());
+    return;
+  }
+  for (const tqf::SourceTensor& t : m->tensors) {
+    FUZZ_ASSERT(t.data >= in.data() && t.size <= in.size() &&
+                size_t(t.data - in.data()) <= in.size() - t.size);
+    if (t.num_elements() > (16u << 20)) continue;
+    std::vector<float> f(t.num_elements());
+    (void)t.ToF32(f.data());
+  }
+}
 
 }  // namespace tqf::fuzz
 

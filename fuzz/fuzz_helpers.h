@@ -45,6 +45,7 @@ class Producer {
   uint32_t U32() {
     uint32_t v = 0;
     size_t n = left_ < 4 ? left_ : 4;
+    if (n == 0) return 0;  // p_ may be null for empty input
     std::memcpy(&v, p_, n);
     p_ += n;
     left_ -= n;
@@ -56,6 +57,7 @@ class Producer {
   // Takes up to n bytes.
   std::vector<uint8_t> Take(size_t n) {
     n = n < left_ ? n : left_;
+    if (n == 0) return {};
     std::vector<uint8_t> v(p_, p_ + n);
     p_ += n;
     left_ -= n;

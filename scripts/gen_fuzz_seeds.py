@@ -132,7 +132,10 @@ def main():
                 subprocess.run([tqf, "pack", src, "-o", dst, "--codec", codec, "--quant", quant,
                                 "--block-size", "64", "--quiet"], check=True)
                 with open(dst, "rb") as f:
-                    out("open_verify", "tiny_%s_%s.tqf" % (codec, quant), f.read())
+                    data = f.read()
+                out("open_verify", "tiny_%s_%s.tqf" % (codec, quant), data)
+                if quant == "channel":
+                    out("open_fixup", "tiny_%s_%s.tqf" % (codec, quant), data)
 
 
 if __name__ == "__main__":

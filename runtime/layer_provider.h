@@ -1,0 +1,198 @@
+// LayerProvider: hands out the decoded weights of a transformer layer,
+// decoding them from a tqf::Reader on demand, within a memory budget.
+//
+// Budget semantics (`mem_budget`, bytes of decoded layer weights):
+//   < 0 (no --mem-budget): every layer is decoded once, on first use (or
+//       ahead of it by the prefetcher), and kept for the provider's life.
+//   >= 0: the decoded bytes the provider holds -- cached layers, the layer
+//       in use, a layer being prefetched and pooled buffers, all counted --
+//       never exceed max(mem_budget, one layer). The layer in use is never evicted; the
+//       rest are evicted least-recently-used first. A prefetch starts only
+//       if it fits in the budget next to what is pinned, so:
+//   0:  the paper's mode: every layer is decoded each time it is needed,
+//       synchronously, and freed when the next one is needed; at most one
+//       decoded layer exists at a time and nothing is prefetched.
+//   2 layers: the layer in use plus the next one decoding in the
+//       background (every layer is still decoded once per use).
+// Only layers are counted: the embedding, output head and norms are held
+// by the model outside the budget (see Model::resident_bytes()).
+//
+// Buffers: a layer's decoded bytes live in one anonymous mapping. In
+// budget mode an evicted layer's buffer is kept in a pool (still counted as
+// held) and reused for the next decode, which avoids the page faults and
+// zeroing of fresh memory on every decode; buffers beyond the budget are
+// unmapped, returning their pages to the OS at once.
+//
+// Prefetch: Prefetch(l) asks a background thread to decode layer l while
+// the caller computes (it decodes with one thread so as not to fight the
+// compute threads); Acquire(l) then waits for it if it is not done.
+// Compressed pages of a decoded tensor are released from the process
+// (Reader::DontNeed; they stay in the page cache) and the next layer's are
+// requested ahead (Reader::WillNeed).
+//
+// Ownership: the Reader must outlive the provider. DecodedLayer handles are
+// shared_ptrs; a handle keeps its layer alive (and pinned) until released
+// and must not outlive the provider.
+// Thread-safety: Acquire/Prefetch/stats may be called from any thread; the
+// model calls them from its one driving thread.
+#ifndef TQF_RUNTIME_LAYER_PROVIDER_H_
+#define TQF_RUNTIME_LAYER_PROVIDER_H_
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "tqf/reader.h"
+#include "tqf/result.h"
+
+namespace tqf::rt {
+
+struct LayerProviderOptions {
+  int64_t mem_budget = -1;  // bytes; < 0 = unlimited (decode once, keep)
+  int decode_threads = 0;   // threads for on-demand decodes (0: all cores)
+  bool prefetch = true;     // decode the next layer in the background
+};
+
+struct LayerProviderStats {
+  uint64_t acquires = 0;
+  uint64_t hits = 0;           // layer was decoded and cached before it was asked for
+  uint64_t prefetch_hits = 0;  // layer came from the prefetcher (maybe after a wait)
+  uint64_t misses = 0;         // decoded on demand in the calling thread
+  uint64_t prefetches = 0;     // background decodes started
+  uint64_t prefetch_skipped = 0;  // not started: would exceed the budget
+  uint64_t evictions = 0;
+  uint64_t decodes = 0;           // layer decodes of any kind
+  uint64_t decoded_bytes = 0;     // bytes produced by those decodes
+  double decode_seconds = 0;      // wall time inside decodes (both threads)
+  double wait_seconds = 0;        // time Acquire kept the caller waiting
+  uint64_t held_bytes = 0;        // decoded-layer buffers mapped now (in use, cached, pooled)
+  uint64_t peak_held_bytes = 0;   // their maximum
+};
+
+// The decoded tensors of one layer, in the order the provider was given.
+// It borrows its buffer from the provider's pool (see LayerProvider).
+class DecodedLayer {
+ public:
+  DecodedLayer(int index, uint8_t* base, size_t bytes, std::vector<size_t> offsets)
+      : index_(index), base_(base), bytes_(bytes), offsets_(std::move(offsets)) {}
+  DecodedLayer(const DecodedLayer&) = delete;
+  DecodedLayer& operator=(const DecodedLayer&) = delete;
+
+  int index() const { return index_; }
+  size_t bytes() const { return bytes_; }
+  uint8_t* base() const { return base_; }
+  // Decoded bytes of the i-th tensor (64-byte aligned).
+  const uint8_t* tensor(size_t i) const { return base_ + offsets_[i]; }
+
+ private:
+  int index_;
+  uint8_t* base_;
+  size_t bytes_;
+  std::vector<size_t> offsets_;
+};
+
+// Decodes tensor `index` of `reader` into out[0..raw_size) like
+// Reader::DecodeTensor (blocks in parallel on `threads` threads, 0 = all),
+// but a group of blocks at a time, releasing the tensor's compressed pages
+// from the process after each group (Reader::DontNeed), so the file-backed
+// part of the resident set stays small while big tensors decode.
+Status DecodeTensorReleasing(const Reader& reader, size_t index, uint8_t* out, int threads);
+
+// Where a Model gets its decoded layers: the built-in LayerProvider, or an
+// external source such as a `tqf serve` client (ModelOptions::layer_source).
+// Thread-safety: implementations must allow calls from any thread.
+class LayerSource {
+ public:
+  virtual ~LayerSource() = default;
+  // Called once by the Model before any Acquire: layer l is made of the
+  // reader's tensors layers[l], and Acquire(l)'s tensor(i) must be the
+  // decoded bytes of layers[l][i]. An error refuses the model.
+  virtual Status Bind(const Reader& reader, const std::vector<std::vector<size_t>>& layers) = 0;
+  // The decoded layer, pinned until the last shared_ptr goes.
+  virtual Result<std::shared_ptr<const DecodedLayer>> Acquire(int layer) = 0;
+  // A hint that `layer` comes next; never blocks on a decode.
+  virtual void Prefetch(int layer) = 0;
+  virtual LayerProviderStats stats() const = 0;
+  // Decoded bytes of layer `layer`.
+  virtual size_t layer_bytes(int layer) const = 0;
+  // Decoded bytes of a non-layer tensor (embedding, output head) that the
+  // source already holds, valid while the source lives; nullptr if the
+  // model must decode it itself.
+  virtual const uint8_t* HeldTensor(size_t tensor_index) const { return nullptr; }
+};
+
+class LayerProvider : public LayerSource {
+ public:
+  // `layers[l]` lists the reader's tensor indices making up layer l.
+  LayerProvider(const Reader* reader, std::vector<std::vector<size_t>> layers,
+                const LayerProviderOptions& options);
+  ~LayerProvider() override;  // waits for a background decode to finish
+  LayerProvider(const LayerProvider&) = delete;
+  LayerProvider& operator=(const LayerProvider&) = delete;
+
+  // OK if `layers` is what the provider was made with (kInvalidArgument).
+  Status Bind(const Reader& reader, const std::vector<std::vector<size_t>>& layers) override;
+  // The decoded layer `layer`, decoding it if needed. Errors from the
+  // reader (kCorruption, kChecksumMismatch ...) are returned as they are;
+  // kResourceExhausted if memory for the layer cannot be obtained.
+  Result<std::shared_ptr<const DecodedLayer>> Acquire(int layer) override;
+  // Starts decoding `layer` in the background if it is not decoded, not
+  // already under way, and fits the budget. Never blocks on a decode.
+  void Prefetch(int layer) override;
+
+  LayerProviderStats stats() const override;
+  size_t num_layers() const { return layers_.size(); }
+  // Decoded bytes layer `layer` occupies (including alignment padding).
+  size_t layer_bytes(int layer) const override { return layer_bytes_[layer]; }
+
+ private:
+  enum class State { kAbsent, kDecoding, kReady };
+  struct Entry {
+    State state = State::kAbsent;
+    std::shared_ptr<const DecodedLayer> layer;
+    std::list<int>::iterator lru;  // valid when kReady
+    bool from_prefetch = false;
+    bool used = false;
+  };
+  class Memory;
+
+  // Evicts unpinned cached layers, least recently used first, until a
+  // buffer for `layer` fits the budget (a pooled buffer, or new bytes).
+  // Returns whether it fits. mu_ held.
+  bool MakeRoom(int layer);
+  // Decodes layer `layer` with `threads` threads into `buffer` (taken
+  // from the pool by the caller; mu_ not held).
+  Result<std::shared_ptr<const DecodedLayer>> Decode(int layer, uint8_t* buffer, int threads);
+  // Takes a buffer for `layer` from the pool or maps a new one; nullptr
+  // if the system refuses memory.
+  uint8_t* TakeBuffer(int layer);
+  void MarkReady(int layer, std::shared_ptr<const DecodedLayer> decoded);
+  void WorkerLoop();
+
+  const Reader* reader_;
+  std::vector<std::vector<size_t>> layers_;
+  std::vector<size_t> layer_bytes_;
+  std::vector<std::vector<size_t>> offsets_;
+  LayerProviderOptions options_;
+  std::shared_ptr<Memory> memory_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Entry> entries_;
+  std::list<int> lru_;  // front = most recently used
+  std::deque<std::pair<int, uint8_t*>> queue_;  // layers to prefetch, with their buffers
+  bool stop_ = false;
+  LayerProviderStats stats_;
+  std::thread worker_;
+};
+
+}  // namespace tqf::rt
+
+#endif  // TQF_RUNTIME_LAYER_PROVIDER_H_

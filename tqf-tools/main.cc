@@ -1,5 +1,8 @@
 // tqf: pack, inspect, verify and run LLaMA-family models in .tqf files.
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -19,8 +22,11 @@ const Command kCommands[] = {
     {"pack", tqf::tools::CmdPack, "import a model, quantize, compress into a .tqf"},
     {"inspect", tqf::tools::CmdInspect, "show a .tqf's header, tensors and sizes"},
     {"verify", tqf::tools::CmdVerify, "check every structure and checksum of a .tqf"},
+    {"compare", tqf::tools::CmdCompare, "sizes and decode speeds of every codec and zstd vs the entropy bound"},
     {"unpack", tqf::tools::CmdUnpack, "export a .tqf back to GGUF"},
     {"run", tqf::tools::CmdRun, "generate text from a .tqf with the bundled CPU runtime"},
+    {"eval", tqf::tools::CmdEval, "perplexity and multiple-choice accuracy (ARC, HellaSwag, MMLU)"},
+    {"serve", tqf::tools::CmdServe, "share one model's decoded layers with many `tqf run --attach`"},
     {"tokenize", tqf::tools::CmdTokenize, "print the token ids of a text (or the text of ids)"},
     {"synth", tqf::tools::CmdSynth, "write a random-weight GGUF with the shapes of a real model"},
 };
@@ -32,9 +38,23 @@ void PrintUsage(FILE* out) {
   std::fprintf(out, "\n`tqf COMMAND --help` describes a command.\n");
 }
 
+// libgomp's default wait policy spins between parallel regions; on a
+// machine whose cores are busy with anything else, the runtime's many short
+// regions then crawl (measured 5-50x slower generation under load). The
+// policy is read from the environment when libgomp loads, before main, so
+// the only way to default to passive waiting is to re-execute once with it
+// set. A user's own OMP_WAIT_POLICY is respected.
+void DefaultToPassiveOpenMpWaits(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+  if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
+  execv("/proc/self/exe", argv);
+  // exec failed (no /proc?): carry on with the default policy.
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  DefaultToPassiveOpenMpWaits(argv);
   if (argc < 2) {
     PrintUsage(stderr);
     return 2;

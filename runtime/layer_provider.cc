@@ -200,14 +200,25 @@ bool LayerProvider::MakeRoom(int layer) {
   const uint64_t budget = static_cast<uint64_t>(options_.mem_budget);
   const size_t need = layer_bytes_[layer];
   auto fits = [&] { return memory_->HasPooled(need) || memory_->resident() + need <= budget; };
-  auto it = lru_.end();
-  while (!fits() && it != lru_.begin()) {
-    --it;
-    Entry& e = entries_[*it];
-    if (e.layer.use_count() > 1) continue;  // pinned: in use
+  // Victim: the unpinned cached layer whose next use is farthest away.
+  // A forward pass visits layers in order, cyclically from `layer`, so that
+  // is the layer with the largest forward distance from `layer` (Belady's
+  // choice). Plain least-recently-used would evict exactly the layer
+  // needed next and, under any budget below the model, never hit.
+  const size_t n = layers_.size();
+  while (!fits()) {
+    auto victim = lru_.end();
+    size_t farthest = 0;
+    for (auto it = lru_.begin(); it != lru_.end(); ++it) {
+      if (entries_[*it].layer.use_count() > 1) continue;  // pinned: in use
+      const size_t distance = (static_cast<size_t>(*it) + n - static_cast<size_t>(layer)) % n;
+      if (victim == lru_.end() || distance > farthest) victim = it, farthest = distance;
+    }
+    if (victim == lru_.end()) break;
+    Entry& e = entries_[*victim];
     e.layer.reset();  // its buffer goes back to the pool
     e.state = State::kAbsent;
-    it = lru_.erase(it);
+    lru_.erase(victim);
     stats_.evictions++;
   }
   return fits();

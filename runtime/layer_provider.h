@@ -6,8 +6,10 @@
 //       ahead of it by the prefetcher), and kept for the provider's life.
 //   >= 0: the decoded bytes the provider holds -- cached layers, the layer
 //       in use, a layer being prefetched and pooled buffers, all counted --
-//       never exceed max(mem_budget, one layer). The layer in use is never evicted; the
-//       rest are evicted least-recently-used first. A prefetch starts only
+//       never exceed max(mem_budget, one layer). The layer in use is never evicted; of
+//       the rest, the one whose next use in the forward pass's cyclic layer order is
+//       farthest is evicted first (least-recently-used would evict exactly the layer
+//       needed next). A prefetch starts only
 //       if it fits in the budget next to what is pinned, so:
 //   0:  the paper's mode: every layer is decoded each time it is needed,
 //       synchronously, and freed when the next one is needed; at most one

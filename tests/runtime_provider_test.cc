@@ -150,6 +150,22 @@ TEST(LayerProvider, BudgetOfTwoLayersPrefetchesWithinBudget) {
   EXPECT_LE(t3.stats.peak_held_bytes, 3 * t3.layer_bytes);
 }
 
+TEST(LayerProvider, PartialBudgetKeepsTheLayersNeededSoonest) {
+  // 4 of 5 layers fit, no prefetch: evicting the layer used farthest in the
+  // future leaves 3 of every 5 acquires as cache hits in steady state
+  // (least-recently-used would evict exactly the next layer: 0 hits).
+  const std::string path = PackedStories("gguf", "channel", "raw");
+  const Trace probe = RunTrace(path, 0, 1, false, 256, 0);
+  const Trace t = RunTrace(path, 4 * static_cast<int64_t>(probe.layer_bytes), 1, false);
+  EXPECT_EQ(t.stats.acquires, t.n_layers * 25);
+  EXPECT_GE(t.stats.hits, t.stats.acquires / 2);
+  EXPECT_EQ(t.stats.hits + t.stats.misses, t.stats.acquires);
+  EXPECT_LE(t.stats.peak_held_bytes, 4 * t.layer_bytes);
+  // And the logits are those of the unbudgeted run.
+  const Trace ref = RunTrace(path, -1, 1, false);
+  EXPECT_TRUE(SameBits(t.logits, ref.logits));
+}
+
 TEST(LayerProvider, BudgetHoldingTheModelDecodesOnce) {
   const std::string path = PackedStories("gguf", "channel", "raw");
   const Trace probe = RunTrace(path, 0, 1, true, 256, 0);

@@ -53,7 +53,7 @@ TQF_EXPORT const char* QuantKindName(QuantKind q);
 enum class CodecKind : uint8_t {
   kRaw = 0,    // bytes stored as they are
   kDict4 = 1,  // the paper's fixed 4-byte-group dictionary code
-  kRans = 2,   // reserved for the near-entropy codec (issue 4)
+  kRans = 2,   // interleaved static rANS, near order-0 entropy (format-spec/codec-rans.md)
 };
 
 enum class TokenizerKind : uint8_t {

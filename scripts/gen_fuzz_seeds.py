@@ -119,6 +119,13 @@ def main():
     for i, doc in enumerate(['{"a": [1, 2.5e3, -0.0, true, false, null], "b": {"c": "\\u00e9\\ud83d\\ude00"}}',
                              '[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]', '"\\', '{"model": {"vocab": {"a": 0}, "merges": ["a b"]}}']):
         out("json", "doc%d.json" % i, doc.encode())
+    # eval_data: first byte picks the parser (0 CSV, 1 ARC jsonl, 2 HellaSwag).
+    out("eval_data", "mmlu.csv", b"\x00" + b'question,a,b,c,d,answer\r\n"What is ""2+2""?\nReally",3,4,5,6,1\r\n')
+    arc = {"id": "q1", "question": "Which is a plant?", "answerKey": "B",
+           "choices": {"text": ["rock", "tree", "car", "cup"], "label": ["A", "B", "C", "D"]}}
+    out("eval_data", "arc.jsonl", b"\x01" + (json.dumps(arc) + "\r\n").encode() +
+        json.dumps(dict(arc, answerKey="2", choices={"text": ["x", "y"], "label": ["1", "2"]})).encode())
+    out("eval_data", "hellaswag.txt", b"\x02" + b"A man is sitting on a roof. he\n2\nfalls.\nsings.\nstarts pulling up roofing.\nsleeps.\n")
     rng = random.Random(3)
     for i, n in enumerate([0, 1, 5, 100, 4000]):
         out("write_read", "bytes%d" % i, bytes(rng.randrange(256) for _ in range(n)))

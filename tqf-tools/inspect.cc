@@ -125,11 +125,12 @@ void PrintText(const Reader& r, bool list_tensors) {
     std::printf("dictionary  %zu: %s, %llu bytes, used by %zu tensors\n", i, CodecName(d.codec),
                 (unsigned long long)d.size, users);
   }
-  uint64_t raw = 0, stored = 0, elements = 0;
+  uint64_t raw = 0, stored = 0, params = 0, elements = 0;
   std::map<std::string, uint64_t> by_codec;
   for (const TensorInfo& t : r.tensors()) {
     raw += t.raw_size;
-    stored += StoredBytes(t);
+    stored += t.stored_size;
+    params += t.num_params * 4;
     elements += t.num_elements();
     by_codec[std::string(CodecName(t.codec)) + "/" + DTypeName(t.dtype) + "/" + QuantKindName(t.quant)]++;
   }
@@ -138,20 +139,23 @@ void PrintText(const Reader& r, bool list_tensors) {
   std::printf("\n");
   uint64_t dict_bytes = 0;
   for (const DictionaryInfo& d : r.dictionaries()) dict_bytes += d.size;
-  const uint64_t total = stored + dict_bytes;
-  std::printf("sizes       %llu raw -> %llu stored + %llu dictionaries = %llu (%.3fx), %.3f bits per "
-              "weight (whole file: %.3f)\n",
+  std::printf("sizes       %llu B of tensor data -> %llu B of streams + %llu B dictionaries (%.3fx); "
+              "+ %llu B quantization scales\n",
               (unsigned long long)raw, (unsigned long long)stored, (unsigned long long)dict_bytes,
-              (unsigned long long)total, total ? double(raw) / total : 0.0,
-              elements ? 8.0 * total / elements : 0.0, elements ? 8.0 * f.file_size / elements : 0.0);
+              stored + dict_bytes ? double(raw) / (stored + dict_bytes) : 0.0, (unsigned long long)params);
+  std::printf("            %.3f bits per weight with scales and dictionaries (whole file: %.3f)\n",
+              elements ? 8.0 * (stored + dict_bytes + params) / elements : 0.0,
+              elements ? 8.0 * f.file_size / elements : 0.0);
   if (!list_tensors) return;
-  std::printf("\n%-34s %-16s %-5s %-13s %-6s %12s %12s %7s %6s\n", "tensor", "shape", "dtype", "quant",
-              "codec", "raw B", "stored B", "ratio", "bpw");
+  // ratio: decoded bytes / stream bytes; bpw counts the scales too.
+  std::printf("\n%-34s %-16s %-5s %-13s %-6s %12s %12s %9s %7s %6s\n", "tensor", "shape", "dtype",
+              "quant", "codec", "raw B", "stream B", "scales B", "ratio", "bpw");
   for (const TensorInfo& t : r.tensors()) {
-    std::printf("%-34s %-16s %-5s %-13s %-6s %12llu %12llu %7.3f %6.3f\n", t.name.c_str(),
+    std::printf("%-34s %-16s %-5s %-13s %-6s %12llu %12llu %9llu %7.3f %6.3f\n", t.name.c_str(),
                 ShapeStr(t.shape, false).c_str(), DTypeName(t.dtype), QuantKindName(t.quant),
-                CodecName(t.codec), (unsigned long long)t.raw_size, (unsigned long long)StoredBytes(t),
-                StoredBytes(t) ? double(t.raw_size) / StoredBytes(t) : 0.0,
+                CodecName(t.codec), (unsigned long long)t.raw_size, (unsigned long long)t.stored_size,
+                (unsigned long long)(t.num_params * 4),
+                t.stored_size ? double(t.raw_size) / t.stored_size : 0.0,
                 t.num_elements() ? 8.0 * StoredBytes(t) / t.num_elements() : 0.0);
   }
 }

@@ -2,6 +2,10 @@
 // and the small scalar operations of a LLaMA block.
 #include "kernels.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 #include <omp.h>
 
 #include <algorithm>
@@ -23,18 +27,51 @@ const char* KernelPathName(KernelPath p) {
   return "unknown";
 }
 
+namespace {
+
+#if defined(__x86_64__)
+// CPU features from CPUID and XGETBV directly: __builtin_cpu_supports does
+// not know "f16c" or "avxvnni" in every compiler (clang 14).
+struct CpuFeatures {
+  bool avx2 = false;       // + FMA + F16C, with OS support for YMM state
+  bool avx_vnni = false;
+  bool avx512_vnni = false;  // + F, BW, VL, with OS support for ZMM state
+};
+
+CpuFeatures DetectCpu() {
+  CpuFeatures f;
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+  const bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28),
+             f16c = c & (1u << 29);
+  if (!osxsave || !avx) return f;
+  unsigned xlo, xhi;
+  __asm__("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+  const bool ymm_os = (xlo & 0x6) == 0x6;
+  const bool zmm_os = ymm_os && (xlo & 0xE0) == 0xE0;
+  if (__get_cpuid_max(0, nullptr) < 7) return f;
+  __cpuid_count(7, 0, a, b, c, d);
+  const bool avx2 = b & (1u << 5), avx512f = b & (1u << 16), avx512bw = b & (1u << 30),
+             avx512vl = b & (1u << 31), avx512vnni = c & (1u << 11);
+  __cpuid_count(7, 1, a, b, c, d);
+  const bool avxvnni = a & (1u << 4);
+  f.avx2 = ymm_os && avx2 && fma && f16c;
+  f.avx_vnni = f.avx2 && avxvnni;
+  f.avx512_vnni = f.avx2 && zmm_os && avx512f && avx512bw && avx512vl && avx512vnni;
+  return f;
+}
+#endif
+
+}  // namespace
+
 bool KernelPathSupported(KernelPath p) {
 #if defined(__x86_64__)
-  __builtin_cpu_init();
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                    __builtin_cpu_supports("f16c");
+  static const CpuFeatures cpu = DetectCpu();
   switch (p) {
     case KernelPath::kScalar: return true;
-    case KernelPath::kAvx2: return avx2;
-    case KernelPath::kAvxVnni: return avx2 && __builtin_cpu_supports("avxvnni");
-    case KernelPath::kAvx512Vnni:
-      return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+    case KernelPath::kAvx2: return cpu.avx2;
+    case KernelPath::kAvxVnni: return cpu.avx_vnni;
+    case KernelPath::kAvx512Vnni: return cpu.avx512_vnni;
   }
   return false;
 #else

@@ -8,8 +8,10 @@ namespace tqf::tools {
 int CmdPack(int argc, char** argv);
 int CmdInspect(int argc, char** argv);
 int CmdVerify(int argc, char** argv);
+int CmdCompare(int argc, char** argv);
 int CmdUnpack(int argc, char** argv);
 int CmdRun(int argc, char** argv);
+int CmdEval(int argc, char** argv);
 int CmdTokenize(int argc, char** argv);
 int CmdSynth(int argc, char** argv);
 

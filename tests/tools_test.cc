@@ -177,5 +177,34 @@ TEST_F(ToolsTest, InterruptedPackLeavesNothing) {
   EXPECT_FALSE(Exists(tmp)) << "temporary file left behind";
 }
 
+
+TEST_F(ToolsTest, EvalReportsJsonAndNamesBadLines) {
+  const std::string text = testing::SharedPath("eval/text/tinystories-valid-subset.txt");
+  const std::string arc = testing::SharedPath("eval/arc/ARC-Easy-validation.jsonl");
+  CliResult r = Tqf({"eval", kStories, "--ppl", text, "--ppl-tokens", "1000", "--ctx", "256", "--arc",
+                     arc, "--limit", "5", "--threads", "1", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto doc = json::Parse(r.out);
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString() << "\n" << r.out;
+  const json::Value& tasks = *doc->Find("models")->items()[0].Find("tasks");
+  ASSERT_EQ(tasks.size(), 2u);
+  const double ppl = tasks.items()[0].Find("ppl")->as_double();
+  EXPECT_GT(ppl, 3.0);  // stories260K on its own domain: about 5-6
+  EXPECT_LT(ppl, 9.0);
+  EXPECT_EQ(tasks.items()[1].Find("n")->as_double(), 5.0);
+
+  // A malformed line: exit 1, one line naming file:line.
+  std::ofstream(dir_ + "/bad.jsonl") << "{\"question\": \"q\", \"choices\": {\"text\": [\"a\", \"b\"], "
+                                        "\"label\": [\"A\", \"B\"]}, \"answerKey\": \"A\"}\n{not json\n";
+  r = Tqf({"eval", kStories, "--arc", dir_ + "/bad.jsonl"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(Lines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find("bad.jsonl:2"), std::string::npos) << r.err;
+  // Usage errors.
+  EXPECT_EQ(Tqf({"eval", kStories}).code, 2);  // no task
+  EXPECT_EQ(Tqf({"eval", kStories, "--ppl", text, "--limit", "x"}).code, 2);
+  EXPECT_EQ(Tqf({"eval", dir_ + "/missing.tqf", "--ppl", text}).code, 1);
+}
+
 }  // namespace
 }  // namespace tqf

@@ -12,6 +12,7 @@ int CmdCompare(int argc, char** argv);
 int CmdUnpack(int argc, char** argv);
 int CmdRun(int argc, char** argv);
 int CmdEval(int argc, char** argv);
+int CmdServe(int argc, char** argv);
 int CmdTokenize(int argc, char** argv);
 int CmdSynth(int argc, char** argv);
 

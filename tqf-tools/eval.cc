@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "eval_suite.h"
+#include "shared_model.h"
 
 namespace tqf::tools {
 namespace {
@@ -36,6 +37,8 @@ const char kUsage[] =
     "  --stride N         perplexity window stride (default ctx/2)\n"
     "  --ppl-tokens N     perplexity over the text's first N tokens only\n"
     "  --mem-budget B     bytes of decoded layers to hold (see `tqf run`)\n"
+    "  --attach NAME      use the decoded layers of the storage service NAME (`tqf\n"
+    "                     serve`); FILE defaults to the service's model\n"
     "  --threads N        compute threads (default: all cores)\n"
     "  --json             machine-readable results on stdout\n"
     "Multiple choice: each option scored by the log-likelihood of its tokens given\n"
@@ -57,6 +60,7 @@ struct Flags {
   long long limit = 0, ctx = 0, stride = 0, ppl_tokens = 0, threads = 0;
   int64_t budget = -1;
   bool json = false;
+  std::string attach;  // --attach NAME
 };
 
 int ParseFlags(int argc, char** argv, Flags* f) {
@@ -90,6 +94,8 @@ int ParseFlags(int argc, char** argv, Flags* f) {
       uint64_t b = 0;
       if (!ParseBytes(v, &b) || b > static_cast<uint64_t>(INT64_MAX)) return usage("bad --mem-budget '" + v + "'");
       f->budget = static_cast<int64_t>(b);
+    } else if (args.Value("--attach", &v)) {
+      f->attach = v;
     } else if (args.Is("--json")) {
       f->json = true;
     } else {
@@ -101,7 +107,10 @@ int ParseFlags(int argc, char** argv, Flags* f) {
     if (code >= 0) return code;
   }
   if (!args.error().empty()) return usage(args.error());
-  if (f->files.empty()) return usage("no model file given");
+  if (!f->attach.empty() && (f->compare || f->budget >= 0)) {
+    return usage("--attach serves one model: no --compare, no --mem-budget");
+  }
+  if (f->files.empty() && f->attach.empty()) return usage("no model file given");
   if (!f->compare && f->files.size() > 1) return usage("more than one file given (use --compare SOURCE FILE...)");
   if (f->tasks.empty()) return usage("no task given (--ppl, --arc, --hellaswag or --mmlu)");
   return -1;
@@ -309,6 +318,12 @@ int CmdEval(int argc, char** argv) {
   mo.mem_budget = f.budget;
   mo.threads = static_cast<int>(f.threads);
   mo.ctx_size = static_cast<uint32_t>(f.ctx);
+  if (!f.attach.empty()) {
+    Result<std::shared_ptr<rt::SharedModel>> shared = rt::SharedModel::Attach(f.attach);
+    if (!shared.ok()) return Fail("eval", "--attach " + f.attach + ": " + shared.status().ToString());
+    mo.layer_source = *shared;
+    if (f.files.empty()) f.files.push_back((*shared)->model_path());
+  }
 
   g_cancel.store(false);
   auto old_handler = std::signal(SIGINT, OnSigint);

@@ -26,6 +26,7 @@ const Command kCommands[] = {
     {"unpack", tqf::tools::CmdUnpack, "export a .tqf back to GGUF"},
     {"run", tqf::tools::CmdRun, "generate text from a .tqf with the bundled CPU runtime"},
     {"eval", tqf::tools::CmdEval, "perplexity and multiple-choice accuracy (ARC, HellaSwag, MMLU)"},
+    {"serve", tqf::tools::CmdServe, "share one model's decoded layers with many `tqf run --attach`"},
     {"tokenize", tqf::tools::CmdTokenize, "print the token ids of a text (or the text of ids)"},
     {"synth", tqf::tools::CmdSynth, "write a random-weight GGUF with the shapes of a real model"},
 };

@@ -10,6 +10,7 @@
 #include "generate.h"
 #include "mem_stats.h"
 #include "model.h"
+#include "shared_model.h"
 #include "tokenizer.h"
 #include "tqf/reader.h"
 
@@ -19,6 +20,7 @@ namespace {
 const char kUsage[] =
     "usage: tqf run FILE.tqf -p PROMPT [-n TOKENS] [--temp T] [--top-p P] [--seed S]\n"
     "               [--mem-budget BYTES] [--threads N] [--ctx-size N] [--no-prefetch] [--stats]\n"
+    "       tqf run --attach NAME [FILE.tqf] -p PROMPT [options]\n"
     "  Streams the prompt's continuation to stdout.\n"
     "  -n TOKENS          new tokens to generate (default 128; stops early at EOS)\n"
     "  --temp T           sampling temperature (default 0.8; 0 = greedy)\n"
@@ -36,6 +38,9 @@ const char kUsage[] =
     "  --ctx-size N       KV cache positions (default: prompt + TOKENS, at most the\n"
     "                     model's context length)\n"
     "  --no-prefetch      do not decode the next layer in the background\n"
+    "  --attach NAME      use the decoded layers (and embedding, output head) of the\n"
+    "                     storage service NAME (`tqf serve`) instead of decoding them;\n"
+    "                     FILE defaults to the service's model and must be that file\n"
     "  --stats            print speed, decode/compute time, cache and memory to stderr\n";
 
 struct RunFlags {
@@ -47,6 +52,7 @@ struct RunFlags {
   bool has_seed = false;
   int64_t budget = -1;
   bool prefetch = true, stats = false;
+  std::string attach;  // --attach NAME
 };
 
 // Returns -1 when parsing succeeded, else the exit code.
@@ -85,6 +91,8 @@ int ParseFlags(int argc, char** argv, RunFlags* f) {
       if (!ParseInt(v, 0, 4096, &f->threads)) return usage("bad --threads '" + v + "'");
     } else if (args.Value("--ctx-size", &v)) {
       if (!ParseInt(v, 1, 1 << 24, &f->ctx)) return usage("bad --ctx-size '" + v + "'");
+    } else if (args.Value("--attach", &v)) {
+      f->attach = v;
     } else if (args.Is("--no-prefetch")) {
       f->prefetch = false;
     } else if (args.Is("--stats")) {
@@ -98,7 +106,10 @@ int ParseFlags(int argc, char** argv, RunFlags* f) {
     }
   }
   if (!args.error().empty()) return usage(args.error());
-  if (f->file.empty()) return usage("no model file given");
+  if (f->file.empty() && f->attach.empty()) return usage("no model file given");
+  if (!f->attach.empty() && f->budget >= 0) {
+    return usage("--mem-budget does not apply with --attach (the service's --cache bounds its layers)");
+  }
   if (!f->has_prompt) return usage("no prompt given (-p PROMPT)");
   return -1;
 }
@@ -130,7 +141,9 @@ void PrintStats(const RunFlags& f, const rt::Model& model, const rt::GenerateSta
                fs.total_seconds > 0 ? 100.0 * p.decode_seconds / fs.total_seconds : 0.0);
   std::fprintf(o, "layer cache    budget %s; layer %s; %llu acquires: %llu hits, %llu prefetched, "
                "%llu misses; %llu prefetches (%llu skipped for budget), %llu evictions\n",
-               f.budget < 0 ? "none (keep all)" : HumanBytes(static_cast<uint64_t>(f.budget)).c_str(),
+               !f.attach.empty() ? ("service '" + f.attach + "'").c_str()
+               : f.budget < 0    ? "none (keep all)"
+                                 : HumanBytes(static_cast<uint64_t>(f.budget)).c_str(),
                HumanBytes(model.layer_bytes()).c_str(), static_cast<unsigned long long>(p.acquires),
                static_cast<unsigned long long>(p.hits), static_cast<unsigned long long>(p.prefetch_hits),
                static_cast<unsigned long long>(p.misses), static_cast<unsigned long long>(p.prefetches),
@@ -154,6 +167,13 @@ int CmdRun(int argc, char** argv) {
   RunFlags f;
   if (int code = ParseFlags(argc, argv, &f); code >= 0) return code;
 
+  std::shared_ptr<rt::SharedModel> shared;
+  if (!f.attach.empty()) {
+    Result<std::shared_ptr<rt::SharedModel>> attached = rt::SharedModel::Attach(f.attach);
+    if (!attached.ok()) return Fail("run", "--attach " + f.attach + ": " + attached.status().ToString());
+    shared = *attached;
+    if (f.file.empty()) f.file = shared->model_path();
+  }
   Result<std::unique_ptr<Reader>> opened = Reader::Open(f.file);
   if (!opened.ok()) {
     const bool not_tqf = opened.status().IsCorruption() || opened.status().IsNotSupported();
@@ -170,6 +190,7 @@ int CmdRun(int argc, char** argv) {
   mo.mem_budget = f.budget;
   mo.threads = static_cast<int>(f.threads);
   mo.prefetch = f.prefetch;
+  mo.layer_source = shared;  // nullptr unless --attach
   const uint64_t model_ctx = reader->model().hparams.context_length;
   uint64_t ctx = f.ctx > 0 ? static_cast<uint64_t>(f.ctx) : prompt.size() + static_cast<uint64_t>(f.tokens);
   if (f.ctx == 0 && model_ctx > 0 && ctx > model_ctx) ctx = std::max<uint64_t>(model_ctx, prompt.size());

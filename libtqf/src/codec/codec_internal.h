@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "tqf/codec.h"
+#include "util/bytes.h"
 
 namespace tqf::codec_internal {
 
@@ -15,20 +16,7 @@ const Codec* RawCodec();
 const Codec* Dict4Codec();
 const Codec* RansCodec();
 
-// Little-endian loads and stores (the library targets little-endian hosts;
-// memcpy keeps them alignment-safe).
-inline uint16_t Load16(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
-}
-inline uint32_t Load32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-inline void Store16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
-inline void Store32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
+// Little-endian loads and stores: LoadLE16/32, StoreLE16/32 from util/bytes.h.
 
 }  // namespace tqf::codec_internal
 

@@ -108,7 +108,7 @@ class Dict4Builder final : public DictionaryBuilder {
     for (size_t start = 0; start < groups; start += kChunkGroups) {
       size_t n = std::min(kChunkGroups, groups - start);
       buf.resize(n);
-      for (size_t i = 0; i < n; ++i) buf[i] = Load32(data + 4 * (start + i));
+      for (size_t i = 0; i < n; ++i) buf[i] = LoadLE32(data + 4 * (start + i));
       RadixSort(&buf, &tmp);
       std::vector<GroupCount> chunk;
       for (size_t i = 0; i < n;) {

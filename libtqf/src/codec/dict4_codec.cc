@@ -25,8 +25,8 @@ Dict4Tables::Dict4Tables(std::vector<uint32_t> entries)
 
 std::vector<uint8_t> SerializeDict4(const std::vector<uint32_t>& entries) {
   std::vector<uint8_t> out(4 + 4 * entries.size());
-  Store32(out.data(), static_cast<uint32_t>(entries.size()));
-  for (size_t i = 0; i < entries.size(); ++i) Store32(out.data() + 4 + 4 * i, entries[i]);
+  StoreLE32(out.data(), static_cast<uint32_t>(entries.size()));
+  for (size_t i = 0; i < entries.size(); ++i) StoreLE32(out.data() + 4 + 4 * i, entries[i]);
   return out;
 }
 
@@ -50,7 +50,7 @@ class Dict4CodecImpl final : public Codec {
       return Status::Corruption("dict4 dictionary: " + std::to_string(size) +
                                 " bytes, shorter than its 4-byte entry count");
     }
-    uint32_t n = Load32(data);
+    uint32_t n = LoadLE32(data);
     if (n > kDict4MaxEntries) {
       return Status::Corruption("dict4 dictionary: entry count " + std::to_string(n) +
                                 " exceeds 65535");
@@ -61,7 +61,7 @@ class Dict4CodecImpl final : public Codec {
                                 std::to_string(size));
     }
     std::vector<uint32_t> entries(n);
-    for (uint32_t i = 0; i < n; ++i) entries[i] = Load32(data + 4 + 4 * size_t{i});
+    for (uint32_t i = 0; i < n; ++i) entries[i] = LoadLE32(data + 4 + 4 * size_t{i});
     std::vector<uint32_t> sorted = entries;
     std::sort(sorted.begin(), sorted.end());
     if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) {
@@ -79,12 +79,12 @@ class Dict4CodecImpl final : public Codec {
     out->resize(pos + 6 * groups + tail);  // worst case, shrunk below
     uint8_t* o = out->data() + pos;
     for (size_t g = 0; g < groups; ++g) {
-      uint32_t group = Load32(in + 4 * g);
+      uint32_t group = LoadLE32(in + 4 * g);
       uint16_t cw = t->Lookup(group);
-      Store16(o, cw);
+      StoreLE16(o, cw);
       o += 2;
       if (cw == kDict4Escape) {
-        Store32(o, group);
+        StoreLE32(o, group);
         o += 4;
       }
     }
@@ -104,10 +104,10 @@ class Dict4CodecImpl final : public Codec {
     const uint8_t* const end = in + in_size;
     for (size_t g = 0; g < groups; ++g) {
       if (end - p < 2) return Corrupt("stream ends inside group " + std::to_string(g));
-      uint16_t cw = Load16(p);
+      uint16_t cw = LoadLE16(p);
       p += 2;
       if (cw < n) {
-        Store32(out + 4 * g, entries[cw]);
+        StoreLE32(out + 4 * g, entries[cw]);
       } else if (cw == kDict4Escape) {
         if (end - p < 4) return Corrupt("stream ends inside escaped group " + std::to_string(g));
         std::memcpy(out + 4 * g, p, 4);

@@ -93,7 +93,7 @@ class RansCodecImpl final : public Codec {
     size_t pos = out->size();
     out->resize(pos + 4 * shape.lanes + 2 * (size - nw));
     uint8_t* o = out->data() + pos;
-    for (size_t j = 0; j < shape.lanes; ++j) Store32(o + 4 * j, x[j]);
+    for (size_t j = 0; j < shape.lanes; ++j) StoreLE32(o + 4 * j, x[j]);
     std::memcpy(o + 4 * shape.lanes, words.data() + nw, 2 * (size - nw));
     return Status::OK();
   }
@@ -113,7 +113,7 @@ class RansCodecImpl final : public Codec {
     }
     alignas(64) uint32_t x[kRansLanes];
     for (size_t j = 0; j < shape.lanes; ++j) {
-      x[j] = Load32(in + 4 * j);
+      x[j] = LoadLE32(in + 4 * j);
       if (x[j] < kRansLow) return Corrupt("state " + std::to_string(j) + " below 2^16");
     }
     const uint8_t* p = in + 4 * shape.lanes;
@@ -136,7 +136,7 @@ class RansCodecImpl final : public Codec {
       out[i] = DecodeOne(table, prec, &xs);
       if (xs < kRansLow) {
         if (end - p < 2) return Corrupt("stream ends at byte " + std::to_string(i));
-        xs = xs << 16 | Load16(p);
+        xs = xs << 16 | LoadLE16(p);
         p += 2;
       }
     }
@@ -182,7 +182,7 @@ size_t RansStepsScalar(const uint32_t* table, int precision, uint32_t* states, c
       // Branchless renormalisation (a branch here mispredicts ~40% of the
       // time): shift in a word when the state fell below L.
       const uint32_t need = x[j] < kRansLow;
-      x[j] = x[j] << (need << 4) | (Load16(p) & (0u - need));
+      x[j] = x[j] << (need << 4) | (LoadLE16(p) & (0u - need));
       p += 2 * need;
     }
   }

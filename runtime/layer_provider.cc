@@ -312,7 +312,9 @@ void LayerProvider::WorkerLoop() {
     const auto [layer, buffer] = queue_.front();
     queue_.pop_front();
     lock.unlock();
-    Result<std::shared_ptr<const DecodedLayer>> decoded = Decode(layer, buffer, 1);
+    // All decode threads: decoding, not the computation beside it, is what
+    // a budgeted run waits for.
+    Result<std::shared_ptr<const DecodedLayer>> decoded = Decode(layer, buffer, options_.decode_threads);
     lock.lock();
     Entry& e = entries_[layer];
     if (decoded.ok()) {

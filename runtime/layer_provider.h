@@ -26,8 +26,9 @@
 // unmapped, returning their pages to the OS at once.
 //
 // Prefetch: Prefetch(l) asks a background thread to decode layer l while
-// the caller computes (it decodes with one thread so as not to fight the
-// compute threads); Acquire(l) then waits for it if it is not done.
+// the caller computes (with all decode threads: decoding dominates a
+// budgeted run, and sharing the cores measured faster than reserving one);
+// Acquire(l) then waits for it if it is not done.
 // Compressed pages of a decoded tensor are released from the process
 // (Reader::DontNeed; they stay in the page cache) and the next layer's are
 // requested ahead (Reader::WillNeed).

@@ -103,7 +103,6 @@ Result<PackReport> PackModel(const SourceModel& model, const std::string& out_pa
     report.tensors.push_back(std::move(tr));
     if (options.progress) options.progress("encode", i + 1, n);
   }
-  report.file_bytes = writer->bytes_written();
   TQF_RETURN_IF_ERROR(writer->Finish());
   report.file_bytes = writer->bytes_written();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -167,26 +167,26 @@ Status Reader::Impl::DecodeBlock(size_t index, size_t block, uint8_t* out, size_
   return Status::OK();
 }
 
-Status Reader::Impl::DecodeAll(size_t index, uint8_t* out, int threads, bool verify) const {
+void Reader::Impl::DecodeBlocks(size_t index, uint8_t* out, int threads, bool verify,
+                                std::vector<Status>* errors) const {
   const TensorInfo& t = tensors[index];
   const long n = t.block_count;
+  errors->assign(n, Status::OK());
+  // A parallel region costs more than a small tensor's decode: use no more
+  // threads than blocks (one block: the calling thread).
   if (threads <= 0) threads = omp_get_max_threads();
-  if (threads > n) threads = static_cast<int>(std::max<long>(n, 1));
-  std::vector<Status> errors(threads > 1 ? n : 0);
-  if (threads <= 1) {
-    for (long b = 0; b < n; ++b) {
-      const uint64_t off = uint64_t(b) * t.block_size;
-      TQF_RETURN_IF_ERROR(DecodeBlock(index, b, out + off,
-                                      std::min<uint64_t>(t.block_size, t.raw_size - off), verify));
-    }
-    return Status::OK();
-  }
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  threads = static_cast<int>(std::min<long>(threads, std::max<long>(n, 1)));
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
   for (long b = 0; b < n; ++b) {
     const uint64_t off = uint64_t(b) * t.block_size;
-    errors[b] = DecodeBlock(index, b, out + off, std::min<uint64_t>(t.block_size, t.raw_size - off),
-                            verify);
+    (*errors)[b] = DecodeBlock(index, b, out + off,
+                               std::min<uint64_t>(t.block_size, t.raw_size - off), verify);
   }
+}
+
+Status Reader::Impl::DecodeAll(size_t index, uint8_t* out, int threads, bool verify) const {
+  std::vector<Status> errors;
+  DecodeBlocks(index, out, threads, verify, &errors);
   for (const Status& s : errors) TQF_RETURN_IF_ERROR(s);  // lowest block's error first
   return Status::OK();
 }

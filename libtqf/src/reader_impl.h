@@ -38,6 +38,11 @@ struct Reader::Impl {
   // Parses and checks everything Open promises.
   Status Load();
   Status DecodeBlock(size_t index, size_t block, uint8_t* out, size_t out_size, bool verify) const;
+  // Decodes every block of tensor `index` on up to `threads` threads (0:
+  // all cores; never more than blocks), each block's Status in (*errors)[b].
+  void DecodeBlocks(size_t index, uint8_t* out, int threads, bool verify,
+                    std::vector<Status>* errors) const;
+  // DecodeBlocks, returning the lowest failing block's Status.
   Status DecodeAll(size_t index, uint8_t* out, int threads, bool verify) const;
 };
 

@@ -2,7 +2,6 @@
 // checksum (dictionaries, params, seek indices, stored and decoded bytes of
 // each block, and each tensor's whole decoded bytes), collecting all
 // problems rather than stopping at the first.
-#include <omp.h>
 
 #include <algorithm>
 #include <mutex>
@@ -28,7 +27,6 @@ VerifyReport Reader::Verify(int threads, const std::function<void(size_t, size_t
               Status::ChecksumMismatch("checksum " + Hex(got) + ", expected " + Hex(r.dict_checksum[i])));
     }
   }
-  if (threads <= 0) threads = omp_get_max_threads();
   std::vector<uint8_t> buf;
   for (size_t i = 0; i < r.tensors.size(); ++i) {
     const TensorInfo& t = r.tensors[i];
@@ -52,16 +50,8 @@ VerifyReport Reader::Verify(int threads, const std::function<void(size_t, size_t
       continue;
     }
     const long n = t.block_count;
-    std::vector<Status> errors(n);
-    // A parallel region costs more than a small tensor's decode: use no
-    // more threads than blocks (one block: the calling thread).
-    const int nt = static_cast<int>(std::min<long>(threads, std::max<long>(n, 1)));
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
-    for (long b = 0; b < n; ++b) {
-      const uint64_t off = uint64_t(b) * t.block_size;
-      errors[b] = r.DecodeBlock(i, b, buf.data() + off,
-                                std::min<uint64_t>(t.block_size, t.raw_size - off), true);
-    }
+    std::vector<Status> errors;
+    r.DecodeBlocks(i, buf.data(), threads, true, &errors);
     bool blocks_ok = true;
     for (long b = 0; b < n; ++b) {
       if (!errors[b].ok()) {

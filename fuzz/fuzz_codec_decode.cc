@@ -1,7 +1,8 @@
 // Invariant: every codec's Decode returns OK or kCorruption for any stream,
 // tables and output size, never reading or writing out of bounds; tables
 // parsed from arbitrary bytes are either rejected or safe to decode with;
-// and encoding arbitrary data with tables built from it round-trips.
+// and encoding arbitrary data with tables built from it round-trips;
+// DecodeMany agrees with Decode job by job.
 //
 // Input: [codec u8][mode u8][out_size u32][dict_len u16][dict bytes][stream]
 //   mode bit 0: 1 = dictionary parsed from the dict bytes (LoadDictionary),
@@ -50,5 +51,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<uint8_t> out(out_size);
   tqf::Status s = codec->Decode(tables.get(), stream.data(), stream.size(), out.data(), out.size());
   FUZZ_ASSERT(s.ok() || s.IsCorruption());
+  // DecodeMany (rans-alias: two blocks interleaved) gives each job exactly
+  // Decode's status and bytes: the stream as two jobs of the same size.
+  std::vector<uint8_t> out0(out_size), out1(out_size);
+  tqf::DecodeJob jobs[2];
+  for (int i = 0; i < 2; ++i) {
+    jobs[i].tables = tables.get();
+    jobs[i].in = stream.data();
+    jobs[i].in_size = stream.size();
+    jobs[i].out = i ? out1.data() : out0.data();
+    jobs[i].out_size = out_size;
+  }
+  codec->DecodeMany(jobs, 2);
+  FUZZ_ASSERT(jobs[0].status.code() == s.code() && jobs[1].status.code() == s.code());
+  FUZZ_ASSERT(out0 == out && out1 == out);
   return 0;
 }

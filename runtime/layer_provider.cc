@@ -14,7 +14,7 @@ namespace {
 
 constexpr size_t kAlign = 64;
 constexpr size_t kPage = 4096;
-constexpr size_t kBlocksPerGroup = 64;  // DecodeTensorReleasing's group
+constexpr size_t kBlocksPerGroup = 64;  // DecodeTensorsReleasing's group (even: pairs)
 
 double Seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
@@ -96,32 +96,29 @@ class LayerProvider::Memory {
   std::vector<std::pair<uint8_t*, size_t>> pool_;
 };
 
-Status DecodeTensorReleasing(const Reader& reader, size_t index, uint8_t* out, int threads) {
-  const TensorInfo& t = reader.tensors()[index];
-  if (t.block_count == 0 || t.block_size == 0) {
-    return reader.DecodeTensor(index, out, t.raw_size, threads);
-  }
-  const long n = t.block_count;
-  if (threads <= 0) threads = omp_get_max_threads();
-  Status status;
-  for (long g = 0; g < n && status.ok(); g += kBlocksPerGroup) {
-    const long end = std::min<long>(n, g + kBlocksPerGroup);
-    std::vector<Status> errors(static_cast<size_t>(end - g));
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
-    for (long b = g; b < end; ++b) {
-      const uint64_t off = static_cast<uint64_t>(b) * t.block_size;
-      const uint64_t size = std::min<uint64_t>(t.block_size, t.raw_size - off);
-      errors[static_cast<size_t>(b - g)] = reader.DecodeBlock(index, static_cast<size_t>(b), out + off, size);
+Status DecodeTensorsReleasing(const Reader& reader, const size_t* indices, uint8_t* const* outs,
+                              size_t n, int threads) {
+  std::vector<BlockRef> refs;
+  for (size_t i = 0; i < n; ++i) {
+    const TensorInfo& t = reader.tensors()[indices[i]];
+    if (t.block_count == 0 || t.block_size == 0) {
+      TQF_RETURN_IF_ERROR(reader.DecodeTensor(indices[i], outs[i], t.raw_size, threads));
+      continue;
     }
-    for (const Status& s : errors) {
-      if (!s.ok()) {
-        status = s;
-        break;
-      }
+    for (size_t b = 0; b < t.block_count; ++b) {
+      refs.push_back({indices[i], b, outs[i] + static_cast<uint64_t>(b) * t.block_size});
     }
-    reader.DontNeed(index);
   }
-  return status;
+  // One list across tensors: a tensor's odd last block pairs with the next
+  // tensor's first (rans-alias decodes pairs interleaved).
+  for (size_t g = 0; g < refs.size(); g += kBlocksPerGroup) {
+    const size_t count = std::min(kBlocksPerGroup, refs.size() - g);
+    TQF_RETURN_IF_ERROR(reader.DecodeBlocks(refs.data() + g, count, threads));
+    for (size_t i = g; i < g + count; ++i) {
+      if (i == g || refs[i].tensor != refs[i - 1].tensor) reader.DontNeed(refs[i].tensor);
+    }
+  }
+  return Status::OK();
 }
 
 LayerProvider::LayerProvider(const Reader* reader, std::vector<std::vector<size_t>> layers,
@@ -175,10 +172,10 @@ Result<std::shared_ptr<const DecodedLayer>> LayerProvider::Decode(int layer, uin
         delete d;
       });
   const std::vector<size_t>& tensors = layers_[layer];
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    Status s = DecodeTensorReleasing(*reader_, tensors[i], buffer + offsets_[layer][i], threads);
-    if (!s.ok()) return s.WithContext("layer " + std::to_string(layer));
-  }
+  std::vector<uint8_t*> outs;
+  for (size_t i = 0; i < tensors.size(); ++i) outs.push_back(buffer + offsets_[layer][i]);
+  Status s = DecodeTensorsReleasing(*reader_, tensors.data(), outs.data(), tensors.size(), threads);
+  if (!s.ok()) return s.WithContext("layer " + std::to_string(layer));
   const double secs = Seconds(start);
   std::lock_guard<std::mutex> lock(mu_);
   stats_.decodes++;

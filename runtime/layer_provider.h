@@ -101,12 +101,15 @@ class DecodedLayer {
   std::vector<size_t> offsets_;
 };
 
-// Decodes tensor `index` of `reader` into out[0..raw_size) like
+// Decodes tensors indices[0..n) of `reader` into outs[i][0..raw_size) like
 // Reader::DecodeTensor (blocks in parallel on `threads` threads, 0 = all),
-// but a group of blocks at a time, releasing the tensor's compressed pages
-// from the process after each group (Reader::DontNeed), so the file-backed
-// part of the resident set stays small while big tensors decode.
-Status DecodeTensorReleasing(const Reader& reader, size_t index, uint8_t* out, int threads);
+// but one list of blocks across the tensors (so a tensor's odd last block
+// pairs with the next one's first), a group of blocks at a time, releasing
+// the tensors' compressed pages from the process after each group
+// (Reader::DontNeed), so the file-backed part of the resident set stays
+// small while big tensors decode.
+Status DecodeTensorsReleasing(const Reader& reader, const size_t* indices, uint8_t* const* outs,
+                              size_t n, int threads);
 
 // Where a Model gets its decoded layers: the built-in LayerProvider, or an
 // external source such as a `tqf serve` client (ModelOptions::layer_source).

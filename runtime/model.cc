@@ -240,7 +240,8 @@ Status Model::Init(std::shared_ptr<const Reader> reader, const ModelOptions& opt
     }
     std::unique_ptr<uint8_t[]> bytes(new (std::nothrow) uint8_t[t.raw_size]);
     if (!bytes) return Status::ResourceExhausted("cannot allocate tensor '" + t.name + "'");
-    TQF_RETURN_IF_ERROR(DecodeTensorReleasing(*reader_, idx, bytes.get(), threads_));
+    uint8_t* out = bytes.get();
+    TQF_RETURN_IF_ERROR(DecodeTensorsReleasing(*reader_, &idx, &out, 1, threads_));
     *view = View(idx, bytes.get());
     resident_bytes_ += t.raw_size;
     held_.push_back(std::move(bytes));

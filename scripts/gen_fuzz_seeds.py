@@ -126,6 +126,19 @@ def main():
     out("eval_data", "arc.jsonl", b"\x01" + (json.dumps(arc) + "\r\n").encode() +
         json.dumps(dict(arc, answerKey="2", choices={"text": ["x", "y"], "label": ["1", "2"]})).encode())
     out("eval_data", "hellaswag.txt", b"\x02" + b"A man is sitting on a roof. he\n2\nfalls.\nsings.\nstarts pulling up roofing.\nsleeps.\n")
+    # codec_decode: [codec u8][mode u8][out_size u32][dict_len u16][dict][stream]
+    # (codec = index in AllCodecs: raw, dict4, rans, rans-alias). Seeds for
+    # rans-alias: tables built from Laplace-like bytes (mode 0), and a flat
+    # 2^12 table given as stored bytes (mode 1).
+    rng = random.Random(5)
+    for n in [3, 130, 700, 5000]:
+        train = bytes((int(rng.expovariate(1 / 6.0)) * rng.choice([1, -1])) & 0xFF for _ in range(n))
+        stream = bytes(rng.randrange(256) for _ in range(300))
+        out("codec_decode", "rans-alias_built_%d" % n,
+            struct.pack("<BBIH", 3, 0, 4 * n, len(train)) + train + stream)
+    flat = bytes([12, 0]) + bytes([16]) * 256
+    stream = bytes(rng.randrange(256) for _ in range(600))
+    out("codec_decode", "rans-alias_parsed_1000", struct.pack("<BBIH", 3, 1, 1000, len(flat)) + flat + stream)
     rng = random.Random(3)
     for i, n in enumerate([0, 1, 5, 100, 4000]):
         out("write_read", "bytes%d" % i, bytes(rng.randrange(256) for _ in range(n)))
@@ -133,7 +146,7 @@ def main():
         src = os.path.join(tmp, "tiny.gguf")
         with open(src, "wb") as f:
             f.write(gguf)
-        for codec in ["raw", "dict4", "rans"]:
+        for codec in ["raw", "dict4", "rans", "rans-alias"]:
             for quant in ["channel", "tensor-minmax", "block32", "raw"]:
                 dst = os.path.join(tmp, "t.tqf")
                 subprocess.run([tqf, "pack", src, "-o", dst, "--codec", codec, "--quant", quant,

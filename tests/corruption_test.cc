@@ -139,7 +139,9 @@ std::vector<CodecKind> AllKinds() {
 
 INSTANTIATE_TEST_SUITE_P(Codecs, CorruptionTest, ::testing::ValuesIn(AllKinds()),
                          [](const ::testing::TestParamInfo<CodecKind>& info) {
-                           return std::string(FindCodec(info.param)->name());
+                           std::string name = FindCodec(info.param)->name();
+                           for (char& ch : name) ch = ch == '-' ? '_' : ch;  // gtest names
+                           return name;
                          });
 
 }  // namespace

@@ -1,7 +1,8 @@
-// rans-specific tests: every decode kernel this CPU supports gives the same
-// bytes and the same errors; frequency tables are normalised and validated;
-// the builder is deterministic and shares tables only when that is smaller;
-// stored size tracks the order-0 entropy.
+// rans / rans-alias tests: every decode kernel this CPU supports gives the
+// same bytes and the same errors, one block at a time or interleaved by
+// DecodeMany; alias layouts are valid for any table; frequency tables are
+// normalised and validated; the builder is deterministic and shares tables
+// only when that is smaller; stored size tracks the order-0 entropy.
 #include "codec/rans.h"
 
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <iterator>
 #include <vector>
 
 #include "tqf/codec.h"
@@ -19,6 +21,9 @@ namespace {
 using codec_internal::RansKernel;
 
 const Codec* Rans() { return FindCodecByName("rans"); }
+
+const RansKernel kAllKernels[] = {RansKernel::kScalar, RansKernel::kAvx2, RansKernel::kAvx512,
+                                  RansKernel::kAvx512Vbmi};
 
 std::vector<uint8_t> Laplace(size_t n, double scale, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -31,12 +36,13 @@ std::vector<uint8_t> Laplace(size_t n, double scale, uint32_t seed) {
   return v;
 }
 
-std::shared_ptr<const CodecTables> Tables(const std::vector<uint8_t>& data) {
-  auto b = Rans()->NewDictionaryBuilder();
+std::shared_ptr<const CodecTables> Tables(const std::vector<uint8_t>& data,
+                                          const Codec* codec = Rans()) {
+  auto b = codec->NewDictionaryBuilder();
   b->Add(0, data.data(), data.size());
   auto plan = b->Build();
   EXPECT_TRUE(plan.ok());
-  auto t = Rans()->LoadDictionary(plan->dictionaries[0].data(), plan->dictionaries[0].size());
+  auto t = codec->LoadDictionary(plan->dictionaries[0].data(), plan->dictionaries[0].size());
   EXPECT_TRUE(t.ok()) << t.status().ToString();
   return *t;
 }
@@ -59,14 +65,21 @@ class KernelRestorer {
   RansKernel saved_;
 };
 
-TEST(Rans, EveryKernelDecodesTheSame) {
+class RansCodecs : public ::testing::TestWithParam<const char*> {
+ protected:
+  const Codec* codec() const { return FindCodecByName(GetParam()); }
+};
+
+TEST_P(RansCodecs, EveryKernelDecodesTheSame) {
   KernelRestorer restore;
+  const Codec* c = codec();
+  ASSERT_NE(c, nullptr);
   for (size_t size :
        {1, 63, 64, 65, 127, 128, 129, 191, 192, 193, 255, 256, 257, 1000, 65536, 65537, 100003}) {
     auto data = Laplace(size, size % 2 ? 3.0 : 20.0, static_cast<uint32_t>(size));
-    auto t = Tables(data);
+    auto t = Tables(data, c);
     std::vector<uint8_t> enc;
-    ASSERT_TRUE(Rans()->Encode(t.get(), data.data(), data.size(), &enc).ok());
+    ASSERT_TRUE(c->Encode(t.get(), data.data(), data.size(), &enc).ok());
     // Single-byte flips: the scalar kernel's verdict (and output) is the
     // reference every other kernel must reproduce exactly.
     std::vector<std::vector<uint8_t>> flipped;
@@ -75,18 +88,18 @@ TEST(Rans, EveryKernelDecodesTheSame) {
       flipped.back()[i] ^= 0x41;
     }
     std::vector<std::pair<StatusCode, std::vector<uint8_t>>> want;
-    for (RansKernel k : {RansKernel::kScalar, RansKernel::kAvx2, RansKernel::kAvx512}) {
+    for (RansKernel k : kAllKernels) {
       if (!codec_internal::SetRansKernel(k)) continue;
       SCOPED_TRACE("kernel " + std::to_string(static_cast<int>(k)) + " size " +
                    std::to_string(size));
       std::vector<uint8_t> out(size);
-      Status s = Rans()->Decode(t.get(), enc.data(), enc.size(), out.data(), size);
+      Status s = c->Decode(t.get(), enc.data(), enc.size(), out.data(), size);
       ASSERT_TRUE(s.ok()) << s.ToString();
       ASSERT_EQ(out, data);
       size_t caught = 0;
       for (size_t f = 0; f < flipped.size(); ++f) {
         std::fill(out.begin(), out.end(), 0);
-        Status sb = Rans()->Decode(t.get(), flipped[f].data(), flipped[f].size(), out.data(), size);
+        Status sb = c->Decode(t.get(), flipped[f].data(), flipped[f].size(), out.data(), size);
         ASSERT_TRUE(sb.ok() || sb.IsCorruption()) << sb.ToString();
         caught += !sb.ok();
         if (k == RansKernel::kScalar) {
@@ -105,6 +118,110 @@ TEST(Rans, EveryKernelDecodesTheSame) {
         EXPECT_GE(caught * 10, flipped.size() * 8);
       }
     }
+  }
+}
+
+// DecodeMany (two blocks interleaved by the VBMI kernel) must give each job
+// exactly what Decode gives it: bytes, and status on damaged blocks, with
+// blocks of different lengths and tables, and a damaged block next to a
+// good one.
+TEST_P(RansCodecs, DecodeManyMatchesDecodeJobByJob) {
+  KernelRestorer restore;
+  const Codec* c = codec();
+  auto train = Laplace(400000, 12.0, 5);
+  auto t = Tables(train, c);
+  auto other = Laplace(400000, 3.0, 6);
+  auto t_other = Tables(other, c);
+  const size_t sizes[] = {65536, 65536, 65536, 1000, 20000, 65536, 0, 300, 64, 65536, 129};
+  std::vector<std::vector<uint8_t>> src, enc;
+  size_t off = 0;
+  std::vector<const CodecTables*> tables;
+  for (size_t i = 0; i < std::size(sizes); ++i) {
+    const size_t n = sizes[i];
+    const bool alt = i % 3 == 1;  // jobs 1, 4, 7, 10 use the other table
+    const auto& from = alt ? other : train;
+    tables.push_back(alt ? t_other.get() : t.get());
+    src.emplace_back(from.begin() + off, from.begin() + off + n);
+    off += n;
+    enc.emplace_back();
+    ASSERT_TRUE(c->Encode(tables.back(), src.back().data(), n, &enc.back()).ok());
+  }
+  enc[5][enc[5].size() / 2] ^= 0x10;    // damaged, paired with a good block
+  enc[9].resize(enc[9].size() - 2);     // truncated
+  for (RansKernel k : kAllKernels) {
+    if (!codec_internal::SetRansKernel(k)) continue;
+    SCOPED_TRACE("kernel " + std::to_string(static_cast<int>(k)));
+    std::vector<std::vector<uint8_t>> one(src.size()), many(src.size());
+    std::vector<DecodeJob> jobs(src.size());
+    std::vector<Status> want(src.size());
+    for (size_t i = 0; i < src.size(); ++i) {
+      one[i].assign(sizes[i], 0);
+      many[i].assign(sizes[i], 0);
+      want[i] = c->Decode(tables[i], enc[i].data(), enc[i].size(), one[i].data(), sizes[i]);
+      jobs[i].tables = tables[i];
+      jobs[i].in = enc[i].data();
+      jobs[i].in_size = enc[i].size();
+      jobs[i].out = many[i].data();
+      jobs[i].out_size = sizes[i];
+    }
+    c->DecodeMany(jobs.data(), jobs.size());
+    for (size_t i = 0; i < src.size(); ++i) {
+      EXPECT_EQ(jobs[i].status.code(), want[i].code()) << "job " << i;
+      if (want[i].ok()) {
+        EXPECT_EQ(many[i], src[i]) << "job " << i;
+      } else {
+        EXPECT_EQ(many[i], one[i]) << "job " << i;  // same partial output
+      }
+    }
+    EXPECT_FALSE(want[5].ok());
+    EXPECT_FALSE(want[9].ok());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Codecs, RansCodecs, ::testing::Values("rans", "rans-alias"),
+                         [](const ::testing::TestParamInfo<const char*>& i) {
+                           return std::string(i.param) == "rans" ? "rans" : "rans_alias";
+                         });
+
+// The alias layout of any valid table: every bucket holds its own symbol
+// then at most one alias, each symbol owns exactly freq[s] slots with ranks
+// 0..freq[s]-1, and encoding's slot() is the decode table's inverse.
+TEST(RansAlias, LayoutIsAValidBijectionForAnyTable) {
+  std::mt19937 rng(11);
+  for (int iter = 0; iter < 300; ++iter) {
+    uint64_t counts[256] = {0};
+    for (int s = 0; s < 256; ++s) {
+      switch (iter % 4) {
+        case 0: counts[s] = rng() % 2 ? rng() % 100000 : 0; break;
+        case 1: counts[s] = uint64_t{1} << (rng() % 36); break;
+        case 2: counts[s] = (s == iter % 256) ? 1000000 : rng() % 3; break;
+        default: counts[s] = 1; break;
+      }
+    }
+    const int prec = codec_internal::kRansMinPrecision + iter % 8;
+    auto f = codec_internal::NormalizeFreqs(counts, prec);
+    codec_internal::RansTables t(f, codec_internal::RansLayout::kAlias);
+    const uint32_t m = 1u << prec, bucket = m / 256;
+    std::vector<uint32_t> owned(256, 0);
+    std::vector<std::vector<bool>> rank_seen(256);
+    for (int s = 0; s < 256; ++s) rank_seen[s].assign(f.freq[s], false);
+    for (uint32_t slot = 0; slot < m; ++slot) {
+      const uint32_t e = t.decode_table()[slot];
+      const uint32_t s = e & 0xFF, r = (e >> 8) & 0xFFF, fr = e >> 20;
+      ASSERT_EQ(fr, f.freq[s]) << "slot " << slot;
+      ASSERT_LT(r, f.freq[s]) << "slot " << slot << " prec " << prec;
+      ASSERT_FALSE(rank_seen[s][r]) << "rank used twice";
+      rank_seen[s][r] = true;
+      ASSERT_EQ(t.slot(static_cast<uint8_t>(s), r), slot);
+      ++owned[s];
+      // Bucket b's slots belong to b, then to a single alias.
+      const uint32_t b = slot / bucket;
+      if (s != b) {
+        const uint32_t first = t.decode_table()[b * bucket + bucket - 1] & 0xFF;
+        ASSERT_EQ(s, first) << "bucket " << b << " has two aliases";
+      }
+    }
+    for (int s = 0; s < 256; ++s) ASSERT_EQ(owned[s], f.freq[s]) << "symbol " << s;
   }
 }
 

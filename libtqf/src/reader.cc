@@ -81,6 +81,26 @@ Status Reader::DecodeBlock(size_t index, size_t block, uint8_t* out, size_t out_
   return impl_->DecodeBlock(index, block, out, out_size, impl_->options.verify_checksums);
 }
 
+Status Reader::DecodeBlocks(const BlockRef* refs, size_t n, int threads) const {
+  for (size_t i = 0; i < n; ++i) {
+    if (refs[i].tensor >= impl_->tensors.size()) {
+      return Status::InvalidArgument("block list entry " + std::to_string(i) + ": tensor index " +
+                                     std::to_string(refs[i].tensor) + " out of range");
+    }
+    const TensorInfo& t = impl_->tensors[refs[i].tensor];
+    if (refs[i].block >= t.block_count) {
+      return Status::InvalidArgument("block list entry " + std::to_string(i) + ": tensor '" +
+                                     t.name + "' block " + std::to_string(refs[i].block) +
+                                     " out of range (" + std::to_string(t.block_count) +
+                                     " blocks)");
+    }
+  }
+  std::vector<Status> errors(n);
+  impl_->DecodeRefsParallel(refs, n, threads, impl_->options.verify_checksums, errors.data());
+  for (const Status& s : errors) TQF_RETURN_IF_ERROR(s);  // first failing entry
+  return Status::OK();
+}
+
 Status Reader::DecodeTensor(size_t index, uint8_t* out, size_t out_size, int threads) const {
   if (index >= impl_->tensors.size()) {
     return Status::InvalidArgument("tensor index " + std::to_string(index) + " out of range");
@@ -131,57 +151,116 @@ void Reader::DontNeed(size_t index) const {
 
 // ---------------------------------------------------------------- decoding
 
+namespace {
+
+// One block of a run: where it is, and its seek-index entry.
+struct RunBlock {
+  format::IndexEntry e;
+  std::string where;
+};
+
+}  // namespace
+
 Status Reader::Impl::DecodeBlock(size_t index, size_t block, uint8_t* out, size_t out_size,
                                  bool verify) const {
   const TensorInfo& t = tensors[index];
   const format::IndexEntry e =
       format::DecodeIndexEntry(data + index_offset[index] + block * format::kIndexEntrySize);
-  auto where = [&] {
-    return "tensor '" + t.name + "' block " + std::to_string(block) + "/" +
-           std::to_string(t.block_count);
-  };
   if (out_size != e.raw_size) {
-    return Status::InvalidArgument(where() + ": output buffer is " + std::to_string(out_size) +
-                                   " bytes, block decodes to " + std::to_string(e.raw_size));
+    return Status::InvalidArgument("tensor '" + t.name + "' block " + std::to_string(block) + "/" +
+                                   std::to_string(t.block_count) + ": output buffer is " +
+                                   std::to_string(out_size) + " bytes, block decodes to " +
+                                   std::to_string(e.raw_size));
   }
-  // Entries were validated at Open: the stored range is inside the stream.
-  const uint8_t* in = data + t.data_offset + e.stored_offset;
-  if (verify) {
-    uint64_t got = Checksum64(in, e.stored_size);
-    if (got != e.stored_checksum) {
-      return Status::ChecksumMismatch(where() + " (stored bytes at offset " +
-                                      Hex(t.data_offset + e.stored_offset) + "): checksum " +
-                                      Hex(got) + ", expected " + Hex(e.stored_checksum));
+  const BlockRef ref{index, block, out};
+  Status s;
+  DecodeRefs(&ref, 1, verify, &s);
+  return s;
+}
+
+void Reader::Impl::DecodeRefs(const BlockRef* refs, size_t n, bool verify, Status* errors) const {
+  for (size_t done = 0; done < n; done += kRunBlocks) {
+    const size_t here = std::min(kRunBlocks, n - done);
+    RunBlock rb[kRunBlocks];
+    DecodeJob jobs[kRunBlocks];
+    size_t job_ref[kRunBlocks];
+    size_t n_jobs = 0;
+    for (size_t i = 0; i < here; ++i) {
+      const BlockRef& ref = refs[done + i];
+      const TensorInfo& t = tensors[ref.tensor];
+      rb[i].e = format::DecodeIndexEntry(data + index_offset[ref.tensor] +
+                                         ref.block * format::kIndexEntrySize);
+      rb[i].where = "tensor '" + t.name + "' block " + std::to_string(ref.block) + "/" +
+                    std::to_string(t.block_count);
+      // Entries were validated at Open: the stored range is inside the stream.
+      const uint8_t* in = data + t.data_offset + rb[i].e.stored_offset;
+      errors[done + i] = Status::OK();
+      if (verify) {
+        uint64_t got = Checksum64(in, rb[i].e.stored_size);
+        if (got != rb[i].e.stored_checksum) {
+          errors[done + i] = Status::ChecksumMismatch(
+              rb[i].where + " (stored bytes at offset " +
+              Hex(t.data_offset + rb[i].e.stored_offset) + "): checksum " + Hex(got) +
+              ", expected " + Hex(rb[i].e.stored_checksum));
+          continue;
+        }
+      }
+      DecodeJob& j = jobs[n_jobs];
+      j.tables = t.dictionary >= 0 ? dict_tables[t.dictionary].get() : nullptr;
+      j.in = in;
+      j.in_size = rb[i].e.stored_size;
+      j.out = ref.out;
+      j.out_size = rb[i].e.raw_size;
+      job_ref[n_jobs++] = i;
+    }
+    // Jobs of one codec go together; a mixed pair decodes one by one.
+    const Codec* first = n_jobs ? codecs[refs[done + job_ref[0]].tensor] : nullptr;
+    bool same = true;
+    for (size_t k = 1; k < n_jobs; ++k) same &= codecs[refs[done + job_ref[k]].tensor] == first;
+    if (same && n_jobs) {
+      first->DecodeMany(jobs, n_jobs);
+    } else {
+      for (size_t k = 0; k < n_jobs; ++k) codecs[refs[done + job_ref[k]].tensor]->DecodeMany(&jobs[k], 1);
+    }
+    for (size_t k = 0; k < n_jobs; ++k) {
+      const size_t i = job_ref[k];
+      Status& err = errors[done + i];
+      if (!jobs[k].status.ok()) {
+        err = jobs[k].status.WithContext(rb[i].where);
+        continue;
+      }
+      if (verify) {
+        uint64_t got = Checksum64(jobs[k].out, jobs[k].out_size);
+        if (got != rb[i].e.raw_checksum) {
+          err = Status::ChecksumMismatch(rb[i].where + ": decoded checksum " + Hex(got) +
+                                         ", expected " + Hex(rb[i].e.raw_checksum));
+        }
+      }
     }
   }
-  const CodecTables* tables = t.dictionary >= 0 ? dict_tables[t.dictionary].get() : nullptr;
-  Status s = codecs[index]->Decode(tables, in, e.stored_size, out, out_size);
-  if (!s.ok()) return s.WithContext(where());
-  if (verify) {
-    uint64_t got = Checksum64(out, out_size);
-    if (got != e.raw_checksum) {
-      return Status::ChecksumMismatch(where() + ": decoded checksum " + Hex(got) + ", expected " +
-                                      Hex(e.raw_checksum));
-    }
+}
+
+void Reader::Impl::DecodeRefsParallel(const BlockRef* refs, size_t n, int threads, bool verify,
+                                      Status* errors) const {
+  const long runs = static_cast<long>((n + kRunBlocks - 1) / kRunBlocks);
+  // A parallel region costs more than a small tensor's decode: use no more
+  // threads than runs (one run: the calling thread).
+  if (threads <= 0) threads = omp_get_max_threads();
+  threads = static_cast<int>(std::min<long>(threads, std::max<long>(runs, 1)));
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
+  for (long r = 0; r < runs; ++r) {
+    const size_t first = static_cast<size_t>(r) * kRunBlocks;
+    DecodeRefs(refs + first, std::min(kRunBlocks, n - first), verify, errors + first);
   }
-  return Status::OK();
 }
 
 void Reader::Impl::DecodeBlocks(size_t index, uint8_t* out, int threads, bool verify,
                                 std::vector<Status>* errors) const {
   const TensorInfo& t = tensors[index];
-  const long n = t.block_count;
-  errors->assign(n, Status::OK());
-  // A parallel region costs more than a small tensor's decode: use no more
-  // threads than blocks (one block: the calling thread).
-  if (threads <= 0) threads = omp_get_max_threads();
-  threads = static_cast<int>(std::min<long>(threads, std::max<long>(n, 1)));
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
-  for (long b = 0; b < n; ++b) {
-    const uint64_t off = uint64_t(b) * t.block_size;
-    (*errors)[b] = DecodeBlock(index, b, out + off,
-                               std::min<uint64_t>(t.block_size, t.raw_size - off), verify);
-  }
+  std::vector<BlockRef> refs(t.block_count);
+  for (size_t b = 0; b < refs.size(); ++b) refs[b] = {index, b, out + uint64_t(b) * t.block_size};
+  errors->assign(refs.size(), Status::OK());
+  DecodeRefsParallel(refs.data(), refs.size(), threads, verify, errors->data());
 }
 
 Status Reader::Impl::DecodeAll(size_t index, uint8_t* out, int threads, bool verify) const {

@@ -51,6 +51,17 @@ class TQF_EXPORT DictionaryBuilder {
   virtual Result<DictionaryPlan> Build() = 0;
 };
 
+// One block for Codec::DecodeMany: the arguments of one Decode call, and its
+// result.
+struct DecodeJob {
+  const CodecTables* tables = nullptr;
+  const uint8_t* in = nullptr;
+  size_t in_size = 0;
+  uint8_t* out = nullptr;
+  size_t out_size = 0;
+  Status status;  // set by DecodeMany
+};
+
 class TQF_EXPORT Codec {
  public:
   virtual ~Codec();
@@ -77,6 +88,13 @@ class TQF_EXPORT Codec {
   // bad codeword) gives kCorruption and never reads or writes out of bounds.
   virtual Status Decode(const CodecTables* tables, const uint8_t* in, size_t in_size,
                         uint8_t* out, size_t out_size) const = 0;
+
+  // Decodes jobs[0..n) on the calling thread, setting each job's status
+  // exactly as Decode would (outputs must not overlap; jobs may use
+  // different tables). Codecs whose decoders interleave independent blocks
+  // (rans-alias: pairs) are faster this way; the default calls Decode per
+  // job.
+  virtual void DecodeMany(DecodeJob* jobs, size_t n) const;
 };
 
 // The codec for a kind, or nullptr if this build does not know it.

@@ -91,6 +91,13 @@ struct VerifyReport {
   std::vector<VerifyProblem> problems;  // empty = file is good
 };
 
+// A block of a tensor and where its decoded bytes go, for Reader::DecodeBlocks.
+struct BlockRef {
+  size_t tensor = 0;
+  size_t block = 0;
+  uint8_t* out = nullptr;
+};
+
 class TQF_EXPORT Reader {
  public:
   // Maps and checks `path`. kNotFound / kIOError from the OS; kCorruption,
@@ -121,6 +128,15 @@ class TQF_EXPORT Reader {
   // Decodes block `block` of tensor `index`; out_size must equal the
   // block's decoded size (block_size, or less for the last block).
   Status DecodeBlock(size_t index, size_t block, uint8_t* out, size_t out_size) const;
+  // Decodes the listed blocks, of any tensors, in parallel on `threads`
+  // threads (0: all cores). Each refs[i].out must hold that block's decoded
+  // size (the tensor's block_size, less for its last block), without
+  // overlap. Consecutive entries decode as pairs, which codecs that
+  // interleave two blocks (rans-alias) decode faster: list a layer's
+  // tensors' blocks together rather than one tensor at a time. Returns the
+  // first failing entry's error (kInvalidArgument for a bad ref, before
+  // decoding anything).
+  Status DecodeBlocks(const BlockRef* refs, size_t n, int threads = 0) const;
   // Decodes and dequantizes tensor `index` to fp32 (num_elements floats).
   Status DecodeTensorF32(size_t index, float* out, size_t count, int threads = 0) const;
 

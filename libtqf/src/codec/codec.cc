@@ -1,5 +1,5 @@
 // Out-of-line members of the codec interfaces: virtual destructors and the
-// defaults for codecs that use no dictionary.
+// defaults for codecs that use no dictionary or decode one block at a time.
 #include "tqf/codec.h"
 
 #include <string>
@@ -19,6 +19,13 @@ Result<std::shared_ptr<const CodecTables>> Codec::LoadDictionary(const uint8_t* 
                                 "' does not implement LoadDictionary");
   }
   return Status::InvalidArgument(std::string("codec '") + name() + "' uses no dictionary");
+}
+
+void Codec::DecodeMany(DecodeJob* jobs, size_t n) const {
+  for (size_t i = 0; i < n; ++i) {
+    DecodeJob& j = jobs[i];
+    j.status = Decode(j.tables, j.in, j.in_size, j.out, j.out_size);
+  }
 }
 
 }  // namespace tqf

@@ -15,6 +15,7 @@ namespace tqf::codec_internal {
 const Codec* RawCodec();
 const Codec* Dict4Codec();
 const Codec* RansCodec();
+const Codec* RansAliasCodec();
 
 // Little-endian loads and stores: LoadLE16/32, StoreLE16/32 from util/bytes.h.
 

@@ -15,6 +15,7 @@ const Codec* const* Codecs(size_t* n) {
       codec_internal::RawCodec(),
       codec_internal::Dict4Codec(),
       codec_internal::RansCodec(),
+      codec_internal::RansAliasCodec(),
   };
   *n = sizeof(kCodecs) / sizeof(kCodecs[0]);
   return kCodecs;
@@ -46,6 +47,6 @@ std::vector<const Codec*> AllCodecs() {
   return std::vector<const Codec*>(codecs, codecs + n);
 }
 
-const Codec* DefaultCodec() { return codec_internal::RansCodec(); }
+const Codec* DefaultCodec() { return codec_internal::RansAliasCodec(); }
 
 }  // namespace tqf

@@ -1,10 +1,16 @@
-// Internal pieces of the `rans` codec (format-spec/codec-rans.md): a static
+// Internal pieces of the rANS codecs (format-spec/codec-rans.md): a static
 // order-0 rANS over bytes, 64 interleaved 32-bit states, 16-bit
 // renormalisation words, 12-bit frequencies, one frequency table per
 // dictionary (per tensor, or shared by tensors whose statistics agree).
+// Two codecs share everything but the slot layout of a table:
+//   `rans` (CodecKind 2): symbol s owns the contiguous slots [cum[s], cum[s+1]);
+//   `rans-alias` (CodecKind 3): 2^8 buckets of 2^(p-8) slots, each shared by at
+//     most two symbols (Walker's alias method), so a decoder finds a slot's
+//     symbol with 256-entry byte tables held in registers instead of gathers.
 //
 // Decoding runs one of several kernels that produce identical results
-// (scalar, AVX2, AVX-512), picked once from the CPU's features.
+// (scalar, AVX2, AVX-512 gathers, AVX-512 VBMI byte tables), picked once
+// from the CPU's features.
 #ifndef TQF_SRC_CODEC_RANS_H_
 #define TQF_SRC_CODEC_RANS_H_
 
@@ -48,19 +54,47 @@ Status ParseRansFreqs(const uint8_t* data, size_t size, RansFreqs* out);
 // returns a negative value when some byte that occurs has frequency 0.
 double RansCostBits(const uint64_t* counts, const RansFreqs& f);
 
+enum class RansLayout { kContiguous, kAlias };
+
+// The alias layout of a table (format-spec/codec-rans.md, "Alias layout"):
+// bucket b holds slots [b*B, (b+1)*B), B = 2^(p-8). Slot offset o < split[b]
+// belongs to symbol b with rank o; o >= split[b] to symbol alias[b] with
+// rank (adj[b] + o) mod 2^16.
+struct RansAlias {
+  std::array<uint16_t, 256> split{};
+  std::array<uint8_t, 256> alias{};
+  std::array<uint16_t, 256> adj{};
+};
+RansAlias BuildRansAlias(const RansFreqs& f);
+
+// The alias layout at p = 12 as six 256-entry byte tables, laid out for the
+// AVX-512 VBMI kernel (each table is four 64-byte vectors).
+struct alignas(64) RansByteTables {
+  uint8_t split[256], alias[256], adj_lo[256], adj_hi[256], freq_lo[256], freq_hi[256];
+};
+
 // Decode- and encode-ready form of one table.
 class RansTables final : public CodecTables {
  public:
-  explicit RansTables(const RansFreqs& f);
+  RansTables(const RansFreqs& f, RansLayout layout);
   int precision() const { return precision_; }
-  // slot -> sym | (slot - cum[sym]) << 8 | freq[sym] << 20; 2^precision entries.
+  RansLayout layout() const { return layout_; }
+  // slot -> sym | rank << 8 | freq[sym] << 20, 2^precision entries, where
+  // rank is the slot's index among sym's slots (slot - cum[sym] when
+  // contiguous).
   const uint32_t* decode_table() const { return decode_.data(); }
+  // The byte tables (alias layout at precision 12 only; nullptr otherwise).
+  const RansByteTables* byte_tables() const { return bytes_.get(); }
   uint32_t freq(uint8_t s) const { return freq_[s]; }
-  uint32_t cum(uint8_t s) const { return cum_[s]; }
+  // The slot of symbol s's rank r (r < freq[s]).
+  uint32_t slot(uint8_t s, uint32_t r) const { return slots_[cum_[s] + r]; }
 
  private:
   int precision_;
+  RansLayout layout_;
   std::vector<uint32_t> decode_;
+  std::vector<uint16_t> slots_;  // cum[s] + rank -> slot
+  std::unique_ptr<RansByteTables> bytes_;
   std::array<uint32_t, 256> freq_;
   std::array<uint32_t, 256> cum_;
 };
@@ -71,7 +105,9 @@ std::unique_ptr<DictionaryBuilder> NewRansBuilder();
 // kRansLanes bytes of output) while at least 2 * kRansLanes stream bytes
 // remain before `end`,
 // updating `states`, `*p`, and returns the number of steps done.
-enum class RansKernel { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+// kAvx512Vbmi decodes alias tables at precision 12 with byte tables (and
+// two blocks at once, see RansPairFn); other tables fall back to kAvx512.
+enum class RansKernel { kScalar = 0, kAvx2 = 1, kAvx512 = 2, kAvx512Vbmi = 3 };
 using RansStepsFn = size_t (*)(const uint32_t* table, int precision, uint32_t* states,
                                const uint8_t** p, const uint8_t* end, uint8_t* out, size_t steps);
 size_t RansStepsScalar(const uint32_t* table, int precision, uint32_t* states, const uint8_t** p,
@@ -81,8 +117,20 @@ size_t RansStepsAvx2(const uint32_t* table, int precision, uint32_t* states, con
 size_t RansStepsAvx512(const uint32_t* table, int precision, uint32_t* states, const uint8_t** p,
                        const uint8_t* end, uint8_t* out, size_t steps);
 
+// The byte-table kernels: one block, or two blocks interleaved (independent dependency chains keep the core busy); the pair
+// runs while both blocks have 2 * kRansLanes stream bytes left.
+struct RansLaneRun {
+  const RansByteTables* tables;
+  uint32_t* states;  // kRansLanes states, updated
+  const uint8_t** p;
+  const uint8_t* end;
+  uint8_t* out;  // step k writes out[k * kRansLanes ..]
+};
+size_t RansStepsAliasVbmi(const RansLaneRun& a, size_t steps);
+size_t RansStepsAliasVbmiPair(const RansLaneRun& a, const RansLaneRun& b, size_t steps);
+
 // The best kernel this CPU supports (or the one TQF_RANS_KERNEL = scalar |
-// avx2 | avx512 names, if supported). SetRansKernel overrides it (tests and
+// avx2 | avx512 | avx512vbmi names, if supported). SetRansKernel overrides it (tests and
 // benchmarks); it returns false if the CPU lacks the kernel's features.
 RansKernel ActiveRansKernel();
 bool SetRansKernel(RansKernel k);

@@ -1,6 +1,6 @@
 // rANS frequency tables: normalisation of histograms, the stored form
 // (precision byte, reserved byte, run-length coded varint frequencies) and
-// the packed slot -> symbol decode table.
+// the packed slot -> symbol decode table in either slot layout.
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -140,15 +140,87 @@ Status ParseRansFreqs(const uint8_t* data, size_t size, RansFreqs* out) {
   return Status::OK();
 }
 
-RansTables::RansTables(const RansFreqs& f)
-    : precision_(f.precision), decode_(size_t{1} << f.precision), freq_(f.freq) {
+RansAlias BuildRansAlias(const RansFreqs& f) {
+  // Walker's alias method with Vose's two queues, in ascending symbol order
+  // (the order is part of the format: encoder and decoder must agree).
+  const uint32_t bucket = 1u << (f.precision - 8);
+  RansAlias a;
+  std::array<uint32_t, 256> rem = f.freq;
+  std::array<int, 256> small_q, large_q;
+  int small_head = 0, small_tail = 0, large_head = 0, large_tail = 0;
+  for (int s = 0; s < 256; ++s) {
+    a.split[s] = static_cast<uint16_t>(bucket);  // full of itself unless set below
+    a.alias[s] = static_cast<uint8_t>(s);
+    if (rem[s] < bucket) small_q[small_tail++] = s;
+    if (rem[s] > bucket) large_q[large_tail++] = s;
+  }
+  // Frequencies sum to 256 * bucket, so both queues run out together: the
+  // buckets still queued always hold exactly bucket slots each on average.
+  while (small_head < small_tail && large_head < large_tail) {
+    const int s = small_q[small_head++];
+    const int l = large_q[large_head];
+    a.split[s] = static_cast<uint16_t>(rem[s]);
+    a.alias[s] = static_cast<uint8_t>(l);
+    rem[l] -= bucket - rem[s];
+    if (rem[l] <= bucket) {
+      ++large_head;
+      if (rem[l] < bucket) small_q[small_tail++] = l;
+    }
+  }
+  // Ranks: a symbol's slots in its own bucket first, then the buckets it
+  // fills as an alias, in ascending bucket order.
+  std::array<uint32_t, 256> next;
+  for (int s = 0; s < 256; ++s) next[s] = a.split[s];
+  for (int b = 0; b < 256; ++b) {
+    if (a.split[b] >= bucket) continue;
+    const int s = a.alias[b];
+    a.adj[b] = static_cast<uint16_t>(next[s] - a.split[b]);
+    next[s] += bucket - a.split[b];
+  }
+  return a;
+}
+
+RansTables::RansTables(const RansFreqs& f, RansLayout layout)
+    : precision_(f.precision),
+      layout_(layout),
+      decode_(size_t{1} << f.precision),
+      slots_(size_t{1} << f.precision),
+      freq_(f.freq) {
   uint32_t cum = 0;
   for (int s = 0; s < 256; ++s) {
     cum_[s] = cum;
-    for (uint32_t i = 0; i < freq_[s]; ++i) {
-      decode_[cum + i] = static_cast<uint32_t>(s) | i << 8 | freq_[s] << 20;
-    }
     cum += freq_[s];
+  }
+  const uint32_t m = 1u << precision_;
+  if (layout == RansLayout::kContiguous) {
+    for (int s = 0; s < 256; ++s) {
+      for (uint32_t r = 0; r < freq_[s]; ++r) {
+        decode_[cum_[s] + r] = static_cast<uint32_t>(s) | r << 8 | freq_[s] << 20;
+        slots_[cum_[s] + r] = static_cast<uint16_t>(cum_[s] + r);
+      }
+    }
+    return;
+  }
+  const RansAlias a = BuildRansAlias(f);
+  const int shift = precision_ - 8;
+  const uint32_t bucket_mask = (1u << shift) - 1;
+  for (uint32_t t = 0; t < m; ++t) {
+    const uint32_t b = t >> shift, o = t & bucket_mask;
+    const uint32_t s = o < a.split[b] ? b : a.alias[b];
+    const uint32_t r = o < a.split[b] ? o : (a.adj[b] + o) & 0xFFFF;
+    decode_[t] = s | r << 8 | freq_[s] << 20;
+    slots_[cum_[s] + r] = static_cast<uint16_t>(t);
+  }
+  if (precision_ == 12) {
+    bytes_ = std::make_unique<RansByteTables>();
+    for (int i = 0; i < 256; ++i) {
+      bytes_->split[i] = static_cast<uint8_t>(a.split[i]);
+      bytes_->alias[i] = a.alias[i];
+      bytes_->adj_lo[i] = static_cast<uint8_t>(a.adj[i]);
+      bytes_->adj_hi[i] = static_cast<uint8_t>(a.adj[i] >> 8);
+      bytes_->freq_lo[i] = static_cast<uint8_t>(freq_[i]);
+      bytes_->freq_hi[i] = static_cast<uint8_t>(freq_[i] >> 8);
+    }
   }
 }
 

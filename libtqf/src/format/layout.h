@@ -17,7 +17,7 @@ namespace tqf::format {
 inline constexpr uint8_t kMagic[8] = {0x89, 'T', 'Q', 'F', '\r', '\n', 0x1a, '\n'};
 
 inline constexpr uint16_t kFormatMajor = 1;
-inline constexpr uint16_t kFormatMinor = 0;
+inline constexpr uint16_t kFormatMinor = 1;  // 1.1: codec rans-alias
 
 inline constexpr size_t kPreambleSize = 64;
 inline constexpr size_t kFooterSize = 64;

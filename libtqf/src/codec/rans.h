@@ -71,6 +71,7 @@ RansAlias BuildRansAlias(const RansFreqs& f);
 // AVX-512 VBMI kernel (each table is four 64-byte vectors).
 struct alignas(64) RansByteTables {
   uint8_t split[256], alias[256], adj_lo[256], adj_hi[256], freq_lo[256], freq_hi[256];
+  uint8_t alias_freq_lo[256], alias_freq_hi[256];  // freq[alias[b]]
 };
 
 // Decode- and encode-ready form of one table.

@@ -220,6 +220,8 @@ RansTables::RansTables(const RansFreqs& f, RansLayout layout)
       bytes_->adj_hi[i] = static_cast<uint8_t>(a.adj[i] >> 8);
       bytes_->freq_lo[i] = static_cast<uint8_t>(freq_[i]);
       bytes_->freq_hi[i] = static_cast<uint8_t>(freq_[i] >> 8);
+      bytes_->alias_freq_lo[i] = static_cast<uint8_t>(freq_[a.alias[i]]);
+      bytes_->alias_freq_hi[i] = static_cast<uint8_t>(freq_[a.alias[i]] >> 8);
     }
   }
 }

@@ -53,7 +53,9 @@ TEST_P(PackRoundTrip, DecodesExactlyAndWithinQuantBound) {
     ASSERT_TRUE((*reader)->DecodeTensor(i, decoded.data(), decoded.size()).ok()) << t.name;
     ASSERT_EQ(decoded, q->data) << t.name;
     ASSERT_EQ(t.num_params, q->params.size());
-    if (t.num_params > 0) ASSERT_EQ(0, std::memcmp(t.params, q->params.data(), 4 * t.num_params)) << t.name;
+    if (t.num_params > 0) {
+      ASSERT_EQ(0, std::memcmp(t.params, q->params.data(), 4 * t.num_params)) << t.name;
+    }
     // Dequantized values within the bound.
     std::vector<float> deq(src.num_elements());
     ASSERT_TRUE((*reader)->DecodeTensorF32(i, deq.data(), deq.size()).ok());

@@ -82,9 +82,13 @@ TEST_P(GoldenFormat10, ReaderStillDecodesTheVector) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Vectors, Golden, ::testing::ValuesIn(kGoldenCodecs),
-                         [](const ::testing::TestParamInfo<const char*>& i) { return GtestName(i.param); });
+                         [](const ::testing::TestParamInfo<const char*>& i) {
+                           return GtestName(i.param);
+                         });
 INSTANTIATE_TEST_SUITE_P(Vectors, GoldenFormat10, ::testing::ValuesIn(kFormat10Codecs),
-                         [](const ::testing::TestParamInfo<const char*>& i) { return GtestName(i.param); });
+                         [](const ::testing::TestParamInfo<const char*>& i) {
+                           return GtestName(i.param);
+                         });
 
 }  // namespace
 }  // namespace tqf

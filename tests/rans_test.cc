@@ -9,8 +9,8 @@
 
 #include <cmath>
 #include <cstring>
-#include <random>
 #include <iterator>
+#include <random>
 #include <vector>
 
 #include "tqf/codec.h"
@@ -146,8 +146,8 @@ TEST_P(RansCodecs, DecodeManyMatchesDecodeJobByJob) {
     enc.emplace_back();
     ASSERT_TRUE(c->Encode(tables.back(), src.back().data(), n, &enc.back()).ok());
   }
-  enc[5][enc[5].size() / 2] ^= 0x10;    // damaged, paired with a good block
-  enc[9].resize(enc[9].size() - 2);     // truncated
+  enc[5][enc[5].size() / 2] ^= 0x10;  // damaged, paired with a good block
+  enc[9].resize(enc[9].size() - 2);   // truncated
   for (RansKernel k : kAllKernels) {
     if (!codec_internal::SetRansKernel(k)) continue;
     SCOPED_TRACE("kernel " + std::to_string(static_cast<int>(k)));
@@ -192,10 +192,18 @@ TEST(RansAlias, LayoutIsAValidBijectionForAnyTable) {
     uint64_t counts[256] = {0};
     for (int s = 0; s < 256; ++s) {
       switch (iter % 4) {
-        case 0: counts[s] = rng() % 2 ? rng() % 100000 : 0; break;
-        case 1: counts[s] = uint64_t{1} << (rng() % 36); break;
-        case 2: counts[s] = (s == iter % 256) ? 1000000 : rng() % 3; break;
-        default: counts[s] = 1; break;
+        case 0:
+          counts[s] = rng() % 2 ? rng() % 100000 : 0;
+          break;
+        case 1:
+          counts[s] = uint64_t{1} << (rng() % 36);
+          break;
+        case 2:
+          counts[s] = (s == iter % 256) ? 1000000 : rng() % 3;
+          break;
+        default:
+          counts[s] = 1;
+          break;
       }
     }
     const int prec = codec_internal::kRansMinPrecision + iter % 8;

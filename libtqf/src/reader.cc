@@ -198,10 +198,10 @@ void Reader::Impl::DecodeRefs(const BlockRef* refs, size_t n, bool verify, Statu
       if (verify) {
         uint64_t got = Checksum64(in, rb[i].e.stored_size);
         if (got != rb[i].e.stored_checksum) {
-          errors[done + i] = Status::ChecksumMismatch(
-              rb[i].where + " (stored bytes at offset " +
-              Hex(t.data_offset + rb[i].e.stored_offset) + "): checksum " + Hex(got) +
-              ", expected " + Hex(rb[i].e.stored_checksum));
+          errors[done + i] =
+              Status::ChecksumMismatch(rb[i].where + " (stored bytes at offset " +
+                                       Hex(t.data_offset + rb[i].e.stored_offset) + "): checksum " +
+                                       Hex(got) + ", expected " + Hex(rb[i].e.stored_checksum));
           continue;
         }
       }
@@ -220,7 +220,8 @@ void Reader::Impl::DecodeRefs(const BlockRef* refs, size_t n, bool verify, Statu
     if (same && n_jobs) {
       first->DecodeMany(jobs, n_jobs);
     } else {
-      for (size_t k = 0; k < n_jobs; ++k) codecs[refs[done + job_ref[k]].tensor]->DecodeMany(&jobs[k], 1);
+      for (size_t k = 0; k < n_jobs; ++k)
+        codecs[refs[done + job_ref[k]].tensor]->DecodeMany(&jobs[k], 1);
     }
     for (size_t k = 0; k < n_jobs; ++k) {
       const size_t i = job_ref[k];

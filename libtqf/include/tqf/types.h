@@ -51,9 +51,9 @@ TQF_EXPORT const char* QuantKindName(QuantKind q);
 
 // Codecs that turn a tensor's stored bytes into codeword streams.
 enum class CodecKind : uint8_t {
-  kRaw = 0,    // bytes stored as they are
-  kDict4 = 1,  // the paper's fixed 4-byte-group dictionary code
-  kRans = 2,   // interleaved static rANS, near order-0 entropy (format-spec/codec-rans.md)
+  kRaw = 0,        // bytes stored as they are
+  kDict4 = 1,      // the paper's fixed 4-byte-group dictionary code
+  kRans = 2,       // interleaved static rANS, near order-0 entropy (format-spec/codec-rans.md)
   kRansAlias = 3,  // the same with alias-method slot layout (faster decode; format 1.1)
 };
 

@@ -118,8 +118,8 @@ size_t RansStepsAvx2(const uint32_t* table, int precision, uint32_t* states, con
 size_t RansStepsAvx512(const uint32_t* table, int precision, uint32_t* states, const uint8_t** p,
                        const uint8_t* end, uint8_t* out, size_t steps);
 
-// The byte-table kernels: one block, or two blocks interleaved (independent dependency chains keep the core busy); the pair
-// runs while both blocks have 2 * kRansLanes stream bytes left.
+// The byte-table kernels: one block, or two blocks interleaved (independent dependency chains keep
+// the core busy); the pair runs while both blocks have 2 * kRansLanes stream bytes left.
 struct RansLaneRun {
   const RansByteTables* tables;
   uint32_t* states;  // kRansLanes states, updated

@@ -1,7 +1,7 @@
 // The `rans` and `rans-alias` codecs (format-spec/codec-rans.md): a block of
 // N bytes is coded by 64 interleaved rANS states, byte i by state i % 64.
-// The two differ only in how a table's slots are laid out (RansLayout). The stored block is
-// the min(N, 64) final encoder states (u32 each), then the 16-bit
+// The two differ only in how a table's slots are laid out (RansLayout).
+// The stored block is the min(N, 64) final encoder states (u32 each), then the 16-bit
 // renormalisation words in the order the decoder reads them. Each lane's
 // last two bytes are carried raw in its initial state. Decoding must consume
 // the stream exactly and end every state at a valid initial state
@@ -72,7 +72,8 @@ class RansCodecImpl final : public Codec {
   Status Encode(const CodecTables* tables, const uint8_t* in, size_t size,
                 std::vector<uint8_t>* out) const override {
     const RansTables* t = Cast(tables);
-    if (t == nullptr) return Status::InvalidArgument(std::string(name_) + ": Encode needs its tables");
+    if (t == nullptr)
+      return Status::InvalidArgument(std::string(name_) + ": Encode needs its tables");
     if (size == 0) return Status::OK();
     const int prec = t->precision();
     const BlockShape shape(size);
@@ -117,7 +118,8 @@ class RansCodecImpl final : public Codec {
   Status Decode(const CodecTables* tables, const uint8_t* in, size_t in_size, uint8_t* out,
                 size_t out_size) const override {
     const RansTables* t = Cast(tables);
-    if (t == nullptr) return Status::InvalidArgument(std::string(name_) + ": Decode needs its tables");
+    if (t == nullptr)
+      return Status::InvalidArgument(std::string(name_) + ": Decode needs its tables");
     if (out_size == 0) return DecodeEmpty(in_size);
     BlockDecode d(out_size);
     TQF_RETURN_IF_ERROR(Begin(in, in_size, &d));
@@ -189,8 +191,6 @@ class RansCodecImpl final : public Codec {
     d->done += fn(t->decode_table(), t->precision(), d->x, &d->p, d->end, o, want);
   }
 
-  // Two blocks (byte tables, possibly different) through the pair kernel,
-  // then each finishes alone.
   // The kernels stop with 2 * kRansLanes stream bytes left, a few steps
   // short of the budget; the byte-table kernel finishes them on a copy of
   // the rest padded with zeros (scalar decoding of those steps cost ~3%).
@@ -204,9 +204,9 @@ class RansCodecImpl final : public Codec {
     alignas(64) uint32_t saved[kRansLanes];
     std::memcpy(saved, d->x, sizeof(saved));
     const uint8_t* q = pad;
-    const size_t k = RansStepsAliasVbmi({t->byte_tables(), d->x, &q, pad + left + 2 * kRansLanes,
-                                         out + d->done * kRansLanes},
-                                        d->budget - d->done);
+    const size_t k = RansStepsAliasVbmi(
+        {t->byte_tables(), d->x, &q, pad + left + 2 * kRansLanes, out + d->done * kRansLanes},
+        d->budget - d->done);
     if (static_cast<size_t>(q - pad) > left) {
       std::memcpy(d->x, saved, sizeof(saved));
       return;
@@ -215,6 +215,8 @@ class RansCodecImpl final : public Codec {
     d->p += q - pad;
   }
 
+  // Two blocks (byte tables, possibly different) through the pair kernel,
+  // then each finishes alone.
   void DecodePair(const RansTables* ta, DecodeJob* a, const RansTables* tb, DecodeJob* b) const {
     if (a->out_size == 0 || b->out_size == 0) {
       a->status = Decode(ta, a->in, a->in_size, a->out, a->out_size);

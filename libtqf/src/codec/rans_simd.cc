@@ -1,7 +1,7 @@
 // SIMD rANS decode kernels (AVX2: 8 vectors of 8 lanes; AVX-512: 4 of 16,
 // gathering from the packed slot table; AVX-512 VBMI: byte tables in
-// registers for alias-layout tables) and the runtime choice between them. Each gives exactly the scalar kernel's
-// results: lanes renormalise in lane order, taking consecutive 16-bit words.
+// registers for alias-layout tables) and the runtime choice between them. Each gives exactly the
+// scalar kernel's results: lanes renormalise in lane order, taking consecutive 16-bit words.
 // Compiled with per-function target attributes, so the library needs no
 // global -mavx flags and runs on any x86-64 (or other) CPU.
 #include <atomic>
@@ -186,10 +186,10 @@ namespace {
 // table[idx] for 64 byte indices, table a 256-byte array; `hi` = bit 7 of
 // each index (which half of the table).
 TQF_VBMI_TARGET inline __m512i LookupBytes(const uint8_t* table, __m512i idx, __mmask64 hi) {
-  const __m512i lo_half = _mm512_permutex2var_epi8(_mm512_load_si512(table), idx,
-                                                   _mm512_load_si512(table + 64));
-  const __m512i hi_half = _mm512_permutex2var_epi8(_mm512_load_si512(table + 128), idx,
-                                                   _mm512_load_si512(table + 192));
+  const __m512i lo_half =
+      _mm512_permutex2var_epi8(_mm512_load_si512(table), idx, _mm512_load_si512(table + 64));
+  const __m512i hi_half =
+      _mm512_permutex2var_epi8(_mm512_load_si512(table + 128), idx, _mm512_load_si512(table + 192));
   return _mm512_mask_blend_epi8(hi, lo_half, hi_half);
 }
 
@@ -230,8 +230,10 @@ TQF_VBMI_INLINE void AliasDecode(const RansByteTables* tb, AliasLanes* l, uint8_
   // 16v + 4L + j. As dwords: output dword 4v + L takes packed dword 4L + v.
   const __m512i out_order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
   _mm_prefetch(reinterpret_cast<const char*>(l->p + kPrefetchAhead), _MM_HINT_T0);
-  const __m512i w0 = _mm512_packus_epi32(_mm512_and_si512(l->x0, m12), _mm512_and_si512(l->x1, m12));
-  const __m512i w1 = _mm512_packus_epi32(_mm512_and_si512(l->x2, m12), _mm512_and_si512(l->x3, m12));
+  const __m512i w0 =
+      _mm512_packus_epi32(_mm512_and_si512(l->x0, m12), _mm512_and_si512(l->x1, m12));
+  const __m512i w1 =
+      _mm512_packus_epi32(_mm512_and_si512(l->x2, m12), _mm512_and_si512(l->x3, m12));
   const __m512i bucket = _mm512_packus_epi16(_mm512_srli_epi16(w0, 4), _mm512_srli_epi16(w1, 4));
   const __m512i o0 = _mm512_and_si512(w0, w15), o1 = _mm512_and_si512(w1, w15);
   const __m512i off = _mm512_packus_epi16(o0, o1);

@@ -153,11 +153,12 @@ void Reader::DontNeed(size_t index) const {
 
 namespace {
 
-// One block of a run: where it is, and its seek-index entry.
-struct RunBlock {
-  format::IndexEntry e;
-  std::string where;
-};
+// "tensor 'NAME' block B/N", the location every decode error names. Built
+// only when there is an error to report: decoding is the hot path.
+std::string BlockWhere(const TensorInfo& t, size_t block) {
+  return "tensor '" + t.name + "' block " + std::to_string(block) + "/" +
+         std::to_string(t.block_count);
+}
 
 }  // namespace
 
@@ -167,8 +168,7 @@ Status Reader::Impl::DecodeBlock(size_t index, size_t block, uint8_t* out, size_
   const format::IndexEntry e =
       format::DecodeIndexEntry(data + index_offset[index] + block * format::kIndexEntrySize);
   if (out_size != e.raw_size) {
-    return Status::InvalidArgument("tensor '" + t.name + "' block " + std::to_string(block) + "/" +
-                                   std::to_string(t.block_count) + ": output buffer is " +
+    return Status::InvalidArgument(BlockWhere(t, block) + ": output buffer is " +
                                    std::to_string(out_size) + " bytes, block decodes to " +
                                    std::to_string(e.raw_size));
   }
@@ -179,63 +179,58 @@ Status Reader::Impl::DecodeBlock(size_t index, size_t block, uint8_t* out, size_
 }
 
 void Reader::Impl::DecodeRefs(const BlockRef* refs, size_t n, bool verify, Status* errors) const {
-  for (size_t done = 0; done < n; done += kRunBlocks) {
-    const size_t here = std::min(kRunBlocks, n - done);
-    RunBlock rb[kRunBlocks];
-    DecodeJob jobs[kRunBlocks];
-    size_t job_ref[kRunBlocks];
-    size_t n_jobs = 0;
-    for (size_t i = 0; i < here; ++i) {
-      const BlockRef& ref = refs[done + i];
-      const TensorInfo& t = tensors[ref.tensor];
-      rb[i].e = format::DecodeIndexEntry(data + index_offset[ref.tensor] +
-                                         ref.block * format::kIndexEntrySize);
-      rb[i].where = "tensor '" + t.name + "' block " + std::to_string(ref.block) + "/" +
-                    std::to_string(t.block_count);
-      // Entries were validated at Open: the stored range is inside the stream.
-      const uint8_t* in = data + t.data_offset + rb[i].e.stored_offset;
-      errors[done + i] = Status::OK();
-      if (verify) {
-        uint64_t got = Checksum64(in, rb[i].e.stored_size);
-        if (got != rb[i].e.stored_checksum) {
-          errors[done + i] =
-              Status::ChecksumMismatch(rb[i].where + " (stored bytes at offset " +
-                                       Hex(t.data_offset + rb[i].e.stored_offset) + "): checksum " +
-                                       Hex(got) + ", expected " + Hex(rb[i].e.stored_checksum));
-          continue;
-        }
-      }
-      DecodeJob& j = jobs[n_jobs];
-      j.tables = t.dictionary >= 0 ? dict_tables[t.dictionary].get() : nullptr;
-      j.in = in;
-      j.in_size = rb[i].e.stored_size;
-      j.out = ref.out;
-      j.out_size = rb[i].e.raw_size;
-      job_ref[n_jobs++] = i;
-    }
-    // Jobs of one codec go together; a mixed pair decodes one by one.
-    const Codec* first = n_jobs ? codecs[refs[done + job_ref[0]].tensor] : nullptr;
-    bool same = true;
-    for (size_t k = 1; k < n_jobs; ++k) same &= codecs[refs[done + job_ref[k]].tensor] == first;
-    if (same && n_jobs) {
-      first->DecodeMany(jobs, n_jobs);
-    } else {
-      for (size_t k = 0; k < n_jobs; ++k)
-        codecs[refs[done + job_ref[k]].tensor]->DecodeMany(&jobs[k], 1);
-    }
-    for (size_t k = 0; k < n_jobs; ++k) {
-      const size_t i = job_ref[k];
-      Status& err = errors[done + i];
-      if (!jobs[k].status.ok()) {
-        err = jobs[k].status.WithContext(rb[i].where);
+  format::IndexEntry entry[kRunBlocks];
+  DecodeJob jobs[kRunBlocks];
+  size_t job_ref[kRunBlocks];  // jobs[k] decodes refs[job_ref[k]]
+  size_t n_jobs = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const TensorInfo& t = tensors[refs[i].tensor];
+    const format::IndexEntry& e = entry[i] = format::DecodeIndexEntry(
+        data + index_offset[refs[i].tensor] + refs[i].block * format::kIndexEntrySize);
+    // Entries were validated at Open: the stored range is inside the stream.
+    const uint8_t* in = data + t.data_offset + e.stored_offset;
+    errors[i] = Status::OK();
+    if (verify) {
+      uint64_t got = Checksum64(in, e.stored_size);
+      if (got != e.stored_checksum) {
+        errors[i] = Status::ChecksumMismatch(BlockWhere(t, refs[i].block) +
+                                             " (stored bytes at offset " +
+                                             Hex(t.data_offset + e.stored_offset) + "): checksum " +
+                                             Hex(got) + ", expected " + Hex(e.stored_checksum));
         continue;
       }
-      if (verify) {
-        uint64_t got = Checksum64(jobs[k].out, jobs[k].out_size);
-        if (got != rb[i].e.raw_checksum) {
-          err = Status::ChecksumMismatch(rb[i].where + ": decoded checksum " + Hex(got) +
-                                         ", expected " + Hex(rb[i].e.raw_checksum));
-        }
+    }
+    DecodeJob& j = jobs[n_jobs];
+    j.tables = t.dictionary >= 0 ? dict_tables[t.dictionary].get() : nullptr;
+    j.in = in;
+    j.in_size = e.stored_size;
+    j.out = refs[i].out;
+    j.out_size = e.raw_size;
+    job_ref[n_jobs++] = i;
+  }
+  // Jobs of one codec go together; a mixed pair decodes one by one.
+  const Codec* codec = n_jobs ? codecs[refs[job_ref[0]].tensor] : nullptr;
+  for (size_t k = 1; k < n_jobs; ++k) {
+    if (codecs[refs[job_ref[k]].tensor] != codec) codec = nullptr;
+  }
+  if (codec != nullptr) {
+    codec->DecodeMany(jobs, n_jobs);
+  } else {
+    for (size_t k = 0; k < n_jobs; ++k) codecs[refs[job_ref[k]].tensor]->DecodeMany(&jobs[k], 1);
+  }
+  for (size_t k = 0; k < n_jobs; ++k) {
+    const size_t i = job_ref[k];
+    const TensorInfo& t = tensors[refs[i].tensor];
+    if (!jobs[k].status.ok()) {
+      errors[i] = jobs[k].status.WithContext(BlockWhere(t, refs[i].block));
+      continue;
+    }
+    if (verify) {
+      uint64_t got = Checksum64(jobs[k].out, jobs[k].out_size);
+      if (got != entry[i].raw_checksum) {
+        errors[i] = Status::ChecksumMismatch(BlockWhere(t, refs[i].block) +
+                                             ": decoded checksum " + Hex(got) + ", expected " +
+                                             Hex(entry[i].raw_checksum));
       }
     }
   }

@@ -38,9 +38,10 @@ struct Reader::Impl {
   // Parses and checks everything Open promises.
   Status Load();
   Status DecodeBlock(size_t index, size_t block, uint8_t* out, size_t out_size, bool verify) const;
-  // Decodes refs[0..n) on the calling thread, consecutive pairs through
-  // Codec::DecodeMany when they share a codec (rans-alias interleaves a
-  // pair); refs[i]'s Status goes to errors[i]. The caller checks the refs.
+  // Decodes refs[0..n), n <= kRunBlocks, on the calling thread, together
+  // through Codec::DecodeMany when they share a codec (rans-alias
+  // interleaves a pair); refs[i]'s Status goes to errors[i]. The caller
+  // checks the refs.
   void DecodeRefs(const BlockRef* refs, size_t n, bool verify, Status* errors) const;
   // The same on up to `threads` threads (0: all cores), pairs as the unit.
   void DecodeRefsParallel(const BlockRef* refs, size_t n, int threads, bool verify,

@@ -67,8 +67,9 @@ struct RansAlias {
 };
 RansAlias BuildRansAlias(const RansFreqs& f);
 
-// The alias layout at p = 12 as six 256-entry byte tables, laid out for the
-// AVX-512 VBMI kernel (each table is four 64-byte vectors).
+// The alias layout at p = 12 as eight 256-entry byte tables indexed by
+// bucket, laid out for the AVX-512 VBMI kernel (each table is four 64-byte
+// vectors).
 struct alignas(64) RansByteTables {
   uint8_t split[256], alias[256], adj_lo[256], adj_hi[256], freq_lo[256], freq_hi[256];
   uint8_t alias_freq_lo[256], alias_freq_hi[256];  // freq[alias[b]]
@@ -107,7 +108,8 @@ std::unique_ptr<DictionaryBuilder> NewRansBuilder();
 // remain before `end`,
 // updating `states`, `*p`, and returns the number of steps done.
 // kAvx512Vbmi decodes alias tables at precision 12 with byte tables (and
-// two blocks at once, see RansPairFn); other tables fall back to kAvx512.
+// two blocks at once, see RansStepsAliasVbmiPair); other tables fall back
+// to kAvx512.
 enum class RansKernel { kScalar = 0, kAvx2 = 1, kAvx512 = 2, kAvx512Vbmi = 3 };
 using RansStepsFn = size_t (*)(const uint32_t* table, int precision, uint32_t* states,
                                const uint8_t** p, const uint8_t* end, uint8_t* out, size_t steps);

@@ -169,10 +169,10 @@ TQF_AVX512_TARGET size_t RansStepsAvx512(const uint32_t* table, int precision, u
 // ---- AVX-512 VBMI: alias-layout tables (p = 12) without gathers.
 //
 // A step of 64 lanes: the 64 slots t = x & 0xFFF are packed to bytes
-// b = t >> 4 (bucket) and o = t & 15 (offset); six 256-entry byte tables
+// b = t >> 4 (bucket) and o = t & 15 (offset); eight 256-entry byte tables
 // (four 64-byte vectors each, looked up with two vpermi2b and a blend on
-// bit 7) give split[b], alias[b], adj[b] (2 bytes) and then freq[s] (2
-// bytes) for all 64 lanes at once; the 16-bit ranks and frequencies are
+// bit 7) give split[b], alias[b], adj[b] and the frequencies of b and of
+// alias[b] (2 bytes each) for all 64 lanes at once; the 16-bit ranks and frequencies are
 // unpacked back to the lanes' dword order. Packing with packus and
 // unpacking with unpacklo/hi are exact inverses (both work within 128-bit
 // lanes), so only the output bytes need one permutation. Each block's step
@@ -257,18 +257,11 @@ TQF_VBMI_INLINE void AliasDecode(const RansByteTables* tb, AliasLanes* l, uint8_
   l->x3 = Advance(l->x3, _mm512_unpackhi_epi16(f23, zero), _mm512_unpackhi_epi16(r23, zero));
 }
 
-// Renormalisation: lanes in order take consecutive words, exactly the words
-// the lanes below L need (the masked load touches no other bytes).
-TQF_VBMI_INLINE __m512i Renorm(__m512i x, const uint8_t** p) {
-  const __mmask16 need = _mm512_cmplt_epu32_mask(x, _mm512_set1_epi32(static_cast<int>(kRansLow)));
-  // One expanding load (vpexpandw from memory). Two 8-lane pshufb
-  // expansions, as in the AVX2 kernel, measured 1.08x slower here.
-  const __m256i w = _mm256_maskz_expandloadu_epi16(need, *p);
-  *p += 2 * _mm_popcnt_u32(need);
-  return _mm512_mask_or_epi32(x, need, _mm512_slli_epi32(x, 16), _mm512_cvtepu16_epi32(w));
-}
-
-// Two vectors' renormalisation with one 32-word expanding load.
+// Renormalisation of two vectors: lanes in order take consecutive words,
+// exactly the words the lanes below L need, with one 32-word expanding load
+// (vpexpandw from memory; the masked load touches no other bytes). One load
+// per vector measured 1.08x slower, and two 8-lane pshufb expansions per
+// vector, as in the AVX2 kernel, 1.08x slower again.
 TQF_VBMI_INLINE void Renorm2(__m512i* x, __m512i* y, const uint8_t** p) {
   const __m512i low = _mm512_set1_epi32(static_cast<int>(kRansLow));
   const __mmask16 nx = _mm512_cmplt_epu32_mask(*x, low), ny = _mm512_cmplt_epu32_mask(*y, low);

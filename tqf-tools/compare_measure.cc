@@ -88,23 +88,22 @@ Result<Prepared> PrepareTqfCodec(const Codec* codec, const CompareInput& in,
   if (failed) return Status::InvalidArgument(std::string(codec->name()) + ": encoding failed");
   for (const Block& b : blocks) row.stored += b.enc.size();
 
-  // Pairs of consecutive blocks, across tensor boundaries, go through
-  // DecodeMany, as Reader::DecodeBlocks does for the runtime's list of a
-  // layer's blocks (rans-alias interleaves a pair).
-  std::vector<std::pair<size_t, size_t>> runs;  // first block, count
-  for (size_t b = 0; b < blocks.size(); b += 2) runs.emplace_back(b, b + 1 < blocks.size() ? 2 : 1);
   // Shared state outlives this function inside the decode closures.
   auto state = std::make_shared<std::vector<Block>>(std::move(blocks));
   Prepared prep;
   prep.row = row;
-  prep.decode = [codec, state, runs](int threads, Outputs* outs) {
+  prep.decode = [codec, state](int threads, Outputs* outs) {
     const std::vector<Block>& bl = *state;
     Outputs& out = *outs;
     int bad = 0;
-    const long nr = static_cast<long>(runs.size());
+    // Pairs of consecutive blocks, across tensor boundaries, go through
+    // DecodeMany, as Reader::DecodeBlocks does for the runtime's list of a
+    // layer's blocks (rans-alias interleaves a pair).
+    const long nr = static_cast<long>((bl.size() + 1) / 2);
 #pragma omp parallel for schedule(static) num_threads(threads) reduction(+ : bad)
     for (long r = 0; r < nr; ++r) {
-      const auto [first, count] = runs[r];
+      const size_t first = 2 * static_cast<size_t>(r);
+      const size_t count = std::min<size_t>(2, bl.size() - first);
       DecodeJob jobs[2];
       for (size_t i = 0; i < count; ++i) {
         const Block& k = bl[first + i];

@@ -1,9 +1,9 @@
-// LayerProvider: on-demand layer decoding with an LRU cache, a byte
-// budget, a buffer pool and one background prefetch thread. See
+// LayerProvider: on-demand layer decoding with a cache that evicts the
+// layer needed farthest ahead, a byte budget, a buffer pool and one
+// background prefetch thread. See
 // layer_provider.h.
 #include "layer_provider.h"
 
-#include <omp.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -188,8 +188,6 @@ void LayerProvider::MarkReady(int layer, std::shared_ptr<const DecodedLayer> dec
   Entry& e = entries_[layer];
   e.layer = std::move(decoded);
   e.state = State::kReady;
-  lru_.push_front(layer);
-  e.lru = lru_.begin();
 }
 
 bool LayerProvider::MakeRoom(int layer) {
@@ -204,18 +202,17 @@ bool LayerProvider::MakeRoom(int layer) {
   // needed next and, under any budget below the model, never hit.
   const size_t n = layers_.size();
   while (!fits()) {
-    auto victim = lru_.end();
-    size_t farthest = 0;
-    for (auto it = lru_.begin(); it != lru_.end(); ++it) {
-      if (entries_[*it].layer.use_count() > 1) continue;  // pinned: in use
-      const size_t distance = (static_cast<size_t>(*it) + n - static_cast<size_t>(layer)) % n;
-      if (victim == lru_.end() || distance > farthest) victim = it, farthest = distance;
+    size_t victim = n, farthest = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const Entry& c = entries_[i];
+      if (c.state != State::kReady || c.layer.use_count() > 1) continue;  // absent or in use
+      const size_t distance = (i + n - static_cast<size_t>(layer)) % n;
+      if (victim == n || distance > farthest) victim = i, farthest = distance;
     }
-    if (victim == lru_.end()) break;
-    Entry& e = entries_[*victim];
+    if (victim == n) break;
+    Entry& e = entries_[victim];
     e.layer.reset();  // its buffer goes back to the pool
     e.state = State::kAbsent;
-    lru_.erase(victim);
     stats_.evictions++;
   }
   return fits();
@@ -237,7 +234,6 @@ Result<std::shared_ptr<const DecodedLayer>> LayerProvider::Acquire(int layer) {
       stats_.hits++;
     }
     e.used = true;
-    lru_.splice(lru_.begin(), lru_, e.lru);
     stats_.wait_seconds += Seconds(start);
     return e.layer;
   }

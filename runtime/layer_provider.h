@@ -45,7 +45,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
-#include <list>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -163,14 +162,14 @@ class LayerProvider : public LayerSource {
   struct Entry {
     State state = State::kAbsent;
     std::shared_ptr<const DecodedLayer> layer;
-    std::list<int>::iterator lru;  // valid when kReady
     bool from_prefetch = false;
     bool used = false;
   };
   class Memory;
 
-  // Evicts unpinned cached layers, least recently used first, until a
-  // buffer for `layer` fits the budget (a pooled buffer, or new bytes).
+  // Evicts unpinned cached layers, the one needed farthest ahead of `layer`
+  // first (a forward pass visits layers cyclically), until a buffer for
+  // `layer` fits the budget (a pooled buffer, or new bytes).
   // Returns whether it fits. mu_ held.
   bool MakeRoom(int layer);
   // Decodes layer `layer` with `threads` threads into `buffer` (taken
@@ -192,7 +191,6 @@ class LayerProvider : public LayerSource {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<Entry> entries_;
-  std::list<int> lru_;  // front = most recently used
   std::deque<std::pair<int, uint8_t*>> queue_;  // layers to prefetch, with their buffers
   bool stop_ = false;
   LayerProviderStats stats_;

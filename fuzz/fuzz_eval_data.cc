@@ -6,12 +6,12 @@
 #include <fstream>
 #include <string>
 
-#include "eval_data.h"
+#include "tqf/eval/data.h"
 #include "fuzz_helpers.h"
 
 namespace {
 
-void CheckQuestions(const tqf::Result<std::vector<tqf::rt::McQuestion>>& q) {
+void CheckQuestions(const tqf::Result<std::vector<tqf::eval::McQuestion>>& q) {
   if (!q.ok()) {
     FUZZ_ASSERT(!q.status().message().empty());
     return;
@@ -28,13 +28,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint8_t which = data[0] % 3;
   const std::string text(reinterpret_cast<const char*>(data + 1), size - 1);
   if (which == 0) {
-    auto rows = tqf::rt::ParseCsv(text, "fuzz.csv");
+    auto rows = tqf::eval::ParseCsv(text, "fuzz.csv");
     if (!rows.ok()) FUZZ_ASSERT(!rows.status().message().empty());
     return 0;
   }
   static const std::string path = "/tmp/tqf_fuzz_eval." + std::to_string(getpid());
   std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
-  CheckQuestions(which == 1 ? tqf::rt::LoadArc(path) : tqf::rt::LoadHellaswag(path));
+  CheckQuestions(which == 1 ? tqf::eval::LoadArc(path) : tqf::eval::LoadHellaswag(path));
   unlink(path.c_str());
   return 0;
 }

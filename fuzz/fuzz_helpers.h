@@ -11,6 +11,7 @@
 #include <cstring>
 #include <vector>
 
+#include "import/import_internal.h"
 #include "tqf/import.h"
 
 #define FUZZ_ASSERT(cond)                                                         \

@@ -3,7 +3,7 @@
 #include <string_view>
 
 #include "fuzz_helpers.h"
-#include "util/json.h"
+#include "tqf/internal/json.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto v = tqf::json::Parse(std::string_view(reinterpret_cast<const char*>(data), size));

@@ -13,8 +13,8 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "eval_suite.h"
-#include "shared_model.h"
+#include "tqf/eval/suite.h"
+#include "tqf/service/shared_model.h"
 
 namespace tqf::tools {
 namespace {
@@ -56,7 +56,7 @@ extern "C" void OnSigint(int) {
 struct Flags {
   std::vector<std::string> files;  // files[0] is the source with --compare
   bool compare = false;
-  std::vector<std::pair<rt::TaskKind, std::string>> tasks;
+  std::vector<std::pair<eval::TaskKind, std::string>> tasks;
   long long limit = 0, ctx = 0, stride = 0, ppl_tokens = 0, threads = 0;
   int64_t budget = -1;
   bool json = false;
@@ -77,10 +77,10 @@ int ParseFlags(int argc, char** argv, Flags* f) {
       std::fputs(kUsage, stdout);
       return kExitOk;
     }
-    if (args.Value("--ppl", &v)) f->tasks.emplace_back(rt::TaskKind::kPerplexity, v);
-    else if (args.Value("--arc", &v)) f->tasks.emplace_back(rt::TaskKind::kArc, v);
-    else if (args.Value("--hellaswag", &v)) f->tasks.emplace_back(rt::TaskKind::kHellaswag, v);
-    else if (args.Value("--mmlu", &v)) f->tasks.emplace_back(rt::TaskKind::kMmlu, v);
+    if (args.Value("--ppl", &v)) f->tasks.emplace_back(eval::TaskKind::kPerplexity, v);
+    else if (args.Value("--arc", &v)) f->tasks.emplace_back(eval::TaskKind::kArc, v);
+    else if (args.Value("--hellaswag", &v)) f->tasks.emplace_back(eval::TaskKind::kHellaswag, v);
+    else if (args.Value("--mmlu", &v)) f->tasks.emplace_back(eval::TaskKind::kMmlu, v);
     else if (args.Value("--compare", &v)) {
       if (f->compare) return usage("--compare given twice");
       f->compare = true;
@@ -132,14 +132,14 @@ struct ModelRun {
   std::string path, format, describe;
   uint64_t file_bytes = 0;
   uint32_t ctx = 0;
-  std::vector<rt::TaskResult> results;  // parallel to the tasks run so far
+  std::vector<eval::TaskResult> results;  // parallel to the tasks run so far
 };
 
 // Agreement of run `m`'s task `t` with the source's (runs[0]); < 0 if the
 // source has no result for it (interrupted).
-double AgreeWithSource(const std::vector<ModelRun>& runs, size_t t, const rt::TaskResult& r, bool norm) {
+double AgreeWithSource(const std::vector<ModelRun>& runs, size_t t, const eval::TaskResult& r, bool norm) {
   if (t >= runs[0].results.size()) return -1;
-  return rt::Agreement(runs[0].results[t], r, norm);
+  return eval::Agreement(runs[0].results[t], r, norm);
 }
 
 std::string Fmt(const char* fmt, double a, double b = 0, double c = 0) {
@@ -167,7 +167,7 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows) {
   for (const auto& r : rows) PrintRow(r, widths);
 }
 
-void PrintText(const std::vector<rt::EvalTask>& tasks, const std::vector<ModelRun>& runs,
+void PrintText(const std::vector<eval::EvalTask>& tasks, const std::vector<ModelRun>& runs,
                bool compare, const Flags& f) {
   std::printf("models:\n");
   int width = 0;
@@ -179,9 +179,9 @@ void PrintText(const std::vector<rt::EvalTask>& tasks, const std::vector<ModelRu
   // Summary: one row per model.
   std::vector<std::vector<std::string>> rows;
   std::vector<std::string> head = {"model", "size"};
-  for (const rt::EvalTask& t : tasks) {
-    head.push_back(t.kind == rt::TaskKind::kPerplexity ? "ppl " + ShortName(t.name) : ShortName(t.name) + " acc");
-    if (compare && t.kind != rt::TaskKind::kPerplexity) head.push_back("agree");
+  for (const eval::EvalTask& t : tasks) {
+    head.push_back(t.kind == eval::TaskKind::kPerplexity ? "ppl " + ShortName(t.name) : ShortName(t.name) + " acc");
+    if (compare && t.kind != eval::TaskKind::kPerplexity) head.push_back("agree");
   }
   head.push_back("ms/question");
   rows.push_back(head);
@@ -190,18 +190,18 @@ void PrintText(const std::vector<rt::EvalTask>& tasks, const std::vector<ModelRu
     double lat_sum = 0;
     size_t lat_n = 0;
     for (size_t t = 0; t < tasks.size(); ++t) {
-      const bool ppl = tasks[t].kind == rt::TaskKind::kPerplexity;
+      const bool ppl = tasks[t].kind == eval::TaskKind::kPerplexity;
       if (t >= m.results.size()) {
         row.push_back("-");
         if (compare && !ppl) row.push_back("-");
         continue;
       }
-      const rt::TaskResult& r = m.results[t];
+      const eval::TaskResult& r = m.results[t];
       if (ppl) {
         row.push_back(Fmt("%.4f", r.ppl.Perplexity()));
         continue;
       }
-      const rt::McSummary s = rt::Summarize(r);
+      const eval::McSummary s = eval::Summarize(r);
       row.push_back(Fmt("%.3f", s.acc));
       if (compare) row.push_back(Fmt("%.3f", AgreeWithSource(runs, t, r, false)));
       lat_sum += s.latency_mean * s.n;
@@ -215,15 +215,15 @@ void PrintText(const std::vector<rt::EvalTask>& tasks, const std::vector<ModelRu
 
   // Details: one block per task.
   for (size_t t = 0; t < tasks.size(); ++t) {
-    const rt::EvalTask& task = tasks[t];
+    const eval::EvalTask& task = tasks[t];
     std::printf("\n%s (%s)", task.name.c_str(), task.path.c_str());
     rows.clear();
-    if (task.kind == rt::TaskKind::kPerplexity) {
+    if (task.kind == eval::TaskKind::kPerplexity) {
       std::printf(": perplexity, sliding window, BOS first when the model asks\n");
       rows.push_back({"model", "tokens", "windows", "ctx", "stride", "nll/token", "ppl", "seconds"});
       for (const ModelRun& m : runs) {
         if (t >= m.results.size()) continue;
-        const rt::PerplexityResult& p = m.results[t].ppl;
+        const eval::PerplexityResult& p = m.results[t].ppl;
         std::string tokens = std::to_string(p.scored) + "/" + std::to_string(p.text_tokens);
         rows.push_back({BaseName(m.path), tokens, std::to_string(p.windows), std::to_string(p.ctx),
                         std::to_string(p.stride), Fmt("%.6f", p.MeanNll()), Fmt("%.4f", p.Perplexity()),
@@ -240,7 +240,7 @@ void PrintText(const std::vector<rt::EvalTask>& tasks, const std::vector<ModelRu
     rows.push_back(h);
     for (const ModelRun& m : runs) {
       if (t >= m.results.size()) continue;
-      const rt::McSummary s = rt::Summarize(m.results[t]);
+      const eval::McSummary s = eval::Summarize(m.results[t]);
       std::vector<std::string> row = {BaseName(m.path), std::to_string(s.n),
                                       Fmt("%.3f +- %.3f", s.acc, s.acc_se),
                                       Fmt("%.3f +- %.3f", s.acc_norm, s.acc_norm_se)};
@@ -255,7 +255,7 @@ void PrintText(const std::vector<rt::EvalTask>& tasks, const std::vector<ModelRu
     PrintTable(rows);
     size_t cut = 0;
     for (const ModelRun& m : runs) {
-      if (t < m.results.size()) cut = std::max(cut, rt::Summarize(m.results[t]).truncated);
+      if (t < m.results.size()) cut = std::max(cut, eval::Summarize(m.results[t]).truncated);
     }
     if (cut > 0) {
       std::printf("note: %zu question(s) longer than the context were cut from the left "
@@ -264,7 +264,7 @@ void PrintText(const std::vector<rt::EvalTask>& tasks, const std::vector<ModelRu
   }
 }
 
-void PrintJson(const std::vector<rt::EvalTask>& tasks, const std::vector<ModelRun>& runs, bool compare,
+void PrintJson(const std::vector<eval::EvalTask>& tasks, const std::vector<ModelRun>& runs, bool compare,
                bool interrupted) {
   std::printf("{\"interrupted\": %s, \"models\": [", interrupted ? "true" : "false");
   for (size_t i = 0; i < runs.size(); ++i) {
@@ -273,19 +273,19 @@ void PrintJson(const std::vector<rt::EvalTask>& tasks, const std::vector<ModelRu
                 "\"ctx\": %u, \"tasks\": [", i ? "," : "", JsonEscape(m.path).c_str(), m.format.c_str(),
                 JsonEscape(m.describe).c_str(), static_cast<unsigned long long>(m.file_bytes), m.ctx);
     for (size_t t = 0; t < m.results.size(); ++t) {
-      const rt::TaskResult& r = m.results[t];
+      const eval::TaskResult& r = m.results[t];
       std::printf("%s\n    {\"task\": \"%s\", \"kind\": \"%s\", \"path\": \"%s\", \"cancelled\": %s, ",
-                  t ? "," : "", JsonEscape(r.task).c_str(), rt::TaskKindName(r.kind),
+                  t ? "," : "", JsonEscape(r.task).c_str(), eval::TaskKindName(r.kind),
                   JsonEscape(tasks[t].path).c_str(), r.cancelled ? "true" : "false");
-      if (r.kind == rt::TaskKind::kPerplexity) {
-        const rt::PerplexityResult& p = r.ppl;
+      if (r.kind == eval::TaskKind::kPerplexity) {
+        const eval::PerplexityResult& p = r.ppl;
         std::printf("\"text_tokens\": %zu, \"scored\": %zu, \"windows\": %zu, \"ctx\": %zu, \"stride\": %zu, "
                     "\"bos\": %s, \"nll_sum\": %.17g, \"mean_nll\": %.17g, \"ppl\": %.17g, \"seconds\": %.6f}",
                     p.text_tokens, p.scored, p.windows, p.ctx, p.stride, p.bos ? "true" : "false", p.nll_sum,
                     p.MeanNll(), p.Perplexity(), p.seconds);
         continue;
       }
-      const rt::McSummary s = rt::Summarize(r);
+      const eval::McSummary s = eval::Summarize(r);
       std::printf("\"n\": %zu, \"total\": %zu, \"acc\": %.6f, \"acc_se\": %.6f, \"acc_norm\": %.6f, "
                   "\"acc_norm_se\": %.6f, \"latency_mean_s\": %.6f, \"latency_p95_s\": %.6f, "
                   "\"tokens_per_question\": %.1f, \"truncated\": %zu, \"boundary_merges\": %zu",
@@ -308,9 +308,9 @@ int CmdEval(int argc, char** argv) {
   Flags f;
   if (int code = ParseFlags(argc, argv, &f); code >= 0) return code;
 
-  std::vector<rt::EvalTask> tasks;
+  std::vector<eval::EvalTask> tasks;
   for (const auto& [kind, path] : f.tasks) {
-    Result<rt::EvalTask> t = rt::LoadTask(kind, path, static_cast<size_t>(f.limit));
+    Result<eval::EvalTask> t = eval::LoadTask(kind, path, static_cast<size_t>(f.limit));
     if (!t.ok()) return Fail("eval", t.status());
     tasks.push_back(std::move(t).value());
   }
@@ -319,7 +319,7 @@ int CmdEval(int argc, char** argv) {
   mo.threads = static_cast<int>(f.threads);
   mo.ctx_size = static_cast<uint32_t>(f.ctx);
   if (!f.attach.empty()) {
-    Result<std::shared_ptr<rt::SharedModel>> shared = rt::SharedModel::Attach(f.attach);
+    Result<std::shared_ptr<serve::SharedModel>> shared = serve::SharedModel::Attach(f.attach);
     if (!shared.ok()) return Fail("eval", "--attach " + f.attach + ": " + shared.status().ToString());
     mo.layer_source = *shared;
     if (f.files.empty()) f.files.push_back((*shared)->model_path());
@@ -332,23 +332,23 @@ int CmdEval(int argc, char** argv) {
   Progress progress("eval");
   for (const std::string& path : f.files) {
     if (g_cancel.load()) break;
-    Result<std::unique_ptr<rt::EvalModel>> opened = rt::OpenEvalModel(path, mo);
+    Result<std::unique_ptr<eval::EvalModel>> opened = eval::OpenEvalModel(path, mo);
     if (!opened.ok()) {
       failure = opened.status();
       break;
     }
-    rt::EvalModel& m = **opened;
+    eval::EvalModel& m = **opened;
     runs.push_back({path, m.format, m.describe, m.file_bytes, m.model->ctx_size(), {}});
-    for (const rt::EvalTask& task : tasks) {
+    for (const eval::EvalTask& task : tasks) {
       if (g_cancel.load()) break;
-      rt::RunOptions ro;
+      eval::RunOptions ro;
       ro.ctx = static_cast<size_t>(f.ctx);
       ro.stride = static_cast<size_t>(f.stride);
       ro.ppl_tokens = static_cast<size_t>(f.ppl_tokens);
       ro.cancel = &g_cancel;
       const std::string phase = BaseName(path) + " " + ShortName(task.name);
       ro.progress = [&](size_t done, size_t total) { progress.Update(phase, done, total); };
-      Result<rt::TaskResult> r = rt::RunTask(&m, task, ro);
+      Result<eval::TaskResult> r = eval::RunTask(&m, task, ro);
       if (!r.ok()) {
         failure = r.status().WithContext(path);
         break;

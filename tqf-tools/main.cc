@@ -7,6 +7,7 @@
 #include <string>
 
 #include "commands.h"
+#include "tqf/cleanup.h"
 #include "tqf/version.h"
 
 namespace {
@@ -24,10 +25,12 @@ const Command kCommands[] = {
     {"verify", tqf::tools::CmdVerify, "check every structure and checksum of a .tqf"},
     {"compare", tqf::tools::CmdCompare, "sizes and decode speeds of every codec and zstd vs the entropy bound"},
     {"unpack", tqf::tools::CmdUnpack, "export a .tqf back to GGUF"},
+#if TQF_WITH_RUNTIME
     {"run", tqf::tools::CmdRun, "generate text from a .tqf with the bundled CPU runtime"},
     {"eval", tqf::tools::CmdEval, "perplexity and multiple-choice accuracy (ARC, HellaSwag, MMLU)"},
     {"serve", tqf::tools::CmdServe, "share one model's decoded layers with many `tqf run --attach`"},
     {"tokenize", tqf::tools::CmdTokenize, "print the token ids of a text (or the text of ids)"},
+#endif
     {"synth", tqf::tools::CmdSynth, "write a random-weight GGUF with the shapes of a real model"},
 };
 
@@ -55,6 +58,9 @@ void DefaultToPassiveOpenMpWaits(char** argv) {
 
 int main(int argc, char** argv) {
   DefaultToPassiveOpenMpWaits(argv);
+  // The tool, not the library, decides what signals do: a killed pack or
+  // unpack removes its temporary output before dying.
+  tqf::InstallSignalCleanup();
   if (argc < 2) {
     PrintUsage(stderr);
     return 2;

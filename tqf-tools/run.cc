@@ -7,11 +7,11 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "generate.h"
-#include "mem_stats.h"
-#include "model.h"
-#include "shared_model.h"
-#include "tokenizer.h"
+#include "tqf/rt/generate.h"
+#include "tqf/rt/mem_stats.h"
+#include "tqf/rt/model.h"
+#include "tqf/service/shared_model.h"
+#include "tqf/rt/tokenizer.h"
 #include "tqf/reader.h"
 
 namespace tqf::tools {
@@ -167,9 +167,9 @@ int CmdRun(int argc, char** argv) {
   RunFlags f;
   if (int code = ParseFlags(argc, argv, &f); code >= 0) return code;
 
-  std::shared_ptr<rt::SharedModel> shared;
+  std::shared_ptr<serve::SharedModel> shared;
   if (!f.attach.empty()) {
-    Result<std::shared_ptr<rt::SharedModel>> attached = rt::SharedModel::Attach(f.attach);
+    Result<std::shared_ptr<serve::SharedModel>> attached = serve::SharedModel::Attach(f.attach);
     if (!attached.ok()) return Fail("run", "--attach " + f.attach + ": " + attached.status().ToString());
     shared = *attached;
     if (f.file.empty()) f.file = shared->model_path();

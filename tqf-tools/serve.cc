@@ -10,8 +10,8 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "serve_service.h"
-#include "shared_model.h"
+#include "tqf/service/serve_service.h"
+#include "tqf/service/shared_model.h"
 
 namespace tqf::tools {
 namespace {
@@ -39,9 +39,9 @@ std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop.store(true); }
 
 int PrintStatus(const std::string& name) {
-  Result<rt::ServeStatus> st = rt::ReadServeStatus(name);
+  Result<serve::ServeStatus> st = serve::ReadServeStatus(name);
   if (!st.ok()) return Fail("serve", st.status());
-  const rt::ServeStatus& s = *st;
+  const serve::ServeStatus& s = *st;
   std::printf("service    %s (pid %d, %s)\n", s.name.c_str(), s.server_pid, s.state.c_str());
   std::printf("model      %s\n", s.model_path.c_str());
   std::printf("layers     %u of %u resident (%u leased); %u slots of %s (cache %s)\n",
@@ -60,7 +60,7 @@ int PrintStatus(const std::string& name) {
               static_cast<unsigned long long>(s.reclaimed_clients),
               static_cast<unsigned long long>(s.reclaimed_leases));
   std::printf("clients    %zu attached\n", s.clients.size());
-  for (const rt::ServeStatus::Client& c : s.clients) {
+  for (const serve::ServeStatus::Client& c : s.clients) {
     std::printf("  pid %-8d %s %llu leases, %llu acquires: %llu hits, %llu misses\n", c.pid,
                 c.alive ? "alive," : "dead, ", static_cast<unsigned long long>(c.leases),
                 static_cast<unsigned long long>(c.acquires), static_cast<unsigned long long>(c.hits),
@@ -74,7 +74,7 @@ int PrintStatus(const std::string& name) {
 int CmdServe(int argc, char** argv) {
   Args args(argc, argv);
   std::string v, file, status_name;
-  rt::ServeOptions options;
+  serve::ServeOptions options;
   auto usage = [](const std::string& msg) { return Usage("serve", msg, kUsage); };
   while (!args.Done()) {
     if (args.Is("-h") || args.Is("--help")) {
@@ -125,9 +125,9 @@ int CmdServe(int argc, char** argv) {
   options.log = [](const std::string& msg) {
     std::fprintf(stderr, "tqf serve: %s\n", msg.c_str());
   };
-  Result<std::unique_ptr<rt::ServeService>> service = rt::ServeService::Start(file, options);
+  Result<std::unique_ptr<serve::ServeService>> service = serve::ServeService::Start(file, options);
   if (!service.ok()) return Fail("serve", file + ": " + service.status().ToString());
-  const rt::ServeService& s = **service;
+  const serve::ServeService& s = **service;
   std::fprintf(stderr,
                "tqf serve: serving %s as '%s': %u layer slots of %s, held tensors %s, mode %s; "
                "attach with `tqf run --attach %s`\n",

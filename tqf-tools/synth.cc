@@ -21,6 +21,8 @@
 #include "cli.h"
 #include "commands.h"
 #include "synth.h"
+#include "tqf/internal/half.h"
+#include "tqf/export_gguf.h"
 #include "tqf/gguf_writer.h"
 #include "tqf/import.h"
 #include "tqf/quantize.h"
@@ -138,44 +140,39 @@ std::vector<TensorPlan> PlanTensors(const SynthShape& s) {
   return p;
 }
 
-Status WriteMetadata(const SynthShape& s, const TokenizerData& tok, GgufWriter* w) {
-  const std::string name = std::string("synthetic ") + s.name +
-                           " shape (random weights, gibberish output)";
-  TQF_RETURN_IF_ERROR(w->SetString("general.architecture", "llama"));
-  TQF_RETURN_IF_ERROR(w->SetString("general.name", name));
-  TQF_RETURN_IF_ERROR(w->SetString("general.description",
-                                   "written by `tqf synth`: Student-t(4) random weights with the "
-                                   "exact shapes of the real model; not a trained model"));
-  TQF_RETURN_IF_ERROR(w->SetU32("general.file_type", 1));  // mostly F16
-  TQF_RETURN_IF_ERROR(w->SetU32("llama.block_count", s.n_layers));
-  TQF_RETURN_IF_ERROR(w->SetU32("llama.context_length", s.context_length));
-  TQF_RETURN_IF_ERROR(w->SetU32("llama.embedding_length", s.dim));
-  TQF_RETURN_IF_ERROR(w->SetU32("llama.feed_forward_length", s.hidden_dim));
-  TQF_RETURN_IF_ERROR(w->SetU32("llama.attention.head_count", s.n_heads));
-  TQF_RETURN_IF_ERROR(w->SetU32("llama.attention.head_count_kv", s.n_kv_heads));
-  TQF_RETURN_IF_ERROR(w->SetF32("llama.attention.layer_norm_rms_epsilon", s.norm_eps));
-  TQF_RETURN_IF_ERROR(w->SetF32("llama.rope.freq_base", s.rope_theta));
-  TQF_RETURN_IF_ERROR(w->SetU32("llama.rope.dimension_count", s.dim / s.n_heads));
-  TQF_RETURN_IF_ERROR(w->SetU32("llama.vocab_size", s.vocab_size));
+// The model's description as tqf would import it; written by the same code
+// as `tqf unpack` (WriteGgufMetadata).
+ModelInfo SynthModelInfo(const SynthShape& s, TokenizerData tok) {
+  ModelInfo info;
+  Hyperparameters& h = info.hparams;
+  h.architecture = "llama";
+  h.n_layers = s.n_layers;
+  h.context_length = s.context_length;
+  h.dim = s.dim;
+  h.hidden_dim = s.hidden_dim;
+  h.n_heads = s.n_heads;
+  h.n_kv_heads = s.n_kv_heads;
+  h.head_dim = s.dim / s.n_heads;
+  h.vocab_size = s.vocab_size;
+  h.norm_eps = s.norm_eps;
+  h.rope_theta = s.rope_theta;
   if (s.rope_factor > 0) {
-    TQF_RETURN_IF_ERROR(w->SetString("llama.rope.scaling.type", "llama3"));
-    TQF_RETURN_IF_ERROR(w->SetF32("llama.rope.scaling.factor", s.rope_factor));
-    TQF_RETURN_IF_ERROR(w->SetF32("llama.rope.scaling.low_freq_factor", s.rope_low_freq));
-    TQF_RETURN_IF_ERROR(w->SetF32("llama.rope.scaling.high_freq_factor", s.rope_high_freq));
-    TQF_RETURN_IF_ERROR(
-        w->SetU32("llama.rope.scaling.original_context_length", s.rope_original_context));
+    h.rope_scaling_factor = s.rope_factor;
+    h.rope_low_freq_factor = s.rope_low_freq;
+    h.rope_high_freq_factor = s.rope_high_freq;
+    h.rope_original_context = s.rope_original_context;
   }
-  TQF_RETURN_IF_ERROR(w->SetString("tokenizer.ggml.model", "gpt2"));
-  TQF_RETURN_IF_ERROR(w->SetString("tokenizer.ggml.pre", "llama-bpe"));
-  TQF_RETURN_IF_ERROR(w->SetStringArray("tokenizer.ggml.tokens", tok.tokens));
-  std::vector<int32_t> types = tok.token_types;
-  types.resize(tok.tokens.size(), 1);
-  TQF_RETURN_IF_ERROR(w->SetI32Array("tokenizer.ggml.token_type", types));
-  TQF_RETURN_IF_ERROR(w->SetStringArray("tokenizer.ggml.merges", tok.merges));
-  if (tok.bos_id >= 0) TQF_RETURN_IF_ERROR(w->SetU32("tokenizer.ggml.bos_token_id", tok.bos_id));
-  if (tok.eos_id >= 0) TQF_RETURN_IF_ERROR(w->SetU32("tokenizer.ggml.eos_token_id", tok.eos_id));
-  TQF_RETURN_IF_ERROR(w->SetBool("tokenizer.ggml.add_bos_token", tok.bos_id >= 0));
-  return Status::OK();
+  tok.token_types.resize(tok.tokens.size(), 1);  // normal
+  tok.add_bos = tok.bos_id >= 0;
+  tok.add_eos = false;
+  info.tokenizer = std::move(tok);
+  info.metadata = {
+      {"general.name",
+       std::string("synthetic ") + s.name + " shape (random weights, gibberish output)"},
+      {"general.description",
+       "written by `tqf synth`: Student-t(4) random weights with the exact shapes of the real "
+       "model; not a trained model"}};
+  return info;
 }
 
 // Generates elements [start, start + n) of tensor `index` into out.
@@ -262,7 +259,9 @@ int CmdSynth(int argc, char** argv) {
   auto writer = GgufWriter::Create(out_path);
   if (!writer.ok()) return Fail("synth", writer.status());
   GgufWriter& w = **writer;
-  Status st = WriteMetadata(*shape, tok, &w);
+  GgufMetadataOptions meta_options;
+  meta_options.file_type = 1;  // LLAMA_FTYPE_MOSTLY_F16
+  Status st = WriteGgufMetadata(SynthModelInfo(*shape, std::move(tok)), meta_options, &w);
   const std::vector<TensorPlan> plan = PlanTensors(*shape);
   uint64_t params = 0;
   for (const TensorPlan& t : plan) {

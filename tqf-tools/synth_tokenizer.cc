@@ -3,7 +3,7 @@
 #include <string>
 
 #include "synth.h"
-#include "unicode_classes.h"
+#include "tqf/internal/utf8.h"
 
 namespace tqf::tools {
 namespace {
@@ -23,7 +23,7 @@ const SynthShape kShapes[] = {
 // GPT-2's byte-to-unicode character for `b`, as UTF-8.
 std::string ByteChar(int b) {
   std::string s;
-  rt::AppendUtf8(rt::ByteToCodepoint(static_cast<uint8_t>(b)), &s);
+  AppendUtf8(ByteToCodepoint(static_cast<uint8_t>(b)), &s);
   return s;
 }
 

@@ -13,8 +13,8 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "tokenizer.h"
-#include "unicode_classes.h"
+#include "tqf/rt/tokenizer.h"
+#include "tqf/internal/utf8.h"
 #include "tqf/import.h"
 #include "tqf/reader.h"
 
@@ -92,13 +92,13 @@ std::string Escape(const std::string& s) {
   std::string out;
   for (size_t pos = 0; pos < s.size();) {
     size_t len;
-    uint32_t cp = rt::DecodeUtf8(s, pos, &len);
+    uint32_t cp = DecodeUtf8(s, pos, &len);
     const unsigned char c = static_cast<unsigned char>(s[pos]);
     if (c == '\n') out += "\\n";
     else if (c == '\t') out += "\\t";
     else if (c == '\r') out += "\\r";
     else if (c == '\\') out += "\\\\";
-    else if (cp < 0x20 || cp == 0x7F || cp >= rt::kInvalidCodepointBase) {
+    else if (cp < 0x20 || cp == 0x7F || cp >= kInvalidCodepointBase) {
       char buf[8];
       std::snprintf(buf, sizeof(buf), "\\x%02X", c);
       out += buf;

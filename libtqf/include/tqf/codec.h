@@ -20,7 +20,7 @@
 #include <string_view>
 #include <vector>
 
-#include "tqf/export.h"
+#include "tqf/visibility.h"
 #include "tqf/result.h"
 #include "tqf/status.h"
 #include "tqf/types.h"

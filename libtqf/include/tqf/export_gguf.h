@@ -16,6 +16,7 @@
 #include <functional>
 #include <string>
 
+#include "tqf/gguf_writer.h"
 #include "tqf/reader.h"
 #include "tqf/status.h"
 
@@ -31,6 +32,19 @@ struct ExportOptions {
 // checksum) and kIOError as they come; no partial output is left.
 TQF_EXPORT Status ExportGguf(const Reader& reader, const std::string& path,
                              const ExportOptions& options = {});
+
+struct GgufMetadataOptions {
+  int file_type = -1;  // general.file_type (llama_ftype); < 0: not written
+};
+
+// Writes `info` as GGUF metadata: general.architecture (default "llama"),
+// the hyperparameters as `<arch>.*` keys (zero fields omitted), the
+// tokenizer as `tokenizer.ggml.*` (with `pre` when its split pattern is one
+// tqf knows), and the free metadata as strings, except keys those cover.
+// This is the one place tqf turns a model's description into GGUF keys
+// (ExportGguf and `tqf synth` use it). Errors: GgufWriter's.
+TQF_EXPORT Status WriteGgufMetadata(const ModelInfo& info, const GgufMetadataOptions& options,
+                                    GgufWriter* writer);
 
 }  // namespace tqf
 

@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "tqf/export.h"
+#include "tqf/visibility.h"
 #include "tqf/result.h"
 #include "tqf/types.h"
 

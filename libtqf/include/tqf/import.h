@@ -10,8 +10,9 @@
 // llama.cpp's converter permutes Hugging Face weights). Other architectures
 // keep their source names.
 //
-// Ownership: a SourceModel owns the mappings of its source files; the
-// tensors' `data` pointers stay valid for the SourceModel's lifetime.
+// Ownership: a SourceModel owns the mappings of its source files
+// (`keep_alive`); the tensors' `data` pointers stay valid while it, or a
+// copy of it, lives.
 // Thread-safety: a SourceModel may be read from many threads.
 #ifndef TQF_IMPORT_H_
 #define TQF_IMPORT_H_
@@ -22,13 +23,11 @@
 #include <string>
 #include <vector>
 
-#include "tqf/export.h"
+#include "tqf/visibility.h"
 #include "tqf/result.h"
 #include "tqf/types.h"
 
 namespace tqf {
-
-class MappedFile;
 
 struct SourceTensor {
   std::string name;               // canonical name
@@ -52,10 +51,10 @@ struct SourceModel {
   ModelInfo info;
   std::vector<SourceTensor> tensors;
   uint64_t file_bytes = 0;  // size of the weights file(s) read
-  std::vector<std::shared_ptr<const MappedFile>> mappings;
-  // Tensor bytes the importer had to rewrite (e.g. Hugging Face q/k rows
-  // permuted to the GGUF layout); owned here like `mappings`.
-  std::vector<std::shared_ptr<const std::vector<uint8_t>>> buffers;
+  // Owns what the tensors' `data` point into: the mappings of the source
+  // files and any tensor bytes the importer rewrote (e.g. Hugging Face q/k
+  // rows permuted to the GGUF layout). Copies of a SourceModel share it.
+  std::shared_ptr<const void> keep_alive;
 };
 
 struct ImportOptions {
@@ -80,11 +79,6 @@ TQF_EXPORT Result<SourceModel> ImportLlama2c(const std::string& path,
 // BPE with scores) or a Hugging Face tokenizer.json (byte-level BPE with
 // merges, added/special tokens and the pre-tokenizer regex).
 TQF_EXPORT Result<TokenizerData> ImportTokenizer(const std::string& path);
-
-// Parses a GGUF / safetensors image already in memory (used by the fuzz
-// targets). `data` must outlive the result; `mappings` stays empty.
-TQF_EXPORT Result<SourceModel> ParseGguf(const uint8_t* data, size_t size);
-TQF_EXPORT Result<SourceModel> ParseSafetensors(const uint8_t* data, size_t size);
 
 }  // namespace tqf
 

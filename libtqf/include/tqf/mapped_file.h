@@ -12,7 +12,7 @@
 #include <memory>
 #include <string>
 
-#include "tqf/export.h"
+#include "tqf/visibility.h"
 #include "tqf/result.h"
 
 namespace tqf {

@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-#include "tqf/export.h"
+#include "tqf/visibility.h"
 #include "tqf/result.h"
 #include "tqf/types.h"
 
@@ -60,11 +60,6 @@ TQF_EXPORT size_t NumQuantParams(QuantKind quant, uint32_t quant_block, size_t r
 // row `row`, column `col`, given its params (0 for unquantized F32).
 TQF_EXPORT float QuantErrorBound(QuantKind quant, uint32_t quant_block, const float* params,
                                  size_t cols, size_t row, size_t col);
-
-// Conversions used by importers and quantizers.
-TQF_EXPORT float F16ToF32(uint16_t h);
-TQF_EXPORT uint16_t F32ToF16(float f);
-TQF_EXPORT float BF16ToF32(uint16_t h);
 
 }  // namespace tqf
 

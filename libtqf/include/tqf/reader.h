@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "tqf/codec.h"
-#include "tqf/export.h"
+#include "tqf/visibility.h"
 #include "tqf/mapped_file.h"
 #include "tqf/result.h"
 #include "tqf/types.h"

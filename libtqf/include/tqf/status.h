@@ -14,7 +14,7 @@
 #include <string>
 #include <utility>
 
-#include "tqf/export.h"
+#include "tqf/visibility.h"
 
 namespace tqf {
 

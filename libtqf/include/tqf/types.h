@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "tqf/export.h"
+#include "tqf/visibility.h"
 
 namespace tqf {
 

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "tqf/codec.h"
-#include "tqf/export.h"
+#include "tqf/visibility.h"
 #include "tqf/result.h"
 #include "tqf/types.h"
 

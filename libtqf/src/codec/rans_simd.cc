@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "codec/rans.h"
+#include "tqf/internal/cpu_features.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define TQF_RANS_X86 1
@@ -338,7 +339,7 @@ RansKernel BestKernel() {
   } else if (RansKernelSupported(RansKernel::kAvx2)) {
     best = RansKernel::kAvx2;
   }
-  const char* env = std::getenv("TQF_RANS_KERNEL");
+  const char* env = KernelOverride("RANS");
   if (env != nullptr) {
     RansKernel want = best;
     if (std::strcmp(env, "scalar") == 0) want = RansKernel::kScalar;
@@ -363,13 +364,13 @@ bool RansKernelSupported(RansKernel k) {
       return true;
 #ifdef TQF_RANS_X86
     case RansKernel::kAvx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
-    case RansKernel::kAvx512:
-      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vbmi2") &&
-             __builtin_cpu_supports("popcnt");
+      return GetCpuFeatures().avx2 && GetCpuFeatures().popcnt;
+    case RansKernel::kAvx512: {
+      const CpuFeatures& f = GetCpuFeatures();
+      return f.avx512f && f.avx512bw && f.avx512vl && f.avx512vbmi2 && f.popcnt;
+    }
     case RansKernel::kAvx512Vbmi:
-      return RansKernelSupported(RansKernel::kAvx512) && __builtin_cpu_supports("avx512vbmi");
+      return RansKernelSupported(RansKernel::kAvx512) && GetCpuFeatures().avx512vbmi;
 #else
     default:
       return false;

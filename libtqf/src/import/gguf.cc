@@ -199,7 +199,7 @@ Result<SourceModel> ImportGguf(const std::string& path) {
   if (!r.ok()) return r.status().WithContext(path);
   SourceModel m = std::move(r).value();
   m.path = path;
-  m.mappings.push_back(std::move(file));
+  import_internal::AddKeepAlive(&m, std::move(file));
   return m;
 }
 

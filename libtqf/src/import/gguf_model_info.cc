@@ -6,16 +6,11 @@
 #include <string>
 
 #include "import/gguf_meta.h"
+#include "tqf/internal/gguf_keys.h"
+#include "tqf/internal/pretokenizer.h"
 
 namespace tqf::gguf {
 namespace {
-
-// Pre-tokenizer split patterns for the tokenizer.ggml.pre names we know.
-constexpr const char* kLlama3Regex =
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
-    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-constexpr const char* kGpt2Regex =
-    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
 class Meta {
  public:
@@ -63,11 +58,11 @@ class Meta {
 
 Status FillTokenizer(Meta* meta, ModelInfo* info) {
   TokenizerData& tok = info->tokenizer;
-  const KeyValue* model = meta->Get("tokenizer.ggml.model");
-  const KeyValue* tokens = meta->Get("tokenizer.ggml.tokens");
+  const KeyValue* model = meta->Get(GgufKeyName(GgufKey::kTokenizerModel));
+  const KeyValue* tokens = meta->Get(GgufKeyName(GgufKey::kTokenizerTokens));
   if (!model && !tokens) return Status::OK();
   if (tokens && (tokens->type != ValueType::kArray || tokens->elem_type != ValueType::kString)) {
-    return Status::Corruption("GGUF key 'tokenizer.ggml.tokens': expected an array of strings");
+    return Status::Corruption("GGUF key '" + tokens->key + "': expected an array of strings");
   }
   const std::string name = model && model->type == ValueType::kString ? model->str : "";
   if (name == "llama") {
@@ -82,43 +77,43 @@ Status FillTokenizer(Meta* meta, ModelInfo* info) {
   }
   if (tokens) tok.tokens = tokens->strs;
   const size_t n = tok.tokens.size();
-  if (const KeyValue* s = meta->Get("tokenizer.ggml.scores")) {
+  if (const KeyValue* s = meta->Get(GgufKeyName(GgufKey::kTokenizerScores))) {
     if (s->type != ValueType::kArray || s->count != n || s->floats.size() != n) {
-      return Status::Corruption("GGUF key 'tokenizer.ggml.scores': expected " + std::to_string(n) +
+      return Status::Corruption("GGUF key '" + s->key + "': expected " + std::to_string(n) +
                                 " floats (one per token), got " + s->ToString());
     }
     tok.scores.assign(s->floats.begin(), s->floats.end());
   }
-  if (const KeyValue* t = meta->Get("tokenizer.ggml.token_type")) {
+  if (const KeyValue* t = meta->Get(GgufKeyName(GgufKey::kTokenizerTokenType))) {
     if (t->type != ValueType::kArray || t->count != n || t->ints.size() != n) {
-      return Status::Corruption("GGUF key 'tokenizer.ggml.token_type': expected " +
+      return Status::Corruption("GGUF key '" + t->key + "': expected " +
                                 std::to_string(n) + " integers (one per token), got " + t->ToString());
     }
     tok.token_types.assign(t->ints.begin(), t->ints.end());
   }
-  if (const KeyValue* m = meta->Get("tokenizer.ggml.merges")) {
+  if (const KeyValue* m = meta->Get(GgufKeyName(GgufKey::kTokenizerMerges))) {
     if (m->type != ValueType::kArray || m->elem_type != ValueType::kString) {
-      return Status::Corruption("GGUF key 'tokenizer.ggml.merges': expected an array of strings");
+      return Status::Corruption("GGUF key '" + m->key + "': expected an array of strings");
     }
     tok.merges = m->strs;
   }
-  tok.bos_id = meta->Id("tokenizer.ggml.bos_token_id", n);
-  tok.eos_id = meta->Id("tokenizer.ggml.eos_token_id", n);
-  tok.unk_id = meta->Id("tokenizer.ggml.unknown_token_id", n);
-  tok.pad_id = meta->Id("tokenizer.ggml.padding_token_id", n);
-  if (const KeyValue* b = meta->Get("tokenizer.ggml.add_bos_token"); b && b->IsInteger()) {
+  tok.bos_id = meta->Id(GgufKeyName(GgufKey::kTokenizerBosId), n);
+  tok.eos_id = meta->Id(GgufKeyName(GgufKey::kTokenizerEosId), n);
+  tok.unk_id = meta->Id(GgufKeyName(GgufKey::kTokenizerUnknownId), n);
+  tok.pad_id = meta->Id(GgufKeyName(GgufKey::kTokenizerPaddingId), n);
+  if (const KeyValue* b = meta->Get(GgufKeyName(GgufKey::kTokenizerAddBos)); b && b->IsInteger()) {
     tok.add_bos = b->u != 0 || b->i != 0;
   }
-  if (const KeyValue* e = meta->Get("tokenizer.ggml.add_eos_token"); e && e->IsInteger()) {
+  if (const KeyValue* e = meta->Get(GgufKeyName(GgufKey::kTokenizerAddEos)); e && e->IsInteger()) {
     tok.add_eos = e->u != 0 || e->i != 0;
   }
-  if (const KeyValue* pre = meta->Get("tokenizer.ggml.pre"); pre && pre->type == ValueType::kString) {
-    info->metadata.emplace_back("tokenizer.ggml.pre", pre->str);
-    if (pre->str == "llama-bpe" || pre->str == "llama3") tok.pre_split_regex = kLlama3Regex;
-    if (pre->str == "gpt2" || pre->str == "default") tok.pre_split_regex = kGpt2Regex;
+  if (const KeyValue* pre = meta->Get(GgufKeyName(GgufKey::kTokenizerPre)); pre && pre->type == ValueType::kString) {
+    info->metadata.emplace_back(pre->key, pre->str);
+    PreTokenizer known;
+    if (PreTokenizerFromGgufName(pre->str, &known)) tok.pre_split_regex = PreTokenizerRegex(known);
   }
   if (tok.kind == TokenizerKind::kByteLevelBpe && tok.pre_split_regex.empty()) {
-    tok.pre_split_regex = kGpt2Regex;
+    tok.pre_split_regex = PreTokenizerRegex(PreTokenizer::kGpt2);
   }
   return Status::OK();
 }
@@ -126,36 +121,35 @@ Status FillTokenizer(Meta* meta, ModelInfo* info) {
 Status FillHparams(Meta* meta, const std::vector<SourceTensor>& tensors, ModelInfo* info) {
   Hyperparameters& hp = info->hparams;
   hp.architecture = "unknown";
-  if (const KeyValue* a = meta->Get("general.architecture"); a && a->type == ValueType::kString) {
+  if (const KeyValue* a = meta->Get(GgufKeyName(GgufKey::kArchitecture)); a && a->type == ValueType::kString) {
     hp.architecture = a->str;
   }
-  const std::string p = hp.architecture + ".";
-  TQF_RETURN_IF_ERROR(meta->U32(p + "embedding_length", &hp.dim));
-  TQF_RETURN_IF_ERROR(meta->U32(p + "feed_forward_length", &hp.hidden_dim));
-  TQF_RETURN_IF_ERROR(meta->U32(p + "block_count", &hp.n_layers));
-  TQF_RETURN_IF_ERROR(meta->U32(p + "attention.head_count", &hp.n_heads));
+  TQF_RETURN_IF_ERROR(meta->U32(GgufKeyName(GgufKey::kEmbeddingLength, hp.architecture), &hp.dim));
+  TQF_RETURN_IF_ERROR(meta->U32(GgufKeyName(GgufKey::kFeedForwardLength, hp.architecture), &hp.hidden_dim));
+  TQF_RETURN_IF_ERROR(meta->U32(GgufKeyName(GgufKey::kBlockCount, hp.architecture), &hp.n_layers));
+  TQF_RETURN_IF_ERROR(meta->U32(GgufKeyName(GgufKey::kHeadCount, hp.architecture), &hp.n_heads));
   hp.n_kv_heads = hp.n_heads;
-  TQF_RETURN_IF_ERROR(meta->U32(p + "attention.head_count_kv", &hp.n_kv_heads));
-  TQF_RETURN_IF_ERROR(meta->U32(p + "attention.key_length", &hp.head_dim));
+  TQF_RETURN_IF_ERROR(meta->U32(GgufKeyName(GgufKey::kHeadCountKv, hp.architecture), &hp.n_kv_heads));
+  TQF_RETURN_IF_ERROR(meta->U32(GgufKeyName(GgufKey::kKeyLength, hp.architecture), &hp.head_dim));
   if (hp.head_dim == 0 && hp.n_heads > 0) hp.head_dim = hp.dim / hp.n_heads;
-  TQF_RETURN_IF_ERROR(meta->U32(p + "context_length", &hp.context_length));
-  TQF_RETURN_IF_ERROR(meta->F32(p + "attention.layer_norm_rms_epsilon", &hp.norm_eps));
-  TQF_RETURN_IF_ERROR(meta->F32(p + "rope.freq_base", &hp.rope_theta));
+  TQF_RETURN_IF_ERROR(meta->U32(GgufKeyName(GgufKey::kContextLength, hp.architecture), &hp.context_length));
+  TQF_RETURN_IF_ERROR(meta->F32(GgufKeyName(GgufKey::kRmsEpsilon, hp.architecture), &hp.norm_eps));
+  TQF_RETURN_IF_ERROR(meta->F32(GgufKeyName(GgufKey::kRopeFreqBase, hp.architecture), &hp.rope_theta));
   // Llama 3 rope scaling: only taken when the type says llama3 or the
   // llama3-specific frequency factors are present.
-  const KeyValue* type = meta->Get(p + "rope.scaling.type");
+  const KeyValue* type = meta->Get(GgufKeyName(GgufKey::kRopeScalingType, hp.architecture));
   const bool llama3 = type && type->type == ValueType::kString && type->str == "llama3";
   float low = 0, high = 0;
-  TQF_RETURN_IF_ERROR(meta->F32(p + "rope.scaling.low_freq_factor", &low));
-  TQF_RETURN_IF_ERROR(meta->F32(p + "rope.scaling.high_freq_factor", &high));
+  TQF_RETURN_IF_ERROR(meta->F32(GgufKeyName(GgufKey::kRopeScalingLowFreqFactor, hp.architecture), &low));
+  TQF_RETURN_IF_ERROR(meta->F32(GgufKeyName(GgufKey::kRopeScalingHighFreqFactor, hp.architecture), &high));
   if (llama3 || low != 0 || high != 0) {
     hp.rope_low_freq_factor = low;
     hp.rope_high_freq_factor = high;
-    TQF_RETURN_IF_ERROR(meta->F32(p + "rope.scaling.factor", &hp.rope_scaling_factor));
-    TQF_RETURN_IF_ERROR(meta->U32(p + "rope.scaling.original_context_length",
+    TQF_RETURN_IF_ERROR(meta->F32(GgufKeyName(GgufKey::kRopeScalingFactor, hp.architecture), &hp.rope_scaling_factor));
+    TQF_RETURN_IF_ERROR(meta->U32(GgufKeyName(GgufKey::kRopeScalingOriginalContext, hp.architecture),
                                   &hp.rope_original_context));
   }
-  TQF_RETURN_IF_ERROR(meta->U32(p + "vocab_size", &hp.vocab_size));
+  TQF_RETURN_IF_ERROR(meta->U32(GgufKeyName(GgufKey::kVocabSize, hp.architecture), &hp.vocab_size));
   bool has_output = false;
   const SourceTensor* embd = nullptr;
   for (const SourceTensor& t : tensors) {
@@ -178,11 +172,11 @@ Status FillModelInfo(const std::vector<KeyValue>& kvs, const std::vector<SourceT
   Meta meta(kvs);
   TQF_RETURN_IF_ERROR(FillTokenizer(&meta, info));
   TQF_RETURN_IF_ERROR(FillHparams(&meta, tensors, info));
-  meta.Get("general.alignment");
+  meta.Get(GgufKeyName(GgufKey::kAlignment));
   info->metadata.emplace_back("source.format", "gguf");
   for (const KeyValue& kv : kvs) {
     if (kv.type == ValueType::kArray || meta.Used(kv.key)) continue;
-    if (kv.key.compare(0, 15, "tokenizer.ggml.") == 0) continue;
+    if (kv.key.compare(0, kGgufTokenizerPrefix.size(), kGgufTokenizerPrefix) == 0) continue;
     info->metadata.emplace_back(kv.key, kv.ToString());
   }
   return Status::OK();

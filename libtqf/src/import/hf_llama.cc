@@ -8,8 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "import/import_internal.h"
 #include "tqf/mapped_file.h"
-#include "util/json.h"
+#include "tqf/internal/json.h"
 
 namespace tqf::hf {
 namespace {
@@ -139,7 +140,7 @@ Status PermuteTensor(SourceTensor* t, uint32_t n_head, SourceModel* m) {
     auto buf = std::make_shared<std::vector<uint8_t>>(t->size);
     PermuteRows(t->data, buf->data(), rows, row_bytes, n_head);
     t->data = buf->data();
-    m->buffers.push_back(std::move(buf));
+    import_internal::AddKeepAlive(m, std::move(buf));
   } catch (const std::bad_alloc&) {
     return Status::ResourceExhausted("tensor '" + t->name + "': out of memory permuting " +
                                      std::to_string(t->size) + " bytes");

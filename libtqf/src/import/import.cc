@@ -1,9 +1,11 @@
 // ImportModel (format detection by content) and SourceTensor's element
 // accessors, shared by every importer.
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "import/import_internal.h"
+#include "tqf/internal/half.h"
 #include "tqf/import.h"
 #include "tqf/mapped_file.h"
 #include "tqf/quantize.h"
@@ -20,6 +22,15 @@ bool TensorBytes(DType dtype, uint64_t count, uint64_t* bytes) {
   const size_t es = DTypeSize(dtype);
   if (es == 0) return false;
   return !MulOverflow(count, es, bytes);
+}
+
+void AddKeepAlive(SourceModel* m, std::shared_ptr<const void> owner) {
+  struct Both {
+    std::shared_ptr<const void> first, second;
+  };
+  m->keep_alive = m->keep_alive ? std::make_shared<const Both>(Both{std::move(m->keep_alive),
+                                                                    std::move(owner)})
+                                : std::move(owner);
 }
 
 }  // namespace import_internal

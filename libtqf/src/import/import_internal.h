@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -44,6 +45,18 @@ Result<TokenizerData> ParseHfTokenizerJson(std::string_view text, const std::str
 std::string DirName(const std::string& path);
 bool FileExists(const std::string& path);
 
+// Adds `owner` to what m->keep_alive keeps alive.
+void AddKeepAlive(SourceModel* m, std::shared_ptr<const void> owner);
+
 }  // namespace tqf::import_internal
+
+namespace tqf {
+
+// Parse a GGUF / safetensors image already in memory (the fuzz targets and
+// tests call these). `data` must outlive the result; keep_alive stays empty.
+Result<SourceModel> ParseGguf(const uint8_t* data, size_t size);
+Result<SourceModel> ParseSafetensors(const uint8_t* data, size_t size);
+
+}  // namespace tqf
 
 #endif  // TQF_IMPORT_IMPORT_INTERNAL_H_

@@ -174,7 +174,7 @@ Result<SourceModel> ImportLlama2c(const std::string& path, const ImportOptions& 
   uint64_t end;
   WalkLayout(h, d, &m, &end);
   SortCanonical(&m.tensors);
-  m.mappings.push_back(file);
+  import_internal::AddKeepAlive(&m, file);
 
   Hyperparameters& hp = m.info.hparams;
   hp.architecture = "llama";

@@ -12,7 +12,7 @@
 #include "tqf/import.h"
 #include "tqf/mapped_file.h"
 #include "util/bytes.h"
-#include "util/json.h"
+#include "tqf/internal/json.h"
 
 namespace tqf {
 namespace {
@@ -137,7 +137,7 @@ Result<SourceModel> ImportSafetensors(const std::string& path) {
   if (!r.ok()) return r.status().WithContext(path);
   SourceModel m = std::move(r).value();
   m.path = path;
-  m.mappings.push_back(file);
+  import_internal::AddKeepAlive(&m, file);
   const std::string dir = import_internal::DirName(path);
   if (import_internal::FileExists(dir + "config.json")) {
     TQF_RETURN_IF_ERROR(hf::ApplyConfig(dir + "config.json", &m));

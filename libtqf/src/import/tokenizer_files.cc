@@ -11,7 +11,7 @@
 #include "import/import_internal.h"
 #include "tqf/mapped_file.h"
 #include "util/bytes.h"
-#include "util/json.h"
+#include "tqf/internal/json.h"
 
 namespace tqf {
 namespace import_internal {

@@ -1,6 +1,8 @@
 // AtomicOutputFile: temp file + fsync + rename, cleaned up on failure or signal.
 #include "io/output_file.h"
 
+#include "tqf/cleanup.h"
+
 #include <atomic>
 #include <cerrno>
 #include <csignal>
@@ -15,18 +17,16 @@ namespace tqf {
 namespace {
 
 // Temporary paths to unlink if a fatal signal arrives. Fixed-size, written
-// under a mutex, read by the handler (unlink is async-signal-safe).
+// under a mutex, read by RemoveTempFilesForSignal (unlink is
+// async-signal-safe).
 constexpr int kMaxSlots = 16;
 constexpr size_t kMaxPath = 4096;
 char g_tmp_paths[kMaxSlots][kMaxPath];
 std::atomic<bool> g_slot_used[kMaxSlots];
 std::mutex g_slot_mu;
-bool g_handlers_installed = false;
 
 void CleanupAndReraise(int sig) {
-  for (int i = 0; i < kMaxSlots; ++i) {
-    if (g_slot_used[i].load()) ::unlink(g_tmp_paths[i]);
-  }
+  RemoveTempFilesForSignal();
   std::signal(sig, SIG_DFL);
   ::raise(sig);
 }
@@ -34,15 +34,6 @@ void CleanupAndReraise(int sig) {
 int RegisterTemp(const std::string& path) {
   if (path.size() >= kMaxPath) return -1;
   std::lock_guard<std::mutex> lock(g_slot_mu);
-  if (!g_handlers_installed) {
-    for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
-      struct sigaction old;
-      if (sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) {
-        std::signal(sig, CleanupAndReraise);
-      }
-    }
-    g_handlers_installed = true;
-  }
   for (int i = 0; i < kMaxSlots; ++i) {
     if (!g_slot_used[i].load()) {
       std::memcpy(g_tmp_paths[i], path.c_str(), path.size() + 1);
@@ -66,6 +57,21 @@ std::string Errno(const std::string& what, const std::string& path) {
 constexpr size_t kBufferSize = 1 << 20;
 
 }  // namespace
+
+void RemoveTempFilesForSignal() {
+  for (int i = 0; i < kMaxSlots; ++i) {
+    if (g_slot_used[i].load()) ::unlink(g_tmp_paths[i]);
+  }
+}
+
+void InstallSignalCleanup() {
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    struct sigaction old;
+    if (sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) {
+      std::signal(sig, CleanupAndReraise);
+    }
+  }
+}
 
 Result<std::unique_ptr<AtomicOutputFile>> AtomicOutputFile::Create(const std::string& path) {
   if (path.empty()) return Status::InvalidArgument("output path is empty");

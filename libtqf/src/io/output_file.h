@@ -1,8 +1,8 @@
 // AtomicOutputFile: writes "<path>.tmp.<pid>" and renames it onto <path>
-// only on Commit(), after fsync. If the object is destroyed uncommitted, or
-// the process gets SIGINT/SIGTERM/SIGHUP while it is open (a handler is
-// installed while any such file exists), the temporary file is removed, so
-// no half-written output is ever left at <path> or beside it.
+// only on Commit(), after fsync. If the object is destroyed uncommitted the
+// temporary file is removed; while it is open its path is registered for
+// RemoveTempFilesForSignal (tqf/cleanup.h), so a program that installs the
+// signal cleanup never leaves a half-written output at <path> or beside it.
 //
 // Thread-safety: one thread uses an AtomicOutputFile.
 #ifndef TQF_IO_OUTPUT_FILE_H_

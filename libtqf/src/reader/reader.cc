@@ -1,0 +1,269 @@
+// Reader: Open (cheap structural checks) and on-demand decoding.
+#include "tqf/reader.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <unordered_map>
+
+#include "format/header_model.h"
+#include "format/layout.h"
+#include "reader/reader_impl.h"
+#include "tqf/quantize.h"
+#include "util/bytes.h"
+#include "util/checksum.h"
+
+namespace tqf {
+
+uint64_t TensorInfo::num_elements() const {
+  uint64_t n = 1;
+  for (uint64_t d : shape) n *= d;
+  return n;
+}
+uint64_t TensorInfo::cols() const { return shape.empty() ? 0 : shape.back(); }
+uint64_t TensorInfo::rows() const {
+  uint64_t c = cols();
+  return c ? num_elements() / c : 0;
+}
+
+Reader::Reader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Reader::~Reader() = default;
+
+Result<std::unique_ptr<Reader>> Reader::Open(const std::string& path, const ReadOptions& options) {
+  TQF_ASSIGN_OR_RETURN(auto mapping, MappedFile::Open(path));
+  auto impl = std::make_unique<Impl>();
+  impl->mapping = mapping;
+  impl->data = mapping->data();
+  impl->size = mapping->size();
+  impl->options = options;
+  Status s = impl->Load();
+  if (!s.ok()) return s.WithContext(path);
+  return std::unique_ptr<Reader>(new Reader(std::move(impl)));
+}
+
+Result<std::unique_ptr<Reader>> Reader::OpenMemory(const uint8_t* data, size_t size,
+                                                   const ReadOptions& options) {
+  if (reinterpret_cast<uintptr_t>(data) % 8 != 0) {
+    return Status::InvalidArgument("OpenMemory: buffer must be 8-byte aligned");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->data = data;
+  impl->size = size;
+  impl->options = options;
+  TQF_RETURN_IF_ERROR(impl->Load());
+  return std::unique_ptr<Reader>(new Reader(std::move(impl)));
+}
+
+const FileInfo& Reader::file_info() const { return impl_->file_info; }
+const ModelInfo& Reader::model() const { return impl_->model; }
+const std::vector<TensorInfo>& Reader::tensors() const { return impl_->tensors; }
+const std::vector<DictionaryInfo>& Reader::dictionaries() const { return impl_->dict_info; }
+const std::vector<SectionInfo>& Reader::sections() const { return impl_->section_info; }
+const uint8_t* Reader::data() const { return impl_->data; }
+size_t Reader::size() const { return impl_->size; }
+
+Result<size_t> Reader::FindTensor(const std::string& name) const {
+  auto it = impl_->by_name.find(name);
+  if (it == impl_->by_name.end()) return Status::NotFound("no tensor named '" + name + "'");
+  return it->second;
+}
+
+Status Reader::DecodeBlock(size_t index, size_t block, uint8_t* out, size_t out_size) const {
+  if (index >= impl_->tensors.size()) {
+    return Status::InvalidArgument("tensor index " + std::to_string(index) + " out of range");
+  }
+  const TensorInfo& t = impl_->tensors[index];
+  if (block >= t.block_count) {
+    return Status::InvalidArgument("tensor '" + t.name + "': block " + std::to_string(block) +
+                                   " out of range (" + std::to_string(t.block_count) + " blocks)");
+  }
+  return impl_->DecodeBlock(index, block, out, out_size, impl_->options.verify_checksums);
+}
+
+Status Reader::DecodeBlocks(const BlockRef* refs, size_t n, int threads) const {
+  for (size_t i = 0; i < n; ++i) {
+    if (refs[i].tensor >= impl_->tensors.size()) {
+      return Status::InvalidArgument("block list entry " + std::to_string(i) + ": tensor index " +
+                                     std::to_string(refs[i].tensor) + " out of range");
+    }
+    const TensorInfo& t = impl_->tensors[refs[i].tensor];
+    if (refs[i].block >= t.block_count) {
+      return Status::InvalidArgument("block list entry " + std::to_string(i) + ": tensor '" +
+                                     t.name + "' block " + std::to_string(refs[i].block) +
+                                     " out of range (" + std::to_string(t.block_count) +
+                                     " blocks)");
+    }
+  }
+  std::vector<Status> errors(n);
+  impl_->DecodeRefsParallel(refs, n, threads, impl_->options.verify_checksums, errors.data());
+  for (const Status& s : errors) TQF_RETURN_IF_ERROR(s);  // first failing entry
+  return Status::OK();
+}
+
+Status Reader::DecodeTensor(size_t index, uint8_t* out, size_t out_size, int threads) const {
+  if (index >= impl_->tensors.size()) {
+    return Status::InvalidArgument("tensor index " + std::to_string(index) + " out of range");
+  }
+  const TensorInfo& t = impl_->tensors[index];
+  if (out_size != t.raw_size) {
+    return Status::InvalidArgument("tensor '" + t.name + "': output buffer is " +
+                                   std::to_string(out_size) + " bytes, tensor decodes to " +
+                                   std::to_string(t.raw_size));
+  }
+  return impl_->DecodeAll(index, out, threads, impl_->options.verify_checksums);
+}
+
+Status Reader::DecodeTensorF32(size_t index, float* out, size_t count, int threads) const {
+  if (index >= impl_->tensors.size()) {
+    return Status::InvalidArgument("tensor index " + std::to_string(index) + " out of range");
+  }
+  const TensorInfo& t = impl_->tensors[index];
+  if (count != t.num_elements()) {
+    return Status::InvalidArgument("tensor '" + t.name + "': " + std::to_string(count) +
+                                   " floats requested, tensor has " +
+                                   std::to_string(t.num_elements()));
+  }
+  std::vector<uint8_t> raw;
+  try {
+    raw.resize(t.raw_size);
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted("tensor '" + t.name + "': cannot allocate " +
+                                     std::to_string(t.raw_size) + " bytes");
+  }
+  TQF_RETURN_IF_ERROR(impl_->DecodeAll(index, raw.data(), threads, impl_->options.verify_checksums));
+  return Dequantize(t.dtype, t.quant, t.quant_block, raw.data(), t.rows(), t.cols(), t.params,
+                    t.num_params, out);
+}
+
+void Reader::WillNeed(size_t index) const {
+  if (!impl_->mapping || index >= impl_->tensors.size()) return;
+  const TensorInfo& t = impl_->tensors[index];
+  impl_->mapping->WillNeed(t.data_offset, t.stored_size);
+  impl_->mapping->WillNeed(impl_->index_offset[index], size_t(t.block_count) * format::kIndexEntrySize);
+}
+
+void Reader::DontNeed(size_t index) const {
+  if (!impl_->mapping || index >= impl_->tensors.size()) return;
+  const TensorInfo& t = impl_->tensors[index];
+  impl_->mapping->DontNeed(t.data_offset, t.stored_size);
+}
+
+// ---------------------------------------------------------------- decoding
+
+namespace {
+
+// "tensor 'NAME' block B/N", the location every decode error names. Built
+// only when there is an error to report: decoding is the hot path.
+std::string BlockWhere(const TensorInfo& t, size_t block) {
+  return "tensor '" + t.name + "' block " + std::to_string(block) + "/" +
+         std::to_string(t.block_count);
+}
+
+}  // namespace
+
+Status Reader::Impl::DecodeBlock(size_t index, size_t block, uint8_t* out, size_t out_size,
+                                 bool verify) const {
+  const TensorInfo& t = tensors[index];
+  const format::IndexEntry e =
+      format::DecodeIndexEntry(data + index_offset[index] + block * format::kIndexEntrySize);
+  if (out_size != e.raw_size) {
+    return Status::InvalidArgument(BlockWhere(t, block) + ": output buffer is " +
+                                   std::to_string(out_size) + " bytes, block decodes to " +
+                                   std::to_string(e.raw_size));
+  }
+  const BlockRef ref{index, block, out};
+  Status s;
+  DecodeRefs(&ref, 1, verify, &s);
+  return s;
+}
+
+void Reader::Impl::DecodeRefs(const BlockRef* refs, size_t n, bool verify, Status* errors) const {
+  format::IndexEntry entry[kRunBlocks];
+  DecodeJob jobs[kRunBlocks];
+  size_t job_ref[kRunBlocks];  // jobs[k] decodes refs[job_ref[k]]
+  size_t n_jobs = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const TensorInfo& t = tensors[refs[i].tensor];
+    const format::IndexEntry& e = entry[i] = format::DecodeIndexEntry(
+        data + index_offset[refs[i].tensor] + refs[i].block * format::kIndexEntrySize);
+    // Entries were validated at Open: the stored range is inside the stream.
+    const uint8_t* in = data + t.data_offset + e.stored_offset;
+    errors[i] = Status::OK();
+    if (verify) {
+      uint64_t got = Checksum64(in, e.stored_size);
+      if (got != e.stored_checksum) {
+        errors[i] = Status::ChecksumMismatch(BlockWhere(t, refs[i].block) +
+                                             " (stored bytes at offset " +
+                                             Hex(t.data_offset + e.stored_offset) + "): checksum " +
+                                             Hex(got) + ", expected " + Hex(e.stored_checksum));
+        continue;
+      }
+    }
+    DecodeJob& j = jobs[n_jobs];
+    j.tables = t.dictionary >= 0 ? dict_tables[t.dictionary].get() : nullptr;
+    j.in = in;
+    j.in_size = e.stored_size;
+    j.out = refs[i].out;
+    j.out_size = e.raw_size;
+    job_ref[n_jobs++] = i;
+  }
+  // Jobs of one codec go together; a mixed pair decodes one by one.
+  const Codec* codec = n_jobs ? codecs[refs[job_ref[0]].tensor] : nullptr;
+  for (size_t k = 1; k < n_jobs; ++k) {
+    if (codecs[refs[job_ref[k]].tensor] != codec) codec = nullptr;
+  }
+  if (codec != nullptr) {
+    codec->DecodeMany(jobs, n_jobs);
+  } else {
+    for (size_t k = 0; k < n_jobs; ++k) codecs[refs[job_ref[k]].tensor]->DecodeMany(&jobs[k], 1);
+  }
+  for (size_t k = 0; k < n_jobs; ++k) {
+    const size_t i = job_ref[k];
+    const TensorInfo& t = tensors[refs[i].tensor];
+    if (!jobs[k].status.ok()) {
+      errors[i] = jobs[k].status.WithContext(BlockWhere(t, refs[i].block));
+      continue;
+    }
+    if (verify) {
+      uint64_t got = Checksum64(jobs[k].out, jobs[k].out_size);
+      if (got != entry[i].raw_checksum) {
+        errors[i] = Status::ChecksumMismatch(BlockWhere(t, refs[i].block) +
+                                             ": decoded checksum " + Hex(got) + ", expected " +
+                                             Hex(entry[i].raw_checksum));
+      }
+    }
+  }
+}
+
+void Reader::Impl::DecodeRefsParallel(const BlockRef* refs, size_t n, int threads, bool verify,
+                                      Status* errors) const {
+  const long runs = static_cast<long>((n + kRunBlocks - 1) / kRunBlocks);
+  // A parallel region costs more than a small tensor's decode: use no more
+  // threads than runs (one run: the calling thread).
+  if (threads <= 0) threads = omp_get_max_threads();
+  threads = static_cast<int>(std::min<long>(threads, std::max<long>(runs, 1)));
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
+  for (long r = 0; r < runs; ++r) {
+    const size_t first = static_cast<size_t>(r) * kRunBlocks;
+    DecodeRefs(refs + first, std::min(kRunBlocks, n - first), verify, errors + first);
+  }
+}
+
+void Reader::Impl::DecodeBlocks(size_t index, uint8_t* out, int threads, bool verify,
+                                std::vector<Status>* errors) const {
+  const TensorInfo& t = tensors[index];
+  std::vector<BlockRef> refs(t.block_count);
+  for (size_t b = 0; b < refs.size(); ++b) refs[b] = {index, b, out + uint64_t(b) * t.block_size};
+  errors->assign(refs.size(), Status::OK());
+  DecodeRefsParallel(refs.data(), refs.size(), threads, verify, errors->data());
+}
+
+Status Reader::Impl::DecodeAll(size_t index, uint8_t* out, int threads, bool verify) const {
+  std::vector<Status> errors;
+  DecodeBlocks(index, out, threads, verify, &errors);
+  for (const Status& s : errors) TQF_RETURN_IF_ERROR(s);  // lowest block's error first
+  return Status::OK();
+}
+
+}  // namespace tqf

@@ -1,0 +1,120 @@
+// Compute kernels of the runtime: matrix x activations for every stored
+// weight form, and the small per-token operations of a LLaMA block.
+//
+// Stored forms (see QuantKind in tqf/types.h):
+//   F32, F16, BF16 (unquantized, `--quant raw`): fp32 dot products, the
+//     16-bit forms widened on the fly;
+//   I8 kTensorMinMax  x = scale * (q - zero_point);
+//   I8 kChannel       x = scale[row] * q;
+//   I8 kBlock         x = scale[row, block] * q, blocks of quant_block along
+//                     a row (the last one may be short).
+// Int8 weights are never expanded to fp32: activations are quantized to
+// int8 (symmetric absmax, per token row, or per weight block for kBlock)
+// and multiplied with an int8 dot product accumulated in int32; the int32
+// sums are then scaled in a fixed order. Int8 results are therefore bit
+// identical on every SIMD path; fp32 paths differ only in summation order.
+//
+// SIMD: the path (scalar, AVX2, AVX-VNNI, AVX-512 VNNI) is chosen at run
+// time from the CPU's features (functions carry `target` attributes, so one
+// binary runs on any x86-64); TQF_MATMUL_KERNEL=scalar|avx2|avxvnni|avx512vnni
+// forces one.
+//
+// Determinism: every output element is computed by exactly one thread with
+// the same operation order, so results do not depend on the thread count.
+//
+// Thread-safety: all functions are reentrant; KernelOps tables are
+// immutable. A MatMulScratch belongs to one caller at a time.
+#ifndef TQF_RUNTIME_KERNELS_H_
+#define TQF_RUNTIME_KERNELS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tqf/types.h"
+
+namespace tqf::rt {
+
+enum class KernelPath { kScalar = 0, kAvx2 = 1, kAvxVnni = 2, kAvx512Vnni = 3 };
+const char* KernelPathName(KernelPath p);
+
+// The primitive dot products a path provides.
+struct KernelOps {
+  KernelPath path;
+  // sum a[i]*b[i] over int8; `a` any int8 (weights, -128 allowed), `b` in
+  // [-127, 127] (quantized activations). Exact in int32 for n < 2^17.
+  int32_t (*dot_i8)(const int8_t* a, const int8_t* b, size_t n);
+  // out[k] = dot_i8 over block k of `block` elements (last block short).
+  void (*dot_i8_blocks)(const int8_t* a, const int8_t* b, size_t n, size_t block, int32_t* out);
+  float (*dot_f32)(const float* a, const float* b, size_t n);
+  float (*dot_f16)(const uint16_t* w, const float* x, size_t n);
+  float (*dot_bf16)(const uint16_t* w, const float* x, size_t n);
+};
+
+// True if this CPU (and build) can run `p`.
+bool KernelPathSupported(KernelPath p);
+// Every path this CPU supports, scalar first.
+std::vector<KernelPath> SupportedKernelPaths();
+// The ops of `p`; `p` must be supported.
+const KernelOps& GetKernelOps(KernelPath p);
+// The best supported path (or the one TQF_MATMUL_KERNEL names; see tqf/internal/cpu_features.h).
+const KernelOps& DefaultKernelOps();
+
+// Per-path tables, defined in kernels_<path>.cc.
+const KernelOps& ScalarKernelOps();
+const KernelOps& Avx2KernelOps();
+const KernelOps& AvxVnniKernelOps();
+const KernelOps& Avx512VnniKernelOps();
+
+// A weight matrix (rows = outputs, cols = inputs), row-major, as stored.
+// `data` and `params` are borrowed.
+struct WeightView {
+  DType dtype = DType::kF32;
+  QuantKind quant = QuantKind::kNone;
+  uint32_t quant_block = 0;
+  size_t rows = 0;
+  size_t cols = 0;
+  const uint8_t* data = nullptr;
+  const float* params = nullptr;
+  size_t num_params = 0;
+};
+
+// Reusable buffers for the quantized activations of MatMul.
+struct MatMulScratch {
+  std::vector<int8_t> q;        // n x cols
+  std::vector<float> scales;    // n x blocks
+  std::vector<int32_t> sums;    // n (sum of q, for the zero point)
+};
+
+// y[t*w.rows + r] = sum_c W[r,c] * x[t*w.cols + c] for t < n (x is n rows of
+// w.cols floats, y n rows of w.rows floats). `w` must have been validated
+// (ValidateWeightView). Parallel over output rows on `threads` threads.
+void MatMul(const KernelOps& ops, const WeightView& w, const float* x, size_t n, float* y,
+            MatMulScratch* scratch, int threads);
+
+// Writes row `row` of `w` as floats to out[0..w.cols).
+void DequantizeRow(const WeightView& w, size_t row, float* out);
+
+// Whether `w` is a form MatMul supports (type, quantization kind, params
+// count, finite params); fills *why otherwise. `w.data` is not looked at.
+bool ValidateWeightView(const WeightView& w, std::string* why);
+
+// Quantizes n rows of `cols` floats to int8: one scale per `block` elements
+// of a row (block = cols for one scale per row). q = round(x / scale),
+// scale = absmax / 127. `sums` (optional) gets each row's sum of q.
+void QuantizeActivations(const float* x, size_t n, size_t cols, size_t block, int8_t* q,
+                         float* scales, int32_t* sums);
+
+// ---- Small operations (scalar; cheap next to the matrix products) ----
+
+// out = x / rms(x) * weight, rms with `eps` (llama2.c order of operations).
+void RmsNorm(const float* x, const float* weight, size_t n, float eps, float* out);
+// In-place softmax over x[0..n).
+void Softmax(float* x, size_t n);
+// a[i] = silu(a[i]) * b[i].
+void SwiGlu(float* a, const float* b, size_t n);
+
+}  // namespace tqf::rt
+
+#endif  // TQF_RUNTIME_KERNELS_H_

@@ -1,0 +1,292 @@
+// Kernel dispatch, activation quantization, MatMul over every stored form,
+// and the small scalar operations of a LLaMA block.
+#include "tqf/rt/kernels.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels_internal.h"
+#include "tqf/internal/cpu_features.h"
+
+namespace tqf::rt {
+
+const char* KernelPathName(KernelPath p) {
+  switch (p) {
+    case KernelPath::kScalar: return "scalar";
+    case KernelPath::kAvx2: return "avx2";
+    case KernelPath::kAvxVnni: return "avxvnni";
+    case KernelPath::kAvx512Vnni: return "avx512vnni";
+  }
+  return "unknown";
+}
+
+bool KernelPathSupported(KernelPath p) {
+  const CpuFeatures& cpu = GetCpuFeatures();
+  switch (p) {
+    case KernelPath::kScalar: return true;
+    case KernelPath::kAvx2: return cpu.avx2;
+    case KernelPath::kAvxVnni: return cpu.avx_vnni;
+    case KernelPath::kAvx512Vnni:
+      return cpu.avx2 && cpu.avx512f && cpu.avx512bw && cpu.avx512vl && cpu.avx512vnni;
+  }
+  return false;
+}
+
+std::vector<KernelPath> SupportedKernelPaths() {
+  std::vector<KernelPath> out;
+  for (KernelPath p : {KernelPath::kScalar, KernelPath::kAvx2, KernelPath::kAvxVnni,
+                       KernelPath::kAvx512Vnni}) {
+    if (KernelPathSupported(p)) out.push_back(p);
+  }
+  return out;
+}
+
+const KernelOps& GetKernelOps(KernelPath p) {
+  switch (p) {
+    case KernelPath::kAvx2: return Avx2KernelOps();
+    case KernelPath::kAvxVnni: return AvxVnniKernelOps();
+    case KernelPath::kAvx512Vnni: return Avx512VnniKernelOps();
+    case KernelPath::kScalar: break;
+  }
+  return ScalarKernelOps();
+}
+
+const KernelOps& DefaultKernelOps() {
+  static const KernelOps* ops = [] {
+    std::vector<KernelPath> paths = SupportedKernelPaths();
+    KernelPath best = paths.back();
+    if (const char* env = KernelOverride("MATMUL")) {
+      for (KernelPath p : paths) {
+        if (std::strcmp(env, KernelPathName(p)) == 0) best = p;
+      }
+    }
+    return &GetKernelOps(best);
+  }();
+  return *ops;
+}
+
+bool ValidateWeightView(const WeightView& w, std::string* why) {
+  auto fail = [&](const std::string& msg) {
+    if (why != nullptr) *why = msg;
+    return false;
+  };
+  if (w.rows == 0 || w.cols == 0) return fail("empty matrix");
+  switch (w.dtype) {
+    case DType::kF32:
+    case DType::kF16:
+    case DType::kBF16:
+      if (w.quant != QuantKind::kNone) return fail("unquantized type with quantization kind");
+      return true;
+    case DType::kI8: break;
+    default: return fail(std::string("stored type ") + DTypeName(w.dtype) + " not supported");
+  }
+  if (w.cols >= (size_t{1} << 17)) return fail("row too long for int32 accumulation");
+  size_t want = 0;
+  switch (w.quant) {
+    case QuantKind::kTensorMinMax: want = 2; break;
+    case QuantKind::kChannel: want = w.rows; break;
+    case QuantKind::kBlock:
+      if (w.quant_block == 0) return fail("block quantization with block size 0");
+      want = w.rows * ((w.cols + w.quant_block - 1) / w.quant_block);
+      break;
+    default: return fail("int8 tensor without a quantization kind");
+  }
+  if (w.params == nullptr || w.num_params != want) {
+    return fail("expected " + std::to_string(want) + " quantization parameters, found " +
+                std::to_string(w.num_params));
+  }
+  for (size_t i = 0; i < w.num_params; ++i) {
+    if (!std::isfinite(w.params[i])) return fail("non-finite quantization parameter");
+  }
+  return true;
+}
+
+void QuantizeActivations(const float* x, size_t n, size_t cols, size_t block, int8_t* q,
+                         float* scales, int32_t* sums) {
+  const size_t nb = (cols + block - 1) / block;
+  for (size_t t = 0; t < n; ++t) {
+    const float* xr = x + t * cols;
+    int8_t* qr = q + t * cols;
+    int32_t sum = 0;
+    for (size_t k = 0; k < nb; ++k) {
+      const size_t begin = k * block, end = std::min(cols, begin + block);
+      float amax = 0.0f;
+      for (size_t i = begin; i < end; ++i) amax = std::max(amax, std::fabs(xr[i]));
+      const float scale = amax / 127.0f;
+      const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+      for (size_t i = begin; i < end; ++i) {
+        long v = std::lrintf(xr[i] * inv);
+        v = std::clamp(v, -127L, 127L);
+        qr[i] = static_cast<int8_t>(v);
+        sum += static_cast<int32_t>(v);
+      }
+      scales[t * nb + k] = scale;
+    }
+    if (sums != nullptr) sums[t] = sum;
+  }
+}
+
+namespace {
+
+// Rows per work item. Scheduling is dynamic so that a thread the OS has
+// descheduled (a busy or oversubscribed machine, or the prefetch thread
+// decoding beside us) does not hold half the rows back; results do not
+// depend on it, since every row is computed whole by one thread.
+constexpr long kRowChunk = 16;
+
+void MatMulI8(const KernelOps& ops, const WeightView& w, const float* x, size_t n, float* y,
+              MatMulScratch* s, int threads) {
+  const size_t rows = w.rows, cols = w.cols;
+  const size_t block = w.quant == QuantKind::kBlock ? w.quant_block : cols;
+  const size_t nb = (cols + block - 1) / block;
+  s->q.resize(n * cols);
+  s->scales.resize(n * nb);
+  s->sums.resize(n);
+  QuantizeActivations(x, n, cols, block, s->q.data(), s->scales.data(), s->sums.data());
+  const int8_t* wq = reinterpret_cast<const int8_t*>(w.data);
+  const int8_t* xq = s->q.data();
+  const float* xs = s->scales.data();
+  const int32_t* xsum = s->sums.data();
+  const float* p = w.params;
+  const long nrows = static_cast<long>(rows);
+  switch (w.quant) {
+    case QuantKind::kChannel:
+#pragma omp parallel for schedule(dynamic, kRowChunk) num_threads(threads)
+      for (long r = 0; r < nrows; ++r) {
+        for (size_t t = 0; t < n; ++t) {
+          const int32_t dot = ops.dot_i8(wq + r * cols, xq + t * cols, cols);
+          y[t * rows + r] = static_cast<float>(dot) * (p[r] * xs[t]);
+        }
+      }
+      break;
+    case QuantKind::kTensorMinMax: {
+      const double scale = p[0], zp = p[1];
+#pragma omp parallel for schedule(dynamic, kRowChunk) num_threads(threads)
+      for (long r = 0; r < nrows; ++r) {
+        for (size_t t = 0; t < n; ++t) {
+          const int32_t dot = ops.dot_i8(wq + r * cols, xq + t * cols, cols);
+          const double v = (static_cast<double>(dot) - zp * xsum[t]) * (scale * xs[t]);
+          y[t * rows + r] = static_cast<float>(v);
+        }
+      }
+      break;
+    }
+    case QuantKind::kBlock:
+#pragma omp parallel num_threads(threads)
+    {
+      std::vector<int32_t> dots(nb);
+#pragma omp for schedule(dynamic, kRowChunk)
+      for (long r = 0; r < nrows; ++r) {
+        const float* ws = p + r * nb;
+        for (size_t t = 0; t < n; ++t) {
+          ops.dot_i8_blocks(wq + r * cols, xq + t * cols, cols, block, dots.data());
+          const float* ts = xs + t * nb;
+          float acc = 0.0f;
+          for (size_t k = 0; k < nb; ++k) acc += static_cast<float>(dots[k]) * (ws[k] * ts[k]);
+          y[t * rows + r] = acc;
+        }
+      }
+    }
+    break;
+    default: break;  // rejected by ValidateWeightView
+  }
+}
+
+}  // namespace
+
+void MatMul(const KernelOps& ops, const WeightView& w, const float* x, size_t n, float* y,
+            MatMulScratch* scratch, int threads) {
+  const size_t rows = w.rows, cols = w.cols;
+  const long nrows = static_cast<long>(rows);
+  if (threads <= 0) threads = omp_get_max_threads();
+  switch (w.dtype) {
+    case DType::kF32: {
+      const float* wf = reinterpret_cast<const float*>(w.data);
+#pragma omp parallel for schedule(dynamic, kRowChunk) num_threads(threads)
+      for (long r = 0; r < nrows; ++r) {
+        for (size_t t = 0; t < n; ++t) y[t * rows + r] = ops.dot_f32(wf + r * cols, x + t * cols, cols);
+      }
+      break;
+    }
+    case DType::kF16:
+    case DType::kBF16: {
+      const uint16_t* wh = reinterpret_cast<const uint16_t*>(w.data);
+      auto dot = w.dtype == DType::kF16 ? ops.dot_f16 : ops.dot_bf16;
+#pragma omp parallel for schedule(dynamic, kRowChunk) num_threads(threads)
+      for (long r = 0; r < nrows; ++r) {
+        for (size_t t = 0; t < n; ++t) y[t * rows + r] = dot(wh + r * cols, x + t * cols, cols);
+      }
+      break;
+    }
+    case DType::kI8: MatMulI8(ops, w, x, n, y, scratch, threads); break;
+    default: break;  // rejected by ValidateWeightView
+  }
+}
+
+void DequantizeRow(const WeightView& w, size_t row, float* out) {
+  const size_t cols = w.cols;
+  switch (w.dtype) {
+    case DType::kF32:
+      std::memcpy(out, w.data + row * cols * 4, cols * 4);
+      return;
+    case DType::kF16:
+    case DType::kBF16: {
+      const uint16_t* h = reinterpret_cast<const uint16_t*>(w.data) + row * cols;
+      for (size_t i = 0; i < cols; ++i) {
+        out[i] = w.dtype == DType::kF16 ? F16ToF32(h[i]) : BF16ToF32(h[i]);
+      }
+      return;
+    }
+    case DType::kI8: break;
+    default: return;
+  }
+  const int8_t* q = reinterpret_cast<const int8_t*>(w.data) + row * cols;
+  switch (w.quant) {
+    case QuantKind::kTensorMinMax:
+      for (size_t i = 0; i < cols; ++i) out[i] = w.params[0] * (q[i] - w.params[1]);
+      break;
+    case QuantKind::kChannel:
+      for (size_t i = 0; i < cols; ++i) out[i] = w.params[row] * q[i];
+      break;
+    case QuantKind::kBlock: {
+      const size_t b = w.quant_block, nb = (cols + b - 1) / b;
+      for (size_t i = 0; i < cols; ++i) out[i] = w.params[row * nb + i / b] * q[i];
+      break;
+    }
+    default: break;
+  }
+}
+
+void RmsNorm(const float* x, const float* weight, size_t n, float eps, float* out) {
+  float ss = 0.0f;
+  for (size_t i = 0; i < n; ++i) ss += x[i] * x[i];
+  ss /= static_cast<float>(n);
+  ss += eps;
+  ss = 1.0f / std::sqrt(ss);
+  for (size_t i = 0; i < n; ++i) out[i] = weight[i] * (ss * x[i]);
+}
+
+void Softmax(float* x, size_t n) {
+  float mx = x[0];
+  for (size_t i = 1; i < n; ++i) mx = std::max(mx, x[i]);
+  float sum = 0.0f;
+  for (size_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - mx);
+    sum += x[i];
+  }
+  for (size_t i = 0; i < n; ++i) x[i] /= sum;
+}
+
+void SwiGlu(float* a, const float* b, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    float v = a[i];
+    v *= 1.0f / (1.0f + std::exp(-v));
+    a[i] = v * b[i];
+  }
+}
+
+}  // namespace tqf::rt

@@ -1,0 +1,153 @@
+// AVX2 (+FMA, F16C) and AVX-VNNI kernels. Every function carries a
+// `target` attribute, so this file builds with the baseline flags and is
+// only called after the CPU check in kernels.cc.
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+#include "tqf/rt/kernels.h"
+#include "kernels_internal.h"
+
+namespace tqf::rt {
+
+#if defined(__x86_64__) || defined(__i386__)
+namespace {
+
+#define TQF_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define TQF_AVXVNNI __attribute__((target("avx2,fma,f16c,avxvnni")))
+
+TQF_AVX2 inline int32_t HSum(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  return _mm_cvtsi128_si32(s);
+}
+
+TQF_AVX2 inline float HSum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// |a| as unsigned bytes times b with a's sign: u8 x s8 products that
+// maddubs/dpbusd take. b must be in [-127, 127].
+TQF_AVX2 inline int32_t DotI8Avx2(const int8_t* a, const int8_t* b, size_t n) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i acc = _mm256_setzero_si256();
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i));
+    const __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + i));
+    const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(va, va), _mm256_sign_epi8(vb, va));
+    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p16, ones));
+  }
+  int32_t s = HSum(acc);
+  for (; i < n; ++i) s += int32_t{a[i]} * int32_t{b[i]};
+  return s;
+}
+
+TQF_AVXVNNI inline int32_t DotI8AvxVnni(const int8_t* a, const int8_t* b, size_t n) {
+  __m256i acc = _mm256_setzero_si256();
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i));
+    const __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + i));
+    acc = _mm256_dpbusd_avx_epi32(acc, _mm256_sign_epi8(va, va), _mm256_sign_epi8(vb, va));
+  }
+  int32_t s = HSum(acc);
+  for (; i < n; ++i) s += int32_t{a[i]} * int32_t{b[i]};
+  return s;
+}
+
+TQF_AVX2 int32_t DotI8(const int8_t* a, const int8_t* b, size_t n) { return DotI8Avx2(a, b, n); }
+
+TQF_AVX2 void DotI8Blocks(const int8_t* a, const int8_t* b, size_t n, size_t block,
+                          int32_t* out) {
+  for (size_t k = 0, i = 0; i < n; i += block, ++k) {
+    out[k] = DotI8Avx2(a + i, b + i, n - i < block ? n - i : block);
+  }
+}
+
+TQF_AVXVNNI int32_t DotI8Vnni(const int8_t* a, const int8_t* b, size_t n) {
+  return DotI8AvxVnni(a, b, n);
+}
+
+TQF_AVXVNNI void DotI8BlocksVnni(const int8_t* a, const int8_t* b, size_t n, size_t block,
+                                 int32_t* out) {
+  for (size_t k = 0, i = 0; i < n; i += block, ++k) {
+    out[k] = DotI8AvxVnni(a + i, b + i, n - i < block ? n - i : block);
+  }
+}
+
+TQF_AVX2 float DotF32(const float* a, const float* b, size_t n) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+    acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), acc2);
+    acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), acc3);
+  }
+  for (; i + 8 <= n; i += 8) {
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+  }
+  float s = HSum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+TQF_AVX2 float DotF16(const uint16_t* w, const float* x, size_t n) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
+    const __m256 w1 =
+        _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i + 8)));
+    acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), acc0);
+    acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), acc1);
+  }
+  float s = HSum(_mm256_add_ps(acc0, acc1));
+  for (; i < n; ++i) s += F16ToF32(w[i]) * x[i];
+  return s;
+}
+
+TQF_AVX2 inline __m256 LoadBf16(const uint16_t* p) {
+  const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+TQF_AVX2 float DotBF16(const uint16_t* w, const float* x, size_t n) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    acc0 = _mm256_fmadd_ps(LoadBf16(w + i), _mm256_loadu_ps(x + i), acc0);
+    acc1 = _mm256_fmadd_ps(LoadBf16(w + i + 8), _mm256_loadu_ps(x + i + 8), acc1);
+  }
+  float s = HSum(_mm256_add_ps(acc0, acc1));
+  for (; i < n; ++i) s += BF16ToF32(w[i]) * x[i];
+  return s;
+}
+
+}  // namespace
+
+const KernelOps& Avx2KernelOps() {
+  static const KernelOps ops = {KernelPath::kAvx2, DotI8, DotI8Blocks, DotF32, DotF16, DotBF16};
+  return ops;
+}
+
+const KernelOps& AvxVnniKernelOps() {
+  static const KernelOps ops = {KernelPath::kAvxVnni, DotI8Vnni, DotI8BlocksVnni,
+                                DotF32, DotF16, DotBF16};
+  return ops;
+}
+
+#else  // not x86: never selected (KernelPathSupported says no)
+
+const KernelOps& Avx2KernelOps() { return ScalarKernelOps(); }
+const KernelOps& AvxVnniKernelOps() { return ScalarKernelOps(); }
+
+#endif
+
+}  // namespace tqf::rt

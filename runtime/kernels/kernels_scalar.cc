@@ -1,0 +1,48 @@
+// Portable reference kernels (any CPU). The other paths must agree with
+// these exactly for int8 and to rounding for fp32; see runtime_kernels_test.
+#include <cstring>
+
+#include "tqf/rt/kernels.h"
+#include "kernels_internal.h"
+
+namespace tqf::rt {
+namespace {
+
+int32_t DotI8(const int8_t* a, const int8_t* b, size_t n) {
+  int32_t s = 0;
+  for (size_t i = 0; i < n; ++i) s += int32_t{a[i]} * int32_t{b[i]};
+  return s;
+}
+
+void DotI8Blocks(const int8_t* a, const int8_t* b, size_t n, size_t block, int32_t* out) {
+  for (size_t k = 0, i = 0; i < n; i += block, ++k) {
+    out[k] = DotI8(a + i, b + i, n - i < block ? n - i : block);
+  }
+}
+
+float DotF32(const float* a, const float* b, size_t n) {
+  float s = 0.0f;
+  for (size_t i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+float DotF16(const uint16_t* w, const float* x, size_t n) {
+  float s = 0.0f;
+  for (size_t i = 0; i < n; ++i) s += F16ToF32(w[i]) * x[i];
+  return s;
+}
+
+float DotBF16(const uint16_t* w, const float* x, size_t n) {
+  float s = 0.0f;
+  for (size_t i = 0; i < n; ++i) s += BF16ToF32(w[i]) * x[i];
+  return s;
+}
+
+}  // namespace
+
+const KernelOps& ScalarKernelOps() {
+  static const KernelOps ops = {KernelPath::kScalar, DotI8, DotI8Blocks, DotF32, DotF16, DotBF16};
+  return ops;
+}
+
+}  // namespace tqf::rt

@@ -1,0 +1,310 @@
+// Model: opening and validating a .tqf as a LLaMA model, holding the
+// non-layer weights, and wiring the layer provider. The forward pass is in
+// model_forward.cc.
+#include "tqf/rt/model.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "model_internal.h"
+
+namespace tqf::rt {
+namespace {
+
+std::string ShapeString(const std::vector<uint64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+// Finds `name` and checks its shape; `why` explains the expected shape.
+Result<size_t> CheckTensor(const Reader& reader, const std::string& name,
+                           const std::vector<uint64_t>& shape, const std::string& why) {
+  Result<size_t> idx = reader.FindTensor(name);
+  if (!idx.ok()) {
+    return Status::Corruption("tensor '" + name + "' is missing (a LLaMA model with these " +
+                              "hyperparameters needs it, shape " + ShapeString(shape) + ")");
+  }
+  const TensorInfo& t = reader.tensors()[*idx];
+  if (t.shape != shape) {
+    return Status::Corruption("tensor '" + name + "': shape " + ShapeString(t.shape) +
+                              " contradicts the hyperparameters, which imply " +
+                              ShapeString(shape) + " (" + why + ")");
+  }
+  const size_t esize = DTypeSize(t.dtype);
+  if (esize == 0 || t.raw_size != t.num_elements() * esize) {
+    return Status::Corruption("tensor '" + name + "': stored type " + DTypeName(t.dtype) +
+                              " with " + std::to_string(t.raw_size) + " bytes for " +
+                              std::to_string(t.num_elements()) + " elements");
+  }
+  return *idx;
+}
+
+// Per-layer tensors the runtime does not know, or of layers the
+// hyperparameters do not have, mean the file describes another model.
+Status CheckNoStrayLayerTensors(const Reader& reader, size_t n_layers) {
+  static const char* const kKnown[] = {"attn_q", "attn_k", "attn_v", "attn_output", "attn_norm",
+                                       "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"};
+  for (const TensorInfo& t : reader.tensors()) {
+    if (t.name.compare(0, 4, "blk.") != 0) continue;
+    size_t i = 4;
+    uint64_t layer = 0;
+    while (i < t.name.size() && i < 12 && t.name[i] >= '0' && t.name[i] <= '9') {
+      layer = layer * 10 + static_cast<uint64_t>(t.name[i++] - '0');
+    }
+    if (i == 4 || i >= t.name.size() || t.name[i] != '.') continue;
+    if (layer >= n_layers) {
+      return Status::Corruption("tensor '" + t.name + "' belongs to layer " + std::to_string(layer) +
+                                " but the hyperparameters say n_layers " + std::to_string(n_layers));
+    }
+    bool known = false;
+    for (const char* k : kKnown) known = known || t.name.substr(i + 1) == std::string(k) + ".weight";
+    if (!known) {
+      return Status::NotSupported("tensor '" + t.name + "' is not part of the LLaMA architecture "
+                                  "this runtime runs (biases or other extras are not supported)");
+    }
+  }
+  return Status::OK();
+}
+
+Status CheckHyperparameters(const Hyperparameters& hp) {
+  auto bad = [](const std::string& msg) { return Status::InvalidArgument("hyperparameters: " + msg); };
+  if (hp.architecture != "llama") {
+    return Status::NotSupported("architecture '" + hp.architecture +
+                                "' is not supported by the runtime (only 'llama')");
+  }
+  if (hp.dim == 0 || hp.hidden_dim == 0 || hp.n_layers == 0 || hp.n_heads == 0 ||
+      hp.vocab_size == 0) {
+    return bad("dim, hidden_dim, n_layers, n_heads and vocab_size must be positive (dim " +
+               std::to_string(hp.dim) + ", hidden_dim " + std::to_string(hp.hidden_dim) +
+               ", n_layers " + std::to_string(hp.n_layers) + ", n_heads " +
+               std::to_string(hp.n_heads) + ", vocab_size " + std::to_string(hp.vocab_size) + ")");
+  }
+  const uint32_t n_kv = hp.n_kv_heads ? hp.n_kv_heads : hp.n_heads;
+  if (hp.n_heads % n_kv != 0) {
+    return bad("n_heads " + std::to_string(hp.n_heads) + " is not a multiple of n_kv_heads " +
+               std::to_string(n_kv));
+  }
+  if (hp.head_dim == 0 && hp.dim % hp.n_heads != 0) {
+    return bad("dim " + std::to_string(hp.dim) + " is not a multiple of n_heads " +
+               std::to_string(hp.n_heads) + " and head_dim is not given");
+  }
+  const uint32_t head_dim = hp.head_dim ? hp.head_dim : hp.dim / hp.n_heads;
+  if (head_dim % 2 != 0) return bad("head_dim " + std::to_string(head_dim) + " is odd (RoPE needs pairs)");
+  if (!(hp.norm_eps > 0.0f) || !std::isfinite(hp.norm_eps)) return bad("norm_eps must be positive");
+  if (!(hp.rope_theta > 0.0f) || !std::isfinite(hp.rope_theta)) return bad("rope_theta must be positive");
+  if (hp.rope_scaling_factor < 0.0f || !std::isfinite(hp.rope_scaling_factor)) {
+    return bad("rope_scaling_factor must be >= 0");
+  }
+  if (hp.rope_scaling_factor > 0.0f &&
+      (!(hp.rope_low_freq_factor > 0.0f) || !(hp.rope_high_freq_factor > hp.rope_low_freq_factor) ||
+       hp.rope_original_context == 0)) {
+    return bad("Llama 3 rope scaling needs 0 < low_freq_factor < high_freq_factor and an "
+               "original context length");
+  }
+  // Keep every product of sizes far from overflow.
+  const uint64_t kMax = uint64_t{1} << 24;
+  if (hp.dim > kMax || hp.hidden_dim > kMax || uint64_t{hp.n_heads} * head_dim > kMax ||
+      hp.n_layers > 4096 || hp.vocab_size > (uint64_t{1} << 22)) {
+    return bad("sizes beyond what the runtime accepts");
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Model::~Model() = default;
+
+Result<std::unique_ptr<Model>> Model::Open(const std::string& path, const ModelOptions& options) {
+  TQF_ASSIGN_OR_RETURN(std::unique_ptr<Reader> reader, Reader::Open(path));
+  return Create(std::shared_ptr<const Reader>(std::move(reader)), options);
+}
+
+Result<std::unique_ptr<Model>> Model::Create(std::shared_ptr<const Reader> reader,
+                                             const ModelOptions& options) {
+  std::unique_ptr<Model> model(new Model());
+  TQF_RETURN_IF_ERROR(model->Init(std::move(reader), options));
+  return model;
+}
+
+WeightView Model::View(size_t tensor_index, const uint8_t* data) const {
+  const TensorInfo& t = reader_->tensors()[tensor_index];
+  WeightView w;
+  w.dtype = t.dtype;
+  w.quant = t.quant;
+  w.quant_block = t.quant_block;
+  w.rows = t.rows();
+  w.cols = t.cols();
+  w.data = data;
+  w.params = t.params;
+  w.num_params = t.num_params;
+  return w;
+}
+
+Status Model::Init(std::shared_ptr<const Reader> reader, const ModelOptions& options) {
+  reader_ = std::move(reader);
+  const Hyperparameters& hp = reader_->model().hparams;
+  TQF_RETURN_IF_ERROR(CheckHyperparameters(hp));
+  dim_ = hp.dim;
+  hidden_ = hp.hidden_dim;
+  n_layers_ = hp.n_layers;
+  n_heads_ = hp.n_heads;
+  n_kv_ = hp.n_kv_heads ? hp.n_kv_heads : hp.n_heads;
+  head_dim_ = hp.head_dim ? hp.head_dim : hp.dim / hp.n_heads;
+  q_dim_ = n_heads_ * head_dim_;
+  kv_dim_ = n_kv_ * head_dim_;
+  vocab_ = hp.vocab_size;
+  eps_ = hp.norm_eps;
+  const size_t tokens = reader_->model().tokenizer.tokens.size();
+  if (tokens > vocab_) {
+    return Status::InvalidArgument("the tokenizer has " + std::to_string(tokens) +
+                                   " tokens but vocab_size is " + std::to_string(vocab_));
+  }
+  ops_ = options.ops ? options.ops : &DefaultKernelOps();
+  threads_ = options.threads;
+  if (threads_ <= 0) {
+    // All cores, also beside a prefetching decoder: decoding dominates a
+    // budgeted run, and with passive OpenMP waits (the tool's default)
+    // sharing the cores beats reserving one (llama-3.2-1b shape, 2 cores,
+    // 2-layer budget: 2.7 tok/s vs 2.1 with compute on one core).
+    threads_ = omp_get_max_threads();
+  }
+  ctx_size_ = options.ctx_size;
+  if (ctx_size_ == 0) ctx_size_ = hp.context_length ? std::min<uint32_t>(hp.context_length, 4096) : 2048;
+  // A pass never holds more tokens than the context.
+  max_batch_ = std::min<size_t>(options.max_batch ? options.max_batch : 256, ctx_size_);
+
+  // Tensors and their shapes.
+  const std::string dims = "dim " + std::to_string(dim_);
+  const std::string qd = "n_heads " + std::to_string(n_heads_) + " x head_dim " + std::to_string(head_dim_);
+  const std::string kvd = "n_kv_heads " + std::to_string(n_kv_) + " x head_dim " + std::to_string(head_dim_);
+  const std::string hd = "hidden_dim " + std::to_string(hidden_);
+  const std::string vd = "vocab_size " + std::to_string(vocab_);
+  TQF_ASSIGN_OR_RETURN(size_t embd, CheckTensor(*reader_, "token_embd.weight", {vocab_, dim_}, vd + ", " + dims));
+  TQF_ASSIGN_OR_RETURN(size_t onorm, CheckTensor(*reader_, "output_norm.weight", {dim_}, dims));
+  tied_output_ = hp.tied_embeddings || !reader_->FindTensor("output.weight").ok();
+  size_t out = embd;
+  if (!tied_output_) {
+    TQF_ASSIGN_OR_RETURN(out, CheckTensor(*reader_, "output.weight", {vocab_, dim_}, vd + ", " + dims));
+  }
+  struct Want {
+    const char* name;
+    uint64_t rows, cols;
+    std::string why;
+  };
+  const Want wants[kNumLayerTensors] = {
+      {"attn_q", q_dim_, dim_, qd + ", " + dims},       {"attn_k", kv_dim_, dim_, kvd + ", " + dims},
+      {"attn_v", kv_dim_, dim_, kvd + ", " + dims},     {"attn_output", dim_, q_dim_, dims + ", " + qd},
+      {"ffn_gate", hidden_, dim_, hd + ", " + dims},    {"ffn_up", hidden_, dim_, hd + ", " + dims},
+      {"ffn_down", dim_, hidden_, dims + ", " + hd}};
+  TQF_RETURN_IF_ERROR(CheckNoStrayLayerTensors(*reader_, n_layers_));
+  std::vector<std::vector<size_t>> layers(n_layers_);
+  std::vector<size_t> norm_index;
+  for (size_t l = 0; l < n_layers_; ++l) {
+    const std::string prefix = "blk." + std::to_string(l) + ".";
+    for (const Want& w : wants) {
+      const std::string name = prefix + w.name + ".weight";
+      TQF_ASSIGN_OR_RETURN(size_t idx, CheckTensor(*reader_, name, {w.rows, w.cols}, w.why));
+      std::string why;
+      if (!ValidateWeightView(View(idx, nullptr), &why)) {
+        return Status::Corruption("tensor '" + name + "': " + why);
+      }
+      layers[l].push_back(idx);
+    }
+    for (const char* norm : {"attn_norm", "ffn_norm"}) {
+      TQF_ASSIGN_OR_RETURN(size_t idx, CheckTensor(*reader_, prefix + norm + ".weight", {dim_}, dims));
+      norm_index.push_back(idx);
+    }
+  }
+  for (size_t idx : {embd, out}) {
+    std::string why;
+    if (!ValidateWeightView(View(idx, nullptr), &why)) {
+      return Status::Corruption("tensor '" + reader_->tensors()[idx].name + "': " + why);
+    }
+  }
+
+  // Non-layer weights, decoded once and held.
+  auto hold = [&](size_t idx, WeightView* view) -> Status {
+    const TensorInfo& t = reader_->tensors()[idx];
+    if (options.layer_source) {
+      if (const uint8_t* held = options.layer_source->HeldTensor(idx)) {
+        *view = View(idx, held);  // shared, not ours to count
+        return Status::OK();
+      }
+    }
+    std::unique_ptr<uint8_t[]> bytes(new (std::nothrow) uint8_t[t.raw_size]);
+    if (!bytes) return Status::ResourceExhausted("cannot allocate tensor '" + t.name + "'");
+    uint8_t* out = bytes.get();
+    TQF_RETURN_IF_ERROR(DecodeTensorsReleasing(*reader_, &idx, &out, 1, threads_));
+    *view = View(idx, bytes.get());
+    resident_bytes_ += t.raw_size;
+    held_.push_back(std::move(bytes));
+    return Status::OK();
+  };
+  auto hold_f32 = [&](size_t idx, std::vector<float>* v) -> Status {
+    v->resize(dim_);
+    resident_bytes_ += dim_ * sizeof(float);
+    return reader_->DecodeTensorF32(idx, v->data(), dim_, 1);
+  };
+  TQF_RETURN_IF_ERROR(hold(embd, &embedding_));
+  if (tied_output_) {
+    output_ = embedding_;
+  } else {
+    TQF_RETURN_IF_ERROR(hold(out, &output_));
+  }
+  TQF_RETURN_IF_ERROR(hold_f32(onorm, &output_norm_));
+  attn_norm_.resize(n_layers_);
+  ffn_norm_.resize(n_layers_);
+  for (size_t l = 0; l < n_layers_; ++l) {
+    TQF_RETURN_IF_ERROR(hold_f32(norm_index[2 * l], &attn_norm_[l]));
+    TQF_RETURN_IF_ERROR(hold_f32(norm_index[2 * l + 1], &ffn_norm_[l]));
+  }
+  for (const std::vector<size_t>& l : layers) {
+    layer_tensor_index_.insert(layer_tensor_index_.end(), l.begin(), l.end());
+  }
+
+  // RoPE inverse frequencies, with Llama 3 scaling when the file asks.
+  rope_freq_.resize(head_dim_ / 2);
+  for (size_t i = 0; i < head_dim_ / 2; ++i) {
+    float freq = 1.0f / std::pow(hp.rope_theta, static_cast<float>(2 * i) / static_cast<float>(head_dim_));
+    if (hp.rope_scaling_factor > 0.0f) freq = Llama3ScaleFrequency(freq, hp);
+    rope_freq_[i] = freq;
+  }
+
+  if (options.layer_source) {
+    provider_ = options.layer_source;
+  } else {
+    LayerProviderOptions popts;
+    popts.mem_budget = options.mem_budget;
+    popts.decode_threads = threads_;
+    popts.prefetch = options.prefetch;
+    provider_ = std::make_shared<LayerProvider>(reader_.get(), layers, popts);
+  }
+  TQF_RETURN_IF_ERROR(provider_->Bind(*reader_, layers));
+  buf_ = std::make_unique<Buffers>();
+  buf_->Allocate(*this);
+  return Status::OK();
+}
+
+float Llama3ScaleFrequency(float freq, const Hyperparameters& hp) {
+  const float kPi = 3.14159265358979323846f;
+  const float old_ctx = static_cast<float>(hp.rope_original_context);
+  const float low_wavelen = old_ctx / hp.rope_low_freq_factor;
+  const float high_wavelen = old_ctx / hp.rope_high_freq_factor;
+  const float wavelen = 2.0f * kPi / freq;
+  if (wavelen < high_wavelen) return freq;
+  if (wavelen > low_wavelen) return freq / hp.rope_scaling_factor;
+  const float smooth = (old_ctx / wavelen - hp.rope_low_freq_factor) /
+                       (hp.rope_high_freq_factor - hp.rope_low_freq_factor);
+  return (1.0f - smooth) * freq / hp.rope_scaling_factor + smooth * freq;
+}
+
+size_t Model::kv_cache_bytes() const { return 2 * n_layers_ * ctx_size_ * kv_dim_ * sizeof(float); }
+
+}  // namespace tqf::rt

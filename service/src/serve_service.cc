@@ -1,0 +1,279 @@
+// ServeService: creating, publishing and removing the service objects.
+// The request loop is in serve_loop.cc. See serve_service.h.
+#include "tqf/service/serve_service.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/interprocess/exceptions.hpp>
+#include <boost/interprocess/mapped_region.hpp>
+#include <boost/interprocess/permissions.hpp>
+#include <boost/interprocess/shared_memory_object.hpp>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+
+#include "serve_service_internal.h"
+
+namespace tqf::serve {
+
+namespace bip = boost::interprocess;
+using serve::ControlHeader;
+
+namespace {
+
+uint64_t Align(uint64_t n, uint64_t a) { return (n + a - 1) / a * a; }
+
+// "blk.L." prefix -> L, or -1.
+long LayerOf(const std::string& name) {
+  if (name.compare(0, 4, "blk.") != 0) return -1;
+  size_t i = 4;
+  long layer = 0;
+  while (i < name.size() && i < 12 && name[i] >= '0' && name[i] <= '9') {
+    layer = layer * 10 + (name[i++] - '0');
+  }
+  return (i == 4 || i >= name.size() || name[i] != '.') ? -1 : layer;
+}
+
+}  // namespace
+
+ServeService::Impl::~Impl() {
+  if (header != nullptr && published) {
+    serve::SegmentLock lock(header);
+    header->state = static_cast<uint32_t>(serve::ServiceState::kStopped);
+    serve::Notify(&header->client_event);
+  }
+  // Unlink the names first, then unmap; clients keep their own mappings.
+  if (owns_data) bip::shared_memory_object::remove(serve::DataName(name).c_str());
+  if (owns_control) bip::shared_memory_object::remove(serve::ControlName(name).c_str());
+}
+
+void ServeService::Impl::Log(const std::string& msg) const {
+  if (options.log) options.log(msg);
+}
+
+Status ServeService::Impl::Plan() {
+  std::map<long, std::vector<size_t>> by_layer;
+  for (size_t i = 0; i < reader->tensors().size(); ++i) {
+    const TensorInfo& t = reader->tensors()[i];
+    if (t.shape.size() < 2) continue;
+    const long l = LayerOf(t.name);
+    if (l < 0) {
+      held.push_back(i);
+    } else {
+      by_layer[l].push_back(i);
+    }
+  }
+  if (by_layer.empty()) {
+    return Status::InvalidArgument("the model has no layer tensors (blk.N.*) to serve");
+  }
+  const uint64_t n = static_cast<uint64_t>(by_layer.rbegin()->first) + 1;
+  const uint32_t hp_layers = reader->model().hparams.n_layers;
+  if (by_layer.size() != n || (hp_layers != 0 && hp_layers != n) || n > (1u << 16)) {
+    return Status::Corruption("layer tensors name " + std::to_string(by_layer.size()) +
+                              " distinct layers up to blk." + std::to_string(n - 1) +
+                              " but the hyperparameters say n_layers " + std::to_string(hp_layers));
+  }
+  layers.resize(n);
+  uint64_t largest = 0;
+  for (const auto& [l, tensors] : by_layer) {
+    uint64_t bytes = 0;
+    for (size_t idx : tensors) bytes += Align(reader->tensors()[idx].raw_size, serve::kTensorAlign);
+    layers[static_cast<size_t>(l)] = tensors;
+    largest = std::max(largest, bytes);
+  }
+  slot_bytes = Align(largest, serve::kPage);
+  uint64_t held_total = 0;
+  for (size_t idx : held) held_total += Align(reader->tensors()[idx].raw_size, serve::kTensorAlign);
+  held_bytes = Align(held_total, serve::kPage);
+  num_slots = static_cast<uint32_t>(n);
+  if (options.cache_bytes >= 0) {
+    const uint64_t fit = static_cast<uint64_t>(options.cache_bytes) / slot_bytes;
+    if (fit == 0) {
+      Log("--cache " + std::to_string(options.cache_bytes) + " is smaller than one layer (" +
+          std::to_string(slot_bytes) + " bytes); keeping one layer slot");
+    }
+    num_slots = static_cast<uint32_t>(std::min<uint64_t>(std::max<uint64_t>(fit, 1), n));
+  }
+  data_bytes = held_bytes + uint64_t{num_slots} * slot_bytes;
+  return Status::OK();
+}
+
+// An existing control object: refuse if its service lives, else remove it.
+Status ServeService::Impl::CleanStale() {
+  const std::string control = serve::ControlName(name);
+  TQF_RETURN_IF_ERROR(serve::CheckAccess(name, control));
+  const std::string path = serve::ShmPath(control);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return Status::OK();  // gone meanwhile: retry the create
+    return Status::IOError(path + ": " + std::strerror(errno));
+  }
+  ControlHeader h;
+  std::memset(&h, 0, sizeof(h));
+  const bool readable = ::pread(fd, &h, sizeof(h), 0) == static_cast<ssize_t>(sizeof(h)) &&
+                        h.magic == serve::kMagic;
+  const std::string pid = readable ? std::to_string(h.server.pid) : std::string("unknown");
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    h.model_path[serve::kPathMax - 1] = '\0';
+    return Status::IOError("service '" + name + "' is already running (pid " + pid +
+                           (readable ? ", serving " + std::string(h.model_path) : std::string()) +
+                           "); stop it first (SIGINT/SIGTERM) or choose another --name");
+  }
+  // No service holds the lock: its owner died. Remove both objects.
+  bip::shared_memory_object::remove(serve::DataName(name).c_str());
+  bip::shared_memory_object::remove(control.c_str());
+  ::close(fd);
+  Log("removed the stale objects of service '" + name + "' (its service, pid " + pid + ", died)");
+  return Status::OK();
+}
+
+Status ServeService::Impl::CreateControl() {
+  const std::string control = serve::ControlName(name);
+  const bip::permissions perm(options.group ? 0660 : 0600);
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    try {
+      bip::shared_memory_object shm(bip::create_only, control.c_str(), bip::read_write, perm);
+      control_shm.swap(shm);
+    } catch (const bip::interprocess_exception& e) {
+      if (e.get_error_code() != bip::already_exists_error) {
+        return Status::IOError("creating shared memory " + serve::ShmPath(control) + ": " + e.what());
+      }
+      TQF_RETURN_IF_ERROR(CleanStale());
+      continue;
+    }
+    const int fd = control_shm.get_mapping_handle().handle;
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      // Another `tqf serve` is cleaning this name at this very moment.
+      return Status::IOError("another `tqf serve` is starting service '" + name + "' right now");
+    }
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || st.st_nlink == 0) continue;  // a racing cleaner removed it
+    owns_control = true;
+    return Status::OK();
+  }
+  return Status::IOError("could not create service '" + name + "': its objects kept reappearing");
+}
+
+Status ServeService::Impl::Publish() {
+  const serve::ControlLayout layout = serve::ComputeLayout(
+      static_cast<uint32_t>(layers.size()), num_tensor_rows(), options.max_clients, num_slots);
+  try {
+    control_shm.truncate(static_cast<bip::offset_t>(layout.total));
+    bip::mapped_region region(control_shm, bip::read_write);
+    control_region.swap(region);
+    bip::shared_memory_object::remove(serve::DataName(name).c_str());  // a stale one
+    bip::shared_memory_object data(bip::create_only, serve::DataName(name).c_str(), bip::read_write,
+                                   bip::permissions(options.group ? 0660 : 0600));
+    data_shm.swap(data);
+    owns_data = true;
+    data_shm.truncate(static_cast<bip::offset_t>(data_bytes));
+    bip::mapped_region data_map(data_shm, bip::read_write);
+    data_region.swap(data_map);
+  } catch (const bip::interprocess_exception& e) {
+    return Status::IOError("service '" + name + "': mapping " + std::to_string(layout.total) +
+                           " + " + std::to_string(data_bytes) + " bytes of shared memory: " + e.what());
+  }
+  data = static_cast<uint8_t*>(data_region.get_address());
+  ControlHeader* h = static_cast<ControlHeader*>(control_region.get_address());
+  std::memset(static_cast<void*>(h), 0, layout.total);
+  TQF_RETURN_IF_ERROR(serve::InitSync(h));
+  h->version = serve::kVersion;
+  h->state = static_cast<uint32_t>(serve::ServiceState::kStarting);
+  h->control_bytes = layout.total;
+  h->server = serve::Self();
+  h->owner_uid = static_cast<uint32_t>(geteuid());
+  h->max_clients = options.max_clients;
+  std::memcpy(h->model_path, path.data(), path.size());
+  h->file_size = fingerprint.file_size;
+  h->header_checksum = fingerprint.header_checksum;
+  h->num_layers = static_cast<uint32_t>(layers.size());
+  h->num_tensors = num_tensor_rows();
+  h->num_slots = num_slots;
+  h->slot_bytes = slot_bytes;
+  h->slots_offset = held_bytes;
+  h->held_bytes = held_bytes;
+  h->data_bytes = data_bytes;
+  h->layers_off = layout.layers_off;
+  h->tensors_off = layout.tensors_off;
+  h->clients_off = layout.clients_off;
+  h->pins_off = layout.pins_off;
+  h->slot_table_off = layout.slot_table_off;
+  header = h;
+
+  // Tensor table: held tensors first, then each layer's.
+  serve::TensorEntry* rows = serve::Tensors(h);
+  uint32_t row = 0;
+  uint64_t off = 0;
+  for (size_t idx : held) {
+    const uint64_t size = reader->tensors()[idx].raw_size;
+    rows[row++] = {static_cast<uint32_t>(idx), -1, off, size};
+    off += Align(size, serve::kTensorAlign);
+  }
+  for (size_t l = 0; l < layers.size(); ++l) {
+    serve::LayerEntry& e = serve::Layers(h)[l];
+    e.slot = -1;
+    e.first_tensor = row;
+    off = 0;
+    for (size_t idx : layers[l]) {
+      const uint64_t size = reader->tensors()[idx].raw_size;
+      rows[row++] = {static_cast<uint32_t>(idx), static_cast<int32_t>(l), off, size};
+      off += Align(size, serve::kTensorAlign);
+    }
+    e.num_tensors = row - e.first_tensor;
+    e.bytes = off;
+  }
+  for (uint32_t s = 0; s < num_slots; ++s) serve::Slots(h)[s].layer = -1;
+  for (uint32_t c = 0; c < options.max_clients; ++c) serve::Clients(h)[c].waiting_on = -1;
+
+  // Held tensors, decoded once.
+  for (uint32_t r = 0; r < held.size(); ++r) {
+    const serve::TensorEntry& t = rows[r];
+    Status s = reader->DecodeTensor(t.tensor_index, data + t.offset, t.size, options.decode_threads);
+    reader->DontNeed(t.tensor_index);
+    if (!s.ok()) return s.WithContext("service '" + name + "': held tensor");
+  }
+  h->state = static_cast<uint32_t>(serve::ServiceState::kRunning);
+  __atomic_store_n(&h->magic, serve::kMagic, __ATOMIC_RELEASE);
+  published = true;
+  return Status::OK();
+}
+
+Result<std::unique_ptr<ServeService>> ServeService::Start(const std::string& model_path,
+                                                          const ServeOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  if (impl->options.max_clients == 0 || impl->options.max_clients > 4096) {
+    return Status::InvalidArgument("max_clients must be 1..4096");
+  }
+  char resolved[PATH_MAX];
+  if (::realpath(model_path.c_str(), resolved) == nullptr) {
+    return Status::NotFound(model_path + ": " + std::strerror(errno));
+  }
+  impl->path = resolved;
+  if (impl->path.size() >= serve::kPathMax) return Status::InvalidArgument("model path too long");
+  impl->name = options.name.empty() ? serve::DefaultServiceName(impl->path) : options.name;
+  TQF_RETURN_IF_ERROR(serve::CheckServiceName(impl->name));
+  TQF_ASSIGN_OR_RETURN(impl->reader, Reader::Open(impl->path));
+  impl->fingerprint = serve::FingerprintOf(*impl->reader);
+  struct stat st;
+  if (::stat(impl->path.c_str(), &st) == 0) impl->file_stat = st;
+  TQF_RETURN_IF_ERROR(impl->Plan());
+  TQF_RETURN_IF_ERROR(impl->CreateControl());
+  TQF_RETURN_IF_ERROR(impl->Publish());
+  return std::unique_ptr<ServeService>(new ServeService(std::move(impl)));
+}
+
+ServeService::ServeService(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ServeService::~ServeService() = default;
+const std::string& ServeService::name() const { return impl_->name; }
+uint64_t ServeService::slot_bytes() const { return impl_->slot_bytes; }
+uint32_t ServeService::num_slots() const { return impl_->num_slots; }
+uint64_t ServeService::held_bytes() const { return impl_->held_bytes; }
+
+}  // namespace tqf::serve

@@ -1,0 +1,82 @@
+// ReadServeStatus: a snapshot of a service's tables, taken under its mutex
+// without registering as a client. See shared_model.h.
+#include "tqf/service/shared_model.h"
+#include "shared_model_internal.h"
+
+namespace tqf::serve {
+
+namespace {
+
+const char* StateName(uint32_t state) {
+  switch (static_cast<serve::ServiceState>(state)) {
+    case serve::ServiceState::kStarting: return "starting";
+    case serve::ServiceState::kRunning: return "running";
+    case serve::ServiceState::kStopped: return "stopped";
+    case serve::ServiceState::kModelChanged: return "model file changed (not serving)";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+Result<ServeStatus> ReadServeStatus(const std::string& name) {
+  LayerLease::Connection conn;
+  Status opened = conn.OpenControl(name);
+  // A dead or stopped service is still worth describing; other errors are not.
+  if (!opened.ok() && conn.header == nullptr) return opened;
+  if (!opened.ok() && !opened.IsIOError() && !opened.IsChecksumMismatch()) return opened;
+  serve::ControlHeader* h = conn.header;
+  TQF_RETURN_IF_ERROR(serve::ValidateHeader(h, conn.control_region.get_size()));
+  serve::SegmentLock lock(h);
+  if (!lock.ok()) return Status::IOError("service '" + name + "': shared mutex unrecoverable");
+  ServeStatus st;
+  st.name = name;
+  st.model_path = conn.model_path;
+  st.state = StateName(h->state);
+  st.server_pid = h->server.pid;
+  st.server_alive = serve::IsAlive(h->server);
+  if (!st.server_alive && h->state == static_cast<uint32_t>(serve::ServiceState::kRunning)) {
+    st.state = "dead (stale objects; the next `tqf serve` for this name removes them)";
+  }
+  st.num_layers = h->num_layers;
+  st.num_slots = h->num_slots;
+  st.slot_bytes = h->slot_bytes;
+  st.held_bytes = h->held_bytes;
+  st.cache_bytes = uint64_t{h->num_slots} * h->slot_bytes;
+  st.bytes_used = h->held_bytes;
+  for (uint32_t l = 0; l < h->num_layers; ++l) {
+    const serve::LayerEntry& e = serve::Layers(h)[l];
+    if (e.state == static_cast<uint32_t>(serve::LayerState::kReady)) {
+      st.layers_resident++;
+      st.bytes_used += h->slot_bytes;
+      if (e.pins > 0) st.layers_leased++;
+    }
+  }
+  const serve::Counters& c = h->counters;
+  st.acquires = c.acquires;
+  st.hits = c.hits;
+  st.misses = c.misses;
+  st.decodes = c.decodes;
+  st.evictions = c.evictions;
+  st.prefetches = c.prefetches;
+  st.reclaimed_clients = c.reclaimed_clients;
+  st.reclaimed_leases = c.reclaimed_pins;
+  st.decode_seconds = static_cast<double>(c.decode_ns) * 1e-9;
+  for (uint32_t i = 0; i < h->max_clients; ++i) {
+    const serve::ClientEntry& e = serve::Clients(h)[i];
+    if (e.who.pid == 0) continue;
+    ServeStatus::Client client;
+    client.pid = e.who.pid;
+    client.alive = serve::IsAlive(e.who);
+    for (uint32_t l = 0; l < h->num_layers; ++l) {
+      client.leases += serve::Pins(h)[uint64_t{i} * h->num_layers + l];
+    }
+    client.acquires = e.acquires;
+    client.hits = e.hits;
+    client.misses = e.misses;
+    st.clients.push_back(client);
+  }
+  return st;
+}
+
+}  // namespace tqf::serve

@@ -1,0 +1,231 @@
+// The `tqf` command as a user meets it: exit codes (0 ok, 1 failed, 2
+// usage), one clear line on stderr for every error, no half-written output
+// after a failure or an interrupt, and inspect --json listing every tensor.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "test_util.h"
+#include "tqf/internal/json.h"
+
+namespace tqf {
+namespace {
+
+struct CliResult {
+  int code = -1;
+  std::string out, err;
+};
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Runs the tqf binary with `args`, capturing stdout and stderr.
+CliResult Tqf(const std::vector<std::string>& args) {
+  static int n = 0;
+  std::string base = testing::TempDir() + "/run" + std::to_string(n++);
+  pid_t pid = fork();
+  if (pid == 0) {
+    freopen((base + ".out").c_str(), "w", stdout);
+    freopen((base + ".err").c_str(), "w", stderr);
+    std::vector<char*> argv{const_cast<char*>(TQF_CLI_PATH)};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(TQF_CLI_PATH, argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  CliResult r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = Slurp(base + ".out");
+  r.err = Slurp(base + ".err");
+  return r;
+}
+
+size_t Lines(const std::string& s) { return std::count(s.begin(), s.end(), '\n'); }
+bool Exists(const std::string& p) { return access(p.c_str(), F_OK) == 0; }
+
+const std::string kStories = testing::SharedPath("models/stories260K/stories260K.gguf");
+
+class ToolsTest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = testing::TempDir(); }
+  std::string dir_;
+};
+
+TEST_F(ToolsTest, UsageErrorsExitTwo) {
+  EXPECT_EQ(Tqf({}).code, 2);
+  CliResult r = Tqf({"frobnicate"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("unknown command 'frobnicate'"), std::string::npos) << r.err;
+  EXPECT_EQ(Tqf({"pack"}).code, 2);
+  EXPECT_EQ(Tqf({"pack", kStories}).code, 2);  // no -o
+  r = Tqf({"pack", kStories, "-o", dir_ + "/x.tqf", "--quant", "int3"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("int3"), std::string::npos) << r.err;
+  r = Tqf({"pack", kStories, "-o", dir_ + "/x.tqf", "--codec", "lzma"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("dict4"), std::string::npos) << "lists known codecs: " << r.err;
+  EXPECT_EQ(Tqf({"pack", kStories, "-o"}).code, 2);
+  EXPECT_EQ(Tqf({"verify"}).code, 2);
+  EXPECT_EQ(Tqf({"verify", "a.tqf", "--threads", "many"}).code, 2);
+  EXPECT_EQ(Tqf({"inspect", "--frob", "a.tqf"}).code, 2);
+  EXPECT_FALSE(Exists(dir_ + "/x.tqf"));
+  EXPECT_EQ(Tqf({"--help"}).code, 0);
+  EXPECT_EQ(Tqf({"pack", "--help"}).code, 0);
+}
+
+TEST_F(ToolsTest, MissingAndUnsupportedInputsFailWithOneLine) {
+  CliResult r = Tqf({"pack", dir_ + "/missing.gguf", "-o", dir_ + "/x.tqf"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(Lines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find("missing.gguf"), std::string::npos) << r.err;
+  std::ofstream(dir_ + "/notes.txt") << "just some text, not a model\n";
+  r = Tqf({"pack", dir_ + "/notes.txt", "-o", dir_ + "/x.tqf"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(Lines(r.err), 1u) << r.err;
+  EXPECT_FALSE(Exists(dir_ + "/x.tqf"));
+  r = Tqf({"pack", kStories, "-o", dir_ + "/no/such/dir/x.tqf"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(Lines(r.err), 1u) << r.err;
+  r = Tqf({"verify", dir_ + "/missing.tqf"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("missing.tqf"), std::string::npos);
+  r = Tqf({"inspect", dir_ + "/notes.txt"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("bad magic"), std::string::npos) << r.err;
+}
+
+TEST_F(ToolsTest, PackVerifyInspectAndDamage) {
+  const std::string out = dir_ + "/s.tqf";
+  CliResult r = Tqf({"pack", kStories, "-o", out, "--quant", "channel", "--codec", "dict4", "--block-size", "4K"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("bits per weight"), std::string::npos);
+  EXPECT_EQ(Tqf({"verify", out}).code, 0);
+
+  // inspect --json is valid JSON listing every tensor with its sizes.
+  r = Tqf({"inspect", out, "--json"});
+  ASSERT_EQ(r.code, 0);
+  auto doc = json::Parse(r.out);
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  const json::Value* tensors = doc->Find("tensors");
+  ASSERT_NE(tensors, nullptr);
+  ASSERT_EQ(tensors->items().size(), 48u);
+  for (const json::Value& t : tensors->items()) {
+    ASSERT_NE(t.Find("raw_bytes"), nullptr);
+    ASSERT_NE(t.Find("stored_bytes"), nullptr);
+    EXPECT_GT(t.Find("raw_bytes")->as_double(), 0);
+  }
+
+  // One flipped byte in a codeword stream: verify names tensor and block.
+  std::string bytes = Slurp(out);
+  const json::Value& t0 = tensors->items()[0];
+  ASSERT_EQ(t0.Find("name")->as_string(), "token_embd.weight");
+  const json::Value* sections = doc->Find("sections");
+  ASSERT_NE(sections, nullptr);
+  uint64_t streams_at = 0;
+  for (const json::Value& s : sections->items()) {
+    if (s.Find("kind")->as_string() == "streams") streams_at = static_cast<uint64_t>(s.Find("offset")->as_double());
+  }
+  ASSERT_GT(streams_at, 0u);
+  std::string flipped = bytes;
+  flipped[streams_at + 5000] ^= 0x10;  // token_embd is first: 18 KB of stream, blocks of 4 KiB
+  std::ofstream(dir_ + "/flipped.tqf", std::ios::binary) << flipped;
+  r = Tqf({"verify", dir_ + "/flipped.tqf"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("token_embd.weight"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("block 2/"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("expected"), std::string::npos) << r.err;
+
+  // Truncated: a clear error, not a crash.
+  std::ofstream(dir_ + "/trunc.tqf", std::ios::binary) << bytes.substr(0, bytes.size() - 100);
+  r = Tqf({"verify", dir_ + "/trunc.tqf"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(Lines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find("truncated"), std::string::npos) << r.err;
+}
+
+TEST_F(ToolsTest, InterruptedPackLeavesNothing) {
+  const std::string out = dir_ + "/big.tqf";
+  const std::string gpt2 = testing::SharedPath("models/gpt2-attention/gpt2-small-attention.safetensors");
+  pid_t pid = fork();
+  if (pid == 0) {
+    freopen("/dev/null", "w", stdout);
+    execl(TQF_CLI_PATH, TQF_CLI_PATH, "pack", gpt2.c_str(), "-o", out.c_str(), "--codec", "dict4",
+          "--threads", "1", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Interrupt once the temporary output exists, i.e. mid-write.
+  const std::string tmp = out + ".tmp." + std::to_string(pid);
+  for (int i = 0; i < 3000 && !Exists(tmp); ++i) usleep(5 * 1000);
+  EXPECT_TRUE(Exists(tmp)) << "pack never started writing";
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  // It dies of SIGINT and leaves neither the output nor its temporary file.
+  ASSERT_TRUE(WIFSIGNALED(status)) << "pack finished before the interrupt";
+  EXPECT_EQ(WTERMSIG(status), SIGINT);
+  EXPECT_FALSE(Exists(out));
+  EXPECT_FALSE(Exists(tmp)) << "temporary file left behind";
+}
+
+
+TEST_F(ToolsTest, EvalReportsJsonAndNamesBadLines) {
+  const std::string text = testing::SharedPath("eval/text/tinystories-valid-subset.txt");
+  const std::string arc = testing::SharedPath("eval/arc/ARC-Easy-validation.jsonl");
+  CliResult r = Tqf({"eval", kStories, "--ppl", text, "--ppl-tokens", "1000", "--ctx", "256", "--arc",
+                     arc, "--limit", "5", "--threads", "1", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto doc = json::Parse(r.out);
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString() << "\n" << r.out;
+  const json::Value& tasks = *doc->Find("models")->items()[0].Find("tasks");
+  ASSERT_EQ(tasks.size(), 2u);
+  const double ppl = tasks.items()[0].Find("ppl")->as_double();
+  EXPECT_GT(ppl, 3.0);  // stories260K on its own domain: about 5-6
+  EXPECT_LT(ppl, 9.0);
+  EXPECT_EQ(tasks.items()[1].Find("n")->as_double(), 5.0);
+
+  // A malformed line: exit 1, one line naming file:line.
+  std::ofstream(dir_ + "/bad.jsonl") << "{\"question\": \"q\", \"choices\": {\"text\": [\"a\", \"b\"], "
+                                        "\"label\": [\"A\", \"B\"]}, \"answerKey\": \"A\"}\n{not json\n";
+  r = Tqf({"eval", kStories, "--arc", dir_ + "/bad.jsonl"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(Lines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find("bad.jsonl:2"), std::string::npos) << r.err;
+  // Usage errors.
+  EXPECT_EQ(Tqf({"eval", kStories}).code, 2);  // no task
+  EXPECT_EQ(Tqf({"eval", kStories, "--ppl", text, "--limit", "x"}).code, 2);
+  EXPECT_EQ(Tqf({"eval", dir_ + "/missing.tqf", "--ppl", text}).code, 1);
+}
+
+TEST(TokenizeCommand, EncodesAndDecodes) {
+  const std::string llama3 = testing::SharedPath("models/llama3-tokenizer/tokenizer.json");
+  const std::string stories = testing::SharedPath("models/stories260K/tok512.bin");
+  const std::string gguf = testing::SharedPath("models/stories260K/stories260K.gguf");
+  CliResult r = Tqf({"tokenize", llama3, "Hello world!", "--no-bos"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "9906 1917 0\n");
+  r = Tqf({"tokenize", stories, "Once upon a time"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "1 403 407 261 378\n");
+  r = Tqf({"tokenize", gguf, "Once upon a time"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "1 403 407 261 378\n");
+  r = Tqf({"tokenize", stories, "--decode", "1 403 407 261 378"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "Once upon a time\n");
+  EXPECT_EQ(Tqf({"tokenize", "/nonexistent/file", "x"}).code, 1);
+  EXPECT_EQ(Tqf({"tokenize", stories}).code, 2);
+  EXPECT_EQ(Tqf({"tokenize", stories, "--decode", "1 x"}).code, 2);
+}
+
+}  // namespace
+}  // namespace tqf

@@ -6,8 +6,8 @@
 #include <fstream>
 #include <string>
 
-#include "tqf/eval/data.h"
 #include "fuzz_helpers.h"
+#include "tqf/eval/data.h"
 
 namespace {
 

@@ -1,9 +1,10 @@
 #include "cli.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
-#include <unistd.h>
 
 namespace tqf::tools {
 
@@ -64,12 +65,18 @@ bool ParseBytes(const std::string& s, uint64_t* out) {
   if (errno != 0 || end == s.c_str() || !(v >= 0) || !std::isfinite(v)) return false;
   std::string suffix(end);
   double mul = 1;
-  if (suffix.empty() || suffix == "B") mul = 1;
-  else if (suffix == "K" || suffix == "KB" || suffix == "KiB" || suffix == "k") mul = 1024.0;
-  else if (suffix == "M" || suffix == "MB" || suffix == "MiB") mul = 1024.0 * 1024;
-  else if (suffix == "G" || suffix == "GB" || suffix == "GiB") mul = 1024.0 * 1024 * 1024;
-  else if (suffix == "T" || suffix == "TB" || suffix == "TiB") mul = 1024.0 * 1024 * 1024 * 1024;
-  else return false;
+  if (suffix.empty() || suffix == "B")
+    mul = 1;
+  else if (suffix == "K" || suffix == "KB" || suffix == "KiB" || suffix == "k")
+    mul = 1024.0;
+  else if (suffix == "M" || suffix == "MB" || suffix == "MiB")
+    mul = 1024.0 * 1024;
+  else if (suffix == "G" || suffix == "GB" || suffix == "GiB")
+    mul = 1024.0 * 1024 * 1024;
+  else if (suffix == "T" || suffix == "TB" || suffix == "TiB")
+    mul = 1024.0 * 1024 * 1024 * 1024;
+  else
+    return false;
   double bytes = v * mul;
   if (bytes >= 1.8e19) return false;
   *out = static_cast<uint64_t>(bytes);
@@ -105,8 +112,10 @@ std::string HumanBytes(uint64_t n) {
     ++u;
   }
   char buf[32];
-  if (u == 0) std::snprintf(buf, sizeof(buf), "%llu B", static_cast<unsigned long long>(n));
-  else std::snprintf(buf, sizeof(buf), "%.2f %s", v, units[u]);
+  if (u == 0)
+    std::snprintf(buf, sizeof(buf), "%llu B", static_cast<unsigned long long>(n));
+  else
+    std::snprintf(buf, sizeof(buf), "%.2f %s", v, units[u]);
   return buf;
 }
 
@@ -119,7 +128,8 @@ void Progress::Update(const std::string& phase, size_t done, size_t total) {
   int filled = static_cast<int>(width * done / total);
   std::string bar(filled, '#');
   bar.resize(width, '.');
-  std::fprintf(stderr, "\r%s %-8s [%s] %zu/%zu", label_.c_str(), phase.c_str(), bar.c_str(), done, total);
+  std::fprintf(stderr, "\r%s %-8s [%s] %zu/%zu", label_.c_str(), phase.c_str(), bar.c_str(), done,
+               total);
   std::fflush(stderr);
   drawn_ = true;
 }

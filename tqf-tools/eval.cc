@@ -68,7 +68,8 @@ int ParseFlags(int argc, char** argv, Flags* f) {
   std::string v;
   auto usage = [](const std::string& msg) { return Usage("eval", msg, kUsage); };
   auto count = [&](const char* flag, long long min, long long* out) {
-    if (!ParseInt(v, min, 1LL << 40, out)) return usage(std::string("bad ") + flag + " '" + v + "'");
+    if (!ParseInt(v, min, 1LL << 40, out))
+      return usage(std::string("bad ") + flag + " '" + v + "'");
     return -1;
   };
   while (!args.Done()) {
@@ -77,22 +78,32 @@ int ParseFlags(int argc, char** argv, Flags* f) {
       std::fputs(kUsage, stdout);
       return kExitOk;
     }
-    if (args.Value("--ppl", &v)) f->tasks.emplace_back(eval::TaskKind::kPerplexity, v);
-    else if (args.Value("--arc", &v)) f->tasks.emplace_back(eval::TaskKind::kArc, v);
-    else if (args.Value("--hellaswag", &v)) f->tasks.emplace_back(eval::TaskKind::kHellaswag, v);
-    else if (args.Value("--mmlu", &v)) f->tasks.emplace_back(eval::TaskKind::kMmlu, v);
+    if (args.Value("--ppl", &v))
+      f->tasks.emplace_back(eval::TaskKind::kPerplexity, v);
+    else if (args.Value("--arc", &v))
+      f->tasks.emplace_back(eval::TaskKind::kArc, v);
+    else if (args.Value("--hellaswag", &v))
+      f->tasks.emplace_back(eval::TaskKind::kHellaswag, v);
+    else if (args.Value("--mmlu", &v))
+      f->tasks.emplace_back(eval::TaskKind::kMmlu, v);
     else if (args.Value("--compare", &v)) {
       if (f->compare) return usage("--compare given twice");
       f->compare = true;
       f->files.insert(f->files.begin(), v);
-    } else if (args.Value("--limit", &v)) code = count("--limit", 1, &f->limit);
-    else if (args.Value("--ctx", &v)) code = count("--ctx", 3, &f->ctx);
-    else if (args.Value("--stride", &v)) code = count("--stride", 1, &f->stride);
-    else if (args.Value("--ppl-tokens", &v)) code = count("--ppl-tokens", 2, &f->ppl_tokens);
-    else if (args.Value("--threads", &v)) code = count("--threads", 0, &f->threads);
+    } else if (args.Value("--limit", &v))
+      code = count("--limit", 1, &f->limit);
+    else if (args.Value("--ctx", &v))
+      code = count("--ctx", 3, &f->ctx);
+    else if (args.Value("--stride", &v))
+      code = count("--stride", 1, &f->stride);
+    else if (args.Value("--ppl-tokens", &v))
+      code = count("--ppl-tokens", 2, &f->ppl_tokens);
+    else if (args.Value("--threads", &v))
+      code = count("--threads", 0, &f->threads);
     else if (args.Value("--mem-budget", &v)) {
       uint64_t b = 0;
-      if (!ParseBytes(v, &b) || b > static_cast<uint64_t>(INT64_MAX)) return usage("bad --mem-budget '" + v + "'");
+      if (!ParseBytes(v, &b) || b > static_cast<uint64_t>(INT64_MAX))
+        return usage("bad --mem-budget '" + v + "'");
       f->budget = static_cast<int64_t>(b);
     } else if (args.Value("--attach", &v)) {
       f->attach = v;
@@ -111,7 +122,8 @@ int ParseFlags(int argc, char** argv, Flags* f) {
     return usage("--attach serves one model: no --compare, no --mem-budget");
   }
   if (f->files.empty() && f->attach.empty()) return usage("no model file given");
-  if (!f->compare && f->files.size() > 1) return usage("more than one file given (use --compare SOURCE FILE...)");
+  if (!f->compare && f->files.size() > 1)
+    return usage("more than one file given (use --compare SOURCE FILE...)");
   if (f->tasks.empty()) return usage("no task given (--ppl, --arc, --hellaswag or --mmlu)");
   return -1;
 }
@@ -124,7 +136,8 @@ std::string BaseName(const std::string& path) {
 // "ARC-Easy-validation" -> "ARC-Easy", "wikitext-2-raw-test" -> "wikitext-2".
 std::string ShortName(const std::string& task) {
   size_t cut = task.size();
-  for (const char* s : {"-validation", "-test", "-valid", "-raw", "_val"}) cut = std::min(cut, task.find(s));
+  for (const char* s : {"-validation", "-test", "-valid", "-raw", "_val"})
+    cut = std::min(cut, task.find(s));
   return cut > 0 ? task.substr(0, cut) : task;
 }
 
@@ -137,7 +150,8 @@ struct ModelRun {
 
 // Agreement of run `m`'s task `t` with the source's (runs[0]); < 0 if the
 // source has no result for it (interrupted).
-double AgreeWithSource(const std::vector<ModelRun>& runs, size_t t, const eval::TaskResult& r, bool norm) {
+double AgreeWithSource(const std::vector<ModelRun>& runs, size_t t, const eval::TaskResult& r,
+                       bool norm) {
   if (t >= runs[0].results.size()) return -1;
   return eval::Agreement(runs[0].results[t], r, norm);
 }
@@ -173,14 +187,15 @@ void PrintText(const std::vector<eval::EvalTask>& tasks, const std::vector<Model
   int width = 0;
   for (const ModelRun& m : runs) width = std::max(width, static_cast<int>(BaseName(m.path).size()));
   for (const ModelRun& m : runs) {
-    std::printf("  %-*s  %s, %s on disk, context %u\n", width, BaseName(m.path).c_str(), m.describe.c_str(),
-                HumanBytes(m.file_bytes).c_str(), m.ctx);
+    std::printf("  %-*s  %s, %s on disk, context %u\n", width, BaseName(m.path).c_str(),
+                m.describe.c_str(), HumanBytes(m.file_bytes).c_str(), m.ctx);
   }
   // Summary: one row per model.
   std::vector<std::vector<std::string>> rows;
   std::vector<std::string> head = {"model", "size"};
   for (const eval::EvalTask& t : tasks) {
-    head.push_back(t.kind == eval::TaskKind::kPerplexity ? "ppl " + ShortName(t.name) : ShortName(t.name) + " acc");
+    head.push_back(t.kind == eval::TaskKind::kPerplexity ? "ppl " + ShortName(t.name)
+                                                         : ShortName(t.name) + " acc");
     if (compare && t.kind != eval::TaskKind::kPerplexity) head.push_back("agree");
   }
   head.push_back("ms/question");
@@ -220,14 +235,15 @@ void PrintText(const std::vector<eval::EvalTask>& tasks, const std::vector<Model
     rows.clear();
     if (task.kind == eval::TaskKind::kPerplexity) {
       std::printf(": perplexity, sliding window, BOS first when the model asks\n");
-      rows.push_back({"model", "tokens", "windows", "ctx", "stride", "nll/token", "ppl", "seconds"});
+      rows.push_back(
+          {"model", "tokens", "windows", "ctx", "stride", "nll/token", "ppl", "seconds"});
       for (const ModelRun& m : runs) {
         if (t >= m.results.size()) continue;
         const eval::PerplexityResult& p = m.results[t].ppl;
         std::string tokens = std::to_string(p.scored) + "/" + std::to_string(p.text_tokens);
         rows.push_back({BaseName(m.path), tokens, std::to_string(p.windows), std::to_string(p.ctx),
-                        std::to_string(p.stride), Fmt("%.6f", p.MeanNll()), Fmt("%.4f", p.Perplexity()),
-                        Fmt("%.2f", p.seconds)});
+                        std::to_string(p.stride), Fmt("%.6f", p.MeanNll()),
+                        Fmt("%.4f", p.Perplexity()), Fmt("%.2f", p.seconds)});
       }
       PrintTable(rows);
       continue;
@@ -258,39 +274,48 @@ void PrintText(const std::vector<eval::EvalTask>& tasks, const std::vector<Model
       if (t < m.results.size()) cut = std::max(cut, eval::Summarize(m.results[t]).truncated);
     }
     if (cut > 0) {
-      std::printf("note: %zu question(s) longer than the context were cut from the left "
-                  "(BOS and the options kept)\n", cut);
+      std::printf(
+          "note: %zu question(s) longer than the context were cut from the left "
+          "(BOS and the options kept)\n",
+          cut);
     }
   }
 }
 
-void PrintJson(const std::vector<eval::EvalTask>& tasks, const std::vector<ModelRun>& runs, bool compare,
-               bool interrupted) {
+void PrintJson(const std::vector<eval::EvalTask>& tasks, const std::vector<ModelRun>& runs,
+               bool compare, bool interrupted) {
   std::printf("{\"interrupted\": %s, \"models\": [", interrupted ? "true" : "false");
   for (size_t i = 0; i < runs.size(); ++i) {
     const ModelRun& m = runs[i];
-    std::printf("%s\n  {\"path\": \"%s\", \"format\": \"%s\", \"describe\": \"%s\", \"file_bytes\": %llu, "
-                "\"ctx\": %u, \"tasks\": [", i ? "," : "", JsonEscape(m.path).c_str(), m.format.c_str(),
-                JsonEscape(m.describe).c_str(), static_cast<unsigned long long>(m.file_bytes), m.ctx);
+    std::printf(
+        "%s\n  {\"path\": \"%s\", \"format\": \"%s\", \"describe\": \"%s\", \"file_bytes\": %llu, "
+        "\"ctx\": %u, \"tasks\": [",
+        i ? "," : "", JsonEscape(m.path).c_str(), m.format.c_str(), JsonEscape(m.describe).c_str(),
+        static_cast<unsigned long long>(m.file_bytes), m.ctx);
     for (size_t t = 0; t < m.results.size(); ++t) {
       const eval::TaskResult& r = m.results[t];
-      std::printf("%s\n    {\"task\": \"%s\", \"kind\": \"%s\", \"path\": \"%s\", \"cancelled\": %s, ",
-                  t ? "," : "", JsonEscape(r.task).c_str(), eval::TaskKindName(r.kind),
-                  JsonEscape(tasks[t].path).c_str(), r.cancelled ? "true" : "false");
+      std::printf(
+          "%s\n    {\"task\": \"%s\", \"kind\": \"%s\", \"path\": \"%s\", \"cancelled\": %s, ",
+          t ? "," : "", JsonEscape(r.task).c_str(), eval::TaskKindName(r.kind),
+          JsonEscape(tasks[t].path).c_str(), r.cancelled ? "true" : "false");
       if (r.kind == eval::TaskKind::kPerplexity) {
         const eval::PerplexityResult& p = r.ppl;
-        std::printf("\"text_tokens\": %zu, \"scored\": %zu, \"windows\": %zu, \"ctx\": %zu, \"stride\": %zu, "
-                    "\"bos\": %s, \"nll_sum\": %.17g, \"mean_nll\": %.17g, \"ppl\": %.17g, \"seconds\": %.6f}",
-                    p.text_tokens, p.scored, p.windows, p.ctx, p.stride, p.bos ? "true" : "false", p.nll_sum,
-                    p.MeanNll(), p.Perplexity(), p.seconds);
+        std::printf(
+            "\"text_tokens\": %zu, \"scored\": %zu, \"windows\": %zu, \"ctx\": %zu, \"stride\": "
+            "%zu, "
+            "\"bos\": %s, \"nll_sum\": %.17g, \"mean_nll\": %.17g, \"ppl\": %.17g, \"seconds\": "
+            "%.6f}",
+            p.text_tokens, p.scored, p.windows, p.ctx, p.stride, p.bos ? "true" : "false",
+            p.nll_sum, p.MeanNll(), p.Perplexity(), p.seconds);
         continue;
       }
       const eval::McSummary s = eval::Summarize(r);
-      std::printf("\"n\": %zu, \"total\": %zu, \"acc\": %.6f, \"acc_se\": %.6f, \"acc_norm\": %.6f, "
-                  "\"acc_norm_se\": %.6f, \"latency_mean_s\": %.6f, \"latency_p95_s\": %.6f, "
-                  "\"tokens_per_question\": %.1f, \"truncated\": %zu, \"boundary_merges\": %zu",
-                  s.n, tasks[t].total_questions, s.acc, s.acc_se, s.acc_norm, s.acc_norm_se, s.latency_mean,
-                  s.latency_p95, s.tokens_per_question, s.truncated, s.boundary_merges);
+      std::printf(
+          "\"n\": %zu, \"total\": %zu, \"acc\": %.6f, \"acc_se\": %.6f, \"acc_norm\": %.6f, "
+          "\"acc_norm_se\": %.6f, \"latency_mean_s\": %.6f, \"latency_p95_s\": %.6f, "
+          "\"tokens_per_question\": %.1f, \"truncated\": %zu, \"boundary_merges\": %zu",
+          s.n, tasks[t].total_questions, s.acc, s.acc_se, s.acc_norm, s.acc_norm_se, s.latency_mean,
+          s.latency_p95, s.tokens_per_question, s.truncated, s.boundary_merges);
       if (compare) {
         std::printf(", \"agree\": %.6f, \"agree_norm\": %.6f", AgreeWithSource(runs, t, r, false),
                     AgreeWithSource(runs, t, r, true));
@@ -320,7 +345,8 @@ int CmdEval(int argc, char** argv) {
   mo.ctx_size = static_cast<uint32_t>(f.ctx);
   if (!f.attach.empty()) {
     Result<std::shared_ptr<serve::SharedModel>> shared = serve::SharedModel::Attach(f.attach);
-    if (!shared.ok()) return Fail("eval", "--attach " + f.attach + ": " + shared.status().ToString());
+    if (!shared.ok())
+      return Fail("eval", "--attach " + f.attach + ": " + shared.status().ToString());
     mo.layer_source = *shared;
     if (f.files.empty()) f.files.push_back((*shared)->model_path());
   }
@@ -366,7 +392,8 @@ int CmdEval(int argc, char** argv) {
   if (f.json) {
     PrintJson(tasks, runs, f.compare, interrupted);
   } else {
-    if (interrupted) std::printf("interrupted: partial results (what was measured before Ctrl-C)\n");
+    if (interrupted)
+      std::printf("interrupted: partial results (what was measured before Ctrl-C)\n");
     PrintText(tasks, runs, f.compare, f);
   }
   std::fflush(stdout);

@@ -51,10 +51,11 @@ void PrintJson(const Reader& r) {
       JsonEscape(h.architecture).c_str(), h.dim, h.hidden_dim, h.n_layers, h.n_heads, h.n_kv_heads,
       h.head_dim, h.vocab_size, h.context_length, h.norm_eps, h.rope_theta, h.rope_scaling_factor,
       h.tied_embeddings ? "true" : "false");
-  std::printf("  \"tokenizer\": {\"kind\": \"%s\", \"tokens\": %zu, \"merges\": %zu, \"bos_id\": %d, "
-              "\"eos_id\": %d, \"add_bos\": %s},\n",
-              TokenizerKindName(tok.kind), tok.tokens.size(), tok.merges.size(), tok.bos_id,
-              tok.eos_id, tok.add_bos ? "true" : "false");
+  std::printf(
+      "  \"tokenizer\": {\"kind\": \"%s\", \"tokens\": %zu, \"merges\": %zu, \"bos_id\": %d, "
+      "\"eos_id\": %d, \"add_bos\": %s},\n",
+      TokenizerKindName(tok.kind), tok.tokens.size(), tok.merges.size(), tok.bos_id, tok.eos_id,
+      tok.add_bos ? "true" : "false");
   std::printf("  \"metadata\": {");
   const auto& md = r.model().metadata;
   for (size_t i = 0; i < md.size(); ++i) {
@@ -64,8 +65,8 @@ void PrintJson(const Reader& r) {
   std::printf("},\n  \"sections\": [");
   for (size_t i = 0; i < r.sections().size(); ++i) {
     const SectionInfo& s = r.sections()[i];
-    std::printf("%s{\"kind\": \"%s\", \"offset\": %llu, \"size\": %llu}", i ? ", " : "", s.kind.c_str(),
-                (unsigned long long)s.offset, (unsigned long long)s.size);
+    std::printf("%s{\"kind\": \"%s\", \"offset\": %llu, \"size\": %llu}", i ? ", " : "",
+                s.kind.c_str(), (unsigned long long)s.offset, (unsigned long long)s.size);
   }
   std::printf("],\n  \"dictionaries\": [");
   for (size_t i = 0; i < r.dictionaries().size(); ++i) {
@@ -101,18 +102,20 @@ void PrintText(const Reader& r, bool list_tensors) {
               HumanBytes(f.file_size).c_str());
   std::printf("features    compat 0x%llx, incompat 0x%llx\n", (unsigned long long)f.compat_flags,
               (unsigned long long)f.incompat_flags);
-  std::printf("model       %s: dim %u, hidden %u, layers %u, heads %u (kv %u, head dim %u), vocab %u, "
-              "context %u\n",
-              h.architecture.c_str(), h.dim, h.hidden_dim, h.n_layers, h.n_heads, h.n_kv_heads,
-              h.head_dim, h.vocab_size, h.context_length);
+  std::printf(
+      "model       %s: dim %u, hidden %u, layers %u, heads %u (kv %u, head dim %u), vocab %u, "
+      "context %u\n",
+      h.architecture.c_str(), h.dim, h.hidden_dim, h.n_layers, h.n_heads, h.n_kv_heads, h.head_dim,
+      h.vocab_size, h.context_length);
   std::printf("            norm eps %g, rope theta %g%s, %s embeddings\n", h.norm_eps, h.rope_theta,
               h.rope_scaling_factor > 0 ? " (llama3 rope scaling)" : "",
               h.tied_embeddings ? "tied" : "untied");
-  std::printf("tokenizer   %s, %zu tokens, %zu merges, bos %d, eos %d%s\n", TokenizerKindName(tok.kind),
-              tok.tokens.size(), tok.merges.size(), tok.bos_id, tok.eos_id,
-              tok.add_bos ? ", adds bos" : "");
+  std::printf("tokenizer   %s, %zu tokens, %zu merges, bos %d, eos %d%s\n",
+              TokenizerKindName(tok.kind), tok.tokens.size(), tok.merges.size(), tok.bos_id,
+              tok.eos_id, tok.add_bos ? ", adds bos" : "");
   for (const auto& [k, v] : r.model().metadata) {
-    std::printf("metadata    %s = %s\n", k.c_str(), v.size() > 80 ? (v.substr(0, 77) + "...").c_str() : v.c_str());
+    std::printf("metadata    %s = %s\n", k.c_str(),
+                v.size() > 80 ? (v.substr(0, 77) + "...").c_str() : v.c_str());
   }
   for (const SectionInfo& s : r.sections()) {
     std::printf("section     %-10s at 0x%-10llx %12llu bytes\n", s.kind.c_str(),
@@ -132,17 +135,19 @@ void PrintText(const Reader& r, bool list_tensors) {
     stored += t.stored_size;
     params += t.num_params * 4;
     elements += t.num_elements();
-    by_codec[std::string(CodecName(t.codec)) + "/" + DTypeName(t.dtype) + "/" + QuantKindName(t.quant)]++;
+    by_codec[std::string(CodecName(t.codec)) + "/" + DTypeName(t.dtype) + "/" +
+             QuantKindName(t.quant)]++;
   }
   std::printf("tensors     %zu, %.3fM weights:", r.tensors().size(), elements / 1e6);
   for (const auto& [k, n] : by_codec) std::printf(" %llu %s", (unsigned long long)n, k.c_str());
   std::printf("\n");
   uint64_t dict_bytes = 0;
   for (const DictionaryInfo& d : r.dictionaries()) dict_bytes += d.size;
-  std::printf("sizes       %llu B of tensor data -> %llu B of streams + %llu B dictionaries (%.3fx); "
-              "+ %llu B quantization scales\n",
-              (unsigned long long)raw, (unsigned long long)stored, (unsigned long long)dict_bytes,
-              stored + dict_bytes ? double(raw) / (stored + dict_bytes) : 0.0, (unsigned long long)params);
+  std::printf(
+      "sizes       %llu B of tensor data -> %llu B of streams + %llu B dictionaries (%.3fx); "
+      "+ %llu B quantization scales\n",
+      (unsigned long long)raw, (unsigned long long)stored, (unsigned long long)dict_bytes,
+      stored + dict_bytes ? double(raw) / (stored + dict_bytes) : 0.0, (unsigned long long)params);
   std::printf("            %.3f bits per weight with scales and dictionaries (whole file: %.3f)\n",
               elements ? 8.0 * (stored + dict_bytes + params) / elements : 0.0,
               elements ? 8.0 * f.file_size / elements : 0.0);
@@ -153,8 +158,8 @@ void PrintText(const Reader& r, bool list_tensors) {
   for (const TensorInfo& t : r.tensors()) {
     std::printf("%-34s %-16s %-5s %-13s %-6s %12llu %12llu %9llu %7.3f %6.3f\n", t.name.c_str(),
                 ShapeStr(t.shape, false).c_str(), DTypeName(t.dtype), QuantKindName(t.quant),
-                CodecName(t.codec), (unsigned long long)t.raw_size, (unsigned long long)t.stored_size,
-                (unsigned long long)(t.num_params * 4),
+                CodecName(t.codec), (unsigned long long)t.raw_size,
+                (unsigned long long)t.stored_size, (unsigned long long)(t.num_params * 4),
                 t.stored_size ? double(t.raw_size) / t.stored_size : 0.0,
                 t.num_elements() ? 8.0 * StoredBytes(t) / t.num_elements() : 0.0);
   }
@@ -171,8 +176,14 @@ int CmdInspect(int argc, char** argv) {
       std::fputs(kUsage, stdout);
       return kExitOk;
     }
-    if (args.Is("--json")) { json = true; continue; }
-    if (args.Is("--tensors")) { list = true; continue; }
+    if (args.Is("--json")) {
+      json = true;
+      continue;
+    }
+    if (args.Is("--tensors")) {
+      list = true;
+      continue;
+    }
     std::string a = args.Next();
     if (a.size() > 1 && a[0] == '-') return Usage("inspect", "unknown option '" + a + "'", kUsage);
     if (!file.empty()) return Usage("inspect", "more than one file given", kUsage);
@@ -183,8 +194,10 @@ int CmdInspect(int argc, char** argv) {
   opt.verify_checksums = false;  // inspect reads structure only; `tqf verify` checks data
   auto reader = Reader::Open(file, opt);
   if (!reader.ok()) return Fail("inspect", reader.status());
-  if (json) PrintJson(**reader);
-  else PrintText(**reader, list);
+  if (json)
+    PrintJson(**reader);
+  else
+    PrintText(**reader, list);
   return kExitOk;
 }
 

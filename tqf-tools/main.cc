@@ -23,12 +23,14 @@ const Command kCommands[] = {
     {"pack", tqf::tools::CmdPack, "import a model, quantize, compress into a .tqf"},
     {"inspect", tqf::tools::CmdInspect, "show a .tqf's header, tensors and sizes"},
     {"verify", tqf::tools::CmdVerify, "check every structure and checksum of a .tqf"},
-    {"compare", tqf::tools::CmdCompare, "sizes and decode speeds of every codec and zstd vs the entropy bound"},
+    {"compare", tqf::tools::CmdCompare,
+     "sizes and decode speeds of every codec and zstd vs the entropy bound"},
     {"unpack", tqf::tools::CmdUnpack, "export a .tqf back to GGUF"},
 #if TQF_WITH_RUNTIME
     {"run", tqf::tools::CmdRun, "generate text from a .tqf with the bundled CPU runtime"},
     {"eval", tqf::tools::CmdEval, "perplexity and multiple-choice accuracy (ARC, HellaSwag, MMLU)"},
-    {"serve", tqf::tools::CmdServe, "share one model's decoded layers with many `tqf run --attach`"},
+    {"serve", tqf::tools::CmdServe,
+     "share one model's decoded layers with many `tqf run --attach`"},
     {"tokenize", tqf::tools::CmdTokenize, "print the token ids of a text (or the text of ids)"},
 #endif
     {"synth", tqf::tools::CmdSynth, "write a random-weight GGUF with the shapes of a real model"},

@@ -1,4 +1,6 @@
 // tqf pack INPUT -o OUT.tqf [--quant Q] [--codec C] ...
+#include "tqf/pack.h"
+
 #include <omp.h>
 
 #include <cstdio>
@@ -7,7 +9,6 @@
 #include "commands.h"
 #include "tqf/codec.h"
 #include "tqf/import.h"
-#include "tqf/pack.h"
 
 namespace tqf::tools {
 
@@ -54,7 +55,8 @@ int CmdPack(int argc, char** argv) {
       continue;
     }
     if (args.Value("--threads", &value)) {
-      if (!ParseInt(value, 0, 4096, &threads)) return Usage("pack", "bad --threads '" + value + "'", kUsage);
+      if (!ParseInt(value, 0, 4096, &threads))
+        return Usage("pack", "bad --threads '" + value + "'", kUsage);
       continue;
     }
     if (args.Is("--quiet")) {
@@ -64,7 +66,8 @@ int CmdPack(int argc, char** argv) {
     if (!args.error().empty()) return Usage("pack", args.error(), kUsage);
     std::string a = args.Next();
     if (a.size() > 1 && a[0] == '-') return Usage("pack", "unknown option '" + a + "'", kUsage);
-    if (!input.empty()) return Usage("pack", "more than one input given ('" + input + "', '" + a + "')", kUsage);
+    if (!input.empty())
+      return Usage("pack", "more than one input given ('" + input + "', '" + a + "')", kUsage);
     input = a;
   }
   if (!args.error().empty()) return Usage("pack", args.error(), kUsage);
@@ -79,7 +82,8 @@ int CmdPack(int argc, char** argv) {
   if (!codec_name.empty()) {
     options.codec = FindCodecByName(codec_name);
     if (options.codec == nullptr) {
-      return Usage("pack", "unknown codec '" + codec_name + "' (known: " + CodecNames() + ")", kUsage);
+      return Usage("pack", "unknown codec '" + codec_name + "' (known: " + CodecNames() + ")",
+                   kUsage);
     }
   }
   options.writer.block_size = static_cast<uint32_t>(block_size);
@@ -112,10 +116,12 @@ int CmdPack(int argc, char** argv) {
               (unsigned long long)r.stored_bytes, (unsigned long long)r.dictionary_bytes);
   std::printf("  file             %12llu B  (%s)\n", (unsigned long long)r.file_bytes,
               HumanBytes(r.file_bytes).c_str());
-  std::printf("  ratio            %.3fx vs source, %.3fx vs fp16, %.3fx vs quantized (streams+dicts)\n",
-              double(r.source_tensor_bytes) / r.file_bytes, fp16_bytes / r.file_bytes,
-              double(r.raw_bytes) / double(r.stored_bytes + r.dictionary_bytes));
-  std::printf("  bits per weight  %.3f (file), %.3f (streams+dicts)\n", 8.0 * r.file_bytes / r.elements,
+  std::printf(
+      "  ratio            %.3fx vs source, %.3fx vs fp16, %.3fx vs quantized (streams+dicts)\n",
+      double(r.source_tensor_bytes) / r.file_bytes, fp16_bytes / r.file_bytes,
+      double(r.raw_bytes) / double(r.stored_bytes + r.dictionary_bytes));
+  std::printf("  bits per weight  %.3f (file), %.3f (streams+dicts)\n",
+              8.0 * r.file_bytes / r.elements,
               8.0 * (r.stored_bytes + r.dictionary_bytes) / r.elements);
   std::printf("  time             %.2f s\n", r.seconds);
   return kExitOk;

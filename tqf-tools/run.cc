@@ -7,12 +7,12 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "tqf/reader.h"
 #include "tqf/rt/generate.h"
 #include "tqf/rt/mem_stats.h"
 #include "tqf/rt/model.h"
-#include "tqf/service/shared_model.h"
 #include "tqf/rt/tokenizer.h"
-#include "tqf/reader.h"
+#include "tqf/service/shared_model.h"
 
 namespace tqf::tools {
 namespace {
@@ -108,7 +108,8 @@ int ParseFlags(int argc, char** argv, RunFlags* f) {
   if (!args.error().empty()) return usage(args.error());
   if (f->file.empty() && f->attach.empty()) return usage("no model file given");
   if (!f->attach.empty() && f->budget >= 0) {
-    return usage("--mem-budget does not apply with --attach (the service's --cache bounds its layers)");
+    return usage(
+        "--mem-budget does not apply with --attach (the service's --cache bounds its layers)");
   }
   if (!f->has_prompt) return usage("no prompt given (-p PROMPT)");
   return -1;
@@ -131,25 +132,30 @@ void PrintStats(const RunFlags& f, const rt::Model& model, const rt::GenerateSta
                g.generated_tokens, g.generate_passes, g.generate_seconds,
                rate(g.generate_passes, g.generate_seconds));
   const double compute = fs.total_seconds - fs.wait_seconds;
-  std::fprintf(o, "time           forward %.3f s = compute %.3f s + waiting for layers %.3f s (%.1f%%)\n",
-               fs.total_seconds, compute, fs.wait_seconds,
-               fs.total_seconds > 0 ? 100.0 * fs.wait_seconds / fs.total_seconds : 0.0);
-  std::fprintf(o, "decode         %llu layer decodes, %s in %.3f s (%.1f%% of forward time; "
+  std::fprintf(
+      o, "time           forward %.3f s = compute %.3f s + waiting for layers %.3f s (%.1f%%)\n",
+      fs.total_seconds, compute, fs.wait_seconds,
+      fs.total_seconds > 0 ? 100.0 * fs.wait_seconds / fs.total_seconds : 0.0);
+  std::fprintf(o,
+               "decode         %llu layer decodes, %s in %.3f s (%.1f%% of forward time; "
                "background decodes overlap compute)\n",
                static_cast<unsigned long long>(p.decodes), HumanBytes(p.decoded_bytes).c_str(),
                p.decode_seconds,
                fs.total_seconds > 0 ? 100.0 * p.decode_seconds / fs.total_seconds : 0.0);
-  std::fprintf(o, "layer cache    budget %s; layer %s; %llu acquires: %llu hits, %llu prefetched, "
-               "%llu misses; %llu prefetches (%llu skipped for budget), %llu evictions\n",
-               !f.attach.empty() ? ("service '" + f.attach + "'").c_str()
-               : f.budget < 0    ? "none (keep all)"
-                                 : HumanBytes(static_cast<uint64_t>(f.budget)).c_str(),
-               HumanBytes(model.layer_bytes()).c_str(), static_cast<unsigned long long>(p.acquires),
-               static_cast<unsigned long long>(p.hits), static_cast<unsigned long long>(p.prefetch_hits),
-               static_cast<unsigned long long>(p.misses), static_cast<unsigned long long>(p.prefetches),
-               static_cast<unsigned long long>(p.prefetch_skipped),
-               static_cast<unsigned long long>(p.evictions));
-  std::fprintf(o, "decoded held   layers %s now, %s peak; embedding+output+norms %s (always held, "
+  std::fprintf(
+      o,
+      "layer cache    budget %s; layer %s; %llu acquires: %llu hits, %llu prefetched, "
+      "%llu misses; %llu prefetches (%llu skipped for budget), %llu evictions\n",
+      !f.attach.empty() ? ("service '" + f.attach + "'").c_str()
+      : f.budget < 0    ? "none (keep all)"
+                        : HumanBytes(static_cast<uint64_t>(f.budget)).c_str(),
+      HumanBytes(model.layer_bytes()).c_str(), static_cast<unsigned long long>(p.acquires),
+      static_cast<unsigned long long>(p.hits), static_cast<unsigned long long>(p.prefetch_hits),
+      static_cast<unsigned long long>(p.misses), static_cast<unsigned long long>(p.prefetches),
+      static_cast<unsigned long long>(p.prefetch_skipped),
+      static_cast<unsigned long long>(p.evictions));
+  std::fprintf(o,
+               "decoded held   layers %s now, %s peak; embedding+output+norms %s (always held, "
                "outside the budget)\n",
                HumanBytes(p.held_bytes).c_str(), HumanBytes(p.peak_held_bytes).c_str(),
                HumanBytes(model.resident_bytes()).c_str());
@@ -170,7 +176,8 @@ int CmdRun(int argc, char** argv) {
   std::shared_ptr<serve::SharedModel> shared;
   if (!f.attach.empty()) {
     Result<std::shared_ptr<serve::SharedModel>> attached = serve::SharedModel::Attach(f.attach);
-    if (!attached.ok()) return Fail("run", "--attach " + f.attach + ": " + attached.status().ToString());
+    if (!attached.ok())
+      return Fail("run", "--attach " + f.attach + ": " + attached.status().ToString());
     shared = *attached;
     if (f.file.empty()) f.file = shared->model_path();
   }
@@ -192,15 +199,18 @@ int CmdRun(int argc, char** argv) {
   mo.prefetch = f.prefetch;
   mo.layer_source = shared;  // nullptr unless --attach
   const uint64_t model_ctx = reader->model().hparams.context_length;
-  uint64_t ctx = f.ctx > 0 ? static_cast<uint64_t>(f.ctx) : prompt.size() + static_cast<uint64_t>(f.tokens);
-  if (f.ctx == 0 && model_ctx > 0 && ctx > model_ctx) ctx = std::max<uint64_t>(model_ctx, prompt.size());
+  uint64_t ctx =
+      f.ctx > 0 ? static_cast<uint64_t>(f.ctx) : prompt.size() + static_cast<uint64_t>(f.tokens);
+  if (f.ctx == 0 && model_ctx > 0 && ctx > model_ctx)
+    ctx = std::max<uint64_t>(model_ctx, prompt.size());
   mo.ctx_size = static_cast<uint32_t>(std::min<uint64_t>(ctx, 1u << 24));
   Result<std::unique_ptr<rt::Model>> model = rt::Model::Create(reader, mo);
   if (!model.ok()) return Fail("run", f.file + ": " + model.status().ToString());
 
-  const uint64_t seed = f.has_seed ? f.seed
-                                   : static_cast<uint64_t>(
-                                         std::chrono::system_clock::now().time_since_epoch().count());
+  const uint64_t seed =
+      f.has_seed
+          ? f.seed
+          : static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
   rt::GenerateOptions go;
   go.max_tokens = static_cast<size_t>(f.tokens);
   go.sampler.temperature = static_cast<float>(f.temp);

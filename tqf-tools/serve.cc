@@ -50,12 +50,13 @@ int PrintStatus(const std::string& name) {
   std::printf("memory     %s used: held tensors %s + resident layers %s\n",
               HumanBytes(s.bytes_used).c_str(), HumanBytes(s.held_bytes).c_str(),
               HumanBytes(s.bytes_used - s.held_bytes).c_str());
-  std::printf("requests   %llu acquires: %llu hits, %llu misses; %llu decodes (%llu prefetched) "
-              "in %.3f s; %llu evictions\n",
-              static_cast<unsigned long long>(s.acquires), static_cast<unsigned long long>(s.hits),
-              static_cast<unsigned long long>(s.misses), static_cast<unsigned long long>(s.decodes),
-              static_cast<unsigned long long>(s.prefetches), s.decode_seconds,
-              static_cast<unsigned long long>(s.evictions));
+  std::printf(
+      "requests   %llu acquires: %llu hits, %llu misses; %llu decodes (%llu prefetched) "
+      "in %.3f s; %llu evictions\n",
+      static_cast<unsigned long long>(s.acquires), static_cast<unsigned long long>(s.hits),
+      static_cast<unsigned long long>(s.misses), static_cast<unsigned long long>(s.decodes),
+      static_cast<unsigned long long>(s.prefetches), s.decode_seconds,
+      static_cast<unsigned long long>(s.evictions));
   std::printf("reclaimed  %llu dead clients, %llu leases\n",
               static_cast<unsigned long long>(s.reclaimed_clients),
               static_cast<unsigned long long>(s.reclaimed_leases));
@@ -63,8 +64,8 @@ int PrintStatus(const std::string& name) {
   for (const serve::ServeStatus::Client& c : s.clients) {
     std::printf("  pid %-8d %s %llu leases, %llu acquires: %llu hits, %llu misses\n", c.pid,
                 c.alive ? "alive," : "dead, ", static_cast<unsigned long long>(c.leases),
-                static_cast<unsigned long long>(c.acquires), static_cast<unsigned long long>(c.hits),
-                static_cast<unsigned long long>(c.misses));
+                static_cast<unsigned long long>(c.acquires),
+                static_cast<unsigned long long>(c.hits), static_cast<unsigned long long>(c.misses));
   }
   return kExitOk;
 }
@@ -132,7 +133,8 @@ int CmdServe(int argc, char** argv) {
                "tqf serve: serving %s as '%s': %u layer slots of %s, held tensors %s, mode %s; "
                "attach with `tqf run --attach %s`\n",
                file.c_str(), s.name().c_str(), s.num_slots(), HumanBytes(s.slot_bytes()).c_str(),
-               HumanBytes(s.held_bytes()).c_str(), options.group ? "0660" : "0600", s.name().c_str());
+               HumanBytes(s.held_bytes()).c_str(), options.group ? "0660" : "0600",
+               s.name().c_str());
   const std::string name = s.name();
   Status run = (*service)->Run(g_stop);
   service->reset();  // removes the shared memory

@@ -9,6 +9,8 @@
 // 1 + small noise (F32). Values are a pure function of (seed, tensor,
 // position): the file is the same for any thread count. Tensors are
 // generated and written in chunks, so memory stays small.
+#include "synth.h"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -20,11 +22,10 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "synth.h"
-#include "tqf/internal/half.h"
 #include "tqf/export_gguf.h"
 #include "tqf/gguf_writer.h"
 #include "tqf/import.h"
+#include "tqf/internal/half.h"
 #include "tqf/quantize.h"
 
 namespace tqf::tools {
@@ -40,8 +41,8 @@ const char kUsage[] =
     "  --threads N       generator threads (default: all cores)\n"
     "The weights are random: the model's text is gibberish.\n";
 
-constexpr uint64_t kBlock = 1 << 16;   // elements per independently seeded block
-constexpr uint64_t kChunk = 1 << 22;   // elements generated per write
+constexpr uint64_t kBlock = 1 << 16;  // elements per independently seeded block
+constexpr uint64_t kChunk = 1 << 22;  // elements generated per write
 
 enum class Init { kWeight, kNorm, kRopeFreqs };
 
@@ -130,8 +131,8 @@ std::vector<TensorPlan> PlanTensors(const SynthShape& s) {
     p.push_back({b + "ffn_norm.weight", {s.dim}, DType::kF32, Init::kNorm, 0});
     p.push_back({b + "ffn_gate.weight", {s.hidden_dim, s.dim}, DType::kF16, Init::kWeight, s.dim});
     p.push_back({b + "ffn_up.weight", {s.hidden_dim, s.dim}, DType::kF16, Init::kWeight, s.dim});
-    p.push_back({b + "ffn_down.weight", {s.dim, s.hidden_dim}, DType::kF16, Init::kWeight,
-                 s.hidden_dim});
+    p.push_back(
+        {b + "ffn_down.weight", {s.dim, s.hidden_dim}, DType::kF16, Init::kWeight, s.hidden_dim});
   }
   p.push_back({"output_norm.weight", {s.dim}, DType::kF32, Init::kNorm, 0});
   if (!s.tied) {
@@ -182,7 +183,8 @@ void Generate(const TensorPlan& t, size_t index, uint64_t seed, uint64_t start, 
     for (size_t i = 0; i < n; ++i) out[i] = rope[start + i];
     return;
   }
-  const float scale = t.init == Init::kNorm ? 0.02f : 1.0f / std::sqrt(static_cast<float>(t.fan_in));
+  const float scale =
+      t.init == Init::kNorm ? 0.02f : 1.0f / std::sqrt(static_cast<float>(t.fan_in));
   const int64_t blocks = static_cast<int64_t>((n + kBlock - 1) / kBlock);
 #pragma omp parallel for schedule(static)
   for (int64_t b = 0; b < blocks; ++b) {
@@ -217,11 +219,13 @@ int CmdSynth(int argc, char** argv) {
     }
     if (args.Value("-o", &out_path) || args.Value("--tokenizer", &tokenizer_path)) continue;
     if (args.Value("--seed", &v)) {
-      if (!ParseInt(v, 0, INT64_MAX, &seed)) return Usage("synth", "bad --seed '" + v + "'", kUsage);
+      if (!ParseInt(v, 0, INT64_MAX, &seed))
+        return Usage("synth", "bad --seed '" + v + "'", kUsage);
       continue;
     }
     if (args.Value("--threads", &v)) {
-      if (!ParseInt(v, 1, 4096, &threads)) return Usage("synth", "bad --threads '" + v + "'", kUsage);
+      if (!ParseInt(v, 1, 4096, &threads))
+        return Usage("synth", "bad --threads '" + v + "'", kUsage);
       continue;
     }
     if (!args.error().empty()) return Usage("synth", args.error(), kUsage);
@@ -298,9 +302,10 @@ int CmdSynth(int argc, char** argv) {
   if (!st.ok()) return Fail("synth", st);
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
-  std::printf("wrote %s: synthetic %s shape, %.1fM parameters, %s, %.1f s "
-              "(random weights: its text is gibberish)\n",
-              out_path.c_str(), shape->name, params / 1e6, HumanBytes(w.file_bytes()).c_str(), secs);
+  std::printf(
+      "wrote %s: synthetic %s shape, %.1fM parameters, %s, %.1f s "
+      "(random weights: its text is gibberish)\n",
+      out_path.c_str(), shape->name, params / 1e6, HumanBytes(w.file_bytes()).c_str(), secs);
   return kExitOk;
 }
 

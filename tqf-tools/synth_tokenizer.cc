@@ -13,11 +13,11 @@ const SynthShape kShapes[] = {
     {"llama-3.2-1b", "Llama 3.2 1B: 16 layers, dim 2048, ffn 8192, 32/8 heads, vocab 128256, tied",
      16, 2048, 8192, 32, 8, 128256, 131072, true, 500000.0f, 1e-5f, 32.0f, 1.0f, 4.0f, 8192},
     // HuggingFaceTB/SmolLM-135M config.json.
-    {"smollm-135m", "SmolLM 135M: 30 layers, dim 576, ffn 1536, 9/3 heads, vocab 49152, tied",
-     30, 576, 1536, 9, 3, 49152, 2048, true, 10000.0f, 1e-5f, 0.0f, 0.0f, 0.0f, 0},
+    {"smollm-135m", "SmolLM 135M: 30 layers, dim 576, ffn 1536, 9/3 heads, vocab 49152, tied", 30,
+     576, 1536, 9, 3, 49152, 2048, true, 10000.0f, 1e-5f, 0.0f, 0.0f, 0.0f, 0},
     // For tests: small, untied, grouped-query attention.
-    {"tiny", "for tests: 2 layers, dim 64, ffn 192, 4/2 heads, vocab 512, untied",
-     2, 64, 192, 4, 2, 512, 256, false, 10000.0f, 1e-5f, 0.0f, 0.0f, 0.0f, 0},
+    {"tiny", "for tests: 2 layers, dim 64, ffn 192, 4/2 heads, vocab 512, untied", 2, 64, 192, 4, 2,
+     512, 256, false, 10000.0f, 1e-5f, 0.0f, 0.0f, 0.0f, 0},
 };
 
 // GPT-2's byte-to-unicode character for `b`, as UTF-8.
@@ -80,7 +80,7 @@ TokenizerData SynthTokenizer(uint32_t vocab_size) {
   for (uint32_t i = 0; tok.tokens.size() < vocab_size; ++i) {
     tok.tokens.push_back("<|reserved_special_token_" + std::to_string(i) + "|>");
   }
-  tok.token_types.assign(vocab_size, 1);  // normal
+  tok.token_types.assign(vocab_size, 1);                                         // normal
   for (uint32_t i = special_start; i < vocab_size; ++i) tok.token_types[i] = 3;  // control
   tok.bos_id = static_cast<int32_t>(special_start);
   tok.eos_id = static_cast<int32_t>(special_start + 1);

@@ -13,10 +13,10 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "tqf/rt/tokenizer.h"
-#include "tqf/internal/utf8.h"
 #include "tqf/import.h"
+#include "tqf/internal/utf8.h"
 #include "tqf/reader.h"
+#include "tqf/rt/tokenizer.h"
 
 namespace tqf::tools {
 namespace {
@@ -61,8 +61,8 @@ Result<TokenizerData> LoadTokenizer(const std::string& path) {
   // Not a model: perhaps a llama2.c tokenizer.bin.
   Result<TokenizerData> tok = ImportTokenizer(path);
   if (tok.ok()) return tok;
-  return Status(model.status().code(), model.status().message() +
-                                           "; as a tokenizer file: " + tok.status().message());
+  return Status(model.status().code(),
+                model.status().message() + "; as a tokenizer file: " + tok.status().message());
 }
 
 // Parses "1 2, 3" into ids; false on anything that is not an integer.
@@ -94,10 +94,14 @@ std::string Escape(const std::string& s) {
     size_t len;
     uint32_t cp = DecodeUtf8(s, pos, &len);
     const unsigned char c = static_cast<unsigned char>(s[pos]);
-    if (c == '\n') out += "\\n";
-    else if (c == '\t') out += "\\t";
-    else if (c == '\r') out += "\\r";
-    else if (c == '\\') out += "\\\\";
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '\t')
+      out += "\\t";
+    else if (c == '\r')
+      out += "\\r";
+    else if (c == '\\')
+      out += "\\\\";
     else if (cp < 0x20 || cp == 0x7F || cp >= kInvalidCodepointBase) {
       char buf[8];
       std::snprintf(buf, sizeof(buf), "\\x%02X", c);
@@ -122,11 +126,26 @@ int CmdTokenize(int argc, char** argv) {
         std::fputs(kUsage, stdout);
         return kExitOk;
       }
-      if (args.Is("--")) { options_done = true; continue; }
-      if (args.Is("--decode")) { decode = true; continue; }
-      if (args.Is("--no-bos")) { no_bos = true; continue; }
-      if (args.Is("--parse-special")) { parse_special = true; continue; }
-      if (args.Is("--pieces")) { pieces = true; continue; }
+      if (args.Is("--")) {
+        options_done = true;
+        continue;
+      }
+      if (args.Is("--decode")) {
+        decode = true;
+        continue;
+      }
+      if (args.Is("--no-bos")) {
+        no_bos = true;
+        continue;
+      }
+      if (args.Is("--parse-special")) {
+        parse_special = true;
+        continue;
+      }
+      if (args.Is("--pieces")) {
+        pieces = true;
+        continue;
+      }
     }
     std::string a = args.Next();
     if (!options_done && a.size() > 1 && a[0] == '-') {
@@ -135,7 +154,8 @@ int CmdTokenize(int argc, char** argv) {
     positional.push_back(a);
   }
   if (positional.size() != 2) {
-    return Usage("tokenize", positional.empty() ? "no file given" : "expected FILE and TEXT", kUsage);
+    return Usage("tokenize", positional.empty() ? "no file given" : "expected FILE and TEXT",
+                 kUsage);
   }
   std::string text = positional[1];
   if (text == "-") {
@@ -156,8 +176,10 @@ int CmdTokenize(int argc, char** argv) {
     }
     for (int32_t id : ids) {
       if (id < 0 || id >= t.vocab_size()) {
-        return Fail("tokenize", "token id " + std::to_string(id) + " is outside the vocabulary [0, " +
-                                    std::to_string(t.vocab_size()) + ")", kExitUsage);
+        return Fail("tokenize",
+                    "token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                        std::to_string(t.vocab_size()) + ")",
+                    kExitUsage);
       }
     }
   } else {
@@ -166,8 +188,8 @@ int CmdTokenize(int argc, char** argv) {
 
   if (pieces) {
     for (size_t i = 0; i < ids.size(); ++i) {
-      std::string piece = t.IsSpecial(ids[i]) ? t.TokenText(ids[i])
-                                              : t.DecodePiece(i ? ids[i - 1] : -1, ids[i]);
+      std::string piece =
+          t.IsSpecial(ids[i]) ? t.TokenText(ids[i]) : t.DecodePiece(i ? ids[i - 1] : -1, ids[i]);
       std::printf("%d\t%s\n", ids[i], Escape(piece).c_str());
     }
   } else if (decode) {

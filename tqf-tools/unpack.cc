@@ -29,7 +29,8 @@ int CmdUnpack(int argc, char** argv) {
     if (args.Value("-o", &output) || args.Value("--output", &output)) continue;
     if (args.Value("--dtype", &dtype)) continue;
     if (args.Value("--threads", &value)) {
-      if (!ParseInt(value, 0, 4096, &threads)) return Usage("unpack", "bad --threads '" + value + "'", kUsage);
+      if (!ParseInt(value, 0, 4096, &threads))
+        return Usage("unpack", "bad --threads '" + value + "'", kUsage);
       continue;
     }
     if (!args.error().empty()) return Usage("unpack", args.error(), kUsage);
@@ -43,9 +44,12 @@ int CmdUnpack(int argc, char** argv) {
   if (output.empty()) return Usage("unpack", "no output given (-o OUT.gguf)", kUsage);
   if (output == file) return Usage("unpack", "output would overwrite the input", kUsage);
   ExportOptions opt;
-  if (dtype == "f32") opt.dtype = DType::kF32;
-  else if (dtype == "f16") opt.dtype = DType::kF16;
-  else return Usage("unpack", "bad --dtype '" + dtype + "' (f32 or f16)", kUsage);
+  if (dtype == "f32")
+    opt.dtype = DType::kF32;
+  else if (dtype == "f16")
+    opt.dtype = DType::kF16;
+  else
+    return Usage("unpack", "bad --dtype '" + dtype + "' (f32 or f16)", kUsage);
   opt.threads = static_cast<int>(threads);
   auto reader = Reader::Open(file);
   if (!reader.ok()) return Fail("unpack", reader.status());
@@ -54,8 +58,8 @@ int CmdUnpack(int argc, char** argv) {
   Status s = ExportGguf(**reader, output, opt);
   progress.Finish();
   if (!s.ok()) return Fail("unpack", s);
-  std::printf("%s -> %s (%zu tensors, %s)\n", file.c_str(), output.c_str(), (*reader)->tensors().size(),
-              dtype.c_str());
+  std::printf("%s -> %s (%zu tensors, %s)\n", file.c_str(), output.c_str(),
+              (*reader)->tensors().size(), dtype.c_str());
   return kExitOk;
 }
 

@@ -30,10 +30,14 @@ int CmdVerify(int argc, char** argv) {
       return kExitOk;
     }
     if (args.Value("--threads", &value)) {
-      if (!ParseInt(value, 0, 4096, &threads)) return Usage("verify", "bad --threads '" + value + "'", kUsage);
+      if (!ParseInt(value, 0, 4096, &threads))
+        return Usage("verify", "bad --threads '" + value + "'", kUsage);
       continue;
     }
-    if (args.Is("--quiet")) { quiet = true; continue; }
+    if (args.Is("--quiet")) {
+      quiet = true;
+      continue;
+    }
     if (!args.error().empty()) return Usage("verify", args.error(), kUsage);
     std::string a = args.Next();
     if (a.size() > 1 && a[0] == '-') return Usage("verify", "unknown option '" + a + "'", kUsage);
@@ -46,16 +50,18 @@ int CmdVerify(int argc, char** argv) {
   auto reader = Reader::Open(file);
   if (!reader.ok()) return Fail("verify", reader.status());
   Progress progress("verify");
-  VerifyReport report = (*reader)->Verify(static_cast<int>(threads), [&](size_t done, size_t total) {
-    progress.Update("tensors", done, total);
-  });
+  VerifyReport report = (*reader)->Verify(
+      static_cast<int>(threads),
+      [&](size_t done, size_t total) { progress.Update("tensors", done, total); });
   progress.Finish();
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   for (const VerifyProblem& p : report.problems) {
     std::fprintf(stderr, "tqf verify: %s: %s\n", file.c_str(), p.status.ToString().c_str());
   }
   if (!report.problems.empty()) {
-    std::fprintf(stderr, "tqf verify: %s: FAILED, %zu problem(s)\n", file.c_str(), report.problems.size());
+    std::fprintf(stderr, "tqf verify: %s: FAILED, %zu problem(s)\n", file.c_str(),
+                 report.problems.size());
     return kExitFailure;
   }
   if (!quiet) {

@@ -148,8 +148,8 @@ Result<std::vector<McQuestion>> LoadHellaswag(const std::string& path) {
   if (lines.empty()) return Status::Corruption(path + ": no tasks");
   if (lines.size() % kLinesPerTask != 0) {
     const size_t start = lines.size() / kLinesPerTask * kLinesPerTask;
-    return Status::Corruption(Where(path, start + 1) + ": incomplete task: " +
-                              std::to_string(lines.size() - start) +
+    return Status::Corruption(Where(path, start + 1) +
+                              ": incomplete task: " + std::to_string(lines.size() - start) +
                               " lines left, expected 6 (context, gold index 0-3, 4 endings)");
   }
   std::vector<McQuestion> out;
@@ -157,7 +157,8 @@ Result<std::vector<McQuestion>> LoadHellaswag(const std::string& path) {
   for (size_t t = 0; t < lines.size(); t += kLinesPerTask) {
     std::string_view gold = lines[t + 1];
     if (gold.size() != 1 || gold[0] < '0' || gold[0] > '3') {
-      return Status::Corruption(Where(path, t + 2) + ": expected the right ending's index 0-3, got '" +
+      return Status::Corruption(Where(path, t + 2) +
+                                ": expected the right ending's index 0-3, got '" +
                                 std::string(gold.substr(0, 40)) + "'");
     }
     McQuestion q;

@@ -12,7 +12,9 @@ namespace {
 constexpr size_t kMmluFields = 6;  // question, 4 choices, answer
 constexpr char kLetters[] = "ABCD";
 
-std::string Where(const std::string& file, size_t line) { return file + ":" + std::to_string(line); }
+std::string Where(const std::string& file, size_t line) {
+  return file + ":" + std::to_string(line);
+}
 
 bool IsHeader(const CsvRecord& r) {
   return r.fields.size() == kMmluFields && r.fields[0] == "question" && r.fields[5] == "answer";
@@ -144,11 +146,14 @@ Result<std::vector<McQuestion>> LoadMmlu(const std::string& dir) {
   std::vector<std::string> subjects;
   std::error_code ec;
   fs::directory_iterator it(test_dir, ec), end;
-  if (ec) return Status::NotFound(test_dir + ": " + ec.message() + " (expected DIR/test/<subject>_test.csv)");
+  if (ec)
+    return Status::NotFound(test_dir + ": " + ec.message() +
+                            " (expected DIR/test/<subject>_test.csv)");
   for (; it != end; it.increment(ec)) {
     if (ec) return Status::IOError(test_dir + ": " + ec.message());
     const std::string name = it->path().filename().string();
-    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    if (name.size() > suffix.size() &&
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
       subjects.push_back(name.substr(0, name.size() - suffix.size()));
     }
   }
@@ -163,7 +168,8 @@ Result<std::vector<McQuestion>> LoadMmlu(const std::string& dir) {
     TQF_ASSIGN_OR_RETURN(std::vector<MmluRow> test, LoadMmluCsv(test_path));
     std::string pretty = subject;
     std::replace(pretty.begin(), pretty.end(), '_', ' ');
-    std::string shots = "The following are multiple choice questions (with answers) about " + pretty + ".\n\n";
+    std::string shots =
+        "The following are multiple choice questions (with answers) about " + pretty + ".\n\n";
     for (size_t k = 0; k < dev.size() && k < 5; ++k) shots += FormatExample(dev[k], true);
     std::vector<McQuestion> qs;
     for (size_t k = 0; k < test.size(); ++k) {

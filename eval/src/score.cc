@@ -58,7 +58,8 @@ double LogProb(const float* row, size_t vocab, int32_t target) {
 
 double PerplexityResult::Perplexity() const { return std::exp(MeanNll()); }
 
-Result<PerplexityResult> ComputePerplexity(Model* model, const Tokenizer& tok, std::string_view text,
+Result<PerplexityResult> ComputePerplexity(Model* model, const Tokenizer& tok,
+                                           std::string_view text,
                                            const PerplexityOptions& options) {
   const double t0 = Now();
   PerplexityResult res;
@@ -67,19 +68,21 @@ Result<PerplexityResult> ComputePerplexity(Model* model, const Tokenizer& tok, s
   const size_t off = res.bos ? 1 : 0;
   if (res.ctx < off + 2) {
     return Status::InvalidArgument("perplexity: context of " + std::to_string(res.ctx) +
-                                   " tokens is too short (need at least " + std::to_string(off + 2) + ")");
+                                   " tokens is too short (need at least " +
+                                   std::to_string(off + 2) + ")");
   }
   const size_t width = res.ctx - off;  // text tokens per window
   res.stride = options.stride ? options.stride : res.ctx / 2;
   const size_t max_stride = res.bos ? width : width - 1;
   if (res.stride < 1 || res.stride > max_stride) {
     return Status::InvalidArgument("perplexity: stride " + std::to_string(res.stride) +
-                                   " outside 1.." + std::to_string(max_stride) + " for a context of " +
-                                   std::to_string(res.ctx));
+                                   " outside 1.." + std::to_string(max_stride) +
+                                   " for a context of " + std::to_string(res.ctx));
   }
   std::vector<int32_t> tokens = tok.Encode(text, false);
   res.text_tokens = tokens.size();
-  if (options.max_tokens > 0 && tokens.size() > options.max_tokens) tokens.resize(options.max_tokens);
+  if (options.max_tokens > 0 && tokens.size() > options.max_tokens)
+    tokens.resize(options.max_tokens);
   res.tokens_used = tokens.size();
   const size_t total = tokens.size() - std::min<size_t>(tokens.size(), 1 - off);
   const size_t vocab = model->hparams().vocab_size;
@@ -154,7 +157,8 @@ Result<McResult> ScoreQuestion(Model* model, const Tokenizer& tok, const McQuest
 
   // Common prefix of every sequence, at most up to the first scored token.
   size_t prefix = options.share_prefix ? *std::min_element(starts.begin(), starts.end()) : 0;
-  for (size_t o = 1; o < n_opt && prefix > 0; ++o) prefix = std::min(prefix, CommonPrefix(seqs[0], seqs[o]));
+  for (size_t o = 1; o < n_opt && prefix > 0; ++o)
+    prefix = std::min(prefix, CommonPrefix(seqs[0], seqs[o]));
 
   const size_t vocab = model->hparams().vocab_size;
   std::vector<float> prefix_logits, logits;
@@ -166,7 +170,8 @@ Result<McResult> ScoreQuestion(Model* model, const Tokenizer& tok, const McQuest
     // (its logits score the first option token).
     const size_t reuse = std::min(CommonPrefix(cached, seqs[0]), prefix - 1);
     cached.resize(reuse);
-    TQF_RETURN_IF_ERROR(model->Forward(seqs[0].data() + reuse, prefix - reuse, reuse, false, &prefix_logits));
+    TQF_RETURN_IF_ERROR(
+        model->Forward(seqs[0].data() + reuse, prefix - reuse, reuse, false, &prefix_logits));
     cached.assign(seqs[0].begin(), seqs[0].begin() + prefix);
     res.tokens_run += prefix - reuse;
   } else {
@@ -186,12 +191,13 @@ Result<McResult> ScoreQuestion(Model* model, const Tokenizer& tok, const McQuest
       ++s.tokens;
     }
     cached.resize(prefix);
-    Status st = RunRows(model, seq, prefix, seq.size() - 1, &logits, [&](size_t i, const float* row) {
-      if (i + 1 >= starts[o]) {
-        s.logprob += LogProb(row, vocab, seq[i + 1]);
-        ++s.tokens;
-      }
-    });
+    Status st =
+        RunRows(model, seq, prefix, seq.size() - 1, &logits, [&](size_t i, const float* row) {
+          if (i + 1 >= starts[o]) {
+            s.logprob += LogProb(row, vocab, seq[i + 1]);
+            ++s.tokens;
+          }
+        });
     if (!st.ok()) {
       cached.clear();
       return st;

@@ -82,7 +82,8 @@ Result<std::shared_ptr<const Reader>> PackRawTemp(const SourceModel& src) {
 
 }  // namespace
 
-Result<std::unique_ptr<EvalModel>> OpenEvalModel(const std::string& path, const ModelOptions& options) {
+Result<std::unique_ptr<EvalModel>> OpenEvalModel(const std::string& path,
+                                                 const ModelOptions& options) {
   auto m = std::make_unique<EvalModel>();
   m->path = path;
   Result<std::unique_ptr<Reader>> opened = Reader::Open(path);
@@ -98,7 +99,8 @@ Result<std::unique_ptr<EvalModel>> OpenEvalModel(const std::string& path, const 
   Result<SourceModel> src = ImportModel(path);
   if (!src.ok()) {
     return Status(src.status().code(), path + ": neither a .tqf (" + opened.status().ToString() +
-                                           ") nor an importable model (" + src.status().ToString() + ")");
+                                           ") nor an importable model (" + src.status().ToString() +
+                                           ")");
   }
   TQF_ASSIGN_OR_RETURN(std::shared_ptr<const Reader> reader, PackRawTemp(*src));
   m->format = src->format;
@@ -145,8 +147,9 @@ Result<EvalTask> LoadTask(TaskKind kind, const std::string& path, size_t limit) 
     // Run each subject's questions together, so the KV cache can keep the
     // subject's 5-shot header from one question to the next.
     auto subject = [](const McQuestion& q) { return q.id.substr(0, q.id.rfind('/')); };
-    std::stable_sort(t.questions.begin(), t.questions.end(),
-                     [&](const McQuestion& a, const McQuestion& b) { return subject(a) < subject(b); });
+    std::stable_sort(
+        t.questions.begin(), t.questions.end(),
+        [&](const McQuestion& a, const McQuestion& b) { return subject(a) < subject(b); });
   }
   return t;
 }

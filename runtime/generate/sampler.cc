@@ -60,7 +60,8 @@ int32_t Sampler::Sample(std::vector<float>* logits) {
     return static_cast<int32_t>(p.size() - 1);
   }
   // Nucleus: tokens below (1 - top_p) / (n - 1) can never be in it.
-  const float cutoff = (1.0f - options_.top_p) / static_cast<float>(p.size() - 1 ? p.size() - 1 : 1);
+  const float cutoff =
+      (1.0f - options_.top_p) / static_cast<float>(p.size() - 1 ? p.size() - 1 : 1);
   candidates_.clear();
   for (size_t i = 0; i < p.size(); ++i) {
     if (p[i] >= cutoff) candidates_.emplace_back(p[i], static_cast<int32_t>(i));

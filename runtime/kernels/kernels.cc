@@ -38,8 +38,8 @@ bool KernelPathSupported(KernelPath p) {
 
 std::vector<KernelPath> SupportedKernelPaths() {
   std::vector<KernelPath> out;
-  for (KernelPath p : {KernelPath::kScalar, KernelPath::kAvx2, KernelPath::kAvxVnni,
-                       KernelPath::kAvx512Vnni}) {
+  for (KernelPath p :
+       {KernelPath::kScalar, KernelPath::kAvx2, KernelPath::kAvxVnni, KernelPath::kAvx512Vnni}) {
     if (KernelPathSupported(p)) out.push_back(p);
   }
   return out;
@@ -190,8 +190,7 @@ void MatMulI8(const KernelOps& ops, const WeightView& w, const float* x, size_t 
           y[t * rows + r] = acc;
         }
       }
-    }
-    break;
+    } break;
     default: break;  // rejected by ValidateWeightView
   }
 }
@@ -208,7 +207,8 @@ void MatMul(const KernelOps& ops, const WeightView& w, const float* x, size_t n,
       const float* wf = reinterpret_cast<const float*>(w.data);
 #pragma omp parallel for schedule(dynamic, kRowChunk) num_threads(threads)
       for (long r = 0; r < nrows; ++r) {
-        for (size_t t = 0; t < n; ++t) y[t * rows + r] = ops.dot_f32(wf + r * cols, x + t * cols, cols);
+        for (size_t t = 0; t < n; ++t)
+          y[t * rows + r] = ops.dot_f32(wf + r * cols, x + t * cols, cols);
       }
       break;
     }
@@ -230,9 +230,7 @@ void MatMul(const KernelOps& ops, const WeightView& w, const float* x, size_t n,
 void DequantizeRow(const WeightView& w, size_t row, float* out) {
   const size_t cols = w.cols;
   switch (w.dtype) {
-    case DType::kF32:
-      std::memcpy(out, w.data + row * cols * 4, cols * 4);
-      return;
+    case DType::kF32: std::memcpy(out, w.data + row * cols * 4, cols * 4); return;
     case DType::kF16:
     case DType::kBF16: {
       const uint16_t* h = reinterpret_cast<const uint16_t*>(w.data) + row * cols;

@@ -5,8 +5,8 @@
 #include <immintrin.h>
 #endif
 
-#include "tqf/rt/kernels.h"
 #include "kernels_internal.h"
+#include "tqf/rt/kernels.h"
 
 namespace tqf::rt {
 
@@ -62,8 +62,7 @@ TQF_AVXVNNI inline int32_t DotI8AvxVnni(const int8_t* a, const int8_t* b, size_t
 
 TQF_AVX2 int32_t DotI8(const int8_t* a, const int8_t* b, size_t n) { return DotI8Avx2(a, b, n); }
 
-TQF_AVX2 void DotI8Blocks(const int8_t* a, const int8_t* b, size_t n, size_t block,
-                          int32_t* out) {
+TQF_AVX2 void DotI8Blocks(const int8_t* a, const int8_t* b, size_t n, size_t block, int32_t* out) {
   for (size_t k = 0, i = 0; i < n; i += block, ++k) {
     out[k] = DotI8Avx2(a + i, b + i, n - i < block ? n - i : block);
   }
@@ -103,8 +102,7 @@ TQF_AVX2 float DotF16(const uint16_t* w, const float* x, size_t n) {
   size_t i = 0;
   for (; i + 16 <= n; i += 16) {
     const __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
-    const __m256 w1 =
-        _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i + 8)));
+    const __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i + 8)));
     acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), acc0);
     acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), acc1);
   }
@@ -138,8 +136,8 @@ const KernelOps& Avx2KernelOps() {
 }
 
 const KernelOps& AvxVnniKernelOps() {
-  static const KernelOps ops = {KernelPath::kAvxVnni, DotI8Vnni, DotI8BlocksVnni,
-                                DotF32, DotF16, DotBF16};
+  static const KernelOps ops = {
+      KernelPath::kAvxVnni, DotI8Vnni, DotI8BlocksVnni, DotF32, DotF16, DotBF16};
   return ops;
 }
 

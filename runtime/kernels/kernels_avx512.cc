@@ -8,8 +8,8 @@
 #include <immintrin.h>
 #endif
 
-#include "tqf/rt/kernels.h"
 #include "kernels_internal.h"
+#include "tqf/rt/kernels.h"
 
 namespace tqf::rt {
 
@@ -44,8 +44,8 @@ TQF_AVX512 inline int32_t DotI8Avx512(const int8_t* a, const int8_t* b, size_t n
 TQF_AVX512 inline int32_t DotI8Block32(const int8_t* a, const int8_t* b) {
   const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a));
   const __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b));
-  __m256i acc = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(va),
-                                    _mm256_sign_epi8(vb, va));
+  __m256i acc =
+      _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(va), _mm256_sign_epi8(vb, va));
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
@@ -87,8 +87,7 @@ TQF_AVX512 float DotF16(const uint16_t* w, const float* x, size_t n) {
   __m512 acc = _mm512_setzero_ps();
   size_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    const __m512 wv =
-        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i)));
+    const __m512 wv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i)));
     acc = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + i), acc);
   }
   if (i < n) {
@@ -115,8 +114,8 @@ TQF_AVX512 float DotBF16(const uint16_t* w, const float* x, size_t n) {
 }  // namespace
 
 const KernelOps& Avx512VnniKernelOps() {
-  static const KernelOps ops = {KernelPath::kAvx512Vnni, DotI8, DotI8Blocks,
-                                DotF32, DotF16, DotBF16};
+  static const KernelOps ops = {
+      KernelPath::kAvx512Vnni, DotI8, DotI8Blocks, DotF32, DotF16, DotBF16};
   return ops;
 }
 

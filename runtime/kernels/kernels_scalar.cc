@@ -2,8 +2,8 @@
 // these exactly for int8 and to rounding for fp32; see runtime_kernels_test.
 #include <cstring>
 
-#include "tqf/rt/kernels.h"
 #include "kernels_internal.h"
+#include "tqf/rt/kernels.h"
 
 namespace tqf::rt {
 namespace {

@@ -154,7 +154,8 @@ LayerProvider::~LayerProvider() {
 
 Status LayerProvider::Bind(const Reader& reader, const std::vector<std::vector<size_t>>& layers) {
   if (&reader != reader_ || layers != layers_) {
-    return Status::InvalidArgument("LayerProvider::Bind: not the reader and layers it was made with");
+    return Status::InvalidArgument(
+        "LayerProvider::Bind: not the reader and layers it was made with");
   }
   return Status::OK();
 }
@@ -307,7 +308,8 @@ void LayerProvider::WorkerLoop() {
     lock.unlock();
     // All decode threads: decoding, not the computation beside it, is what
     // a budgeted run waits for.
-    Result<std::shared_ptr<const DecodedLayer>> decoded = Decode(layer, buffer, options_.decode_threads);
+    Result<std::shared_ptr<const DecodedLayer>> decoded =
+        Decode(layer, buffer, options_.decode_threads);
     lock.lock();
     Entry& e = entries_[layer];
     if (decoded.ok()) {

@@ -49,7 +49,7 @@ Result<size_t> CheckTensor(const Reader& reader, const std::string& name,
 // Per-layer tensors the runtime does not know, or of layers the
 // hyperparameters do not have, mean the file describes another model.
 Status CheckNoStrayLayerTensors(const Reader& reader, size_t n_layers) {
-  static const char* const kKnown[] = {"attn_q", "attn_k", "attn_v", "attn_output", "attn_norm",
+  static const char* const kKnown[] = {"attn_q",   "attn_k",   "attn_v", "attn_output", "attn_norm",
                                        "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"};
   for (const TensorInfo& t : reader.tensors()) {
     if (t.name.compare(0, 4, "blk.") != 0) continue;
@@ -60,13 +60,16 @@ Status CheckNoStrayLayerTensors(const Reader& reader, size_t n_layers) {
     }
     if (i == 4 || i >= t.name.size() || t.name[i] != '.') continue;
     if (layer >= n_layers) {
-      return Status::Corruption("tensor '" + t.name + "' belongs to layer " + std::to_string(layer) +
-                                " but the hyperparameters say n_layers " + std::to_string(n_layers));
+      return Status::Corruption("tensor '" + t.name + "' belongs to layer " +
+                                std::to_string(layer) + " but the hyperparameters say n_layers " +
+                                std::to_string(n_layers));
     }
     bool known = false;
-    for (const char* k : kKnown) known = known || t.name.substr(i + 1) == std::string(k) + ".weight";
+    for (const char* k : kKnown)
+      known = known || t.name.substr(i + 1) == std::string(k) + ".weight";
     if (!known) {
-      return Status::NotSupported("tensor '" + t.name + "' is not part of the LLaMA architecture "
+      return Status::NotSupported("tensor '" + t.name +
+                                  "' is not part of the LLaMA architecture "
                                   "this runtime runs (biases or other extras are not supported)");
     }
   }
@@ -74,7 +77,9 @@ Status CheckNoStrayLayerTensors(const Reader& reader, size_t n_layers) {
 }
 
 Status CheckHyperparameters(const Hyperparameters& hp) {
-  auto bad = [](const std::string& msg) { return Status::InvalidArgument("hyperparameters: " + msg); };
+  auto bad = [](const std::string& msg) {
+    return Status::InvalidArgument("hyperparameters: " + msg);
+  };
   if (hp.architecture != "llama") {
     return Status::NotSupported("architecture '" + hp.architecture +
                                 "' is not supported by the runtime (only 'llama')");
@@ -96,17 +101,20 @@ Status CheckHyperparameters(const Hyperparameters& hp) {
                std::to_string(hp.n_heads) + " and head_dim is not given");
   }
   const uint32_t head_dim = hp.head_dim ? hp.head_dim : hp.dim / hp.n_heads;
-  if (head_dim % 2 != 0) return bad("head_dim " + std::to_string(head_dim) + " is odd (RoPE needs pairs)");
+  if (head_dim % 2 != 0)
+    return bad("head_dim " + std::to_string(head_dim) + " is odd (RoPE needs pairs)");
   if (!(hp.norm_eps > 0.0f) || !std::isfinite(hp.norm_eps)) return bad("norm_eps must be positive");
-  if (!(hp.rope_theta > 0.0f) || !std::isfinite(hp.rope_theta)) return bad("rope_theta must be positive");
+  if (!(hp.rope_theta > 0.0f) || !std::isfinite(hp.rope_theta))
+    return bad("rope_theta must be positive");
   if (hp.rope_scaling_factor < 0.0f || !std::isfinite(hp.rope_scaling_factor)) {
     return bad("rope_scaling_factor must be >= 0");
   }
   if (hp.rope_scaling_factor > 0.0f &&
       (!(hp.rope_low_freq_factor > 0.0f) || !(hp.rope_high_freq_factor > hp.rope_low_freq_factor) ||
        hp.rope_original_context == 0)) {
-    return bad("Llama 3 rope scaling needs 0 < low_freq_factor < high_freq_factor and an "
-               "original context length");
+    return bad(
+        "Llama 3 rope scaling needs 0 < low_freq_factor < high_freq_factor and an "
+        "original context length");
   }
   // Keep every product of sizes far from overflow.
   const uint64_t kMax = uint64_t{1} << 24;
@@ -176,33 +184,40 @@ Status Model::Init(std::shared_ptr<const Reader> reader, const ModelOptions& opt
     threads_ = omp_get_max_threads();
   }
   ctx_size_ = options.ctx_size;
-  if (ctx_size_ == 0) ctx_size_ = hp.context_length ? std::min<uint32_t>(hp.context_length, 4096) : 2048;
+  if (ctx_size_ == 0)
+    ctx_size_ = hp.context_length ? std::min<uint32_t>(hp.context_length, 4096) : 2048;
   // A pass never holds more tokens than the context.
   max_batch_ = std::min<size_t>(options.max_batch ? options.max_batch : 256, ctx_size_);
 
   // Tensors and their shapes.
   const std::string dims = "dim " + std::to_string(dim_);
-  const std::string qd = "n_heads " + std::to_string(n_heads_) + " x head_dim " + std::to_string(head_dim_);
-  const std::string kvd = "n_kv_heads " + std::to_string(n_kv_) + " x head_dim " + std::to_string(head_dim_);
+  const std::string qd =
+      "n_heads " + std::to_string(n_heads_) + " x head_dim " + std::to_string(head_dim_);
+  const std::string kvd =
+      "n_kv_heads " + std::to_string(n_kv_) + " x head_dim " + std::to_string(head_dim_);
   const std::string hd = "hidden_dim " + std::to_string(hidden_);
   const std::string vd = "vocab_size " + std::to_string(vocab_);
-  TQF_ASSIGN_OR_RETURN(size_t embd, CheckTensor(*reader_, "token_embd.weight", {vocab_, dim_}, vd + ", " + dims));
+  TQF_ASSIGN_OR_RETURN(
+      size_t embd, CheckTensor(*reader_, "token_embd.weight", {vocab_, dim_}, vd + ", " + dims));
   TQF_ASSIGN_OR_RETURN(size_t onorm, CheckTensor(*reader_, "output_norm.weight", {dim_}, dims));
   tied_output_ = hp.tied_embeddings || !reader_->FindTensor("output.weight").ok();
   size_t out = embd;
   if (!tied_output_) {
-    TQF_ASSIGN_OR_RETURN(out, CheckTensor(*reader_, "output.weight", {vocab_, dim_}, vd + ", " + dims));
+    TQF_ASSIGN_OR_RETURN(out,
+                         CheckTensor(*reader_, "output.weight", {vocab_, dim_}, vd + ", " + dims));
   }
   struct Want {
     const char* name;
     uint64_t rows, cols;
     std::string why;
   };
-  const Want wants[kNumLayerTensors] = {
-      {"attn_q", q_dim_, dim_, qd + ", " + dims},       {"attn_k", kv_dim_, dim_, kvd + ", " + dims},
-      {"attn_v", kv_dim_, dim_, kvd + ", " + dims},     {"attn_output", dim_, q_dim_, dims + ", " + qd},
-      {"ffn_gate", hidden_, dim_, hd + ", " + dims},    {"ffn_up", hidden_, dim_, hd + ", " + dims},
-      {"ffn_down", dim_, hidden_, dims + ", " + hd}};
+  const Want wants[kNumLayerTensors] = {{"attn_q", q_dim_, dim_, qd + ", " + dims},
+                                        {"attn_k", kv_dim_, dim_, kvd + ", " + dims},
+                                        {"attn_v", kv_dim_, dim_, kvd + ", " + dims},
+                                        {"attn_output", dim_, q_dim_, dims + ", " + qd},
+                                        {"ffn_gate", hidden_, dim_, hd + ", " + dims},
+                                        {"ffn_up", hidden_, dim_, hd + ", " + dims},
+                                        {"ffn_down", dim_, hidden_, dims + ", " + hd}};
   TQF_RETURN_IF_ERROR(CheckNoStrayLayerTensors(*reader_, n_layers_));
   std::vector<std::vector<size_t>> layers(n_layers_);
   std::vector<size_t> norm_index;
@@ -218,7 +233,8 @@ Status Model::Init(std::shared_ptr<const Reader> reader, const ModelOptions& opt
       layers[l].push_back(idx);
     }
     for (const char* norm : {"attn_norm", "ffn_norm"}) {
-      TQF_ASSIGN_OR_RETURN(size_t idx, CheckTensor(*reader_, prefix + norm + ".weight", {dim_}, dims));
+      TQF_ASSIGN_OR_RETURN(size_t idx,
+                           CheckTensor(*reader_, prefix + norm + ".weight", {dim_}, dims));
       norm_index.push_back(idx);
     }
   }
@@ -272,7 +288,8 @@ Status Model::Init(std::shared_ptr<const Reader> reader, const ModelOptions& opt
   // RoPE inverse frequencies, with Llama 3 scaling when the file asks.
   rope_freq_.resize(head_dim_ / 2);
   for (size_t i = 0; i < head_dim_ / 2; ++i) {
-    float freq = 1.0f / std::pow(hp.rope_theta, static_cast<float>(2 * i) / static_cast<float>(head_dim_));
+    float freq =
+        1.0f / std::pow(hp.rope_theta, static_cast<float>(2 * i) / static_cast<float>(head_dim_));
     if (hp.rope_scaling_factor > 0.0f) freq = Llama3ScaleFrequency(freq, hp);
     rope_freq_[i] = freq;
   }

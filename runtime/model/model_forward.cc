@@ -8,8 +8,8 @@
 #include <cmath>
 #include <cstring>
 
-#include "tqf/rt/model.h"
 #include "model_internal.h"
+#include "tqf/rt/model.h"
 
 namespace tqf::rt {
 
@@ -40,9 +40,7 @@ size_t Model::Buffers::ActivationBytes() const {
   return n;
 }
 
-size_t Model::activation_bytes() const {
-  return buf_->ActivationBytes() + vocab_ * sizeof(float);
-}
+size_t Model::activation_bytes() const { return buf_->ActivationBytes() + vocab_ * sizeof(float); }
 
 Status Model::Forward(const int32_t* tokens, size_t n, size_t pos, bool all_logits,
                       std::vector<float>* logits) {

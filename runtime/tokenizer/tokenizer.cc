@@ -31,10 +31,8 @@ Tokenizer::~Tokenizer() = default;
 
 Result<std::unique_ptr<Tokenizer>> Tokenizer::Create(const TokenizerData& data) {
   switch (data.kind) {
-    case TokenizerKind::kSentencePieceBpe:
-      return tokenizer_internal::CreateSentencePiece(data);
-    case TokenizerKind::kByteLevelBpe:
-      return tokenizer_internal::CreateByteLevel(data);
+    case TokenizerKind::kSentencePieceBpe: return tokenizer_internal::CreateSentencePiece(data);
+    case TokenizerKind::kByteLevelBpe: return tokenizer_internal::CreateByteLevel(data);
     default:
       return Status::NotSupported(std::string("tokenizer kind '") + TokenizerKindName(data.kind) +
                                   "' is not supported (expected sentencepiece-bpe or "
@@ -135,8 +133,8 @@ std::string Tokenizer::Decode(const std::vector<int32_t>& ids, bool render_speci
       if (render_special) out += tokens_[id];
     } else {
       const std::string& piece = pieces_[id];
-      bool strip = strip_leading_space_ && (at_start || prev == bos_id_) &&
-                   !piece.empty() && piece[0] == ' ' && tokens_[id][0] == ' ';
+      bool strip = strip_leading_space_ && (at_start || prev == bos_id_) && !piece.empty() &&
+                   piece[0] == ' ' && tokens_[id][0] == ' ';
       out.append(piece, strip ? 1 : 0, std::string::npos);
       at_start = false;
     }

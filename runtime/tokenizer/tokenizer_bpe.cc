@@ -76,8 +76,7 @@ class ByteLevelTokenizer final : public Tokenizer {
                                   m.substr(0, 80) + "' names a token not in the vocabulary");
       }
       // The first (best-ranked) occurrence of a pair wins.
-      merges_.emplace(PairKey(a->second, b->second),
-                      Merge{static_cast<int32_t>(r), ab->second});
+      merges_.emplace(PairKey(a->second, b->second), Merge{static_cast<int32_t>(r), ab->second});
     }
     return Status::OK();
   }

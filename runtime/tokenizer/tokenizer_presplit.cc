@@ -1,7 +1,7 @@
 // The byte-level BPE pre-tokenizers (tqf/internal/pretokenizer.h): the
-// Llama 3 and GPT-2 split regexes implemented by hand over codepoints (std::regex has no \p{L}). Each
-// function below returns the end of the match starting at `i`, trying the
-// pattern's alternatives in order with the backtracking a regex engine does.
+// Llama 3 and GPT-2 split regexes implemented by hand over codepoints (std::regex has no \p{L}).
+// Each function below returns the end of the match starting at `i`, trying the pattern's
+// alternatives in order with the backtracking a regex engine does.
 #include <string>
 
 #include "tokenizer_internal.h"
@@ -39,9 +39,9 @@ size_t Whitespace(const Cps& c, size_t i, bool newline_alt) {
       if (IsCrLf(c[k - 1])) return k;  // \s* backs off to the last newline
     }
   }
-  if (end == n) return end;    // \s+(?!\S) at the end of the text
+  if (end == n) return end;         // \s+(?!\S) at the end of the text
   if (end - 1 > i) return end - 1;  // leave one space for the next word
-  return end;                  // \s+
+  return end;                       // \s+
 }
 
 size_t MatchLlama3(const Cps& c, size_t i) {

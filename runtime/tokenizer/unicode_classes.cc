@@ -35,8 +35,7 @@ bool IsNumber(uint32_t cp) {
 
 bool IsWhiteSpace(uint32_t cp) {
   if (cp < 0x80) return cp == ' ' || (cp >= 0x09 && cp <= 0x0D);
-  return InRanges(unicode_internal::kWhiteSpaceRanges, unicode_internal::kWhiteSpaceRangesSize,
-                  cp);
+  return InRanges(unicode_internal::kWhiteSpaceRanges, unicode_internal::kWhiteSpaceRangesSize, cp);
 }
 
 }  // namespace tqf::rt

@@ -14,8 +14,8 @@ using serve::LayerState;
 
 namespace {
 
-constexpr double kIdleWait = 0.1;         // seconds between checks of `stop` when idle
-constexpr double kSlotWait = 0.05;        // when every slot is leased
+constexpr double kIdleWait = 0.1;   // seconds between checks of `stop` when idle
+constexpr double kSlotWait = 0.05;  // when every slot is leased
 constexpr auto kReclaimEvery = std::chrono::milliseconds(250);
 constexpr auto kFileCheckEvery = std::chrono::seconds(1);
 
@@ -56,8 +56,8 @@ int ServeService::Impl::FindSlot() {
     const int l = slots[s].layer;
     if (l < 0) return static_cast<int>(s);
     if (!Evictable(l)) continue;
-    if (victim < 0 || serve::Layers(header)[l].last_used <
-                          serve::Layers(header)[slots[victim].layer].last_used) {
+    if (victim < 0 ||
+        serve::Layers(header)[l].last_used < serve::Layers(header)[slots[victim].layer].last_used) {
       victim = static_cast<int>(s);
     }
   }
@@ -103,7 +103,8 @@ Status ServeService::Impl::DecodeLayer(int layer, int slot) {
   const LayerEntry& e = serve::Layers(header)[layer];  // its tensor rows never change
   for (uint32_t r = e.first_tensor; r < e.first_tensor + e.num_tensors; ++r) {
     const serve::TensorEntry& t = serve::Tensors(header)[r];
-    Status s = reader->DecodeTensor(t.tensor_index, base + t.offset, t.size, options.decode_threads);
+    Status s =
+        reader->DecodeTensor(t.tensor_index, base + t.offset, t.size, options.decode_threads);
     reader->DontNeed(t.tensor_index);
     if (!s.ok()) return s.WithContext("layer " + std::to_string(layer));
   }
@@ -125,7 +126,8 @@ void ServeService::Impl::CheckModelFile() {
       why = "it no longer opens: " + now.status().ToString();
     } else {
       const serve::Fingerprint fp = serve::FingerprintOf(**now);
-      if (fp.file_size == fingerprint.file_size && fp.header_checksum == fingerprint.header_checksum) {
+      if (fp.file_size == fingerprint.file_size &&
+          fp.header_checksum == fingerprint.header_checksum) {
         return;  // touched or rewritten with the same contents
       }
       why = "its size or header checksum changed";
@@ -148,7 +150,8 @@ Status ServeService::Run(const std::atomic<bool>& stop) {
     int layer = -1, slot = -1;
     {
       serve::SegmentLock lock(h);
-      if (!lock.ok()) return Status::IOError("service '" + s.name + "': shared mutex unrecoverable");
+      if (!lock.ok())
+        return Status::IOError("service '" + s.name + "': shared mutex unrecoverable");
       if (now - s.last_reclaim >= kReclaimEvery) s.ReclaimDeadClients();
       if (h->state != static_cast<uint32_t>(serve::ServiceState::kRunning) ||
           (layer = s.PickRequest()) < 0) {
@@ -173,7 +176,8 @@ Status ServeService::Run(const std::atomic<bool>& stop) {
     const auto start = std::chrono::steady_clock::now();
     Status status = s.DecodeLayer(layer, slot);
     const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                        std::chrono::steady_clock::now() - start).count();
+                        std::chrono::steady_clock::now() - start)
+                        .count();
     serve::SegmentLock lock(h);
     LayerEntry& e = serve::Layers(h)[layer];
     h->counters.decodes++;

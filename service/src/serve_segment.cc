@@ -61,8 +61,7 @@ ControlLayout ComputeLayout(uint32_t num_layers, uint32_t num_tensors, uint32_t 
   l.tensors_off = Align(l.layers_off + uint64_t{num_layers} * sizeof(LayerEntry), 64);
   l.clients_off = Align(l.tensors_off + uint64_t{num_tensors} * sizeof(TensorEntry), 64);
   l.pins_off = Align(l.clients_off + uint64_t{max_clients} * sizeof(ClientEntry), 64);
-  l.slot_table_off =
-      Align(l.pins_off + uint64_t{max_clients} * num_layers * sizeof(uint32_t), 64);
+  l.slot_table_off = Align(l.pins_off + uint64_t{max_clients} * num_layers * sizeof(uint32_t), 64);
   l.total = Align(l.slot_table_off + uint64_t{num_slots} * sizeof(SlotEntry), kPage);
   return l;
 }
@@ -74,8 +73,9 @@ Status ValidateHeader(const ControlHeader* h, size_t mapped) {
                               std::to_string(sizeof(ControlHeader)) + ")");
   }
   if (h->magic != kMagic) {
-    return Status::Corruption("control segment has no service magic (the service is still "
-                              "starting, or died while starting)");
+    return Status::Corruption(
+        "control segment has no service magic (the service is still "
+        "starting, or died while starting)");
   }
   if (h->version != kVersion) {
     return Status::NotSupported("service segment version " + std::to_string(h->version) +
@@ -85,18 +85,20 @@ Status ValidateHeader(const ControlHeader* h, size_t mapped) {
   if (h->num_layers == 0 || h->num_layers > kMaxCount || h->num_tensors > kMaxCount ||
       h->max_clients == 0 || h->max_clients > 4096 || h->num_slots == 0 ||
       h->num_slots > h->num_layers) {
-    return Status::Corruption("control segment: implausible counts (layers " +
-                              std::to_string(h->num_layers) + ", tensors " +
-                              std::to_string(h->num_tensors) + ", clients " +
-                              std::to_string(h->max_clients) + ", slots " +
-                              std::to_string(h->num_slots) + ")");
+    return Status::Corruption(
+        "control segment: implausible counts (layers " + std::to_string(h->num_layers) +
+        ", tensors " + std::to_string(h->num_tensors) + ", clients " +
+        std::to_string(h->max_clients) + ", slots " + std::to_string(h->num_slots) + ")");
   }
-  const ControlLayout l = ComputeLayout(h->num_layers, h->num_tensors, h->max_clients, h->num_slots);
+  const ControlLayout l =
+      ComputeLayout(h->num_layers, h->num_tensors, h->max_clients, h->num_slots);
   if (l.layers_off != h->layers_off || l.tensors_off != h->tensors_off ||
       l.clients_off != h->clients_off || l.pins_off != h->pins_off ||
       l.slot_table_off != h->slot_table_off || l.total != h->control_bytes || l.total > mapped) {
-    return Status::Corruption("control segment: table offsets disagree with its counts or exceed "
-                              "its " + std::to_string(mapped) + " bytes");
+    return Status::Corruption(
+        "control segment: table offsets disagree with its counts or exceed "
+        "its " +
+        std::to_string(mapped) + " bytes");
   }
   if (h->model_path[kPathMax - 1] != '\0') {
     return Status::Corruption("control segment: model path is not terminated");
@@ -163,15 +165,17 @@ Status CheckServiceName(const std::string& service) {
                 c == '.' || c == '_' || c == '-');
   }
   if (!ok) {
-    return Status::InvalidArgument("service name '" + service +
-                                   "': use 1 to 100 of A-Z a-z 0-9 . _ -, not starting with . or -");
+    return Status::InvalidArgument(
+        "service name '" + service +
+        "': use 1 to 100 of A-Z a-z 0-9 . _ -, not starting with . or -");
   }
   return Status::OK();
 }
 
 std::string DefaultServiceName(const std::string& model_path) {
   std::string base = model_path.substr(model_path.find_last_of('/') + 1);
-  if (base.size() > 4 && base.compare(base.size() - 4, 4, ".tqf") == 0) base.resize(base.size() - 4);
+  if (base.size() > 4 && base.compare(base.size() - 4, 4, ".tqf") == 0)
+    base.resize(base.size() - 4);
   std::string name;
   for (char c : base) {
     const bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -213,7 +217,8 @@ bool IsAlive(const ProcessId& p) {
 Fingerprint FingerprintOf(const Reader& reader) {
   Fingerprint fp;
   fp.file_size = reader.size();
-  if (reader.size() >= 64) std::memcpy(&fp.header_checksum, reader.data() + reader.size() - 64 + 16, 8);
+  if (reader.size() >= 64)
+    std::memcpy(&fp.header_checksum, reader.data() + reader.size() - 64 + 16, 8);
   return fp;
 }
 

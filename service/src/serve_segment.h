@@ -111,23 +111,23 @@ struct ControlHeader {
   uint32_t num_tensors;  // rows in the tensor table (layer and held tensors)
   uint32_t num_slots;
   uint32_t reserved;
-  uint64_t slot_bytes;     // bytes of one layer slot (page multiple)
-  uint64_t slots_offset;   // in the data segment
-  uint64_t held_bytes;     // held tensors at the start of the data segment
-  uint64_t data_bytes;     // size of the data segment
+  uint64_t slot_bytes;    // bytes of one layer slot (page multiple)
+  uint64_t slots_offset;  // in the data segment
+  uint64_t held_bytes;    // held tensors at the start of the data segment
+  uint64_t data_bytes;    // size of the data segment
   uint64_t layers_off, tensors_off, clients_off, pins_off, slot_table_off;  // in this segment
   uint64_t clock;  // LRU clock, bumped on each acquire
   Counters counters;
 };
 
 struct LayerEntry {
-  uint32_t state;  // LayerState
-  int32_t slot;    // valid when kDecoding / kReady
-  uint32_t pins;   // leases held, all clients together
-  uint32_t demand; // 1: a client waits for it; 0: a prefetch asked
-  uint64_t bytes;  // decoded bytes (<= slot_bytes)
-  uint64_t last_used;     // clock of its last lease (LRU)
-  uint64_t requested_at;  // clock of its request (oldest served first)
+  uint32_t state;                      // LayerState
+  int32_t slot;                        // valid when kDecoding / kReady
+  uint32_t pins;                       // leases held, all clients together
+  uint32_t demand;                     // 1: a client waits for it; 0: a prefetch asked
+  uint64_t bytes;                      // decoded bytes (<= slot_bytes)
+  uint64_t last_used;                  // clock of its last lease (LRU)
+  uint64_t requested_at;               // clock of its request (oldest served first)
   uint32_t first_tensor, num_tensors;  // its rows of the tensor table
   char error[kErrorMax];
 };

@@ -115,8 +115,8 @@ Status ServeService::Impl::CleanStale() {
   }
   ControlHeader h;
   std::memset(&h, 0, sizeof(h));
-  const bool readable = ::pread(fd, &h, sizeof(h), 0) == static_cast<ssize_t>(sizeof(h)) &&
-                        h.magic == serve::kMagic;
+  const bool readable =
+      ::pread(fd, &h, sizeof(h), 0) == static_cast<ssize_t>(sizeof(h)) && h.magic == serve::kMagic;
   const std::string pid = readable ? std::to_string(h.server.pid) : std::string("unknown");
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     ::close(fd);
@@ -142,7 +142,8 @@ Status ServeService::Impl::CreateControl() {
       control_shm.swap(shm);
     } catch (const bip::interprocess_exception& e) {
       if (e.get_error_code() != bip::already_exists_error) {
-        return Status::IOError("creating shared memory " + serve::ShmPath(control) + ": " + e.what());
+        return Status::IOError("creating shared memory " + serve::ShmPath(control) + ": " +
+                               e.what());
       }
       TQF_RETURN_IF_ERROR(CleanStale());
       continue;
@@ -177,7 +178,8 @@ Status ServeService::Impl::Publish() {
     data_region.swap(data_map);
   } catch (const bip::interprocess_exception& e) {
     return Status::IOError("service '" + name + "': mapping " + std::to_string(layout.total) +
-                           " + " + std::to_string(data_bytes) + " bytes of shared memory: " + e.what());
+                           " + " + std::to_string(data_bytes) +
+                           " bytes of shared memory: " + e.what());
   }
   data = static_cast<uint8_t*>(data_region.get_address());
   ControlHeader* h = static_cast<ControlHeader*>(control_region.get_address());
@@ -234,7 +236,8 @@ Status ServeService::Impl::Publish() {
   // Held tensors, decoded once.
   for (uint32_t r = 0; r < held.size(); ++r) {
     const serve::TensorEntry& t = rows[r];
-    Status s = reader->DecodeTensor(t.tensor_index, data + t.offset, t.size, options.decode_threads);
+    Status s =
+        reader->DecodeTensor(t.tensor_index, data + t.offset, t.size, options.decode_threads);
     reader->DontNeed(t.tensor_index);
     if (!s.ok()) return s.WithContext("service '" + name + "': held tensor");
   }

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "serve_segment.h"
-#include "tqf/service/serve_service.h"
 #include "tqf/reader.h"
+#include "tqf/service/serve_service.h"
 
 namespace tqf::serve {
 

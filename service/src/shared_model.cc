@@ -49,18 +49,21 @@ Status LayerLease::Connection::OpenControl(const std::string& service) {
     control_region.swap(region);
   } catch (const bip::interprocess_exception& e) {
     if (e.get_error_code() == bip::not_found_error) {
-      return Status::NotFound("no service named '" + service + "'; start one with `tqf serve FILE --name " +
-                              service + "`");
+      return Status::NotFound("no service named '" + service +
+                              "'; start one with `tqf serve FILE --name " + service + "`");
     }
-    return Status::IOError("service '" + service + "': opening " + serve::ShmPath(control) + ": " + e.what());
+    return Status::IOError("service '" + service + "': opening " + serve::ShmPath(control) + ": " +
+                           e.what());
   }
   header = static_cast<serve::ControlHeader*>(control_region.get_address());
-  if (__atomic_load_n(&header->magic, __ATOMIC_ACQUIRE) != serve::kMagic && !serve::IsAlive(header->server)) {
-    return Status::IOError("service '" + service + "' died while starting; the next `tqf serve` for "
+  if (__atomic_load_n(&header->magic, __ATOMIC_ACQUIRE) != serve::kMagic &&
+      !serve::IsAlive(header->server)) {
+    return Status::IOError("service '" + service +
+                           "' died while starting; the next `tqf serve` for "
                            "this name removes what it left");
   }
-  TQF_RETURN_IF_ERROR(serve::ValidateHeader(header, control_region.get_size()).WithContext(
-      "service '" + service + "'"));
+  TQF_RETURN_IF_ERROR(serve::ValidateHeader(header, control_region.get_size())
+                          .WithContext("service '" + service + "'"));
   model_path = header->model_path;
   serve::SegmentLock lock(header);
   if (!lock.ok()) return Status::IOError("service '" + service + "': shared mutex unrecoverable");
@@ -69,8 +72,8 @@ Status LayerLease::Connection::OpenControl(const std::string& service) {
 
 Status LayerLease::Connection::ServiceUsable(bool full) const {
   const auto state = static_cast<serve::ServiceState>(header->state);
-  const bool alive = full ? serve::IsAlive(header->server)
-                          : (kill(header->server.pid, 0) == 0 || errno == EPERM);
+  const bool alive =
+      full ? serve::IsAlive(header->server) : (kill(header->server.pid, 0) == 0 || errno == EPERM);
   if (state == serve::ServiceState::kRunning && alive) return Status::OK();
   const std::string who = "service '" + name + "' (pid " + std::to_string(header->server.pid) + ")";
   if (state == serve::ServiceState::kStopped) return Status::IOError(who + " has stopped");
@@ -79,7 +82,8 @@ Status LayerLease::Connection::ServiceUsable(bool full) const {
                                     " changed on disk; restart the service");
   }
   if (!alive) {
-    return Status::IOError(who + " is not running: it died without cleaning up (the next "
+    return Status::IOError(who +
+                           " is not running: it died without cleaning up (the next "
                            "`tqf serve` for this name removes its stale objects)");
   }
   return Status::IOError(who + " is not serving yet");
@@ -155,7 +159,8 @@ Result<std::shared_ptr<SharedModel>> SharedModel::Attach(const std::string& name
     bip::mapped_region region(conn->data_shm, bip::read_only);
     conn->data_region.swap(region);
   } catch (const bip::interprocess_exception& e) {
-    return Status::IOError("service '" + name + "': opening " + serve::ShmPath(data_name) + ": " + e.what());
+    return Status::IOError("service '" + name + "': opening " + serve::ShmPath(data_name) + ": " +
+                           e.what());
   }
   if (conn->data_region.get_size() < h->data_bytes ||
       h->slots_offset + uint64_t{h->num_slots} * h->slot_bytes > h->data_bytes) {
@@ -167,8 +172,8 @@ Result<std::shared_ptr<SharedModel>> SharedModel::Attach(const std::string& name
   for (uint32_t r = 0; r < h->num_tensors; ++r) {
     const serve::TensorEntry& t = rows[r];
     const uint64_t limit = t.layer < 0 ? h->held_bytes : h->slot_bytes;
-    if (t.layer >= static_cast<int32_t>(h->num_layers) || t.offset > limit || t.size > limit - t.offset ||
-        !conn->rows.emplace(t.tensor_index, &t).second) {
+    if (t.layer >= static_cast<int32_t>(h->num_layers) || t.offset > limit ||
+        t.size > limit - t.offset || !conn->rows.emplace(t.tensor_index, &t).second) {
       return Status::Corruption("service '" + name + "': tensor table row " + std::to_string(r) +
                                 " is out of bounds or repeated");
     }
@@ -207,7 +212,8 @@ Status SharedModel::CheckModel(const Reader& reader) const {
   if (fp.file_size == h->file_size && fp.header_checksum == h->header_checksum) return Status::OK();
   char mine[40], theirs[40];
   std::snprintf(mine, sizeof(mine), "%016llx", static_cast<unsigned long long>(fp.header_checksum));
-  std::snprintf(theirs, sizeof(theirs), "%016llx", static_cast<unsigned long long>(h->header_checksum));
+  std::snprintf(theirs, sizeof(theirs), "%016llx",
+                static_cast<unsigned long long>(h->header_checksum));
   return Status::ChecksumMismatch(
       "the model file differs from the one service '" + name() + "' serves (" + model_path() +
       " when the service loaded it: " + std::to_string(h->file_size) + " bytes, header checksum " +
@@ -224,7 +230,8 @@ Result<LayerLease> SharedModel::Lease(int layer) {
   const auto start = std::chrono::steady_clock::now();
   bool missed = false;
   Result<LayerLease> lease = LeaseLocked(layer, start, &missed);
-  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::lock_guard<std::mutex> guard(mu_);
   stats_.acquires++;
   (missed ? stats_.misses : stats_.hits)++;
@@ -276,7 +283,8 @@ Result<LayerLease> SharedModel::LeaseLocked(int layer, std::chrono::steady_clock
       e.error[serve::kErrorMax - 1] = '\0';
       return Status::Corruption("service '" + name() + "': " + e.error);
     }
-    if (e.state == Code(LayerState::kAbsent) || (e.state == Code(LayerState::kRequested) && !e.demand)) {
+    if (e.state == Code(LayerState::kAbsent) ||
+        (e.state == Code(LayerState::kRequested) && !e.demand)) {
       e.state = Code(LayerState::kRequested);
       e.demand = 1;
       e.requested_at = ++h->clock;
@@ -327,7 +335,8 @@ Status SharedModel::Bind(const Reader& reader, const std::vector<std::vector<siz
     for (size_t idx : layers[l]) {
       auto it = conn_->rows.find(idx);
       if (idx >= reader.tensors().size() || it == conn_->rows.end() ||
-          it->second->layer != static_cast<int32_t>(l) || it->second->size != reader.tensors()[idx].raw_size) {
+          it->second->layer != static_cast<int32_t>(l) ||
+          it->second->size != reader.tensors()[idx].raw_size) {
         return Status::NotSupported("service '" + name() + "' does not serve tensor " +
                                     std::to_string(idx) + " as part of layer " + std::to_string(l));
       }
@@ -353,8 +362,8 @@ Result<std::shared_ptr<const DecodedLayer>> SharedModel::Acquire(int layer) {
   auto held = std::make_shared<LayerLease>(std::move(lease));
   // DecodedLayer holds a mutable pointer, but the model only reads it (and
   // the mapping is read-only: a stray write would fault, not corrupt).
-  auto* decoded = new DecodedLayer(layer, const_cast<uint8_t*>(held->data()), held->size(),
-                                   std::move(offsets));
+  auto* decoded =
+      new DecodedLayer(layer, const_cast<uint8_t*>(held->data()), held->size(), std::move(offsets));
   return std::shared_ptr<const DecodedLayer>(decoded, [held](const DecodedLayer* d) {
     delete d;
     held->Release();

@@ -1,7 +1,7 @@
 // ReadServeStatus: a snapshot of a service's tables, taken under its mutex
 // without registering as a client. See shared_model.h.
-#include "tqf/service/shared_model.h"
 #include "shared_model_internal.h"
+#include "tqf/service/shared_model.h"
 
 namespace tqf::serve {
 

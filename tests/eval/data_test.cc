@@ -1,13 +1,14 @@
 // Tests of the evaluation data loaders: the shared ARC / HellaSwag / MMLU
 // files parse as they are, and hand-made malformed files give kCorruption
 // naming file:line.
+#include "tqf/eval/data.h"
+
+#include <gtest/gtest.h>
+
 #include <cstdio>
 #include <set>
 #include <string>
 
-#include <gtest/gtest.h>
-
-#include "tqf/eval/data.h"
 #include "test_util.h"
 
 namespace tqf::eval {
@@ -33,7 +34,8 @@ void ExpectCorruptionAt(const Result<T>& r, const std::string& where) {
 }
 
 TEST(EvalData, SharedArcEasyValidation) {
-  Result<std::vector<McQuestion>> qs = LoadArc(tqf::testing::SharedPath("eval/arc/ARC-Easy-validation.jsonl"));
+  Result<std::vector<McQuestion>> qs =
+      LoadArc(tqf::testing::SharedPath("eval/arc/ARC-Easy-validation.jsonl"));
   ASSERT_TRUE(qs.ok()) << qs.status().ToString();
   EXPECT_EQ(qs->size(), 570u);
   const McQuestion& q = (*qs)[0];
@@ -44,16 +46,19 @@ TEST(EvalData, SharedArcEasyValidation) {
 }
 
 TEST(EvalData, SharedArcTestWithNumericLabels) {
-  Result<std::vector<McQuestion>> qs = LoadArc(tqf::testing::SharedPath("eval/arc/ARC-Easy-test.jsonl"));
+  Result<std::vector<McQuestion>> qs =
+      LoadArc(tqf::testing::SharedPath("eval/arc/ARC-Easy-test.jsonl"));
   ASSERT_TRUE(qs.ok()) << qs.status().ToString();
   EXPECT_EQ(qs->size(), 2376u);  // includes answerKey "1".."4" questions
-  Result<std::vector<McQuestion>> ch = LoadArc(tqf::testing::SharedPath("eval/arc/ARC-Challenge-validation.jsonl"));
+  Result<std::vector<McQuestion>> ch =
+      LoadArc(tqf::testing::SharedPath("eval/arc/ARC-Challenge-validation.jsonl"));
   ASSERT_TRUE(ch.ok()) << ch.status().ToString();
   EXPECT_EQ(ch->size(), 299u);
 }
 
 TEST(EvalData, SharedHellaswag) {
-  Result<std::vector<McQuestion>> qs = LoadHellaswag(tqf::testing::SharedPath("eval/hellaswag/hellaswag_val.txt"));
+  Result<std::vector<McQuestion>> qs =
+      LoadHellaswag(tqf::testing::SharedPath("eval/hellaswag/hellaswag_val.txt"));
   ASSERT_TRUE(qs.ok()) << qs.status().ToString();
   EXPECT_EQ(qs->size(), 10042u);
   const McQuestion& q = (*qs)[0];
@@ -74,11 +79,13 @@ TEST(EvalData, SharedMmlu) {
   for (size_t i = 0; i < 57; ++i) first.insert((*qs)[i].id.substr(0, (*qs)[i].id.find('/')));
   EXPECT_EQ(first.size(), 57u);
   const McQuestion& q = (*qs)[0];  // abstract_algebra, first test question
-  EXPECT_EQ(q.prompt.rfind("The following are multiple choice questions (with answers) about abstract algebra.\n\n"
-                           "Find all c in Z_3 such that Z_3[x]/(x^2 + c) is a field.\nA. 0\nB. 1\nC. 2\nD. 3\n"
-                           "Answer: B\n\n",
-                           0),
-            0u);
+  EXPECT_EQ(
+      q.prompt.rfind(
+          "The following are multiple choice questions (with answers) about abstract algebra.\n\n"
+          "Find all c in Z_3 such that Z_3[x]/(x^2 + c) is a field.\nA. 0\nB. 1\nC. 2\nD. 3\n"
+          "Answer: B\n\n",
+          0),
+      0u);
   EXPECT_EQ(q.prompt.substr(q.prompt.size() - 8), "\nAnswer:");
   ASSERT_EQ(q.options.size(), 4u);
   EXPECT_EQ(q.options[2], " C");
@@ -87,7 +94,8 @@ TEST(EvalData, SharedMmlu) {
 TEST(EvalData, TextNewlinesNormalised) {
   EXPECT_EQ(NormalizeNewlines("a\r\nb\rc\n\xEF\xBB\xBF"), "a\nb\nc\n\xEF\xBB\xBF");
   EXPECT_EQ(NormalizeNewlines("\xEF\xBB\xBFx\r\n"), "x\n");
-  Result<std::string> t = LoadText(tqf::testing::SharedPath("eval/text/tinystories-valid-subset.txt"));
+  Result<std::string> t =
+      LoadText(tqf::testing::SharedPath("eval/text/tinystories-valid-subset.txt"));
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   EXPECT_EQ(t->find('\r'), std::string::npos);
   EXPECT_GT(t->size(), 29000u);
@@ -99,11 +107,13 @@ TEST(EvalData, MissingFilesAreNotFound) {
 }
 
 TEST(EvalData, ArcCrlfAndNumericLabels) {
-  const std::string path = WriteTemp(
-      "ok.jsonl",
-      "{\"question\":\"Q1?\",\"choices\":{\"text\":[\"a\",\"b\",\"c\"],\"label\":[\"1\",\"2\",\"3\"]},\"answerKey\":\"3\"}\r\n"
-      "\r\n"
-      "{\"question\":\"Q2?\",\"choices\":{\"text\":[\"x\",\"y\"],\"label\":[\"A\",\"B\"]},\"answerKey\":\"A\"}\r\n");
+  const std::string path =
+      WriteTemp("ok.jsonl",
+                "{\"question\":\"Q1?\",\"choices\":{\"text\":[\"a\",\"b\",\"c\"],\"label\":[\"1\","
+                "\"2\",\"3\"]},\"answerKey\":\"3\"}\r\n"
+                "\r\n"
+                "{\"question\":\"Q2?\",\"choices\":{\"text\":[\"x\",\"y\"],\"label\":[\"A\",\"B\"]}"
+                ",\"answerKey\":\"A\"}\r\n");
   Result<std::vector<McQuestion>> qs = LoadArc(path);
   ASSERT_TRUE(qs.ok()) << qs.status().ToString();
   ASSERT_EQ(qs->size(), 2u);
@@ -114,17 +124,25 @@ TEST(EvalData, ArcCrlfAndNumericLabels) {
 
 TEST(EvalData, ArcMalformedLines) {
   const std::string good =
-      "{\"question\":\"Q\",\"choices\":{\"text\":[\"a\",\"b\"],\"label\":[\"A\",\"B\"]},\"answerKey\":\"B\"}\n";
+      "{\"question\":\"Q\",\"choices\":{\"text\":[\"a\",\"b\"],\"label\":[\"A\",\"B\"]},"
+      "\"answerKey\":\"B\"}\n";
   struct Case {
     const char* name;
     std::string line2;
   } cases[] = {
       {"bad_json", "{\"question\": \"Q\", \n"},
       {"not_object", "[1,2]\n"},
-      {"no_question", "{\"choices\":{\"text\":[\"a\",\"b\"],\"label\":[\"A\",\"B\"]},\"answerKey\":\"A\"}\n"},
-      {"bad_answer", "{\"question\":\"Q\",\"choices\":{\"text\":[\"a\",\"b\"],\"label\":[\"A\",\"B\"]},\"answerKey\":\"E\"}\n"},
-      {"count_mismatch", "{\"question\":\"Q\",\"choices\":{\"text\":[\"a\"],\"label\":[\"A\",\"B\"]},\"answerKey\":\"A\"}\n"},
-      {"text_not_string", "{\"question\":\"Q\",\"choices\":{\"text\":[1,2],\"label\":[\"A\",\"B\"]},\"answerKey\":\"A\"}\n"},
+      {"no_question",
+       "{\"choices\":{\"text\":[\"a\",\"b\"],\"label\":[\"A\",\"B\"]},\"answerKey\":\"A\"}\n"},
+      {"bad_answer",
+       "{\"question\":\"Q\",\"choices\":{\"text\":[\"a\",\"b\"],\"label\":[\"A\",\"B\"]},"
+       "\"answerKey\":\"E\"}\n"},
+      {"count_mismatch",
+       "{\"question\":\"Q\",\"choices\":{\"text\":[\"a\"],\"label\":[\"A\",\"B\"]},\"answerKey\":"
+       "\"A\"}\n"},
+      {"text_not_string",
+       "{\"question\":\"Q\",\"choices\":{\"text\":[1,2],\"label\":[\"A\",\"B\"]},\"answerKey\":"
+       "\"A\"}\n"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -135,10 +153,14 @@ TEST(EvalData, ArcMalformedLines) {
 
 TEST(EvalData, HellaswagMalformed) {
   const std::string task = "ctx\n1\ne0\ne1\ne2\ne3\n";
-  ExpectCorruptionAt(LoadHellaswag(WriteTemp("hs_gold.txt", task + "ctx\nx\na\nb\nc\nd\n")), "hs_gold.txt:8");
-  ExpectCorruptionAt(LoadHellaswag(WriteTemp("hs_range.txt", task + "ctx\n4\na\nb\nc\nd\n")), "hs_range.txt:8");
-  ExpectCorruptionAt(LoadHellaswag(WriteTemp("hs_short.txt", task + "ctx\n1\na\n")), "hs_short.txt:7");
-  Result<std::vector<McQuestion>> ok = LoadHellaswag(WriteTemp("hs_crlf.txt", "c\r\n2\r\na\r\nb\r\nc\r\nd\r\n"));
+  ExpectCorruptionAt(LoadHellaswag(WriteTemp("hs_gold.txt", task + "ctx\nx\na\nb\nc\nd\n")),
+                     "hs_gold.txt:8");
+  ExpectCorruptionAt(LoadHellaswag(WriteTemp("hs_range.txt", task + "ctx\n4\na\nb\nc\nd\n")),
+                     "hs_range.txt:8");
+  ExpectCorruptionAt(LoadHellaswag(WriteTemp("hs_short.txt", task + "ctx\n1\na\n")),
+                     "hs_short.txt:7");
+  Result<std::vector<McQuestion>> ok =
+      LoadHellaswag(WriteTemp("hs_crlf.txt", "c\r\n2\r\na\r\nb\r\nc\r\nd\r\n"));
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
   EXPECT_EQ((*ok)[0].gold, 2);
   EXPECT_EQ((*ok)[0].options[3], " d");

@@ -2,14 +2,15 @@
 // lies in the expected band, compression leaves the numbers bitwise equal,
 // multiple-choice scores match a from-scratch computation and pick the
 // model's own continuation, and `tqf eval` opens a source model raw.
-#include <cmath>
-#include <string>
+#include "tqf/eval/score.h"
 
 #include <gtest/gtest.h>
 
-#include "tqf/eval/score.h"
-#include "tqf/eval/suite.h"
+#include <cmath>
+#include <string>
+
 #include "runtime_test_util.h"
+#include "tqf/eval/suite.h"
 
 namespace tqf::eval {
 
@@ -30,7 +31,8 @@ std::unique_ptr<EvalModel> Open(const std::string& path) {
 }
 
 PerplexityResult TinyStoriesPpl(EvalModel* m, size_t max_tokens) {
-  Result<std::string> text = LoadText(tqf::testing::SharedPath("eval/text/tinystories-valid-subset.txt"));
+  Result<std::string> text =
+      LoadText(tqf::testing::SharedPath("eval/text/tinystories-valid-subset.txt"));
   EXPECT_TRUE(text.ok()) << text.status().ToString();
   if (!text.ok()) return {};
   PerplexityOptions po;
@@ -56,8 +58,8 @@ TEST(EvalScore, TinyStoriesPerplexityFp32) {
   EXPECT_EQ(r.windows, 23u);   // windows of 511 text tokens every 256: ceil((6000 - 511) / 256) + 1
   EXPECT_GT(r.MeanNll(), 1.5);
   EXPECT_LT(r.MeanNll(), 2.2);
-  std::printf("stories260K fp32 TinyStories: %zu tokens, %zu windows, nll %.4f, ppl %.3f\n", r.scored,
-              r.windows, r.MeanNll(), r.Perplexity());
+  std::printf("stories260K fp32 TinyStories: %zu tokens, %zu windows, nll %.4f, ppl %.3f\n",
+              r.scored, r.windows, r.MeanNll(), r.Perplexity());
 }
 
 // Lossless compression: int8 channel with the rans codec scores exactly
@@ -81,7 +83,8 @@ TEST(EvalScore, CompressionGivesBitwiseEqualNll) {
 TEST(EvalScore, PerplexityWindowsAndStride) {
   auto m = Open(PackedStories("gguf", "raw", "raw"));
   ASSERT_NE(m, nullptr);
-  Result<std::string> text = LoadText(tqf::testing::SharedPath("eval/text/tinystories-valid-subset.txt"));
+  Result<std::string> text =
+      LoadText(tqf::testing::SharedPath("eval/text/tinystories-valid-subset.txt"));
   ASSERT_TRUE(text.ok());
   PerplexityOptions po;
   po.ctx = 17;
@@ -98,7 +101,8 @@ TEST(EvalScore, PerplexityWindowsAndStride) {
   EXPECT_EQ(long_ctx->scored, 1000u);
   EXPECT_LT(long_ctx->MeanNll(), short_ctx->MeanNll());
   po.stride = 600;
-  EXPECT_TRUE(ComputePerplexity(m->model.get(), *m->tokenizer, *text, po).status().IsInvalidArgument());
+  EXPECT_TRUE(
+      ComputePerplexity(m->model.get(), *m->tokenizer, *text, po).status().IsInvalidArgument());
 }
 
 // Sum of log p(option tokens | prompt) computed from scratch: one Forward
@@ -111,7 +115,8 @@ double ReferenceLogprob(EvalModel* m, const std::string& prompt, const std::stri
   EXPECT_TRUE(st.ok()) << st.ToString();
   const size_t vocab = m->model->hparams().vocab_size;
   double lp = 0;
-  for (size_t i = ctx.size(); i < all.size(); ++i) lp += LogProb(&logits[(i - 1) * vocab], vocab, all[i]);
+  for (size_t i = ctx.size(); i < all.size(); ++i)
+    lp += LogProb(&logits[(i - 1) * vocab], vocab, all[i]);
   return lp;
 }
 
@@ -135,7 +140,8 @@ TEST(EvalScore, MultipleChoicePicksTheModelsOwnContinuation) {
     EXPECT_EQ(r->pick_norm, 0);
     EXPECT_FALSE(r->truncated);
     for (size_t o = 0; o < q.options.size(); ++o) {
-      EXPECT_NEAR(r->options[o].logprob, ReferenceLogprob(m.get(), q.prompt, q.options[o]), 1e-3) << o;
+      EXPECT_NEAR(r->options[o].logprob, ReferenceLogprob(m.get(), q.prompt, q.options[o]), 1e-3)
+          << o;
       EXPECT_EQ(r->options[o].bytes, q.options[o].size());
     }
   }
@@ -150,7 +156,8 @@ TEST(EvalScore, MultipleChoicePicksTheModelsOwnContinuation) {
 TEST(EvalScore, KvCacheReuseAcrossQuestions) {
   auto m = Open(PackedStories("gguf", "raw", "raw"));
   ASSERT_NE(m, nullptr);
-  const std::string story = "Once upon a time, there was a little girl named Lily. She loved to play outside.";
+  const std::string story =
+      "Once upon a time, there was a little girl named Lily. She loved to play outside.";
   std::vector<McQuestion> qs(3);
   qs[0].prompt = story + " One day";
   qs[1].prompt = story + " One day, she saw";

@@ -33,9 +33,7 @@ std::vector<uint8_t> MakeData(Shape shape, size_t size, uint32_t seed) {
       }
       break;
     }
-    case Shape::kConstant:
-      std::fill(v.begin(), v.end(), uint8_t{0x5a});
-      break;
+    case Shape::kConstant: std::fill(v.begin(), v.end(), uint8_t{0x5a}); break;
     case Shape::kFewGroups:
       for (size_t i = 0; i < size; ++i) v[i] = static_cast<uint8_t>((i % 4) + 4 * (rng() % 3));
       break;

@@ -156,7 +156,9 @@ TEST_F(FormatTest, WriterFailureLeavesNoFile) {
     ASSERT_TRUE(w.ok());
     TensorSpec bad = model_.tensors[1].spec;
     // Wrong size for the shape: refused, and the writer is dropped unfinished.
-    EXPECT_TRUE((*w)->AddTensor(bad, model_.tensors[1].data.data(), 3, nullptr, 0).status().IsInvalidArgument());
+    EXPECT_TRUE((*w)->AddTensor(bad, model_.tensors[1].data.data(), 3, nullptr, 0)
+                    .status()
+                    .IsInvalidArgument());
   }
   EXPECT_TRUE(ReadFileBytes(path).empty());
   EXPECT_TRUE(Reader::Open(path).status().IsNotFound());
@@ -183,7 +185,8 @@ std::vector<BadCase> BadCases() {
          PatchFooter(f, [](format::Footer* p) { p->format_major = 2; });
        },
        StatusCode::kNotSupported, false},
-      {"ZeroMajorVersion", [](auto* f) { PatchPreamble(f, [](format::Preamble* p) { p->format_major = 0; }); },
+      {"ZeroMajorVersion",
+       [](auto* f) { PatchPreamble(f, [](format::Preamble* p) { p->format_major = 0; }); },
        StatusCode::kNotSupported, false},
       {"UnknownRequiredFeature",
        [](auto* f) {
@@ -199,9 +202,11 @@ std::vector<BadCase> BadCases() {
        },
        StatusCode::kCorruption, false},
       {"PreambleChecksum", [](auto* f) { (*f)[40] ^= 1; }, StatusCode::kChecksumMismatch, false},
-      {"FooterChecksum", [](auto* f) { (*f)[f->size() - 64] ^= 1; }, StatusCode::kChecksumMismatch, false},
+      {"FooterChecksum", [](auto* f) { (*f)[f->size() - 64] ^= 1; }, StatusCode::kChecksumMismatch,
+       false},
       {"TruncatedByOneByte", [](auto* f) { f->pop_back(); }, StatusCode::kCorruption, false},
-      {"TruncatedToHalf", [](auto* f) { f->resize(f->size() / 2); }, StatusCode::kCorruption, false},
+      {"TruncatedToHalf", [](auto* f) { f->resize(f->size() / 2); }, StatusCode::kCorruption,
+       false},
       {"TruncatedToTenBytes", [](auto* f) { f->resize(10); }, StatusCode::kCorruption, false},
       {"EmptyFile", [](auto* f) { f->clear(); }, StatusCode::kCorruption, false},
       {"TrailingGarbageAfterFooterCopy",
@@ -240,7 +245,9 @@ std::vector<BadCase> BadCases() {
        },
        StatusCode::kCorruption, false},
       {"SectionPastHeader",
-       [](auto* f) { PatchHeader(f, [](HeaderT* h) { h->sections[1]->extent->mutate_size(1ull << 40); }); },
+       [](auto* f) {
+         PatchHeader(f, [](HeaderT* h) { h->sections[1]->extent->mutate_size(1ull << 40); });
+       },
        StatusCode::kCorruption, false},
       {"OverlappingSections",
        [](auto* f) {
@@ -251,7 +258,8 @@ std::vector<BadCase> BadCases() {
          });
        },
        StatusCode::kCorruption, false},
-      {"MissingSection", [](auto* f) { PatchHeader(f, [](HeaderT* h) { h->sections.pop_back(); }); },
+      {"MissingSection",
+       [](auto* f) { PatchHeader(f, [](HeaderT* h) { h->sections.pop_back(); }); },
        StatusCode::kCorruption, false},
       {"DuplicateSection",
        [](auto* f) {
@@ -261,7 +269,9 @@ std::vector<BadCase> BadCases() {
        },
        StatusCode::kCorruption, false},
       {"TensorStreamPastSection",
-       [](auto* f) { PatchHeader(f, [](HeaderT* h) { h->tensors[1]->data->mutate_offset(1ull << 62); }); },
+       [](auto* f) {
+         PatchHeader(f, [](HeaderT* h) { h->tensors[1]->data->mutate_offset(1ull << 62); });
+       },
        StatusCode::kCorruption, false},
       {"OverlappingTensorStreams",
        [](auto* f) {
@@ -288,10 +298,14 @@ std::vector<BadCase> BadCases() {
        },
        StatusCode::kCorruption, false},
       {"HugeShapeOverflows",
-       [](auto* f) { PatchHeader(f, [](HeaderT* h) { h->tensors[1]->shape = {1ull << 40, 1ull << 40}; }); },
+       [](auto* f) {
+         PatchHeader(f, [](HeaderT* h) { h->tensors[1]->shape = {1ull << 40, 1ull << 40}; });
+       },
        StatusCode::kCorruption, false},
       {"ShapeDisagreesWithRawSize",
-       [](auto* f) { PatchHeader(f, [](HeaderT* h) { h->tensors[1]->shape = {47, 64}; }); },
+       [](auto* f) { PatchHeader(f, [](HeaderT* h) {
+                       h->tensors[1]->shape = {47, 64};
+                     }); },
        StatusCode::kCorruption, false},
       {"TooManyDimensions",
        [](auto* f) { PatchHeader(f, [](HeaderT* h) { h->tensors[1]->shape.assign(9, 1); }); },
@@ -299,10 +313,13 @@ std::vector<BadCase> BadCases() {
       {"HugeBlockCount",
        [](auto* f) { PatchHeader(f, [](HeaderT* h) { h->tensors[1]->block_size = 1; }); },
        StatusCode::kCorruption, false},
-      {"ZeroBlockSize", [](auto* f) { PatchHeader(f, [](HeaderT* h) { h->tensors[1]->block_size = 0; }); },
+      {"ZeroBlockSize",
+       [](auto* f) { PatchHeader(f, [](HeaderT* h) { h->tensors[1]->block_size = 0; }); },
        StatusCode::kCorruption, false},
       {"UnknownCodec",
-       [](auto* f) { PatchHeader(f, [](HeaderT* h) { h->tensors[1]->codec = fb::CodecKind(200); }); },
+       [](auto* f) {
+         PatchHeader(f, [](HeaderT* h) { h->tensors[1]->codec = fb::CodecKind(200); });
+       },
        StatusCode::kNotSupported, false},
       {"UnknownDType",
        [](auto* f) { PatchHeader(f, [](HeaderT* h) { h->tensors[1]->dtype = fb::DType(77); }); },
@@ -311,7 +328,9 @@ std::vector<BadCase> BadCases() {
        [](auto* f) { PatchHeader(f, [](HeaderT* h) { h->tensors[1]->dtype = fb::DType::Q8_0; }); },
        StatusCode::kNotSupported, false},
       {"Int8WithoutQuantizer",
-       [](auto* f) { PatchHeader(f, [](HeaderT* h) { h->tensors[1]->quant = fb::QuantKind::None; }); },
+       [](auto* f) {
+         PatchHeader(f, [](HeaderT* h) { h->tensors[1]->quant = fb::QuantKind::None; });
+       },
        StatusCode::kCorruption, false},
       {"DictionaryIndexOutOfRange",
        [](auto* f) { PatchHeader(f, [](HeaderT* h) { h->tensors[1]->dictionary = 9; }); },
@@ -320,17 +339,23 @@ std::vector<BadCase> BadCases() {
        [](auto* f) { PatchHeader(f, [](HeaderT* h) { h->tensors[0]->dictionary = 0; }); },
        StatusCode::kCorruption, false},
       {"DictionaryOutsideSection",
-       [](auto* f) { PatchHeader(f, [](HeaderT* h) { h->dictionaries[0]->extent->mutate_offset(8); }); },
+       [](auto* f) {
+         PatchHeader(f, [](HeaderT* h) { h->dictionaries[0]->extent->mutate_offset(8); });
+       },
        StatusCode::kCorruption, false},
       {"DictionaryChecksum",
        [](auto* f) { PatchHeader(f, [](HeaderT* h) { h->dictionaries[0]->checksum ^= 1; }); },
        StatusCode::kChecksumMismatch, false},
       {"DuplicateTensorName",
-       [](auto* f) { PatchHeader(f, [](HeaderT* h) { h->tensors[2]->name = h->tensors[1]->name; }); },
+       [](auto* f) {
+         PatchHeader(f, [](HeaderT* h) { h->tensors[2]->name = h->tensors[1]->name; });
+       },
        StatusCode::kCorruption, false},
       {"ParamsWrongSize",
        [](auto* f) {
-         PatchHeader(f, [](HeaderT* h) { h->tensors[1]->params->mutate_size(h->tensors[1]->params->size() - 4); });
+         PatchHeader(f, [](HeaderT* h) {
+           h->tensors[1]->params->mutate_size(h->tensors[1]->params->size() - 4);
+         });
        },
        StatusCode::kCorruption, false},
       {"ParamsChecksum",

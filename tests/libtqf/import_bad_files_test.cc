@@ -5,18 +5,18 @@
 
 #include <algorithm>
 #include <cstring>
-#include <iterator>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "import/import_internal.h"
 #include "import_test_util.h"
 #include "test_util.h"
-#include "tqf/internal/half.h"
-#include "import/import_internal.h"
 #include "tqf/import.h"
+#include "tqf/internal/half.h"
 #include "tqf/quantize.h"
 
 namespace tqf {
@@ -101,85 +101,183 @@ TEST(BadGguf, Q8_0AndBf16Tensors) {
 
 TEST(BadGguf, Table) {
   const std::vector<BadCase> cases = {
-      {"bad magic", [] { auto b = MakeGguf(GoodTensors()); b[3] = 'X'; return b; },
+      {"bad magic",
+       [] {
+         auto b = MakeGguf(GoodTensors());
+         b[3] = 'X';
+         return b;
+       },
        StatusCode::kCorruption, "magic"},
-      {"version 1", [] { return MakeGguf(GoodTensors(), 1); }, StatusCode::kNotSupported, "version 1"},
+      {"version 1", [] { return MakeGguf(GoodTensors(), 1); }, StatusCode::kNotSupported,
+       "version 1"},
       {"future version", [] { return MakeGguf(GoodTensors(), 4); }, StatusCode::kNotSupported,
        "version 4"},
       {"big-endian", [] { return MakeGguf(GoodTensors(), 0x03000000); }, StatusCode::kNotSupported,
        "big-endian"},
-      {"huge tensor count", [] { auto b = MakeGguf(GoodTensors()); Put64(&b, 8, 1ull << 60); return b; },
+      {"huge tensor count",
+       [] {
+         auto b = MakeGguf(GoodTensors());
+         Put64(&b, 8, 1ull << 60);
+         return b;
+       },
        StatusCode::kCorruption, "tensor count"},
-      {"huge kv count", [] { auto b = MakeGguf(GoodTensors()); Put64(&b, 16, ~0ull); return b; },
+      {"huge kv count",
+       [] {
+         auto b = MakeGguf(GoodTensors());
+         Put64(&b, 16, ~0ull);
+         return b;
+       },
        StatusCode::kCorruption, "metadata count"},
-      {"huge key length", [] { auto b = MakeGguf(GoodTensors()); Put64(&b, 24, 1ull << 62); return b; },
+      {"huge key length",
+       [] {
+         auto b = MakeGguf(GoodTensors());
+         Put64(&b, 24, 1ull << 62);
+         return b;
+       },
        StatusCode::kCorruption, "length"},
-      {"huge string value", [] {
+      {"huge string value",
+       [] {
          auto b = MakeGguf(GoodTensors());
          Put64(&b, FindBytes(b, "general.architecture") + 20 + 4, ~0ull - 3);
-         return b; }, StatusCode::kCorruption, "only"},
-      {"huge array length", [] {
+         return b;
+       },
+       StatusCode::kCorruption, "only"},
+      {"huge array length",
+       [] {
          auto b = MakeGguf(GoodTensors());
          Put64(&b, FindBytes(b, "tokenizer.ggml.tokens") + 21 + 4 + 4, 1ull << 40);
-         return b; }, StatusCode::kCorruption, "array length"},
-      {"unknown value type", [] {
+         return b;
+       },
+       StatusCode::kCorruption, "array length"},
+      {"unknown value type",
+       [] {
          auto b = MakeGguf(GoodTensors());
          Put32(&b, FindBytes(b, "llama.embedding_length") + 22, 13);
-         return b; }, StatusCode::kCorruption, "unknown value type 13"},
-      {"unknown array element type", [] {
+         return b;
+       },
+       StatusCode::kCorruption, "unknown value type 13"},
+      {"unknown array element type",
+       [] {
          auto b = MakeGguf(GoodTensors());
          Put32(&b, FindBytes(b, "tokenizer.ggml.scores") + 21 + 4, 99);
-         return b; }, StatusCode::kCorruption, "element type 99"},
-      {"n_dims 9", [] { auto b = MakeGguf(GoodTensors()); Put32(&b, TensorInfoAt(b, "a"), 9); return b; },
+         return b;
+       },
+       StatusCode::kCorruption, "element type 99"},
+      {"n_dims 9",
+       [] {
+         auto b = MakeGguf(GoodTensors());
+         Put32(&b, TensorInfoAt(b, "a"), 9);
+         return b;
+       },
        StatusCode::kCorruption, "n_dims 9"},
-      {"n_dims 0", [] { auto b = MakeGguf(GoodTensors()); Put32(&b, TensorInfoAt(b, "a"), 0); return b; },
+      {"n_dims 0",
+       [] {
+         auto b = MakeGguf(GoodTensors());
+         Put32(&b, TensorInfoAt(b, "a"), 0);
+         return b;
+       },
        StatusCode::kCorruption, "n_dims 0"},
-      {"unsupported type", [] { return MakeGguf({{"a", {32, 2}, 2, std::vector<uint8_t>(64)}}); },
+      {"unsupported type",
+       [] {
+         return MakeGguf({{"a", {32, 2}, 2, std::vector<uint8_t>(64)}});
+       },
        StatusCode::kNotSupported, "'a': ggml type 2"},
-      {"element count overflow", [] {
-         return MakeGguf({{"big", {1ull << 32, 1ull << 32, 1ull << 32}, 0, {}}}); },
+      {"element count overflow",
+       [] {
+         return MakeGguf({{"big", {1ull << 32, 1ull << 32, 1ull << 32}, 0, {}}});
+       },
        StatusCode::kCorruption, "overflow"},
-      {"extent overflows", [] {
-         return MakeGguf({{"big", {1ull << 62}, 0, {}}}); },
+      {"extent overflows",
+       [] {
+         return MakeGguf({{"big", {1ull << 62}, 0, {}}});
+       },
        StatusCode::kCorruption, "overflow a 64-bit byte size"},
-      {"tensor data truncated", [] {
+      {"tensor data truncated",
+       [] {
          auto b = MakeGguf(GoodTensors());
          b.resize(b.size() - 4);
-         return b; }, StatusCode::kCorruption, "extends past the"},
-      {"tensor past end of file", [] {
+         return b;
+       },
+       StatusCode::kCorruption, "extends past the"},
+      {"tensor past end of file",
+       [] {
          auto b = MakeGguf(GoodTensors());
          Put64(&b, TensorInfoAt(b, "n") + 4 + 8 + 4, 1ull << 40);
-         return b; }, StatusCode::kCorruption, "'n': data"},
-      {"tensor offset wraps", [] {
+         return b;
+       },
+       StatusCode::kCorruption, "'n': data"},
+      {"tensor offset wraps",
+       [] {
          auto b = MakeGguf(GoodTensors());
          Put64(&b, TensorInfoAt(b, "n") + 4 + 8 + 4, ~0ull - 31);
-         return b; }, StatusCode::kCorruption, "'n': data"},
-      {"unaligned offset", [] {
+         return b;
+       },
+       StatusCode::kCorruption, "'n': data"},
+      {"unaligned offset",
+       [] {
          auto b = MakeGguf(GoodTensors());
          Put64(&b, TensorInfoAt(b, "n") + 4 + 8 + 4, 4);
-         return b; }, StatusCode::kCorruption, "alignment"},
-      {"q8_0 partial block", [] { return MakeGguf({{"q", {16, 1}, 8, std::vector<uint8_t>(34)}}); },
+         return b;
+       },
+       StatusCode::kCorruption, "alignment"},
+      {"q8_0 partial block",
+       [] {
+         return MakeGguf({{"q", {16, 1}, 8, std::vector<uint8_t>(34)}});
+       },
        StatusCode::kCorruption, "multiple of 32"},
-      {"duplicate tensor", [] {
+      {"duplicate tensor",
+       [] {
          auto t = GoodTensors();
          t[1].name = "a";
-         return MakeGguf(t); }, StatusCode::kCorruption, "twice"},
-      {"bad alignment", [] {
+         return MakeGguf(t);
+       },
+       StatusCode::kCorruption, "twice"},
+      {"bad alignment",
+       [] {
          Bytes b;
-         b.Raw("GGUF", 4); b.U32(3); b.U64(0); b.U64(1);
-         b.Str("general.alignment"); b.U32(4); b.U32(3);
-         return b.bytes(); }, StatusCode::kCorruption, "general.alignment"},
-      {"scores length mismatch", [] {
+         b.Raw("GGUF", 4);
+         b.U32(3);
+         b.U64(0);
+         b.U64(1);
+         b.Str("general.alignment");
+         b.U32(4);
+         b.U32(3);
+         return b.bytes();
+       },
+       StatusCode::kCorruption, "general.alignment"},
+      {"scores length mismatch",
+       [] {
          Bytes b;
-         b.Raw("GGUF", 4); b.U32(3); b.U64(0); b.U64(3);
-         b.Str("tokenizer.ggml.model"); b.U32(8); b.Str("llama");
-         b.Str("tokenizer.ggml.tokens"); b.U32(9); b.U32(8); b.U64(2); b.Str("a"); b.Str("b");
-         b.Str("tokenizer.ggml.scores"); b.U32(9); b.U32(6); b.U64(3); b.F32(0); b.F32(0); b.F32(0);
-         return b.bytes(); }, StatusCode::kCorruption, "tokenizer.ggml.scores"},
-      {"hparam wrong type", [] {
+         b.Raw("GGUF", 4);
+         b.U32(3);
+         b.U64(0);
+         b.U64(3);
+         b.Str("tokenizer.ggml.model");
+         b.U32(8);
+         b.Str("llama");
+         b.Str("tokenizer.ggml.tokens");
+         b.U32(9);
+         b.U32(8);
+         b.U64(2);
+         b.Str("a");
+         b.Str("b");
+         b.Str("tokenizer.ggml.scores");
+         b.U32(9);
+         b.U32(6);
+         b.U64(3);
+         b.F32(0);
+         b.F32(0);
+         b.F32(0);
+         return b.bytes();
+       },
+       StatusCode::kCorruption, "tokenizer.ggml.scores"},
+      {"hparam wrong type",
+       [] {
          auto b = MakeGguf(GoodTensors());
          Put32(&b, FindBytes(b, "llama.embedding_length") + 22, 6);  // f32 bits
-         return b; }, StatusCode::kCorruption, "llama.embedding_length"},
+         return b;
+       },
+       StatusCode::kCorruption, "llama.embedding_length"},
   };
   for (const BadCase& c : cases) {
     SCOPED_TRACE(c.what);
@@ -253,30 +351,55 @@ TEST(BadSafetensors, Table) {
     EXPECT_EQ(m->tensors.size(), 2u);
   }
   const std::vector<BadCase> cases = {
-      {"too short", [] { return std::vector<uint8_t>{1, 2, 3}; }, StatusCode::kCorruption, "too short"},
-      {"header length past end", [] { auto b = GoodSafetensors(); Put64(&b, 0, 1ull << 40); return b; },
+      {"too short",
+       [] {
+         return std::vector<uint8_t>{1, 2, 3};
+       },
+       StatusCode::kCorruption, "too short"},
+      {"header length past end",
+       [] {
+         auto b = GoodSafetensors();
+         Put64(&b, 0, 1ull << 40);
+         return b;
+       },
        StatusCode::kCorruption, "header length"},
-      {"bad json", [] { return SafetensorsWithHeader("{\"x\":", 0); }, StatusCode::kCorruption, "JSON"},
+      {"bad json", [] { return SafetensorsWithHeader("{\"x\":", 0); }, StatusCode::kCorruption,
+       "JSON"},
       {"not an object", [] { return SafetensorsWithHeader("[]", 0); }, StatusCode::kCorruption,
        "not a JSON object"},
-      {"unsupported dtype", [] {
-         return SafetensorsWithHeader(R"({"w":{"dtype":"I8","shape":[4],"data_offsets":[0,4]}})", 4); },
+      {"unsupported dtype",
+       [] {
+         return SafetensorsWithHeader(R"({"w":{"dtype":"I8","shape":[4],"data_offsets":[0,4]}})",
+                                      4);
+       },
        StatusCode::kNotSupported, "'w': dtype I8"},
-      {"offsets past end", [] {
-         return SafetensorsWithHeader(R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 8); },
+      {"offsets past end",
+       [] {
+         return SafetensorsWithHeader(R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})",
+                                      8);
+       },
        StatusCode::kCorruption, "data_offsets"},
-      {"size mismatch", [] {
-         return SafetensorsWithHeader(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8); },
+      {"size mismatch",
+       [] {
+         return SafetensorsWithHeader(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})",
+                                      8);
+       },
        StatusCode::kCorruption, "need 12 bytes"},
-      {"negative dim", [] {
-         return SafetensorsWithHeader(R"({"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}})", 0); },
+      {"negative dim",
+       [] {
+         return SafetensorsWithHeader(R"({"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}})",
+                                      0);
+       },
        StatusCode::kCorruption, "shape"},
-      {"shape overflow", [] {
+      {"shape overflow",
+       [] {
          return SafetensorsWithHeader(
-             R"({"w":{"dtype":"F32","shape":[4294967296,4294967296,4294967296],"data_offsets":[0,0]}})", 0); },
+             R"({"w":{"dtype":"F32","shape":[4294967296,4294967296,4294967296],"data_offsets":[0,0]}})",
+             0);
+       },
        StatusCode::kCorruption, "overflow"},
-      {"missing dtype", [] {
-         return SafetensorsWithHeader(R"({"w":{"shape":[1],"data_offsets":[0,4]}})", 4); },
+      {"missing dtype",
+       [] { return SafetensorsWithHeader(R"({"w":{"shape":[1],"data_offsets":[0,4]}})", 4); },
        StatusCode::kCorruption, "dtype"},
       {"deep nesting", [] { return SafetensorsWithHeader(std::string(5000, '['), 0); },
        StatusCode::kCorruption, "nesting"},
@@ -335,7 +458,8 @@ TEST(BadLlama2c, Table) {
   }
   Status s = ImportBytes(Llama2c(6, 567));
   EXPECT_TRUE(s.IsCorruption()) << s.ToString();
-  EXPECT_NE(s.message().find("implies 2300 bytes, file has 2296"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("implies 2300 bytes, file has 2296"), std::string::npos)
+      << s.ToString();
   s = ImportBytes(Llama2c(-6, 568));  // untied header, tied size
   EXPECT_TRUE(s.IsCorruption()) << s.ToString();
   EXPECT_NE(s.message().find("untied"), std::string::npos) << s.ToString();
@@ -403,9 +527,9 @@ TEST(BadTokenizer, Llama2cBin) {
 TEST(BadTokenizer, HfJson) {
   const std::string dir = testing::TempDir();
   const std::vector<std::pair<std::string, StatusCode>> cases = {
-      {R"({"model":{"vocab":{"a":0,"c":2}}})", StatusCode::kCorruption},          // gap
-      {R"({"model":{"vocab":{"a":0,"b":7}}})", StatusCode::kCorruption},          // out of range
-      {R"({"model":{"vocab":{"a":0,"b":0}}})", StatusCode::kCorruption},          // id reused
+      {R"({"model":{"vocab":{"a":0,"c":2}}})", StatusCode::kCorruption},  // gap
+      {R"({"model":{"vocab":{"a":0,"b":7}}})", StatusCode::kCorruption},  // out of range
+      {R"({"model":{"vocab":{"a":0,"b":0}}})", StatusCode::kCorruption},  // id reused
       {R"({"model":{"vocab":{"a":-1}}})", StatusCode::kCorruption},
       {R"({"model":{"vocab":{"a":"0"}}})", StatusCode::kCorruption},
       {R"({"model":{"vocab":[]}})", StatusCode::kCorruption},

@@ -3,6 +3,8 @@
 // attention safetensors, the Llama 3 tokenizer.json, and a hand-made
 // Hugging Face llama directory (q/k permutation). Corrupt files: see
 // import_bad_files_test.cc.
+#include "tqf/import.h"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -13,7 +15,6 @@
 
 #include "import_test_util.h"
 #include "test_util.h"
-#include "tqf/import.h"
 #include "tqf/quantize.h"
 
 namespace tqf {
@@ -97,8 +98,10 @@ std::string NormalizeLlama2cToken(std::string s) {
   if (s == "\n</s>\n") return "</s>";
   std::string out;
   for (char ch : s) {
-    if (ch == ' ') out += "\xE2\x96\x81";
-    else out += ch;
+    if (ch == ' ')
+      out += "\xE2\x96\x81";
+    else
+      out += ch;
   }
   return out;
 }
@@ -155,8 +158,8 @@ TEST(ImportStories, Llama2cTokenizerOptions) {
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->info.tokenizer.tokens.size(), 512u);
   opt.tokenizer_path = "/nonexistent/tokenizer.bin";
-  EXPECT_TRUE(ImportLlama2c(SharedPath("models/stories260K/stories260K.bin"), opt)
-                  .status().IsNotFound());
+  EXPECT_TRUE(
+      ImportLlama2c(SharedPath("models/stories260K/stories260K.bin"), opt).status().IsNotFound());
   // The Llama 2 vocabulary is larger than this model's: only 512 are read.
   opt.tokenizer_path = SharedPath("models/llama2-tokenizer/tokenizer.bin");
   c = ImportLlama2c(SharedPath("models/stories260K/stories260K.bin"), opt);
@@ -319,7 +322,9 @@ TEST(ImportSafetensors, HuggingFaceLlamaPermutesQK) {
 
   const TokenizerData& tok = m->info.tokenizer;
   EXPECT_EQ(tok.kind, TokenizerKind::kByteLevelBpe);
-  EXPECT_EQ(tok.tokens, (std::vector<std::string>{"a", "b", "ab", "\xC4\xA0", "\xC4\xA0" "ab",
+  EXPECT_EQ(tok.tokens, (std::vector<std::string>{"a", "b", "ab", "\xC4\xA0",
+                                                  "\xC4\xA0"
+                                                  "ab",
                                                   "<|begin_of_text|>"}));
   EXPECT_EQ(tok.merges, (std::vector<std::string>{"a b", "\xC4\xA0 ab"}));
   EXPECT_EQ(tok.pre_split_regex, "\\p{L}+|\\s+");

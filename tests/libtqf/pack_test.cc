@@ -1,6 +1,8 @@
 // Pack round trips on the real shared models: for every quantizer x codec,
 // decoded bytes equal exactly what the quantizer produced, and dequantized
 // values lie within the quantizer's error bound of the source.
+#include "tqf/pack.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,7 +12,6 @@
 #include "test_util.h"
 #include "tqf/codec.h"
 #include "tqf/import.h"
-#include "tqf/pack.h"
 #include "tqf/reader.h"
 
 namespace tqf {
@@ -47,7 +48,8 @@ TEST_P(PackRoundTrip, DecodesExactlyAndWithinQuantBound) {
     ASSERT_TRUE(src.ToF32(values.data()).ok());
     // What the quantizer makes of the source is what must come back.
     QuantScheme s = src.shape.size() < 2 ? QuantScheme::kRaw : scheme;
-    auto q = Quantize(s, values.data(), src.rows(), src.cols(), src.shape.size(), src.dtype, src.data);
+    auto q =
+        Quantize(s, values.data(), src.rows(), src.cols(), src.shape.size(), src.dtype, src.data);
     ASSERT_TRUE(q.ok()) << q.status().ToString();
     std::vector<uint8_t> decoded(t.raw_size);
     ASSERT_TRUE((*reader)->DecodeTensor(i, decoded.data(), decoded.size()).ok()) << t.name;
@@ -77,7 +79,8 @@ TEST_P(PackRoundTrip, DecodesExactlyAndWithinQuantBound) {
 std::string Name(const ::testing::TestParamInfo<Param>& info) {
   std::string m = std::get<0>(info.param);
   m = m.substr(m.rfind('/') + 1);
-  std::string n = m + "_" + QuantSchemeName(std::get<1>(info.param)) + "_" + std::get<2>(info.param);
+  std::string n =
+      m + "_" + QuantSchemeName(std::get<1>(info.param)) + "_" + std::get<2>(info.param);
   for (char& c : n) {
     if (!isalnum(static_cast<unsigned char>(c))) c = '_';
   }
@@ -93,19 +96,20 @@ std::vector<std::string> CodecNames() {
 const auto kQuants = ::testing::Values(QuantScheme::kRaw, QuantScheme::kTensorMinMax,
                                        QuantScheme::kChannel, QuantScheme::kBlock32);
 
-INSTANTIATE_TEST_SUITE_P(Stories260KGguf, PackRoundTrip,
-                         ::testing::Combine(::testing::Values("models/stories260K/stories260K.gguf"),
-                                            kQuants, ::testing::ValuesIn(CodecNames())),
-                         Name);
+INSTANTIATE_TEST_SUITE_P(
+    Stories260KGguf, PackRoundTrip,
+    ::testing::Combine(::testing::Values("models/stories260K/stories260K.gguf"), kQuants,
+                       ::testing::ValuesIn(CodecNames())),
+    Name);
 INSTANTIATE_TEST_SUITE_P(Stories260KLlama2c, PackRoundTrip,
                          ::testing::Combine(::testing::Values("models/stories260K/stories260K.bin"),
                                             kQuants, ::testing::ValuesIn(CodecNames())),
                          Name);
-INSTANTIATE_TEST_SUITE_P(Gpt2Attention, PackRoundTrip,
-                         ::testing::Combine(::testing::Values(
-                                                "models/gpt2-attention/gpt2-small-attention.safetensors"),
-                                            kQuants, ::testing::ValuesIn(CodecNames())),
-                         Name);
+INSTANTIATE_TEST_SUITE_P(
+    Gpt2Attention, PackRoundTrip,
+    ::testing::Combine(::testing::Values("models/gpt2-attention/gpt2-small-attention.safetensors"),
+                       kQuants, ::testing::ValuesIn(CodecNames())),
+    Name);
 
 TEST(Pack, RefusesEmptyModelAndLeavesNoFile) {
   SourceModel empty;

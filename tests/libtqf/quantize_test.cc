@@ -1,7 +1,6 @@
 // Tests for the quantizers and f16/bf16 conversions (tqf/quantize.h):
 // error bounds on heavy-tailed random data and on the real shared tensors,
 // exhaustive f16 round trip, short last blocks, zero rows, NaN rejection.
-#include "tqf/internal/half.h"
 #include "tqf/quantize.h"
 
 #include <gtest/gtest.h>
@@ -14,6 +13,7 @@
 
 #include "test_util.h"
 #include "tqf/import.h"
+#include "tqf/internal/half.h"
 
 namespace tqf {
 namespace {
@@ -78,8 +78,8 @@ TEST(Quantize, Block32ShortLastBlock) {
   const size_t rows = 5, cols = 172;  // 5 full blocks + 12
   std::vector<float> x = HeavyTailed(rows * cols, 3);
   x[31] = 50.0f;  // an outlier only affects its own block
-  Result<QuantizedTensor> q = Quantize(QuantScheme::kBlock32, x.data(), rows, cols, 2,
-                                       DType::kF32, nullptr);
+  Result<QuantizedTensor> q =
+      Quantize(QuantScheme::kBlock32, x.data(), rows, cols, 2, DType::kF32, nullptr);
   ASSERT_TRUE(q.ok());
   EXPECT_EQ(q->quant, QuantKind::kBlock);
   EXPECT_EQ(q->quant_block, 32u);
@@ -99,7 +99,8 @@ TEST(Quantize, ExactFormulas) {
   EXPECT_EQ(static_cast<int8_t>(c->data[1]), 50);
   // tensor-minmax: scale = (max-min)/255, zp = round(-128 - min/scale).
   const float y[4] = {-1.0f, 0.0f, 0.5f, 1.55f};
-  Result<QuantizedTensor> m = Quantize(QuantScheme::kTensorMinMax, y, 2, 2, 2, DType::kF32, nullptr);
+  Result<QuantizedTensor> m =
+      Quantize(QuantScheme::kTensorMinMax, y, 2, 2, 2, DType::kF32, nullptr);
   ASSERT_TRUE(m.ok());
   ASSERT_EQ(m->params.size(), 2u);
   EXPECT_FLOAT_EQ(m->params[0], 2.55f / 255.0f);
@@ -140,7 +141,8 @@ TEST(Quantize, RejectsNonFinite) {
   }
   x[3 * 8 + 5] = -std::numeric_limits<float>::infinity();
   EXPECT_TRUE(Quantize(QuantScheme::kChannel, x.data(), 8, 8, 2, DType::kF32, nullptr)
-                  .status().IsInvalidArgument());
+                  .status()
+                  .IsInvalidArgument());
 }
 
 TEST(Quantize, RawAndOneDimensional) {
@@ -158,11 +160,13 @@ TEST(Quantize, RawAndOneDimensional) {
   EXPECT_EQ(norm->dtype, DType::kF32);
   EXPECT_TRUE(norm->params.empty());
   std::vector<float> y(4);
-  ASSERT_TRUE(Dequantize(DType::kF16, QuantKind::kNone, 0, raw->data.data(), 2, 2, nullptr, 0,
-                         y.data()).ok());
+  ASSERT_TRUE(
+      Dequantize(DType::kF16, QuantKind::kNone, 0, raw->data.data(), 2, 2, nullptr, 0, y.data())
+          .ok());
   for (int i = 0; i < 4; ++i) EXPECT_EQ(y[i], v[i]);
-  EXPECT_TRUE(Dequantize(DType::kI8, QuantKind::kChannel, 0, raw->data.data(), 2, 2, nullptr, 0,
-                         y.data()).IsInvalidArgument());
+  EXPECT_TRUE(
+      Dequantize(DType::kI8, QuantKind::kChannel, 0, raw->data.data(), 2, 2, nullptr, 0, y.data())
+          .IsInvalidArgument());
 }
 
 TEST(Quantize, SchemeNames) {
@@ -200,9 +204,9 @@ TEST(F16, RoundsToNearestEven) {
   EXPECT_EQ(F32ToF16(65520.0f), 0x7C00);  // rounds to inf
   EXPECT_EQ(F32ToF16(1e10f), 0x7C00);
   EXPECT_EQ(F32ToF16(-1e10f), 0xFC00);
-  EXPECT_EQ(F32ToF16(std::ldexp(1.0f, -25)), 0x0000);           // tie -> even (0)
+  EXPECT_EQ(F32ToF16(std::ldexp(1.0f, -25)), 0x0000);  // tie -> even (0)
   EXPECT_EQ(F32ToF16(std::ldexp(1.5f, -25)), 0x0001);
-  EXPECT_EQ(F32ToF16(std::ldexp(3.0f, -25)), 0x0002);           // 1.5 ulp tie -> 2
+  EXPECT_EQ(F32ToF16(std::ldexp(3.0f, -25)), 0x0002);  // 1.5 ulp tie -> 2
   EXPECT_EQ(F32ToF16(-0.0f), 0x8000);
   EXPECT_EQ(F32ToF16(std::ldexp(1.0f, -14) - std::ldexp(1.0f, -26)), 0x0400);  // to normal
   EXPECT_TRUE(std::isnan(F16ToF32(F32ToF16(std::numeric_limits<float>::quiet_NaN()))));

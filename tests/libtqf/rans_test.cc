@@ -192,18 +192,10 @@ TEST(RansAlias, LayoutIsAValidBijectionForAnyTable) {
     uint64_t counts[256] = {0};
     for (int s = 0; s < 256; ++s) {
       switch (iter % 4) {
-        case 0:
-          counts[s] = rng() % 2 ? rng() % 100000 : 0;
-          break;
-        case 1:
-          counts[s] = uint64_t{1} << (rng() % 36);
-          break;
-        case 2:
-          counts[s] = (s == iter % 256) ? 1000000 : rng() % 3;
-          break;
-        default:
-          counts[s] = 1;
-          break;
+        case 0: counts[s] = rng() % 2 ? rng() % 100000 : 0; break;
+        case 1: counts[s] = uint64_t{1} << (rng() % 36); break;
+        case 2: counts[s] = (s == iter % 256) ? 1000000 : rng() % 3; break;
+        default: counts[s] = 1; break;
       }
     }
     const int prec = codec_internal::kRansMinPrecision + iter % 8;

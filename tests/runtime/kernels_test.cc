@@ -1,14 +1,15 @@
 // Kernel tests: every SIMD path this CPU supports against the scalar
 // reference (int8 exactly, fp32 to rounding), MatMul for every stored form
 // against a double-precision reference, and thread-count independence.
+#include "tqf/rt/kernels.h"
+
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstring>
 #include <random>
 #include <vector>
 
-#include <gtest/gtest.h>
-
-#include "tqf/rt/kernels.h"
 #include "tqf/internal/half.h"
 #include "tqf/quantize.h"
 
@@ -117,8 +118,8 @@ struct TestWeight {
   WeightView view;
 };
 
-TestWeight MakeWeight(QuantScheme scheme, DType raw_type, const std::vector<float>& w,
-                      size_t rows, size_t cols) {
+TestWeight MakeWeight(QuantScheme scheme, DType raw_type, const std::vector<float>& w, size_t rows,
+                      size_t cols) {
   TestWeight tw;
   std::vector<uint8_t> src;
   if (raw_type == DType::kF16 || raw_type == DType::kBF16) {
@@ -135,8 +136,8 @@ TestWeight MakeWeight(QuantScheme scheme, DType raw_type, const std::vector<floa
       std::memcpy(&src[2 * i], &h, 2);
     }
   }
-  Result<QuantizedTensor> q = Quantize(scheme, w.data(), rows, cols, 2, raw_type,
-                                       src.empty() ? nullptr : src.data());
+  Result<QuantizedTensor> q =
+      Quantize(scheme, w.data(), rows, cols, 2, raw_type, src.empty() ? nullptr : src.data());
   EXPECT_TRUE(q.ok()) << q.status().ToString();
   tw.qt = std::move(q).value();
   tw.view.dtype = tw.qt.dtype;
@@ -195,9 +196,8 @@ TEST(Kernels, MatMulEveryFormEveryPath) {
             }
             const bool i8 = tw.view.dtype == DType::kI8;
             const double tol = (i8 ? wabs * amax / 127.0 * 0.5 : 0.0) + 1e-4 * (wabs * amax) + 1e-5;
-            ASSERT_NEAR(y[t * rows + r], want, tol)
-                << form.name << " " << KernelPathName(p) << " cols=" << cols << " t=" << t
-                << " r=" << r;
+            ASSERT_NEAR(y[t * rows + r], want, tol) << form.name << " " << KernelPathName(p)
+                                                    << " cols=" << cols << " t=" << t << " r=" << r;
           }
         }
         if (tw.view.dtype == DType::kI8) {  // int8 results agree bit for bit

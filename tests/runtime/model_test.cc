@@ -3,6 +3,10 @@
 // GGUF and from the llama2.c checkpoint; packed with each int8 quantizer
 // its logits stay close to fp32; output is bit-identical whatever the
 // memory budget and thread count.
+#include "tqf/rt/model.h"
+
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -10,12 +14,9 @@
 #include <string>
 #include <vector>
 
-#include <gtest/gtest.h>
-
-#include "tqf/rt/generate.h"
-#include "tqf/rt/model.h"
 #include "runtime_test_util.h"
 #include "test_util.h"
+#include "tqf/rt/generate.h"
 #include "tqf/rt/tokenizer.h"
 
 namespace tqf::rt {
@@ -82,8 +83,9 @@ TEST(Stories260K, GenerateStreamsTheSameText) {
   go.max_tokens = 44;
   std::string text = "Once upon a time";
   GenerateStats st;
-  auto out = Generate(model->get(), **tok, (*tok)->Encode("Once upon a time", true), go,
-                      [&](const std::string& piece) { text += piece; }, &st);
+  auto out = Generate(
+      model->get(), **tok, (*tok)->Encode("Once upon a time", true), go,
+      [&](const std::string& piece) { text += piece; }, &st);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_EQ(st.generated_tokens, out->size());
   EXPECT_EQ(text.substr(0, std::min(text.size(), std::strlen(kExpected))),
@@ -94,7 +96,7 @@ TEST(Stories260K, GenerateStreamsTheSameText) {
 // fp32 greedy sequence (prompt + 60 tokens).
 struct LogitDiff {
   double max_abs = 0, max_kl = 0, mean_kl = 0;
-  double span = 0;  // mean over tokens of max - min fp32 logit
+  double span = 0;   // mean over tokens of max - min fp32 logit
   size_t agree = 0;  // leading greedy tokens equal to fp32's
 };
 
@@ -158,9 +160,10 @@ LogitDiff CompareToFp32(const std::string& quant) {
   }
   d.mean_kl = kl_sum / static_cast<double>(seq.size() - prompt);
   d.span /= static_cast<double>(seq.size() - prompt);
-  std::printf("%s vs fp32 over %zu tokens: max |dlogit| %.4f, KL max %.5f mean %.5f nats, "
-              "greedy agrees for the first %zu tokens (fp32 logit span %.1f)\n",
-              quant.c_str(), seq.size() - prompt, d.max_abs, d.max_kl, d.mean_kl, d.agree, d.span);
+  std::printf(
+      "%s vs fp32 over %zu tokens: max |dlogit| %.4f, KL max %.5f mean %.5f nats, "
+      "greedy agrees for the first %zu tokens (fp32 logit span %.1f)\n",
+      quant.c_str(), seq.size() - prompt, d.max_abs, d.max_kl, d.mean_kl, d.agree, d.span);
   return d;
 }
 

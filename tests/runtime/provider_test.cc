@@ -3,18 +3,18 @@
 // --threads (1, 2), prefetch and prefill batching are; the provider keeps
 // within its budget and decodes as often as its mode says; a corrupt
 // layer stream is reported, not run.
+#include <gtest/gtest.h>
+
 #include <cstring>
 #include <fstream>
 #include <iterator>
 #include <string>
 #include <vector>
 
-#include <gtest/gtest.h>
-
-#include "tqf/rt/model.h"
 #include "runtime_test_util.h"
-#include "tqf/rt/sampler.h"
 #include "test_util.h"
+#include "tqf/rt/model.h"
+#include "tqf/rt/sampler.h"
 
 namespace tqf::rt {
 namespace {
@@ -32,7 +32,7 @@ struct Trace {
 
 // Prefill + `steps` greedy steps, recording every logit.
 Trace RunTrace(const std::string& path, int64_t budget, int threads, bool prefetch = true,
-          size_t max_batch = 256, int steps = 24) {
+               size_t max_batch = 256, int steps = 24) {
   Trace tr;
   ModelOptions mo;
   mo.mem_budget = budget;
@@ -190,7 +190,8 @@ TEST(LayerProvider, CorruptLayerIsReportedNotRun) {
   ASSERT_LT(off, bytes.size());
   bytes[off] ^= 0x5a;
   const std::string bad = tqf::testing::TempDir() + "/corrupt.tqf";
-  std::ofstream(bad, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(bad, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   for (int64_t budget : {int64_t{-1}, int64_t{0}}) {
     for (bool prefetch : {true, false}) {
       ModelOptions mo;

@@ -1,11 +1,11 @@
 // Sampler tests: greedy is the first argmax; a seed fixes the sequence;
 // top-p keeps only the nucleus; temperature sampling follows softmax.
-#include <cmath>
-#include <vector>
+#include "tqf/rt/sampler.h"
 
 #include <gtest/gtest.h>
 
-#include "tqf/rt/sampler.h"
+#include <cmath>
+#include <vector>
 
 namespace tqf::rt {
 namespace {

@@ -82,10 +82,11 @@ Ids NaiveLlama2cEncode(const TokenizerData& t, const std::string& text, bool bos
 // Random text mixing ASCII words, punctuation, whitespace runs, multi-byte
 // characters, digits and (optionally) invalid UTF-8 bytes.
 std::string RandomText(std::mt19937* rng, size_t len, bool invalid_bytes) {
-  static const char* kParts[] = {
-      "the", "The", " a", " time", "Once", " upon", "ing", "ed", " ", "  ", "\n", "\n\n",
-      "\t", "'s", "'LL", "!", ",", ".", "...", "42", "12345", "é", "ö", "—", "東京", "🙂",
-      "Ünïcödé", "ß", "٣", "½", "\r\n", "__", "()", " '", "x", "q", "zz", "<", "|>"};
+  static const char* kParts[] = {"the",  "The",  " a",      " time", "Once",  " upon", "ing",  "ed",
+                                 " ",    "  ",   "\n",      "\n\n",  "\t",    "'s",    "'LL",  "!",
+                                 ",",    ".",    "...",     "42",    "12345", "é",     "ö",    "—",
+                                 "東京", "🙂", "Ünïcödé", "ß",     "٣",     "½",     "\r\n", "__",
+                                 "()",   " '",   "x",       "q",     "zz",    "<",     "|>"};
   std::string s;
   std::uniform_int_distribution<size_t> pick(0, std::size(kParts) - 1);
   std::uniform_int_distribution<int> byte(0, 255);
@@ -104,8 +105,8 @@ TEST(Unicode, Classes) {
   EXPECT_TRUE(IsLetter(0xE9));    // é
   EXPECT_TRUE(IsLetter(0x6771));  // 東
   EXPECT_FALSE(IsLetter('1'));
-  EXPECT_TRUE(IsNumber(0x663));   // Arabic-Indic three
-  EXPECT_TRUE(IsNumber(0xBD));    // ½ (No)
+  EXPECT_TRUE(IsNumber(0x663));  // Arabic-Indic three
+  EXPECT_TRUE(IsNumber(0xBD));   // ½ (No)
   EXPECT_FALSE(IsNumber(0x1F642));
   EXPECT_TRUE(IsWhiteSpace(0x3000));
   EXPECT_TRUE(IsWhiteSpace(0x85));
@@ -155,8 +156,8 @@ TEST(SentencePiece, Llama2KnownEncodings) {
   EXPECT_EQ(tok->Encode("Once upon a time", true), (Ids{1, 9038, 2501, 263, 931}));
   // The emoji is not in the vocabulary: byte fallback <0xF0><0x9F><0x99><0x82>.
   Ids ids = tok->Encode("héllo wörld — 東京 🙂", true);
-  EXPECT_EQ(ids, (Ids{1, 298, 3610, 417, 281, 1340, 430, 813, 29871, 30591, 30675, 29871, 243,
-                      162, 156, 133}));
+  EXPECT_EQ(ids, (Ids{1, 298, 3610, 417, 281, 1340, 430, 813, 29871, 30591, 30675, 29871, 243, 162,
+                      156, 133}));
   EXPECT_EQ(tok->Decode(ids), "héllo wörld — 東京 🙂");
 }
 
@@ -164,9 +165,9 @@ TEST(SentencePiece, RoundTrips) {
   for (const char* file : {kStories, kLlama2}) {
     auto tok = Load(file);
     ASSERT_NE(tok, nullptr);
-    for (const std::string text : {"", "a", "Hello, world!\n", "  leading and trailing  ",
-                                   "héllo wörld — 東京 🙂", "tab\tnew\nline\r\n", "\x01\x7f",
-                                   "Ünïcödé ß ٣ ½ ∑∫ 𝔘"}) {
+    for (const std::string text :
+         {"", "a", "Hello, world!\n", "  leading and trailing  ", "héllo wörld — 東京 🙂",
+          "tab\tnew\nline\r\n", "\x01\x7f", "Ünïcödé ß ٣ ½ ∑∫ 𝔘"}) {
       for (bool bos : {false, true}) {
         Ids ids = tok->Encode(text, bos);
         EXPECT_EQ(tok->Decode(ids), text) << file << " '" << text << "'";
@@ -187,11 +188,11 @@ TEST(SentencePiece, RoundTrips) {
 TEST(SentencePiece, DecodePieceLikeLlama2c) {
   auto tok = Load(kLlama2);
   ASSERT_NE(tok, nullptr);
-  EXPECT_EQ(tok->DecodePiece(1, 9038), "Once");    // space dropped after BOS
+  EXPECT_EQ(tok->DecodePiece(1, 9038), "Once");  // space dropped after BOS
   EXPECT_EQ(tok->DecodePiece(9038, 2501), " upon");
-  EXPECT_EQ(tok->DecodePiece(9038, 13), "\n");     // <0x0A>
-  EXPECT_EQ(tok->DecodePiece(9038, 1), "");        // BOS is special
-  EXPECT_EQ(tok->DecodePiece(9038, 32000), "");    // out of range
+  EXPECT_EQ(tok->DecodePiece(9038, 13), "\n");   // <0x0A>
+  EXPECT_EQ(tok->DecodePiece(9038, 1), "");      // BOS is special
+  EXPECT_EQ(tok->DecodePiece(9038, 32000), "");  // out of range
   EXPECT_TRUE(tok->IsSpecial(1));
   EXPECT_TRUE(tok->IsSpecial(2));
   EXPECT_FALSE(tok->IsSpecial(9038));
@@ -285,7 +286,8 @@ TEST(ByteLevel, RoundTripsAnyBytes) {
     Ids ids = tok->Encode(text, true);
     EXPECT_EQ(tok->Decode(ids), text) << iter;
     std::string streamed;
-    for (size_t i = 0; i < ids.size(); ++i) streamed += tok->DecodePiece(i ? ids[i - 1] : -1, ids[i]);
+    for (size_t i = 0; i < ids.size(); ++i)
+      streamed += tok->DecodePiece(i ? ids[i - 1] : -1, ids[i]);
     EXPECT_EQ(streamed, text) << iter;
   }
 }

@@ -2,16 +2,16 @@
 // with an error naming the tensor and the expected vs actual shape; it is
 // never run. Files are stories260K packed after tampering with the
 // imported SourceModel (hyperparameters or tensor list).
+#include <gtest/gtest.h>
+
 #include <functional>
 #include <string>
 
-#include <gtest/gtest.h>
-
-#include "tqf/rt/model.h"
 #include "test_util.h"
 #include "tqf/codec.h"
 #include "tqf/import.h"
 #include "tqf/pack.h"
+#include "tqf/rt/model.h"
 
 namespace tqf::rt {
 namespace {

@@ -21,10 +21,10 @@ std::vector<std::string> RunArgs(const std::string& model_or_attach, int seed, i
   } else {
     args.push_back(model_or_attach);
   }
-  for (const std::string& a : {std::string("-p"), std::string(kPrompt), std::string("-n"),
-                               std::to_string(tokens), std::string("--seed"),
-                               std::to_string(seed), std::string("--temp"), std::string("0.9"),
-                               std::string("--threads"), std::string("1")}) {
+  for (const std::string& a :
+       {std::string("-p"), std::string(kPrompt), std::string("-n"), std::to_string(tokens),
+        std::string("--seed"), std::to_string(seed), std::string("--temp"), std::string("0.9"),
+        std::string("--threads"), std::string("1")}) {
     args.push_back(a);
   }
   return args;

@@ -119,7 +119,8 @@ TEST_F(ServeRobustness, StaleObjectsOfAKilledServiceAreCleanedByTheNext) {
   EXPECT_NE(::stat(serve::ShmPath(serve::DataName(name_.get())).c_str(), &st), 0);
   // ... and its clients are told so.
   Result<LayerLease> lease = m->Lease(1);
-  EXPECT_NE(lease.status().message().find("has stopped"), std::string::npos) << lease.status().ToString();
+  EXPECT_NE(lease.status().message().find("has stopped"), std::string::npos)
+      << lease.status().ToString();
 }
 
 TEST_F(ServeRobustness, SecondServiceForOneNameIsRefused) {
@@ -145,7 +146,10 @@ TEST_F(ServeRobustness, ChangedModelFileIsRefused) {
   ASSERT_TRUE(m->Lease(0).ok());
   const std::string other = rt::PackedStories("gguf", "raw", "raw");
   ASSERT_FALSE(other.empty());
-  ASSERT_EQ(std::system(("cp '" + other + "' '" + copy + ".new' && mv '" + copy + ".new' '" + copy + "'").c_str()), 0);
+  ASSERT_EQ(
+      std::system(("cp '" + other + "' '" + copy + ".new' && mv '" + copy + ".new' '" + copy + "'")
+                      .c_str()),
+      0);
   Result<std::unique_ptr<Reader>> now = Reader::Open(copy);
   ASSERT_TRUE(now.ok());
   Status check = m->CheckModel(**now);

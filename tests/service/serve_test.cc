@@ -117,7 +117,8 @@ TEST_F(ServeTest, LeasedBytesAreMappedReadOnly) {
   while (std::getline(maps, line)) {
     unsigned long lo = 0, hi = 0;
     char perms[8] = {0};
-    if (std::sscanf(line.c_str(), "%lx-%lx %7s", &lo, &hi, perms) == 3 && p >= lo && p < hi) found = line;
+    if (std::sscanf(line.c_str(), "%lx-%lx %7s", &lo, &hi, perms) == 3 && p >= lo && p < hi)
+      found = line;
   }
   ASSERT_FALSE(found.empty());
   EXPECT_NE(found.find(" r--s "), std::string::npos) << found;
@@ -215,7 +216,9 @@ TEST_F(ServeTest, StatusCommandReportsLayersClientsHitsAndMisses) {
   const pid_t st = procs_.StartTqf({"serve", "--status", name_.get()});
   ASSERT_EQ(procs_.Wait(st, 30), 0) << procs_.Stderr(st);
   const std::string out = procs_.Stdout(st);
-  EXPECT_NE(out.find("1 of " + std::to_string(m->num_layers()) + " resident (1 leased)"), std::string::npos) << out;
+  EXPECT_NE(out.find("1 of " + std::to_string(m->num_layers()) + " resident (1 leased)"),
+            std::string::npos)
+      << out;
   EXPECT_NE(out.find("2 acquires: 1 hits, 1 misses"), std::string::npos) << out;
   EXPECT_NE(out.find("1 attached"), std::string::npos) << out;
   EXPECT_NE(out.find("pid " + std::to_string(getpid())), std::string::npos) << out;

@@ -143,7 +143,8 @@ class SafetensorsBuilder {
     data_.insert(data_.end(), bytes.begin(), bytes.end());
   }
   std::vector<uint8_t> Build(const std::string& metadata = "") const {
-    std::string h = "{" + (metadata.empty() ? "" : "\"__metadata__\":" + metadata + ",") + header_ + "}";
+    std::string h =
+        "{" + (metadata.empty() ? "" : "\"__metadata__\":" + metadata + ",") + header_ + "}";
     Bytes b;
     b.U64(h.size());
     b.Raw(h.data(), h.size());

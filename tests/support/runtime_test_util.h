@@ -3,10 +3,10 @@
 #ifndef TQF_TESTS_RUNTIME_TEST_UTIL_H_
 #define TQF_TESTS_RUNTIME_TEST_UTIL_H_
 
+#include <gtest/gtest.h>
+
 #include <map>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "test_util.h"
 #include "tqf/codec.h"
@@ -25,8 +25,9 @@ inline std::string PackedStories(const std::string& source, const std::string& q
   const std::string key = source + "-" + quant + "-" + codec;
   auto it = cache->find(key);
   if (it != cache->end()) return it->second;
-  const std::string src = tqf::testing::SharedPath(
-      source == "gguf" ? "models/stories260K/stories260K.gguf" : "models/stories260K/stories260K.bin");
+  const std::string src =
+      tqf::testing::SharedPath(source == "gguf" ? "models/stories260K/stories260K.gguf"
+                                                : "models/stories260K/stories260K.bin");
   Result<SourceModel> model = ImportModel(src);
   if (!model.ok()) {
     ADD_FAILURE() << src << ": " << model.status().ToString();

@@ -6,20 +6,19 @@
 #define TQF_TESTS_SERVE_TEST_UTIL_H_
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/interprocess/shared_memory_object.hpp>
 #include <chrono>
-#include <map>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "runtime_test_util.h"
 #include "serve_segment.h"
@@ -168,7 +167,8 @@ class ServiceName {
 
 // Waits (at most `seconds`) until service `name`, started as process
 // `pid`, is running. false if it exits or times out.
-inline bool WaitForService(Processes* procs, pid_t pid, const std::string& name, double seconds = 30) {
+inline bool WaitForService(Processes* procs, pid_t pid, const std::string& name,
+                           double seconds = 30) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   while (std::chrono::steady_clock::now() < deadline) {
     Result<ServeStatus> st = ReadServeStatus(name);

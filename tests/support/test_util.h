@@ -2,9 +2,10 @@
 #ifndef TQF_TESTS_TEST_UTIL_H_
 #define TQF_TESTS_TEST_UTIL_H_
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <string>
-#include <unistd.h>
 
 namespace tqf::testing {
 

@@ -31,7 +31,8 @@ SmallModel MakeSmallModel(CodecKind codec, uint32_t seed) {
     return static_cast<float>(state >> 40) / static_cast<float>(1 << 24);
   };
   auto normal = [&] { return (uniform() + uniform() + uniform() + uniform() - 2.0f) * 1.7320508f; };
-  auto add = [&](const std::string& name, std::vector<uint64_t> shape, QuantScheme scheme, CodecKind c) {
+  auto add = [&](const std::string& name, std::vector<uint64_t> shape, QuantScheme scheme,
+                 CodecKind c) {
     size_t rows = shape.size() > 1 ? shape[0] : 1, cols = shape.back();
     std::vector<float> v(rows * cols);
     for (float& x : v) x = normal() * 0.05f;
@@ -110,7 +111,8 @@ std::vector<uint8_t> ReadFileBytes(const std::string& path) {
 
 void WriteFileBytes(const std::string& path, const std::vector<uint8_t>& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
 }
 
 namespace {

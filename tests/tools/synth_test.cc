@@ -1,11 +1,7 @@
 // GgufWriter round trips through the GGUF importer, `tqf synth tiny`
 // imported back with the right shapes and metadata, and the `tqf tokenize`
 // command on the shared tokenizers.
-#include "tqf/internal/half.h"
-#include "tqf/gguf_writer.h"
-
 #include <gtest/gtest.h>
-
 #include <sys/wait.h>
 
 #include <cmath>
@@ -15,7 +11,9 @@
 #include <vector>
 
 #include "test_util.h"
+#include "tqf/gguf_writer.h"
 #include "tqf/import.h"
+#include "tqf/internal/half.h"
 #include "tqf/quantize.h"
 
 namespace tqf {
@@ -135,9 +133,9 @@ TEST(SynthCommand, TinyShapeImports) {
   EXPECT_EQ(Meta(*m, "general.name"), "synthetic tiny shape (random weights, gibberish output)");
   EXPECT_EQ(m->tensors.size(), 2u * 9 + 3);
   const std::pair<const char*, std::vector<uint64_t>> shapes[] = {
-      {"token_embd.weight", {512, 64}},   {"output.weight", {512, 64}},
-      {"output_norm.weight", {64}},       {"blk.1.attn_q.weight", {64, 64}},
-      {"blk.1.attn_k.weight", {32, 64}},  {"blk.1.attn_v.weight", {32, 64}},
+      {"token_embd.weight", {512, 64}},     {"output.weight", {512, 64}},
+      {"output_norm.weight", {64}},         {"blk.1.attn_q.weight", {64, 64}},
+      {"blk.1.attn_k.weight", {32, 64}},    {"blk.1.attn_v.weight", {32, 64}},
       {"blk.0.ffn_gate.weight", {192, 64}}, {"blk.0.ffn_down.weight", {64, 192}},
   };
   for (const auto& [name, shape] : shapes) {
@@ -168,14 +166,17 @@ TEST(SynthCommand, TinyShapeImports) {
   EXPECT_EQ(tok.eos_id, 511);
   // Same seed, same bytes.
   const std::string again = testing::TempDir() + "/tiny2.gguf";
-  ASSERT_EQ(RunCommand(std::string(TQF_CLI_PATH) + " synth tiny -o " + again + " --seed 7 --threads 1",
-                       &out), 0);
+  ASSERT_EQ(
+      RunCommand(std::string(TQF_CLI_PATH) + " synth tiny -o " + again + " --seed 7 --threads 1",
+                 &out),
+      0);
   EXPECT_EQ(RunCommand("cmp -s " + path + " " + again, &out), 0);
 }
 
 TEST(SynthCommand, RejectsBadArguments) {
   std::string out;
-  EXPECT_EQ(RunCommand(std::string(TQF_CLI_PATH) + " synth nosuchshape -o /tmp/x.gguf 2>&1", &out), 2);
+  EXPECT_EQ(RunCommand(std::string(TQF_CLI_PATH) + " synth nosuchshape -o /tmp/x.gguf 2>&1", &out),
+            2);
   EXPECT_EQ(RunCommand(std::string(TQF_CLI_PATH) + " synth tiny 2>&1", &out), 2);
 }
 

@@ -106,7 +106,8 @@ TEST_F(ToolsTest, MissingAndUnsupportedInputsFailWithOneLine) {
 
 TEST_F(ToolsTest, PackVerifyInspectAndDamage) {
   const std::string out = dir_ + "/s.tqf";
-  CliResult r = Tqf({"pack", kStories, "-o", out, "--quant", "channel", "--codec", "dict4", "--block-size", "4K"});
+  CliResult r = Tqf({"pack", kStories, "-o", out, "--quant", "channel", "--codec", "dict4",
+                     "--block-size", "4K"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("bits per weight"), std::string::npos);
   EXPECT_EQ(Tqf({"verify", out}).code, 0);
@@ -133,7 +134,8 @@ TEST_F(ToolsTest, PackVerifyInspectAndDamage) {
   ASSERT_NE(sections, nullptr);
   uint64_t streams_at = 0;
   for (const json::Value& s : sections->items()) {
-    if (s.Find("kind")->as_string() == "streams") streams_at = static_cast<uint64_t>(s.Find("offset")->as_double());
+    if (s.Find("kind")->as_string() == "streams")
+      streams_at = static_cast<uint64_t>(s.Find("offset")->as_double());
   }
   ASSERT_GT(streams_at, 0u);
   std::string flipped = bytes;
@@ -155,7 +157,8 @@ TEST_F(ToolsTest, PackVerifyInspectAndDamage) {
 
 TEST_F(ToolsTest, InterruptedPackLeavesNothing) {
   const std::string out = dir_ + "/big.tqf";
-  const std::string gpt2 = testing::SharedPath("models/gpt2-attention/gpt2-small-attention.safetensors");
+  const std::string gpt2 =
+      testing::SharedPath("models/gpt2-attention/gpt2-small-attention.safetensors");
   pid_t pid = fork();
   if (pid == 0) {
     freopen("/dev/null", "w", stdout);
@@ -177,12 +180,11 @@ TEST_F(ToolsTest, InterruptedPackLeavesNothing) {
   EXPECT_FALSE(Exists(tmp)) << "temporary file left behind";
 }
 
-
 TEST_F(ToolsTest, EvalReportsJsonAndNamesBadLines) {
   const std::string text = testing::SharedPath("eval/text/tinystories-valid-subset.txt");
   const std::string arc = testing::SharedPath("eval/arc/ARC-Easy-validation.jsonl");
-  CliResult r = Tqf({"eval", kStories, "--ppl", text, "--ppl-tokens", "1000", "--ctx", "256", "--arc",
-                     arc, "--limit", "5", "--threads", "1", "--json"});
+  CliResult r = Tqf({"eval", kStories, "--ppl", text, "--ppl-tokens", "1000", "--ctx", "256",
+                     "--arc", arc, "--limit", "5", "--threads", "1", "--json"});
   ASSERT_EQ(r.code, 0) << r.err;
   auto doc = json::Parse(r.out);
   ASSERT_TRUE(doc.ok()) << doc.status().ToString() << "\n" << r.out;
@@ -194,8 +196,9 @@ TEST_F(ToolsTest, EvalReportsJsonAndNamesBadLines) {
   EXPECT_EQ(tasks.items()[1].Find("n")->as_double(), 5.0);
 
   // A malformed line: exit 1, one line naming file:line.
-  std::ofstream(dir_ + "/bad.jsonl") << "{\"question\": \"q\", \"choices\": {\"text\": [\"a\", \"b\"], "
-                                        "\"label\": [\"A\", \"B\"]}, \"answerKey\": \"A\"}\n{not json\n";
+  std::ofstream(dir_ + "/bad.jsonl")
+      << "{\"question\": \"q\", \"choices\": {\"text\": [\"a\", \"b\"], "
+         "\"label\": [\"A\", \"B\"]}, \"answerKey\": \"A\"}\n{not json\n";
   r = Tqf({"eval", kStories, "--arc", dir_ + "/bad.jsonl"});
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(Lines(r.err), 1u) << r.err;

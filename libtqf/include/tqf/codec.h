@@ -20,10 +20,10 @@
 #include <string_view>
 #include <vector>
 
-#include "tqf/visibility.h"
 #include "tqf/result.h"
 #include "tqf/status.h"
 #include "tqf/types.h"
+#include "tqf/visibility.h"
 
 namespace tqf {
 
@@ -86,8 +86,8 @@ class TQF_EXPORT Codec {
   // Decodes the stored block `in[0..in_size)` into exactly `out_size` bytes
   // at `out`. `in` is untrusted: any malformed stream (too short, too long,
   // bad codeword) gives kCorruption and never reads or writes out of bounds.
-  virtual Status Decode(const CodecTables* tables, const uint8_t* in, size_t in_size,
-                        uint8_t* out, size_t out_size) const = 0;
+  virtual Status Decode(const CodecTables* tables, const uint8_t* in, size_t in_size, uint8_t* out,
+                        size_t out_size) const = 0;
 
   // Decodes jobs[0..n) on the calling thread, setting each job's status
   // exactly as Decode would (outputs must not overlap; jobs may use

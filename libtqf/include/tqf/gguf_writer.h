@@ -22,9 +22,9 @@
 #include <string>
 #include <vector>
 
-#include "tqf/visibility.h"
 #include "tqf/result.h"
 #include "tqf/types.h"
+#include "tqf/visibility.h"
 
 namespace tqf {
 

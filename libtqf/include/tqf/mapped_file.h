@@ -12,8 +12,8 @@
 #include <memory>
 #include <string>
 
-#include "tqf/visibility.h"
 #include "tqf/result.h"
+#include "tqf/visibility.h"
 
 namespace tqf {
 

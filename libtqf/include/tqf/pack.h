@@ -43,10 +43,10 @@ struct PackReport {
   uint64_t source_file_bytes = 0;
   uint64_t source_tensor_bytes = 0;  // tensor bytes in the source's own dtype
   uint64_t elements = 0;
-  uint64_t raw_bytes = 0;            // after quantization, before the codec
-  uint64_t stored_bytes = 0;         // codeword streams
+  uint64_t raw_bytes = 0;     // after quantization, before the codec
+  uint64_t stored_bytes = 0;  // codeword streams
   uint64_t dictionary_bytes = 0;
-  uint64_t file_bytes = 0;           // the .tqf
+  uint64_t file_bytes = 0;  // the .tqf
   double seconds = 0;
   std::vector<PackedTensorReport> tensors;
 };

@@ -17,9 +17,9 @@
 #include <string_view>
 #include <vector>
 
-#include "tqf/visibility.h"
 #include "tqf/result.h"
 #include "tqf/types.h"
+#include "tqf/visibility.h"
 
 namespace tqf {
 
@@ -31,11 +31,11 @@ TQF_EXPORT Result<QuantScheme> ParseQuantScheme(std::string_view name);
 // A tensor as it will be stored: its bytes (what a codec encodes) and how to
 // turn them back into floats.
 struct QuantizedTensor {
-  DType dtype = DType::kF32;   // F32/F16/BF16 (unquantized) or I8
+  DType dtype = DType::kF32;  // F32/F16/BF16 (unquantized) or I8
   QuantKind quant = QuantKind::kNone;
-  uint32_t quant_block = 0;    // for QuantKind::kBlock
-  std::vector<uint8_t> data;   // element bytes, row-major
-  std::vector<float> params;   // see QuantKind
+  uint32_t quant_block = 0;   // for QuantKind::kBlock
+  std::vector<uint8_t> data;  // element bytes, row-major
+  std::vector<float> params;  // see QuantKind
 };
 
 // Quantizes `values` (row-major, `rows` x `cols`; 1-D tensors pass rows = 1).

@@ -22,10 +22,10 @@
 #include <vector>
 
 #include "tqf/codec.h"
-#include "tqf/visibility.h"
 #include "tqf/mapped_file.h"
 #include "tqf/result.h"
 #include "tqf/types.h"
+#include "tqf/visibility.h"
 
 namespace tqf {
 
@@ -42,9 +42,9 @@ struct TensorInfo {
   uint32_t quant_block = 0;
   CodecKind codec = CodecKind::kRaw;
   int dictionary = -1;
-  uint64_t raw_size = 0;       // decoded bytes
-  uint64_t stored_size = 0;    // codeword stream bytes
-  uint64_t data_offset = 0;    // absolute offset of the stream
+  uint64_t raw_size = 0;     // decoded bytes
+  uint64_t stored_size = 0;  // codeword stream bytes
+  uint64_t data_offset = 0;  // absolute offset of the stream
   uint32_t block_size = 0;
   uint32_t block_count = 0;
   const float* params = nullptr;  // into the mapping (4-byte aligned)

@@ -20,18 +20,28 @@ class [[nodiscard]] Result {
  public:
   // Implicit from a value and from a non-OK Status, so functions can
   // `return value;` or `return Status::Corruption(...)`.
-  Result(T value) : value_(std::move(value)) {}  // NOLINT
+  Result(T value) : value_(std::move(value)) {}         // NOLINT
   Result(Status status) : status_(std::move(status)) {  // NOLINT
     assert(!status_.ok() && "Result constructed from an OK Status");
-    if (status_.ok()) status_ = Status(StatusCode::kInvalidArgument, "Result from OK status without value");
+    if (status_.ok())
+      status_ = Status(StatusCode::kInvalidArgument, "Result from OK status without value");
   }
 
   bool ok() const { return value_.has_value(); }
   const Status& status() const { return status_; }
 
-  T& value() & { assert(ok()); return *value_; }
-  const T& value() const& { assert(ok()); return *value_; }
-  T&& value() && { assert(ok()); return std::move(*value_); }
+  T& value() & {
+    assert(ok());
+    return *value_;
+  }
+  const T& value() const& {
+    assert(ok());
+    return *value_;
+  }
+  T&& value() && {
+    assert(ok());
+    return std::move(*value_);
+  }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }

@@ -20,14 +20,14 @@ namespace tqf {
 
 enum class StatusCode : int {
   kOk = 0,
-  kCorruption = 1,        // the bytes of a file are malformed
-  kNotSupported = 2,      // well-formed, but a feature/type we do not handle
-  kInvalidArgument = 3,   // the caller passed something unusable
-  kIOError = 4,           // the operating system said no
-  kNotFound = 5,          // a named thing (file, tensor, key) does not exist
-  kChecksumMismatch = 6,  // bytes are intact structurally but a hash differs
-  kResourceExhausted = 7, // a size exceeds what we can allocate or a budget
-  kCancelled = 8,         // the user interrupted the operation
+  kCorruption = 1,         // the bytes of a file are malformed
+  kNotSupported = 2,       // well-formed, but a feature/type we do not handle
+  kInvalidArgument = 3,    // the caller passed something unusable
+  kIOError = 4,            // the operating system said no
+  kNotFound = 5,           // a named thing (file, tensor, key) does not exist
+  kChecksumMismatch = 6,   // bytes are intact structurally but a hash differs
+  kResourceExhausted = 7,  // a size exceeds what we can allocate or a budget
+  kCancelled = 8,          // the user interrupted the operation
 };
 
 // Short name of a code, e.g. "Corruption".
@@ -40,12 +40,20 @@ class [[nodiscard]] TQF_EXPORT Status {
 
   static Status OK() { return Status(); }
   static Status Corruption(std::string msg) { return {StatusCode::kCorruption, std::move(msg)}; }
-  static Status NotSupported(std::string msg) { return {StatusCode::kNotSupported, std::move(msg)}; }
-  static Status InvalidArgument(std::string msg) { return {StatusCode::kInvalidArgument, std::move(msg)}; }
+  static Status NotSupported(std::string msg) {
+    return {StatusCode::kNotSupported, std::move(msg)};
+  }
+  static Status InvalidArgument(std::string msg) {
+    return {StatusCode::kInvalidArgument, std::move(msg)};
+  }
   static Status IOError(std::string msg) { return {StatusCode::kIOError, std::move(msg)}; }
   static Status NotFound(std::string msg) { return {StatusCode::kNotFound, std::move(msg)}; }
-  static Status ChecksumMismatch(std::string msg) { return {StatusCode::kChecksumMismatch, std::move(msg)}; }
-  static Status ResourceExhausted(std::string msg) { return {StatusCode::kResourceExhausted, std::move(msg)}; }
+  static Status ChecksumMismatch(std::string msg) {
+    return {StatusCode::kChecksumMismatch, std::move(msg)};
+  }
+  static Status ResourceExhausted(std::string msg) {
+    return {StatusCode::kResourceExhausted, std::move(msg)};
+  }
   static Status Cancelled(std::string msg) { return {StatusCode::kCancelled, std::move(msg)}; }
 
   bool ok() const { return rep_ == nullptr; }

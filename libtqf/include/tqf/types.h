@@ -67,13 +67,13 @@ TQF_EXPORT const char* TokenizerKindName(TokenizerKind k);
 // Architecture and hyperparameters of a LLaMA-family model. Fields a model
 // does not have stay 0. Matrices are (out, in) row-major in a .tqf.
 struct Hyperparameters {
-  std::string architecture;     // "llama", or the source's name (e.g. "gpt2")
-  uint32_t dim = 0;             // embedding width
-  uint32_t hidden_dim = 0;      // feed-forward width
+  std::string architecture;  // "llama", or the source's name (e.g. "gpt2")
+  uint32_t dim = 0;          // embedding width
+  uint32_t hidden_dim = 0;   // feed-forward width
   uint32_t n_layers = 0;
   uint32_t n_heads = 0;
   uint32_t n_kv_heads = 0;
-  uint32_t head_dim = 0;        // dim / n_heads unless the model says otherwise
+  uint32_t head_dim = 0;  // dim / n_heads unless the model says otherwise
   uint32_t vocab_size = 0;
   uint32_t context_length = 0;
   float norm_eps = 1e-5f;

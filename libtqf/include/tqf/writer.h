@@ -18,15 +18,15 @@
 #include <vector>
 
 #include "tqf/codec.h"
-#include "tqf/visibility.h"
 #include "tqf/result.h"
 #include "tqf/types.h"
+#include "tqf/visibility.h"
 
 namespace tqf {
 
 struct WriterOptions {
-  uint32_t block_size = 64 * 1024;   // decoded bytes per independently coded block
-  int threads = 0;                   // 0: all cores
+  uint32_t block_size = 64 * 1024;  // decoded bytes per independently coded block
+  int threads = 0;                  // 0: all cores
   // Recorded in the header's `writer` field; empty: "tqf <version>".
   // Golden test vectors set a fixed name so they do not change with releases.
   std::string writer_name;
@@ -37,11 +37,11 @@ struct TensorSpec {
   std::string name;
   std::vector<uint64_t> shape;  // row-major, outermost first
   DType source_dtype = DType::kF32;
-  DType dtype = DType::kF32;    // stored element type
+  DType dtype = DType::kF32;  // stored element type
   QuantKind quant = QuantKind::kNone;
   uint32_t quant_block = 0;
   CodecKind codec = CodecKind::kRaw;
-  int dictionary = -1;          // index returned by AddDictionary, or -1
+  int dictionary = -1;  // index returned by AddDictionary, or -1
 };
 
 // What AddTensor wrote, for progress reports.

@@ -23,8 +23,8 @@ CpuFeatures Detect() {
   if (!osxsave || !avx) return f;
   unsigned xlo, xhi;
   __asm__("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
-  const bool ymm_os = (xlo & 0x6) == 0x6;               // SSE + AVX state
-  const bool zmm_os = ymm_os && (xlo & 0xE0) == 0xE0;   // opmask + ZMM state
+  const bool ymm_os = (xlo & 0x6) == 0x6;              // SSE + AVX state
+  const bool zmm_os = ymm_os && (xlo & 0xE0) == 0xE0;  // opmask + ZMM state
   if (__get_cpuid_max(0, nullptr) < 7) return f;
   __cpuid_count(7, 0, a, b, c, d);
   const bool avx2 = Bit(b, 5);

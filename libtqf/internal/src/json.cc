@@ -1,12 +1,12 @@
 // Recursive-descent JSON parser (see json.h).
 #include "tqf/internal/json.h"
 
-#include "tqf/internal/utf8.h"
-
 #include <charconv>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <new>
+
+#include "tqf/internal/utf8.h"
 
 namespace tqf::json {
 
@@ -33,7 +33,9 @@ const Value* Value::Find(std::string_view key) const {
 class Parser {
  public:
   Parser(std::string_view text, const ParseOptions& options)
-      : p_(text.data()), begin_(text.data()), end_(text.data() + text.size()),
+      : p_(text.data()),
+        begin_(text.data()),
+        end_(text.data() + text.size()),
         max_depth_(options.max_depth) {}
 
   Status ParseDocument(Value* out) {
@@ -65,9 +67,7 @@ class Parser {
     switch (*p_) {
       case '{': return ParseObject(out, depth + 1);
       case '[': return ParseArray(out, depth + 1);
-      case '"':
-        out->type_ = Type::kString;
-        return ParseString(&out->string_);
+      case '"': out->type_ = Type::kString; return ParseString(&out->string_);
       case 't':
         if (!Literal("true")) return Error("invalid literal");
         out->type_ = Type::kBool;
@@ -182,8 +182,7 @@ class Parser {
     while (true) {
       // Fast path: copy a run of plain characters at once.
       const char* run = p_;
-      while (p_ != end_ && *p_ != '"' && *p_ != '\\' &&
-             static_cast<unsigned char>(*p_) >= 0x20) {
+      while (p_ != end_ && *p_ != '"' && *p_ != '\\' && static_cast<unsigned char>(*p_) >= 0x20) {
         ++p_;
       }
       out->append(run, static_cast<size_t>(p_ - run));
@@ -216,15 +215,14 @@ class Parser {
             }
             p_ += 2;
             if (!Hex4(&lo)) return Error("invalid \\u escape (expected 4 hex digits)");
-            if (lo < 0xDC00 || lo > 0xDFFF) return Error("high surrogate followed by a non-low surrogate");
+            if (lo < 0xDC00 || lo > 0xDFFF)
+              return Error("high surrogate followed by a non-low surrogate");
             cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
           }
           AppendUtf8(cp, out);
           break;
         }
-        default:
-          --p_;
-          return Error("invalid escape character '" + Printable(c) + "'");
+        default: --p_; return Error("invalid escape character '" + Printable(c) + "'");
       }
     }
   }
@@ -296,8 +294,8 @@ Result<Value> Parse(std::string_view text, const ParseOptions& options) {
     TQF_RETURN_IF_ERROR(parser.ParseDocument(&v));
     return v;
   } catch (const std::bad_alloc&) {
-    return Status::ResourceExhausted("JSON: out of memory parsing " +
-                                     std::to_string(text.size()) + " bytes");
+    return Status::ResourceExhausted("JSON: out of memory parsing " + std::to_string(text.size()) +
+                                     " bytes");
   }
 }
 

@@ -360,11 +360,9 @@ std::atomic<int>& KernelSlot() {
 
 bool RansKernelSupported(RansKernel k) {
   switch (k) {
-    case RansKernel::kScalar:
-      return true;
+    case RansKernel::kScalar: return true;
 #ifdef TQF_RANS_X86
-    case RansKernel::kAvx2:
-      return GetCpuFeatures().avx2 && GetCpuFeatures().popcnt;
+    case RansKernel::kAvx2: return GetCpuFeatures().avx2 && GetCpuFeatures().popcnt;
     case RansKernel::kAvx512: {
       const CpuFeatures& f = GetCpuFeatures();
       return f.avx512f && f.avx512bw && f.avx512vl && f.avx512vbmi2 && f.popcnt;
@@ -372,8 +370,7 @@ bool RansKernelSupported(RansKernel k) {
     case RansKernel::kAvx512Vbmi:
       return RansKernelSupported(RansKernel::kAvx512) && GetCpuFeatures().avx512vbmi;
 #else
-    default:
-      return false;
+    default: return false;
 #endif
   }
   return false;

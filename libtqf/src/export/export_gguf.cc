@@ -39,8 +39,8 @@ Status WriteHparams(const Hyperparameters& h, const std::string& arch, GgufWrite
         w->SetF32(GgufKeyName(GgufKey::kRopeScalingFactor, arch), h.rope_scaling_factor));
     TQF_RETURN_IF_ERROR(
         w->SetF32(GgufKeyName(GgufKey::kRopeScalingLowFreqFactor, arch), h.rope_low_freq_factor));
-    TQF_RETURN_IF_ERROR(w->SetF32(GgufKeyName(GgufKey::kRopeScalingHighFreqFactor, arch),
-                                  h.rope_high_freq_factor));
+    TQF_RETURN_IF_ERROR(
+        w->SetF32(GgufKeyName(GgufKey::kRopeScalingHighFreqFactor, arch), h.rope_high_freq_factor));
     TQF_RETURN_IF_ERROR(w->SetU32(GgufKeyName(GgufKey::kRopeScalingOriginalContext, arch),
                                   h.rope_original_context));
   }
@@ -50,10 +50,12 @@ Status WriteHparams(const Hyperparameters& h, const std::string& arch, GgufWrite
 Status WriteTokenizer(const TokenizerData& t, GgufWriter* w) {
   if (t.kind == TokenizerKind::kNone) return Status::OK();
   const bool byte_level = t.kind == TokenizerKind::kByteLevelBpe;
-  TQF_RETURN_IF_ERROR(w->SetString(GgufKeyName(GgufKey::kTokenizerModel), byte_level ? "gpt2" : "llama"));
+  TQF_RETURN_IF_ERROR(
+      w->SetString(GgufKeyName(GgufKey::kTokenizerModel), byte_level ? "gpt2" : "llama"));
   PreTokenizer pre;
   if (byte_level && PreTokenizerFromSpec(t.pre_split_regex, &pre)) {
-    TQF_RETURN_IF_ERROR(w->SetString(GgufKeyName(GgufKey::kTokenizerPre), PreTokenizerGgufName(pre)));
+    TQF_RETURN_IF_ERROR(
+        w->SetString(GgufKeyName(GgufKey::kTokenizerPre), PreTokenizerGgufName(pre)));
   }
   TQF_RETURN_IF_ERROR(w->SetStringArray(GgufKeyName(GgufKey::kTokenizerTokens), t.tokens));
   if (!t.scores.empty()) {
@@ -103,8 +105,8 @@ Status WriteGgufMetadata(const ModelInfo& m, const GgufMetadataOptions& options,
 
 Status ExportGguf(const Reader& reader, const std::string& path, const ExportOptions& options) {
   if (options.dtype != DType::kF32 && options.dtype != DType::kF16) {
-    return Status::InvalidArgument(std::string("cannot export tensors as ") + DTypeName(options.dtype) +
-                                   " (f32 or f16)");
+    return Status::InvalidArgument(std::string("cannot export tensors as ") +
+                                   DTypeName(options.dtype) + " (f32 or f16)");
   }
   TQF_ASSIGN_OR_RETURN(auto w, GgufWriter::Create(path));
   TQF_RETURN_IF_ERROR(WriteGgufMetadata(reader.model(), GgufMetadataOptions(), w.get()));

@@ -55,12 +55,13 @@ struct GgufWriter::Impl {
   std::set<std::string> tensor_names;
   uint64_t data_bytes = 0;  // padded total
   bool header_written = false;
-  size_t current = 0;        // tensor receiving WriteData
+  size_t current = 0;         // tensor receiving WriteData
   uint64_t current_done = 0;  // its bytes written so far
 
   Status StartKey(const std::string& key, uint32_t type) {
     if (header_written) {
-      return Status::InvalidArgument("GGUF metadata '" + key + "' added after the tensor data began");
+      return Status::InvalidArgument("GGUF metadata '" + key +
+                                     "' added after the tensor data began");
     }
     if (key.empty()) return Status::InvalidArgument("GGUF metadata key is empty");
     if (!keys.insert(key).second) {
@@ -104,7 +105,7 @@ GgufWriter::GgufWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 GgufWriter::~GgufWriter() = default;
 
 Result<std::unique_ptr<GgufWriter>> GgufWriter::Create(const std::string& path,
-                                                      uint32_t alignment) {
+                                                       uint32_t alignment) {
   if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
     return Status::InvalidArgument("GGUF alignment " + std::to_string(alignment) +
                                    " is not a power of two");

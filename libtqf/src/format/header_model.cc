@@ -116,7 +116,8 @@ Status ParseModelInfo(const fb::Header& header, ModelInfo* out) {
     }
     const size_t n = t.tokens.size();
     if (tk->scores()) t.scores.assign(tk->scores()->begin(), tk->scores()->end());
-    if (tk->token_types()) t.token_types.assign(tk->token_types()->begin(), tk->token_types()->end());
+    if (tk->token_types())
+      t.token_types.assign(tk->token_types()->begin(), tk->token_types()->end());
     if (!t.scores.empty() && t.scores.size() != n) {
       return Status::Corruption("header tokenizer: " + std::to_string(t.scores.size()) +
                                 " scores for " + std::to_string(n) + " tokens");

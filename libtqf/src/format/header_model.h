@@ -16,8 +16,7 @@ flatbuffers::Offset<fb::Hyperparameters> BuildHyperparameters(flatbuffers::FlatB
 flatbuffers::Offset<fb::Tokenizer> BuildTokenizer(flatbuffers::FlatBufferBuilder& b,
                                                   const TokenizerData& t);
 flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fb::KeyValue>>> BuildMetadata(
-    flatbuffers::FlatBufferBuilder& b,
-    const std::vector<std::pair<std::string, std::string>>& kv);
+    flatbuffers::FlatBufferBuilder& b, const std::vector<std::pair<std::string, std::string>>& kv);
 
 // Reads a verified header's model description. kCorruption for values a
 // verified buffer can still hold but that make no sense (per-token arrays

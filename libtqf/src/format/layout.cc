@@ -41,7 +41,8 @@ Status DecodePreamble(const uint8_t* in, size_t size, Preamble* p) {
   if (size < 8 || std::memcmp(in, kMagic, 8) != 0) {
     return Status::Corruption("not a .tqf file: bad magic at offset 0 (got " +
                               (size >= 8 ? MagicHex(in) : std::string("fewer than 8 bytes")) +
-                              ", expected 89545146" "0d0a1a0a)");
+                              ", expected 89545146"
+                              "0d0a1a0a)");
   }
   if (size < kPreambleSize) {
     return Status::Corruption("preamble truncated: file has " + std::to_string(size) +
@@ -140,8 +141,9 @@ Status CheckVersion(uint16_t major, uint16_t minor, uint64_t incompat_flags) {
   }
   uint64_t unknown = incompat_flags & ~kKnownIncompatFlags;
   if (unknown != 0) {
-    return Status::NotSupported("file requires features this reader does not know (incompat flags " +
-                                Hex(unknown) + "): use a newer tqf");
+    return Status::NotSupported(
+        "file requires features this reader does not know (incompat flags " + Hex(unknown) +
+        "): use a newer tqf");
   }
   return Status::OK();
 }

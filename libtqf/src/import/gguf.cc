@@ -39,13 +39,13 @@ Result<DType> MapGgmlType(uint32_t t, const std::string& tensor) {
     case 30: return DType::kBF16;
     default: break;
   }
-  static const char* kNames[] = {"F32", "F16", "Q4_0", "Q4_1", "Q4_2", "Q4_3", "Q5_0", "Q5_1",
-                                 "Q8_0", "Q8_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K",
-                                 "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S", "IQ4_NL", "IQ3_S",
-                                 "IQ2_S", "IQ4_XS", "I8", "I16", "I32", "I64", "F64", "IQ1_M",
-                                 "BF16"};
+  static const char* kNames[] = {
+      "F32",     "F16",    "Q4_0",    "Q4_1",  "Q4_2",   "Q4_3",  "Q5_0",  "Q5_1",
+      "Q8_0",    "Q8_1",   "Q2_K",    "Q3_K",  "Q4_K",   "Q5_K",  "Q6_K",  "Q8_K",
+      "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S", "IQ4_NL", "IQ3_S", "IQ2_S", "IQ4_XS",
+      "I8",      "I16",    "I32",     "I64",   "F64",    "IQ1_M", "BF16"};
   std::string name = t < sizeof(kNames) / sizeof(kNames[0]) ? std::string(" (") + kNames[t] + ")"
-                                                             : std::string(" (unknown)");
+                                                            : std::string(" (unknown)");
   return Status::NotSupported("GGUF tensor '" + tensor + "': ggml type " + std::to_string(t) +
                               name + " is not supported (supported: F32, F16, BF16, Q8_0)");
 }
@@ -54,15 +54,15 @@ struct TensorInfo {
   std::string name;
   std::vector<uint64_t> ne;  // GGUF order, ne0 first
   DType dtype;
-  uint64_t offset;           // relative to the data section
-  size_t info_pos;           // byte offset of the info, for messages
+  uint64_t offset;  // relative to the data section
+  size_t info_pos;  // byte offset of the info, for messages
 };
 
 Status ReadTensorInfo(Cursor* c, uint32_t alignment, TensorInfo* ti) {
   ti->info_pos = c->pos();
   TQF_RETURN_IF_ERROR(c->String(&ti->name, "tensor name"));
-  const std::string where = "GGUF tensor '" + ti->name + "' (info at byte " +
-                            std::to_string(ti->info_pos) + ")";
+  const std::string where =
+      "GGUF tensor '" + ti->name + "' (info at byte " + std::to_string(ti->info_pos) + ")";
   uint32_t n_dims;
   TQF_RETURN_IF_ERROR(c->U32(&n_dims, "tensor n_dims"));
   if (n_dims < 1 || n_dims > kMaxDims) {
@@ -118,8 +118,9 @@ Result<SourceModel> ParseGguf(const uint8_t* data, size_t size) {
   TQF_RETURN_IF_ERROR(c.U64(&n_kv, "metadata count"));
   // Minimal encodings: a key-value takes >= 13 bytes, a tensor info >= 24.
   if (n_kv > c.remaining() / 13) {
-    return Status::Corruption("GGUF metadata count " + std::to_string(n_kv) + " cannot fit in the " +
-                              std::to_string(c.remaining()) + " bytes after the header");
+    return Status::Corruption("GGUF metadata count " + std::to_string(n_kv) +
+                              " cannot fit in the " + std::to_string(c.remaining()) +
+                              " bytes after the header");
   }
   if (n_tensors > c.remaining() / 24) {
     return Status::Corruption("GGUF tensor count " + std::to_string(n_tensors) +
@@ -170,8 +171,8 @@ Result<SourceModel> ParseGguf(const uint8_t* data, size_t size) {
       t.shape.assign(ti.ne.rbegin(), ti.ne.rend());
       uint64_t bytes = 0, begin = 0;
       if (!import_internal::TensorBytes(ti.dtype, t.num_elements(), &bytes)) {
-        return Status::Corruption("GGUF tensor '" + ti.name + "': " +
-                                  std::to_string(t.num_elements()) + " elements of " +
+        return Status::Corruption("GGUF tensor '" + ti.name +
+                                  "': " + std::to_string(t.num_elements()) + " elements of " +
                                   DTypeName(ti.dtype) + " overflow a 64-bit byte size");
       }
       if (import_internal::AddOverflow(data_start, ti.offset, &begin) ||

@@ -17,10 +17,17 @@ constexpr int kMaxArrayNesting = 3;
 // Smallest encoding of one element of type t (for count caps).
 size_t MinSize(ValueType t) {
   switch (t) {
-    case ValueType::kU8: case ValueType::kI8: case ValueType::kBool: return 1;
-    case ValueType::kU16: case ValueType::kI16: return 2;
-    case ValueType::kU32: case ValueType::kI32: case ValueType::kF32: return 4;
-    case ValueType::kU64: case ValueType::kI64: case ValueType::kF64: return 8;
+    case ValueType::kU8:
+    case ValueType::kI8:
+    case ValueType::kBool: return 1;
+    case ValueType::kU16:
+    case ValueType::kI16: return 2;
+    case ValueType::kU32:
+    case ValueType::kI32:
+    case ValueType::kF32: return 4;
+    case ValueType::kU64:
+    case ValueType::kI64:
+    case ValueType::kF64: return 8;
     case ValueType::kString: return 8;
     case ValueType::kArray: return 12;
   }
@@ -31,24 +38,64 @@ bool KnownType(uint32_t t) { return t <= 12; }
 
 // Reads one scalar of type t into (i, u, f); strings into *s.
 Status ReadScalar(Cursor* c, ValueType t, int64_t* i, uint64_t* u, double* f, std::string* s) {
-  uint8_t b; uint16_t h; uint32_t w; uint64_t q;
+  uint8_t b;
+  uint16_t h;
+  uint32_t w;
+  uint64_t q;
   switch (t) {
-    case ValueType::kU8: TQF_RETURN_IF_ERROR(c->U8(&b, "u8 value")); *u = b; *i = b; break;
-    case ValueType::kI8: TQF_RETURN_IF_ERROR(c->U8(&b, "i8 value")); *i = int8_t(b); break;
-    case ValueType::kBool: TQF_RETURN_IF_ERROR(c->U8(&b, "bool value")); *u = *i = b != 0; break;
-    case ValueType::kU16: TQF_RETURN_IF_ERROR(c->U16(&h, "u16 value")); *u = h; *i = h; break;
-    case ValueType::kI16: TQF_RETURN_IF_ERROR(c->U16(&h, "i16 value")); *i = int16_t(h); break;
-    case ValueType::kU32: TQF_RETURN_IF_ERROR(c->U32(&w, "u32 value")); *u = w; *i = w; break;
-    case ValueType::kI32: TQF_RETURN_IF_ERROR(c->U32(&w, "i32 value")); *i = int32_t(w); break;
+    case ValueType::kU8:
+      TQF_RETURN_IF_ERROR(c->U8(&b, "u8 value"));
+      *u = b;
+      *i = b;
+      break;
+    case ValueType::kI8:
+      TQF_RETURN_IF_ERROR(c->U8(&b, "i8 value"));
+      *i = int8_t(b);
+      break;
+    case ValueType::kBool:
+      TQF_RETURN_IF_ERROR(c->U8(&b, "bool value"));
+      *u = *i = b != 0;
+      break;
+    case ValueType::kU16:
+      TQF_RETURN_IF_ERROR(c->U16(&h, "u16 value"));
+      *u = h;
+      *i = h;
+      break;
+    case ValueType::kI16:
+      TQF_RETURN_IF_ERROR(c->U16(&h, "i16 value"));
+      *i = int16_t(h);
+      break;
+    case ValueType::kU32:
+      TQF_RETURN_IF_ERROR(c->U32(&w, "u32 value"));
+      *u = w;
+      *i = w;
+      break;
+    case ValueType::kI32:
+      TQF_RETURN_IF_ERROR(c->U32(&w, "i32 value"));
+      *i = int32_t(w);
+      break;
     case ValueType::kF32: {
       TQF_RETURN_IF_ERROR(c->U32(&w, "f32 value"));
-      float v; std::memcpy(&v, &w, 4); *f = v; break;
+      float v;
+      std::memcpy(&v, &w, 4);
+      *f = v;
+      break;
     }
-    case ValueType::kU64: TQF_RETURN_IF_ERROR(c->U64(&q, "u64 value")); *u = q; *i = int64_t(q); break;
-    case ValueType::kI64: TQF_RETURN_IF_ERROR(c->U64(&q, "i64 value")); *i = int64_t(q); break;
+    case ValueType::kU64:
+      TQF_RETURN_IF_ERROR(c->U64(&q, "u64 value"));
+      *u = q;
+      *i = int64_t(q);
+      break;
+    case ValueType::kI64:
+      TQF_RETURN_IF_ERROR(c->U64(&q, "i64 value"));
+      *i = int64_t(q);
+      break;
     case ValueType::kF64: {
       TQF_RETURN_IF_ERROR(c->U64(&q, "f64 value"));
-      double v; std::memcpy(&v, &q, 8); *f = v; break;
+      double v;
+      std::memcpy(&v, &q, 8);
+      *f = v;
+      break;
     }
     case ValueType::kString: return c->String(s, "string value");
     case ValueType::kArray: return Status::Corruption("internal: array as scalar");
@@ -58,7 +105,8 @@ Status ReadScalar(Cursor* c, ValueType t, int64_t* i, uint64_t* u, double* f, st
 
 bool IsFloat(ValueType t) { return t == ValueType::kF32 || t == ValueType::kF64; }
 bool IsSigned(ValueType t) {
-  return t == ValueType::kI8 || t == ValueType::kI16 || t == ValueType::kI32 || t == ValueType::kI64;
+  return t == ValueType::kI8 || t == ValueType::kI16 || t == ValueType::kI32 ||
+         t == ValueType::kI64;
 }
 
 // Reads an array body (element type, count, elements). kv == nullptr for
@@ -86,21 +134,30 @@ Status ReadArray(Cursor* c, KeyValue* kv, int depth, const std::string& key) {
   if (kv) {
     kv->elem_type = t;
     kv->count = count;
-    if (t == ValueType::kString) kv->strs.reserve(count);
-    else if (IsFloat(t)) kv->floats.reserve(count);
-    else if (t != ValueType::kArray) kv->ints.reserve(count);
+    if (t == ValueType::kString)
+      kv->strs.reserve(count);
+    else if (IsFloat(t))
+      kv->floats.reserve(count);
+    else if (t != ValueType::kArray)
+      kv->ints.reserve(count);
   }
   for (uint64_t n = 0; n < count; ++n) {
     if (t == ValueType::kArray) {
       TQF_RETURN_IF_ERROR(ReadArray(c, nullptr, depth + 1, key));
       continue;
     }
-    int64_t i = 0; uint64_t u = 0; double f = 0; std::string s;
+    int64_t i = 0;
+    uint64_t u = 0;
+    double f = 0;
+    std::string s;
     TQF_RETURN_IF_ERROR(ReadScalar(c, t, &i, &u, &f, &s));
     if (!kv) continue;
-    if (t == ValueType::kString) kv->strs.push_back(std::move(s));
-    else if (IsFloat(t)) kv->floats.push_back(f);
-    else kv->ints.push_back(i);
+    if (t == ValueType::kString)
+      kv->strs.push_back(std::move(s));
+    else if (IsFloat(t))
+      kv->floats.push_back(f);
+    else
+      kv->ints.push_back(i);
   }
   return Status::OK();
 }
@@ -108,7 +165,7 @@ Status ReadArray(Cursor* c, KeyValue* kv, int depth, const std::string& key) {
 }  // namespace
 
 const char* ValueTypeName(ValueType t) {
-  static const char* kNames[] = {"u8", "i8", "u16", "i16", "u32", "i32", "f32",
+  static const char* kNames[] = {"u8",   "i8",     "u16",   "i16", "u32", "i32", "f32",
                                  "bool", "string", "array", "u64", "i64", "f64"};
   const uint32_t v = static_cast<uint32_t>(t);
   return v < 13 ? kNames[v] : "unknown";
@@ -117,8 +174,8 @@ const char* ValueTypeName(ValueType t) {
 Status Cursor::Need(size_t n, const char* what) const {
   if (n <= size_ - pos_) return Status::OK();
   return Status::Corruption(std::string("GGUF: truncated ") + what + " at byte " +
-                            std::to_string(pos_) + " (need " + std::to_string(n) +
-                            " bytes, have " + std::to_string(size_ - pos_) + ")");
+                            std::to_string(pos_) + " (need " + std::to_string(n) + " bytes, have " +
+                            std::to_string(size_ - pos_) + ")");
 }
 Status Cursor::U8(uint8_t* v, const char* what) {
   TQF_RETURN_IF_ERROR(Need(1, what));
@@ -177,9 +234,15 @@ bool KeyValue::AsUInt(uint64_t* v) const {
   return true;
 }
 bool KeyValue::AsFloat(double* v) const {
-  if (IsFloat(type)) { *v = f; return true; }
+  if (IsFloat(type)) {
+    *v = f;
+    return true;
+  }
   int64_t x;
-  if (AsInt(&x)) { *v = static_cast<double>(x); return true; }
+  if (AsInt(&x)) {
+    *v = static_cast<double>(x);
+    return true;
+  }
   return false;
 }
 std::string KeyValue::ToString() const {

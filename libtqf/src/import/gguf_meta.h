@@ -39,8 +39,19 @@ class Cursor {
 };
 
 enum class ValueType : uint32_t {
-  kU8 = 0, kI8 = 1, kU16 = 2, kI16 = 3, kU32 = 4, kI32 = 5, kF32 = 6, kBool = 7,
-  kString = 8, kArray = 9, kU64 = 10, kI64 = 11, kF64 = 12,
+  kU8 = 0,
+  kI8 = 1,
+  kU16 = 2,
+  kI16 = 3,
+  kU32 = 4,
+  kI32 = 5,
+  kF32 = 6,
+  kBool = 7,
+  kString = 8,
+  kArray = 9,
+  kU64 = 10,
+  kI64 = 11,
+  kF64 = 12,
 };
 const char* ValueTypeName(ValueType t);
 
@@ -64,7 +75,7 @@ struct KeyValue {
   std::vector<double> floats;
 
   bool IsInteger() const;
-  bool AsInt(int64_t* v) const;   // any integer or bool type that fits
+  bool AsInt(int64_t* v) const;  // any integer or bool type that fits
   bool AsUInt(uint64_t* v) const;
   bool AsFloat(double* v) const;  // float or integer types
   std::string ToString() const;   // scalars; arrays as "[type x count]"

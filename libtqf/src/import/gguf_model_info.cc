@@ -25,7 +25,8 @@ class Meta {
     if (!kv) return Status::OK();
     uint64_t v;
     if (!kv->AsUInt(&v) || v > std::numeric_limits<uint32_t>::max()) {
-      return Status::Corruption("GGUF key '" + key + "': expected an unsigned 32-bit integer, got " +
+      return Status::Corruption("GGUF key '" + key +
+                                "': expected an unsigned 32-bit integer, got " +
                                 ValueTypeName(kv->type) + " " + kv->ToString());
     }
     *out = static_cast<uint32_t>(v);
@@ -71,8 +72,8 @@ Status FillTokenizer(Meta* meta, ModelInfo* info) {
     tok.kind = TokenizerKind::kByteLevelBpe;
     tok.add_bos = false;
   } else {
-    info->metadata.emplace_back("import.note", "tokenizer model '" + name + "' not supported; " +
-                                "tokenizer not imported");
+    info->metadata.emplace_back(
+        "import.note", "tokenizer model '" + name + "' not supported; " + "tokenizer not imported");
     return Status::OK();
   }
   if (tokens) tok.tokens = tokens->strs;
@@ -86,8 +87,8 @@ Status FillTokenizer(Meta* meta, ModelInfo* info) {
   }
   if (const KeyValue* t = meta->Get(GgufKeyName(GgufKey::kTokenizerTokenType))) {
     if (t->type != ValueType::kArray || t->count != n || t->ints.size() != n) {
-      return Status::Corruption("GGUF key '" + t->key + "': expected " +
-                                std::to_string(n) + " integers (one per token), got " + t->ToString());
+      return Status::Corruption("GGUF key '" + t->key + "': expected " + std::to_string(n) +
+                                " integers (one per token), got " + t->ToString());
     }
     tok.token_types.assign(t->ints.begin(), t->ints.end());
   }
@@ -107,7 +108,8 @@ Status FillTokenizer(Meta* meta, ModelInfo* info) {
   if (const KeyValue* e = meta->Get(GgufKeyName(GgufKey::kTokenizerAddEos)); e && e->IsInteger()) {
     tok.add_eos = e->u != 0 || e->i != 0;
   }
-  if (const KeyValue* pre = meta->Get(GgufKeyName(GgufKey::kTokenizerPre)); pre && pre->type == ValueType::kString) {
+  if (const KeyValue* pre = meta->Get(GgufKeyName(GgufKey::kTokenizerPre));
+      pre && pre->type == ValueType::kString) {
     info->metadata.emplace_back(pre->key, pre->str);
     PreTokenizer known;
     if (PreTokenizerFromGgufName(pre->str, &known)) tok.pre_split_regex = PreTokenizerRegex(known);
@@ -121,33 +123,42 @@ Status FillTokenizer(Meta* meta, ModelInfo* info) {
 Status FillHparams(Meta* meta, const std::vector<SourceTensor>& tensors, ModelInfo* info) {
   Hyperparameters& hp = info->hparams;
   hp.architecture = "unknown";
-  if (const KeyValue* a = meta->Get(GgufKeyName(GgufKey::kArchitecture)); a && a->type == ValueType::kString) {
+  if (const KeyValue* a = meta->Get(GgufKeyName(GgufKey::kArchitecture));
+      a && a->type == ValueType::kString) {
     hp.architecture = a->str;
   }
   TQF_RETURN_IF_ERROR(meta->U32(GgufKeyName(GgufKey::kEmbeddingLength, hp.architecture), &hp.dim));
-  TQF_RETURN_IF_ERROR(meta->U32(GgufKeyName(GgufKey::kFeedForwardLength, hp.architecture), &hp.hidden_dim));
+  TQF_RETURN_IF_ERROR(
+      meta->U32(GgufKeyName(GgufKey::kFeedForwardLength, hp.architecture), &hp.hidden_dim));
   TQF_RETURN_IF_ERROR(meta->U32(GgufKeyName(GgufKey::kBlockCount, hp.architecture), &hp.n_layers));
   TQF_RETURN_IF_ERROR(meta->U32(GgufKeyName(GgufKey::kHeadCount, hp.architecture), &hp.n_heads));
   hp.n_kv_heads = hp.n_heads;
-  TQF_RETURN_IF_ERROR(meta->U32(GgufKeyName(GgufKey::kHeadCountKv, hp.architecture), &hp.n_kv_heads));
+  TQF_RETURN_IF_ERROR(
+      meta->U32(GgufKeyName(GgufKey::kHeadCountKv, hp.architecture), &hp.n_kv_heads));
   TQF_RETURN_IF_ERROR(meta->U32(GgufKeyName(GgufKey::kKeyLength, hp.architecture), &hp.head_dim));
   if (hp.head_dim == 0 && hp.n_heads > 0) hp.head_dim = hp.dim / hp.n_heads;
-  TQF_RETURN_IF_ERROR(meta->U32(GgufKeyName(GgufKey::kContextLength, hp.architecture), &hp.context_length));
+  TQF_RETURN_IF_ERROR(
+      meta->U32(GgufKeyName(GgufKey::kContextLength, hp.architecture), &hp.context_length));
   TQF_RETURN_IF_ERROR(meta->F32(GgufKeyName(GgufKey::kRmsEpsilon, hp.architecture), &hp.norm_eps));
-  TQF_RETURN_IF_ERROR(meta->F32(GgufKeyName(GgufKey::kRopeFreqBase, hp.architecture), &hp.rope_theta));
+  TQF_RETURN_IF_ERROR(
+      meta->F32(GgufKeyName(GgufKey::kRopeFreqBase, hp.architecture), &hp.rope_theta));
   // Llama 3 rope scaling: only taken when the type says llama3 or the
   // llama3-specific frequency factors are present.
   const KeyValue* type = meta->Get(GgufKeyName(GgufKey::kRopeScalingType, hp.architecture));
   const bool llama3 = type && type->type == ValueType::kString && type->str == "llama3";
   float low = 0, high = 0;
-  TQF_RETURN_IF_ERROR(meta->F32(GgufKeyName(GgufKey::kRopeScalingLowFreqFactor, hp.architecture), &low));
-  TQF_RETURN_IF_ERROR(meta->F32(GgufKeyName(GgufKey::kRopeScalingHighFreqFactor, hp.architecture), &high));
+  TQF_RETURN_IF_ERROR(
+      meta->F32(GgufKeyName(GgufKey::kRopeScalingLowFreqFactor, hp.architecture), &low));
+  TQF_RETURN_IF_ERROR(
+      meta->F32(GgufKeyName(GgufKey::kRopeScalingHighFreqFactor, hp.architecture), &high));
   if (llama3 || low != 0 || high != 0) {
     hp.rope_low_freq_factor = low;
     hp.rope_high_freq_factor = high;
-    TQF_RETURN_IF_ERROR(meta->F32(GgufKeyName(GgufKey::kRopeScalingFactor, hp.architecture), &hp.rope_scaling_factor));
-    TQF_RETURN_IF_ERROR(meta->U32(GgufKeyName(GgufKey::kRopeScalingOriginalContext, hp.architecture),
-                                  &hp.rope_original_context));
+    TQF_RETURN_IF_ERROR(meta->F32(GgufKeyName(GgufKey::kRopeScalingFactor, hp.architecture),
+                                  &hp.rope_scaling_factor));
+    TQF_RETURN_IF_ERROR(
+        meta->U32(GgufKeyName(GgufKey::kRopeScalingOriginalContext, hp.architecture),
+                  &hp.rope_original_context));
   }
   TQF_RETURN_IF_ERROR(meta->U32(GgufKeyName(GgufKey::kVocabSize, hp.architecture), &hp.vocab_size));
   bool has_output = false;

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "import/import_internal.h"
-#include "tqf/mapped_file.h"
 #include "tqf/internal/json.h"
+#include "tqf/mapped_file.h"
 
 namespace tqf::hf {
 namespace {
@@ -117,11 +117,13 @@ Status ReadHparams(const json::Value& root, const std::string& path, Hyperparame
     TQF_RETURN_IF_ERROR(c.F32(*rs, "low_freq_factor", &hp->rope_low_freq_factor));
     TQF_RETURN_IF_ERROR(c.F32(*rs, "high_freq_factor", &hp->rope_high_freq_factor));
     Config sub(*rs, path);
-    TQF_RETURN_IF_ERROR(sub.U32("original_max_position_embeddings", &hp->rope_original_context, false));
+    TQF_RETURN_IF_ERROR(
+        sub.U32("original_max_position_embeddings", &hp->rope_original_context, false));
   }
   if (hp->n_kv_heads > hp->n_heads || hp->n_heads % hp->n_kv_heads != 0) {
     return Status::Corruption(path + ": num_key_value_heads " + std::to_string(hp->n_kv_heads) +
-                              " does not divide num_attention_heads " + std::to_string(hp->n_heads));
+                              " does not divide num_attention_heads " +
+                              std::to_string(hp->n_heads));
   }
   return Status::OK();
 }
@@ -155,8 +157,8 @@ void PermuteRows(const uint8_t* src, uint8_t* dst, size_t rows, size_t row_bytes
   for (size_t h = 0; h < n_head; ++h) {
     for (size_t i = 0; i < 2; ++i) {
       for (size_t j = 0; j < half; ++j) {
-        std::memcpy(dst + (h * hd + j * 2 + i) * row_bytes, src + (h * hd + i * half + j) * row_bytes,
-                    row_bytes);
+        std::memcpy(dst + (h * hd + j * 2 + i) * row_bytes,
+                    src + (h * hd + i * half + j) * row_bytes, row_bytes);
       }
     }
   }
@@ -164,8 +166,8 @@ void PermuteRows(const uint8_t* src, uint8_t* dst, size_t rows, size_t row_bytes
 
 Status ApplyConfig(const std::string& config_path, SourceModel* m) {
   TQF_ASSIGN_OR_RETURN(std::shared_ptr<const MappedFile> file, MappedFile::Open(config_path));
-  Result<json::Value> doc = json::Parse(
-      std::string_view(reinterpret_cast<const char*>(file->data()), file->size()));
+  Result<json::Value> doc =
+      json::Parse(std::string_view(reinterpret_cast<const char*>(file->data()), file->size()));
   if (!doc.ok()) return doc.status().WithContext(config_path);
   if (!doc->is_object()) return Status::Corruption(config_path + ": not a JSON object");
   m->info.metadata.emplace_back("config.source", config_path);
@@ -183,8 +185,10 @@ Status ApplyConfig(const std::string& config_path, SourceModel* m) {
     std::string name = CanonicalName(t.name);
     if (name.empty()) continue;
     t.name = std::move(name);
-    const bool is_q = t.name.size() > 14 && t.name.compare(t.name.size() - 14, 14, ".attn_q.weight") == 0;
-    const bool is_k = t.name.size() > 14 && t.name.compare(t.name.size() - 14, 14, ".attn_k.weight") == 0;
+    const bool is_q =
+        t.name.size() > 14 && t.name.compare(t.name.size() - 14, 14, ".attn_q.weight") == 0;
+    const bool is_k =
+        t.name.size() > 14 && t.name.compare(t.name.size() - 14, 14, ".attn_k.weight") == 0;
     if (is_q) TQF_RETURN_IF_ERROR(PermuteTensor(&t, hp.n_heads, m));
     if (is_k) TQF_RETURN_IF_ERROR(PermuteTensor(&t, hp.n_kv_heads, m));
     if (t.name == "output.weight") has_output = true;

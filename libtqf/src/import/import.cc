@@ -1,12 +1,13 @@
 // ImportModel (format detection by content) and SourceTensor's element
 // accessors, shared by every importer.
+#include "tqf/import.h"
+
 #include <cstring>
 #include <memory>
 #include <string>
 
 #include "import/import_internal.h"
 #include "tqf/internal/half.h"
-#include "tqf/import.h"
 #include "tqf/mapped_file.h"
 #include "tqf/quantize.h"
 #include "util/bytes.h"
@@ -28,9 +29,9 @@ void AddKeepAlive(SourceModel* m, std::shared_ptr<const void> owner) {
   struct Both {
     std::shared_ptr<const void> first, second;
   };
-  m->keep_alive = m->keep_alive ? std::make_shared<const Both>(Both{std::move(m->keep_alive),
-                                                                    std::move(owner)})
-                                : std::move(owner);
+  m->keep_alive =
+      m->keep_alive ? std::make_shared<const Both>(Both{std::move(m->keep_alive), std::move(owner)})
+                    : std::move(owner);
 }
 
 }  // namespace import_internal
@@ -101,8 +102,7 @@ Status SourceTensor::ToF32(float* out) const {
         for (size_t i = 0; i < kQ8Block; ++i) out[b * kQ8Block + i] = d * q[i];
       }
       return Status::OK();
-    case DType::kI8:
-      break;
+    case DType::kI8: break;
   }
   return Status::NotSupported("tensor '" + name + "': cannot convert " + DTypeName(dtype) +
                               " to f32");

@@ -78,17 +78,17 @@ bool WalkLayout(const Header& h, const uint8_t* base, SourceModel* m, uint64_t* 
   const uint64_t kv_dim = hs * h.kv_heads;
   const int64_t L = h.layers;
   Layout lay(base);
-  bool ok = lay.Add(m, "token_embd.weight", -1, {vocab, dim}) &&
-            lay.Add(m, "attn_norm.weight", L, {dim}) && lay.Add(m, "attn_q.weight", L, {dim, dim}) &&
-            lay.Add(m, "attn_k.weight", L, {kv_dim, dim}) &&
-            lay.Add(m, "attn_v.weight", L, {kv_dim, dim}) &&
-            lay.Add(m, "attn_output.weight", L, {dim, dim}) &&
-            lay.Add(m, "ffn_norm.weight", L, {dim}) && lay.Add(m, "ffn_gate.weight", L, {hid, dim}) &&
-            lay.Add(m, "ffn_down.weight", L, {dim, hid}) &&
-            lay.Add(m, "ffn_up.weight", L, {hid, dim}) &&
-            lay.Add(m, "output_norm.weight", -1, {dim}) &&
-            lay.Skip(static_cast<uint64_t>(h.seq) * (hs / 2)) &&  // freq_cis_real
-            lay.Skip(static_cast<uint64_t>(h.seq) * (hs / 2));    // freq_cis_imag
+  bool ok =
+      lay.Add(m, "token_embd.weight", -1, {vocab, dim}) &&
+      lay.Add(m, "attn_norm.weight", L, {dim}) && lay.Add(m, "attn_q.weight", L, {dim, dim}) &&
+      lay.Add(m, "attn_k.weight", L, {kv_dim, dim}) &&
+      lay.Add(m, "attn_v.weight", L, {kv_dim, dim}) &&
+      lay.Add(m, "attn_output.weight", L, {dim, dim}) && lay.Add(m, "ffn_norm.weight", L, {dim}) &&
+      lay.Add(m, "ffn_gate.weight", L, {hid, dim}) &&
+      lay.Add(m, "ffn_down.weight", L, {dim, hid}) && lay.Add(m, "ffn_up.weight", L, {hid, dim}) &&
+      lay.Add(m, "output_norm.weight", -1, {dim}) &&
+      lay.Skip(static_cast<uint64_t>(h.seq) * (hs / 2)) &&  // freq_cis_real
+      lay.Skip(static_cast<uint64_t>(h.seq) * (hs / 2));    // freq_cis_imag
   if (ok && !h.shared) ok = lay.Add(m, "output.weight", -1, {vocab, dim});
   *end = lay.offset();
   return ok;
@@ -98,7 +98,8 @@ bool WalkLayout(const Header& h, const uint8_t* base, SourceModel* m, uint64_t* 
 // output_norm, output (file order within a layer).
 void SortCanonical(std::vector<SourceTensor>* tensors) {
   auto key = [](const SourceTensor& t) -> std::pair<int, uint64_t> {
-    if (t.name.compare(0, 4, "blk.") == 0) return {1, std::strtoull(t.name.c_str() + 4, nullptr, 10)};
+    if (t.name.compare(0, 4, "blk.") == 0)
+      return {1, std::strtoull(t.name.c_str() + 4, nullptr, 10)};
     if (t.name == "token_embd.weight") return {0, 0};
     return {t.name == "output_norm.weight" ? 2 : 3, 0};
   };
@@ -141,7 +142,7 @@ Result<SourceModel> ImportLlama2c(const std::string& path, const ImportOptions& 
   }
   int32_t raw[7];
   for (int i = 0; i < 7; ++i) raw[i] = static_cast<int32_t>(LoadLE32(d + 4 * i));
-  static const char* kNames[7] = {"dim", "hidden_dim", "n_layers", "n_heads",
+  static const char* kNames[7] = {"dim",        "hidden_dim", "n_layers", "n_heads",
                                   "n_kv_heads", "vocab_size", "seq_len"};
   for (int i = 0; i < 7; ++i) {
     if (i != 5 && raw[i] <= 0) {
@@ -149,13 +150,13 @@ Result<SourceModel> ImportLlama2c(const std::string& path, const ImportOptions& 
                                 std::to_string(raw[i]) + " (must be > 0)");
     }
   }
-  Header h{raw[0], raw[1], raw[2], raw[3], raw[4], raw[5] < 0 ? -int64_t{raw[5]} : raw[5],
+  Header h{raw[0], raw[1],    raw[2], raw[3], raw[4], raw[5] < 0 ? -int64_t{raw[5]} : raw[5],
            raw[6], raw[5] > 0};
   if (h.vocab == 0) return Status::Corruption(path + ": llama2.c header vocab_size = 0");
   if (h.dim % h.heads != 0 || h.kv_heads > h.heads || h.heads % h.kv_heads != 0) {
-    return Status::Corruption(path + ": inconsistent llama2.c header: dim " + std::to_string(h.dim) +
-                              ", n_heads " + std::to_string(h.heads) + ", n_kv_heads " +
-                              std::to_string(h.kv_heads));
+    return Status::Corruption(path + ": inconsistent llama2.c header: dim " +
+                              std::to_string(h.dim) + ", n_heads " + std::to_string(h.heads) +
+                              ", n_kv_heads " + std::to_string(h.kv_heads));
   }
   uint64_t expected = 0;
   if (!WalkLayout(h, d, nullptr, &expected)) {

@@ -10,9 +10,9 @@
 #include "import/hf_llama.h"
 #include "import/import_internal.h"
 #include "tqf/import.h"
+#include "tqf/internal/json.h"
 #include "tqf/mapped_file.h"
 #include "util/bytes.h"
-#include "tqf/internal/json.h"
 
 namespace tqf {
 namespace {
@@ -39,7 +39,8 @@ Status ParseTensor(const std::string& name, const json::Value& v, const uint8_t*
   const json::Value* dtype = v.Find("dtype");
   const json::Value* shape = v.Find("shape");
   const json::Value* offsets = v.Find("data_offsets");
-  if (!dtype || !dtype->is_string()) return Status::Corruption(where + ": missing string \"dtype\"");
+  if (!dtype || !dtype->is_string())
+    return Status::Corruption(where + ": missing string \"dtype\"");
   if (!shape || !shape->is_array()) return Status::Corruption(where + ": missing array \"shape\"");
   if (!offsets || !offsets->is_array() || offsets->size() != 2) {
     return Status::Corruption(where + ": \"data_offsets\" must be [begin, end]");
@@ -48,7 +49,8 @@ Status ParseTensor(const std::string& name, const json::Value& v, const uint8_t*
   uint64_t count = 1;
   for (const json::Value& d : shape->items()) {
     uint64_t dim;
-    if (!NonNegInt(d, &dim)) return Status::Corruption(where + ": shape entries must be integers >= 0");
+    if (!NonNegInt(d, &dim))
+      return Status::Corruption(where + ": shape entries must be integers >= 0");
     if (import_internal::MulOverflow(count, dim, &count)) {
       return Status::Corruption(where + ": element count overflows 64 bits");
     }
@@ -57,17 +59,17 @@ Status ParseTensor(const std::string& name, const json::Value& v, const uint8_t*
   uint64_t begin, end;
   if (!NonNegInt(offsets->items()[0], &begin) || !NonNegInt(offsets->items()[1], &end) ||
       begin > end || end > buf_size) {
-    return Status::Corruption(where + ": data_offsets [" + std::to_string(offsets->items()[0].as_int()) + ", " +
-                              std::to_string(offsets->items()[1].as_int()) +
-                              "] are not a range inside the " + std::to_string(buf_size) +
-                              "-byte data buffer");
+    return Status::Corruption(
+        where + ": data_offsets [" + std::to_string(offsets->items()[0].as_int()) + ", " +
+        std::to_string(offsets->items()[1].as_int()) + "] are not a range inside the " +
+        std::to_string(buf_size) + "-byte data buffer");
   }
   TQF_ASSIGN_OR_RETURN(t->dtype, MapDType(dtype->as_string(), name));
   uint64_t bytes;
   if (!import_internal::TensorBytes(t->dtype, count, &bytes) || bytes != end - begin) {
     return Status::Corruption(where + ": " + std::to_string(count) + " " + dtype->as_string() +
-                              " elements need " + std::to_string(bytes) + " bytes, data_offsets span " +
-                              std::to_string(end - begin));
+                              " elements need " + std::to_string(bytes) +
+                              " bytes, data_offsets span " + std::to_string(end - begin));
   }
   t->data = buf + begin;
   t->size = static_cast<size_t>(bytes);

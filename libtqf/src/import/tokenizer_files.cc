@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "import/import_internal.h"
+#include "tqf/internal/json.h"
 #include "tqf/mapped_file.h"
 #include "util/bytes.h"
-#include "tqf/internal/json.h"
 
 namespace tqf {
 namespace import_internal {
@@ -24,7 +24,8 @@ const std::string* FindSplitRegex(const json::Value& v, int depth) {
   if (depth > 16) return nullptr;
   if (v.is_object()) {
     if (const json::Value* pat = v.Find("pattern"); pat && pat->is_object()) {
-      if (const json::Value* re = pat->Find("Regex"); re && re->is_string()) return &re->as_string();
+      if (const json::Value* re = pat->Find("Regex"); re && re->is_string())
+        return &re->as_string();
     }
     if (const json::Value* re = v.Find("regex"); re && re->is_string()) return &re->as_string();
   }
@@ -117,8 +118,8 @@ Result<TokenizerData> ParseHfTokenizerJson(std::string_view text, const std::str
   if (!doc.is_object()) return Status::Corruption(where + ": tokenizer.json is not a JSON object");
   const json::Value* model = doc.Find("model");
   if (!model || !model->is_object()) return Status::Corruption(where + ": no \"model\" object");
-  if (const json::Value* type = model->Find("type"); type && type->is_string() &&
-                                                     type->as_string() != "BPE") {
+  if (const json::Value* type = model->Find("type");
+      type && type->is_string() && type->as_string() != "BPE") {
     return Status::NotSupported(where + ": tokenizer model type '" + type->as_string() +
                                 "' (only BPE is supported)");
   }
@@ -127,7 +128,8 @@ Result<TokenizerData> ParseHfTokenizerJson(std::string_view text, const std::str
                                 "(use the model's tokenizer.bin or GGUF instead)");
   }
   const json::Value* vocab = model->Find("vocab");
-  if (!vocab || !vocab->is_object()) return Status::Corruption(where + ": no \"model.vocab\" object");
+  if (!vocab || !vocab->is_object())
+    return Status::Corruption(where + ": no \"model.vocab\" object");
   const json::Value* added = doc.Find("added_tokens");
   const size_t n_added = added && added->is_array() ? added->size() : 0;
   // Dense ids: every id must be below the number of entries.
@@ -145,7 +147,8 @@ Result<TokenizerData> ParseHfTokenizerJson(std::string_view text, const std::str
                       const std::string& what) -> Status {
       if (id < 0 || static_cast<uint64_t>(id) >= cap) {
         return Status::Corruption(where + ": " + what + " '" + s + "' has id " +
-                                  std::to_string(id) + ", outside [0, " + std::to_string(cap) + ")");
+                                  std::to_string(id) + ", outside [0, " + std::to_string(cap) +
+                                  ")");
       }
       if (present[id] && tok.tokens[id] != s) {
         return Status::Corruption(where + ": id " + std::to_string(id) + " given to both '" +

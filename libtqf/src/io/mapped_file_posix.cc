@@ -1,10 +1,11 @@
 // MappedFile on POSIX: open + fstat + mmap(PROT_READ, MAP_PRIVATE).
-#include <cerrno>
-#include <cstring>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "tqf/mapped_file.h"
 

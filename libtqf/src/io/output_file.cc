@@ -1,16 +1,17 @@
 // AtomicOutputFile: temp file + fsync + rename, cleaned up on failure or signal.
 #include "io/output_file.h"
 
-#include "tqf/cleanup.h"
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
-#include <fcntl.h>
 #include <mutex>
-#include <sys/stat.h>
-#include <unistd.h>
+
+#include "tqf/cleanup.h"
 
 namespace tqf {
 

@@ -1,4 +1,5 @@
-// Quantizers (tensor-minmax, channel, block32) and their inverse. Formulas: see QuantKind in types.h.
+// Quantizers (tensor-minmax, channel, block32) and their inverse. Formulas: see QuantKind in
+// types.h.
 //
 // Arithmetic is done in double and the stored parameters are rounded to
 // float once, so the only error beyond half a quantization step comes from
@@ -58,15 +59,17 @@ Status CheckFinite(const float* v, size_t rows, size_t cols) {
   }
   if (bad == n) return Status::OK();
   const float x = v[bad];
-  return Status::InvalidArgument(std::string("non-finite value ") + (std::isnan(x) ? "NaN" : "Inf") +
-                                 " at row " + std::to_string(bad / cols) + ", column " +
-                                 std::to_string(bad % cols) + " (element " + std::to_string(bad) +
-                                 "); only finite values can be quantized");
+  return Status::InvalidArgument(
+      std::string("non-finite value ") + (std::isnan(x) ? "NaN" : "Inf") + " at row " +
+      std::to_string(bad / cols) + ", column " + std::to_string(bad % cols) + " (element " +
+      std::to_string(bad) + "); only finite values can be quantized");
 }
 
 void QuantizeMinMax(const float* v, size_t n, QuantizedTensor* t) {
   float lo = v[0], hi = v[0];
-#pragma omp parallel for reduction(min : lo) reduction(max : hi) schedule(static) if (n > (1u << 16))
+#pragma omp parallel for reduction(min                 \
+                                   : lo) reduction(max \
+                                                   : hi) schedule(static) if (n > (1u << 16))
   for (size_t i = 0; i < n; ++i) {
     lo = std::min(lo, v[i]);
     hi = std::max(hi, v[i]);
@@ -183,8 +186,7 @@ Result<QuantizedTensor> Quantize(QuantScheme scheme, const float* values, size_t
         t.quant_block = kBlock32;
         QuantizeBlocks(values, rows, cols, kBlock32, &t);
         break;
-      case QuantScheme::kRaw:
-        break;  // handled above
+      case QuantScheme::kRaw: break;  // handled above
     }
   } catch (const std::bad_alloc&) {
     return Status::ResourceExhausted("Quantize: out of memory for " + std::to_string(n) +
@@ -224,14 +226,16 @@ Status Dequantize(DType dtype, QuantKind quant, uint32_t quant_block, const uint
         if (n) std::memcpy(out, data, n * 4);
         return Status::OK();
       case DType::kF16:
-        for (size_t i = 0; i < n; ++i) out[i] = F16ToF32(static_cast<uint16_t>(data[2 * i] | (data[2 * i + 1] << 8)));
+        for (size_t i = 0; i < n; ++i)
+          out[i] = F16ToF32(static_cast<uint16_t>(data[2 * i] | (data[2 * i + 1] << 8)));
         return Status::OK();
       case DType::kBF16:
-        for (size_t i = 0; i < n; ++i) out[i] = BF16ToF32(static_cast<uint16_t>(data[2 * i] | (data[2 * i + 1] << 8)));
+        for (size_t i = 0; i < n; ++i)
+          out[i] = BF16ToF32(static_cast<uint16_t>(data[2 * i] | (data[2 * i + 1] << 8)));
         return Status::OK();
       default:
-        return Status::InvalidArgument(std::string("Dequantize: unquantized dtype ") + DTypeName(dtype) +
-                                       " (expected f32, f16 or bf16)");
+        return Status::InvalidArgument(std::string("Dequantize: unquantized dtype ") +
+                                       DTypeName(dtype) + " (expected f32, f16 or bf16)");
     }
   }
   if (dtype != DType::kI8) {
@@ -265,8 +269,7 @@ Status Dequantize(DType dtype, QuantKind quant, uint32_t quant_block, const uint
       }
       return Status::OK();
     }
-    case QuantKind::kNone:
-      break;
+    case QuantKind::kNone: break;
   }
   return Status::InvalidArgument("Dequantize: unknown quantizer");
 }
@@ -285,9 +288,7 @@ float QuantErrorBound(QuantKind quant, uint32_t quant_block, const float* params
       scale = params[0];
       zp = params[1];
       break;
-    case QuantKind::kChannel:
-      scale = params[row];
-      break;
+    case QuantKind::kChannel: scale = params[row]; break;
     case QuantKind::kBlock: {
       if (quant_block == 0) return 0.0f;
       const size_t nb = (cols + quant_block - 1) / quant_block;

@@ -131,7 +131,8 @@ Status Reader::DecodeTensorF32(size_t index, float* out, size_t count, int threa
     return Status::ResourceExhausted("tensor '" + t.name + "': cannot allocate " +
                                      std::to_string(t.raw_size) + " bytes");
   }
-  TQF_RETURN_IF_ERROR(impl_->DecodeAll(index, raw.data(), threads, impl_->options.verify_checksums));
+  TQF_RETURN_IF_ERROR(
+      impl_->DecodeAll(index, raw.data(), threads, impl_->options.verify_checksums));
   return Dequantize(t.dtype, t.quant, t.quant_block, raw.data(), t.rows(), t.cols(), t.params,
                     t.num_params, out);
 }
@@ -140,7 +141,8 @@ void Reader::WillNeed(size_t index) const {
   if (!impl_->mapping || index >= impl_->tensors.size()) return;
   const TensorInfo& t = impl_->tensors[index];
   impl_->mapping->WillNeed(t.data_offset, t.stored_size);
-  impl_->mapping->WillNeed(impl_->index_offset[index], size_t(t.block_count) * format::kIndexEntrySize);
+  impl_->mapping->WillNeed(impl_->index_offset[index],
+                           size_t(t.block_count) * format::kIndexEntrySize);
 }
 
 void Reader::DontNeed(size_t index) const {
@@ -193,10 +195,10 @@ void Reader::Impl::DecodeRefs(const BlockRef* refs, size_t n, bool verify, Statu
     if (verify) {
       uint64_t got = Checksum64(in, e.stored_size);
       if (got != e.stored_checksum) {
-        errors[i] = Status::ChecksumMismatch(BlockWhere(t, refs[i].block) +
-                                             " (stored bytes at offset " +
-                                             Hex(t.data_offset + e.stored_offset) + "): checksum " +
-                                             Hex(got) + ", expected " + Hex(e.stored_checksum));
+        errors[i] =
+            Status::ChecksumMismatch(BlockWhere(t, refs[i].block) + " (stored bytes at offset " +
+                                     Hex(t.data_offset + e.stored_offset) + "): checksum " +
+                                     Hex(got) + ", expected " + Hex(e.stored_checksum));
         continue;
       }
     }
@@ -228,9 +230,8 @@ void Reader::Impl::DecodeRefs(const BlockRef* refs, size_t n, bool verify, Statu
     if (verify) {
       uint64_t got = Checksum64(jobs[k].out, jobs[k].out_size);
       if (got != entry[i].raw_checksum) {
-        errors[i] = Status::ChecksumMismatch(BlockWhere(t, refs[i].block) +
-                                             ": decoded checksum " + Hex(got) + ", expected " +
-                                             Hex(entry[i].raw_checksum));
+        errors[i] = Status::ChecksumMismatch(BlockWhere(t, refs[i].block) + ": decoded checksum " +
+                                             Hex(got) + ", expected " + Hex(entry[i].raw_checksum));
       }
     }
   }

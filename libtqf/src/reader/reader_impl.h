@@ -23,12 +23,12 @@ struct Reader::Impl {
   FileInfo file_info;
   ModelInfo model;
   std::vector<TensorInfo> tensors;
-  std::vector<const Codec*> codecs;          // per tensor
-  std::vector<uint64_t> index_offset;        // per tensor, absolute
-  std::vector<uint64_t> index_checksum;      // per tensor
-  std::vector<uint64_t> raw_checksum;        // per tensor
-  std::vector<uint64_t> params_offset;       // per tensor, absolute
-  std::vector<uint64_t> params_checksum;     // per tensor
+  std::vector<const Codec*> codecs;       // per tensor
+  std::vector<uint64_t> index_offset;     // per tensor, absolute
+  std::vector<uint64_t> index_checksum;   // per tensor
+  std::vector<uint64_t> raw_checksum;     // per tensor
+  std::vector<uint64_t> params_offset;    // per tensor, absolute
+  std::vector<uint64_t> params_checksum;  // per tensor
   std::vector<DictionaryInfo> dict_info;
   std::vector<uint64_t> dict_checksum;
   std::vector<std::shared_ptr<const CodecTables>> dict_tables;

@@ -38,11 +38,12 @@ struct Range {
 
 // Extents of one kind (streams, indices...) must not overlap one another.
 Status CheckDisjoint(std::vector<std::pair<Range, std::string>> v, const char* what) {
-  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.first.begin < b.first.begin; });
+  std::sort(v.begin(), v.end(),
+            [](const auto& a, const auto& b) { return a.first.begin < b.first.begin; });
   for (size_t i = 1; i < v.size(); ++i) {
     if (v[i].first.begin < v[i - 1].first.end) {
-      return Status::Corruption(std::string(what) + " of " + v[i - 1].second + " and " + v[i].second +
-                                " overlap");
+      return Status::Corruption(std::string(what) + " of " + v[i - 1].second + " and " +
+                                v[i].second + " overlap");
     }
   }
   return Status::OK();
@@ -79,7 +80,8 @@ Status Reader::Impl::Load() {
                               " is not inside the file body [0x40, " + Hex(body_end) + ")");
   }
   if (foot.header_offset % format::kHeaderAlignment != 0) {
-    return Status::Corruption("header offset " + Hex(foot.header_offset) + " is not 8-byte aligned");
+    return Status::Corruption("header offset " + Hex(foot.header_offset) +
+                              " is not 8-byte aligned");
   }
   const uint8_t* hdr = data + foot.header_offset;
   uint64_t hsum = Checksum64(hdr, foot.header_size);
@@ -188,7 +190,8 @@ Status Reader::Impl::Load() {
     }
     uint64_t elements = 1;
     for (uint64_t d : *ft->shape()) {
-      if (d != 0 && elements > UINT64_MAX / d) return Status::Corruption(where + ": shape overflows");
+      if (d != 0 && elements > UINT64_MAX / d)
+        return Status::Corruption(where + ": shape overflows");
       elements *= d;
       t.shape.push_back(d);
     }

@@ -12,7 +12,8 @@
 
 namespace tqf {
 
-VerifyReport Reader::Verify(int threads, const std::function<void(size_t, size_t)>& progress) const {
+VerifyReport Reader::Verify(int threads,
+                            const std::function<void(size_t, size_t)>& progress) const {
   const Impl& r = *impl_;
   VerifyReport report;
   // Every problem's Status message names its place itself.
@@ -24,7 +25,8 @@ VerifyReport Reader::Verify(int threads, const std::function<void(size_t, size_t
     uint64_t got = Checksum64(r.data + d.offset, d.size);
     if (got != r.dict_checksum[i]) {
       problem("dictionary " + std::to_string(i),
-              Status::ChecksumMismatch("checksum " + Hex(got) + ", expected " + Hex(r.dict_checksum[i])));
+              Status::ChecksumMismatch("checksum " + Hex(got) + ", expected " +
+                                       Hex(r.dict_checksum[i])));
     }
   }
   std::vector<uint8_t> buf;
@@ -38,15 +40,18 @@ VerifyReport Reader::Verify(int threads, const std::function<void(size_t, size_t
                                                             Hex(r.params_checksum[i])));
       }
     }
-    uint64_t got = Checksum64(r.data + r.index_offset[i], uint64_t(t.block_count) * format::kIndexEntrySize);
+    uint64_t got =
+        Checksum64(r.data + r.index_offset[i], uint64_t(t.block_count) * format::kIndexEntrySize);
     if (got != r.index_checksum[i]) {
-      problem(where + " seek index", Status::ChecksumMismatch("checksum " + Hex(got) + ", expected " +
-                                                              Hex(r.index_checksum[i])));
+      problem(where + " seek index",
+              Status::ChecksumMismatch("checksum " + Hex(got) + ", expected " +
+                                       Hex(r.index_checksum[i])));
     }
     try {
       buf.resize(t.raw_size);
     } catch (const std::bad_alloc&) {
-      problem(where, Status::ResourceExhausted("cannot allocate " + std::to_string(t.raw_size) + " bytes"));
+      problem(where, Status::ResourceExhausted("cannot allocate " + std::to_string(t.raw_size) +
+                                               " bytes"));
       continue;
     }
     const long n = t.block_count;

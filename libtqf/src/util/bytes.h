@@ -3,8 +3,8 @@
 #define TQF_UTIL_BYTES_H_
 
 #include <cstdint>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 namespace tqf {

@@ -1,4 +1,5 @@
 #include "tqf/types.h"
+
 #include "tqf/version.h"
 
 namespace tqf {

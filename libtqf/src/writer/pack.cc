@@ -52,7 +52,8 @@ Result<PackReport> PackModel(const SourceModel& model, const std::string& out_pa
   dict_plan.tensor_dictionary.assign(n, -1);
   if (codec->uses_dictionary()) {
     auto builder = codec->NewDictionaryBuilder();
-    if (!builder) return Status::InvalidArgument(std::string(codec->name()) + ": no dictionary builder");
+    if (!builder)
+      return Status::InvalidArgument(std::string(codec->name()) + ": no dictionary builder");
     for (size_t i = 0; i < n; ++i) {
       if (plans[i].codec == codec) {
         TQF_ASSIGN_OR_RETURN(QuantizedTensor q, QuantizeSource(model.tensors[i], plans[i].scheme));
@@ -85,9 +86,8 @@ Result<PackReport> PackModel(const SourceModel& model, const std::string& out_pa
     spec.quant_block = q.quant_block;
     spec.codec = plans[i].codec->kind();
     spec.dictionary = plans[i].codec == codec ? dict_plan.tensor_dictionary[i] : -1;
-    TQF_ASSIGN_OR_RETURN(TensorWriteStats st,
-                         writer->AddTensor(spec, q.data.data(), q.data.size(), q.params.data(),
-                                           q.params.size()));
+    TQF_ASSIGN_OR_RETURN(TensorWriteStats st, writer->AddTensor(spec, q.data.data(), q.data.size(),
+                                                                q.params.data(), q.params.size()));
     PackedTensorReport tr;
     tr.name = t.name;
     tr.elements = t.num_elements();

@@ -95,13 +95,15 @@ Result<int> Writer::AddDictionary(CodecKind codec, const std::vector<uint8_t>& b
   Impl& w = *impl_;
   TQF_RETURN_IF_ERROR(w.failed);
   if (w.finished) return Status::InvalidArgument("AddDictionary after Finish");
-  if (w.streams_started) return Status::InvalidArgument("dictionaries must be added before tensors");
+  if (w.streams_started)
+    return Status::InvalidArgument("dictionaries must be added before tensors");
   const Codec* c = FindCodec(codec);
   if (c == nullptr || !c->uses_dictionary()) {
     return Status::InvalidArgument("codec " + std::to_string(int(codec)) + " takes no dictionary");
   }
   auto tables = c->LoadDictionary(bytes.data(), bytes.size());
-  if (!tables.ok()) return tables.status().WithContext("dictionary for codec " + std::string(c->name()));
+  if (!tables.ok())
+    return tables.status().WithContext("dictionary for codec " + std::string(c->name()));
   Status s = w.file->PadTo(kPayloadAlignment);
   if (s.ok()) {
     DictRecord d{codec, w.file->offset(), bytes.size(), Checksum64(bytes.data(), bytes.size()),
@@ -114,8 +116,8 @@ Result<int> Writer::AddDictionary(CodecKind codec, const std::vector<uint8_t>& b
   return static_cast<int>(w.dicts.size() - 1);
 }
 
-Result<TensorWriteStats> Writer::AddTensor(const TensorSpec& spec, const uint8_t* data,
-                                           size_t size, const float* params, size_t num_params) {
+Result<TensorWriteStats> Writer::AddTensor(const TensorSpec& spec, const uint8_t* data, size_t size,
+                                           const float* params, size_t num_params) {
   Impl& w = *impl_;
   TQF_RETURN_IF_ERROR(w.failed);
   if (w.finished) return Status::InvalidArgument("AddTensor after Finish");
@@ -127,14 +129,17 @@ Result<TensorWriteStats> Writer::AddTensor(const TensorSpec& spec, const uint8_t
   }
   uint64_t elements = 1;
   for (uint64_t d : spec.shape) {
-    if (d != 0 && elements > UINT64_MAX / d) return Status::InvalidArgument(where + ": shape overflows");
+    if (d != 0 && elements > UINT64_MAX / d)
+      return Status::InvalidArgument(where + ": shape overflows");
     elements *= d;
   }
   const size_t esize = DTypeSize(spec.dtype);
-  if (esize == 0) return Status::InvalidArgument(where + ": cannot store dtype " + DTypeName(spec.dtype));
+  if (esize == 0)
+    return Status::InvalidArgument(where + ": cannot store dtype " + DTypeName(spec.dtype));
   if (elements > UINT64_MAX / esize || elements * esize != size) {
-    return Status::InvalidArgument(where + ": " + std::to_string(size) + " bytes given, shape needs " +
-                                   std::to_string(elements) + " x " + std::to_string(esize));
+    return Status::InvalidArgument(where + ": " + std::to_string(size) +
+                                   " bytes given, shape needs " + std::to_string(elements) + " x " +
+                                   std::to_string(esize));
   }
   if ((spec.dtype == DType::kI8) != (spec.quant != QuantKind::kNone)) {
     return Status::InvalidArgument(where + ": int8 storage and quantization go together");
@@ -147,7 +152,8 @@ Result<TensorWriteStats> Writer::AddTensor(const TensorSpec& spec, const uint8_t
   const size_t want_params = NumQuantParams(spec.quant, spec.quant_block, rows, cols);
   if (num_params != want_params) {
     return Status::InvalidArgument(where + ": " + std::to_string(num_params) +
-                                   " quantization params given, expected " + std::to_string(want_params));
+                                   " quantization params given, expected " +
+                                   std::to_string(want_params));
   }
   const Codec* codec = FindCodec(spec.codec);
   if (codec == nullptr) return Status::InvalidArgument(where + ": unknown codec");
@@ -155,11 +161,13 @@ Result<TensorWriteStats> Writer::AddTensor(const TensorSpec& spec, const uint8_t
   if (codec->uses_dictionary()) {
     if (spec.dictionary < 0 || static_cast<size_t>(spec.dictionary) >= w.dicts.size() ||
         w.dicts[spec.dictionary].codec != spec.codec) {
-      return Status::InvalidArgument(where + ": codec " + codec->name() + " needs one of its dictionaries");
+      return Status::InvalidArgument(where + ": codec " + codec->name() +
+                                     " needs one of its dictionaries");
     }
     tables = w.dicts[spec.dictionary].tables.get();
   } else if (spec.dictionary != -1) {
-    return Status::InvalidArgument(where + ": codec " + std::string(codec->name()) + " takes no dictionary");
+    return Status::InvalidArgument(where + ": codec " + std::string(codec->name()) +
+                                   " takes no dictionary");
   }
 
   TQF_RETURN_IF_ERROR(w.StartStreams());
@@ -257,7 +265,8 @@ Status Writer::Impl::WriteTail() {
   std::vector<fbs::Offset<fb::Dictionary>> dict_tables;
   for (const DictRecord& d : dicts) {
     fb::Extent ext(d.offset, d.size);
-    dict_tables.push_back(fb::CreateDictionary(b, static_cast<fb::CodecKind>(d.codec), &ext, d.checksum));
+    dict_tables.push_back(
+        fb::CreateDictionary(b, static_cast<fb::CodecKind>(d.codec), &ext, d.checksum));
   }
   std::vector<fbs::Offset<fb::Tensor>> tensor_tables;
   for (size_t i = 0; i < tensors.size(); ++i) {
@@ -289,10 +298,10 @@ Status Writer::Impl::WriteTail() {
   auto sections_vec = b.CreateVector(sections);
   auto dicts_vec = b.CreateVector(dict_tables);
   auto tensors_vec = b.CreateVector(tensor_tables);
-  auto writer_name = b.CreateString(options.writer_name.empty()
-                                        ? std::string("tqf ") + VersionString()
-                                        : options.writer_name);
-  auto header = fb::CreateHeader(b, hp, tok, meta, sections_vec, dicts_vec, tensors_vec, writer_name);
+  auto writer_name = b.CreateString(
+      options.writer_name.empty() ? std::string("tqf ") + VersionString() : options.writer_name);
+  auto header =
+      fb::CreateHeader(b, hp, tok, meta, sections_vec, dicts_vec, tensors_vec, writer_name);
   b.Finish(header, fb::HeaderIdentifier());
 
   TQF_RETURN_IF_ERROR(file->PadTo(format::kHeaderAlignment));

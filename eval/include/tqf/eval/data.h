@@ -39,7 +39,7 @@ namespace tqf::eval {
 // One multiple-choice question: score each option as a continuation of
 // `prompt` (the option carries its own leading space).
 struct McQuestion {
-  std::string id;                    // "file:line" or the data set's id
+  std::string id;  // "file:line" or the data set's id
   std::string prompt;
   std::vector<std::string> options;  // at least 2
   int gold = 0;                      // index into options

@@ -39,9 +39,9 @@
 #include <vector>
 
 #include "tqf/eval/data.h"
+#include "tqf/result.h"
 #include "tqf/rt/model.h"
 #include "tqf/rt/tokenizer.h"
-#include "tqf/result.h"
 
 namespace tqf::eval {
 
@@ -54,21 +54,21 @@ struct PerplexityOptions {
 };
 
 struct PerplexityResult {
-  size_t text_tokens = 0;   // tokens of the whole text
-  size_t tokens_used = 0;   // after max_tokens
-  size_t scored = 0;        // tokens whose NLL is summed
+  size_t text_tokens = 0;  // tokens of the whole text
+  size_t tokens_used = 0;  // after max_tokens
+  size_t scored = 0;       // tokens whose NLL is summed
   size_t windows = 0;
   size_t ctx = 0, stride = 0;
   bool bos = false;
-  bool cancelled = false;   // stopped early by *cancel
-  double nll_sum = 0;       // nats
+  bool cancelled = false;  // stopped early by *cancel
+  double nll_sum = 0;      // nats
   double seconds = 0;
   double MeanNll() const { return scored ? nll_sum / static_cast<double>(scored) : 0.0; }
   double Perplexity() const;
 };
 
-Result<PerplexityResult> ComputePerplexity(rt::Model* model, const rt::Tokenizer& tok, std::string_view text,
-                                           const PerplexityOptions& options);
+Result<PerplexityResult> ComputePerplexity(rt::Model* model, const rt::Tokenizer& tok,
+                                           std::string_view text, const PerplexityOptions& options);
 
 // What a Model's KV cache holds: tokens[i] is the token whose keys and
 // values sit at position i (entries beyond tokens.size() are stale).
@@ -81,25 +81,25 @@ struct KvState {
 };
 
 struct McOptions {
-  size_t ctx = 0;             // longest sequence; 0: the model's ctx_size()
-  bool share_prefix = true;   // run the options' common prefix once
-  KvState* kv = nullptr;      // optional: reuse the cache across questions
+  size_t ctx = 0;            // longest sequence; 0: the model's ctx_size()
+  bool share_prefix = true;  // run the options' common prefix once
+  KvState* kv = nullptr;     // optional: reuse the cache across questions
 };
 
 struct OptionScore {
-  double logprob = 0;   // sum over the option's tokens (-inf if it has none)
-  size_t tokens = 0;    // option tokens scored
-  size_t bytes = 0;     // bytes of the option text
+  double logprob = 0;  // sum over the option's tokens (-inf if it has none)
+  size_t tokens = 0;   // option tokens scored
+  size_t bytes = 0;    // bytes of the option text
 };
 
 struct McResult {
   std::vector<OptionScore> options;
-  int pick_raw = -1;        // argmax of logprob (first on ties)
-  int pick_norm = -1;       // argmax of logprob / bytes
-  bool truncated = false;   // some option's context was cut from the left
+  int pick_raw = -1;       // argmax of logprob (first on ties)
+  int pick_norm = -1;      // argmax of logprob / bytes
+  bool truncated = false;  // some option's context was cut from the left
   size_t boundary_merges = 0;
-  size_t tokens_run = 0;    // tokens through Forward for this question
-  double seconds = 0;       // wall time, tokenization included
+  size_t tokens_run = 0;  // tokens through Forward for this question
+  double seconds = 0;     // wall time, tokenization included
 };
 
 Result<McResult> ScoreQuestion(rt::Model* model, const rt::Tokenizer& tok, const McQuestion& q,

@@ -19,17 +19,17 @@
 
 #include "tqf/eval/data.h"
 #include "tqf/eval/score.h"
+#include "tqf/result.h"
 #include "tqf/rt/model.h"
 #include "tqf/rt/tokenizer.h"
-#include "tqf/result.h"
 
 namespace tqf::eval {
 
 struct EvalModel {
-  std::string path;        // as given
-  std::string format;      // "tqf", or the source format ("gguf", ...)
-  std::string describe;    // "quant channel, codec rans" / "gguf F32, packed raw"
-  uint64_t file_bytes = 0; // size on disk of `path`
+  std::string path;         // as given
+  std::string format;       // "tqf", or the source format ("gguf", ...)
+  std::string describe;     // "quant channel, codec rans" / "gguf F32, packed raw"
+  uint64_t file_bytes = 0;  // size on disk of `path`
   std::unique_ptr<rt::Model> model;
   std::unique_ptr<rt::Tokenizer> tokenizer;
 };
@@ -39,18 +39,19 @@ struct EvalModel {
 // temporary file under $TMPDIR (or /tmp). Errors: the Reader's or the
 // importer's (when both fail, the message names both), the packer's, the
 // Model's and the Tokenizer's.
-Result<std::unique_ptr<EvalModel>> OpenEvalModel(const std::string& path, const rt::ModelOptions& options);
+Result<std::unique_ptr<EvalModel>> OpenEvalModel(const std::string& path,
+                                                 const rt::ModelOptions& options);
 
 enum class TaskKind { kPerplexity, kArc, kHellaswag, kMmlu };
 const char* TaskKindName(TaskKind kind);  // "ppl", "arc", "hellaswag", "mmlu"
 
 struct EvalTask {
   TaskKind kind = TaskKind::kPerplexity;
-  std::string name;   // file or directory base name, e.g. "ARC-Easy-validation"
+  std::string name;  // file or directory base name, e.g. "ARC-Easy-validation"
   std::string path;
-  std::string text;                     // kPerplexity
-  std::vector<McQuestion> questions;    // the others (after `limit`)
-  size_t total_questions = 0;           // before `limit`
+  std::string text;                   // kPerplexity
+  std::vector<McQuestion> questions;  // the others (after `limit`)
+  size_t total_questions = 0;         // before `limit`
 };
 
 // Loads a task; `limit` > 0 keeps the first `limit` questions. MMLU's
@@ -59,9 +60,9 @@ struct EvalTask {
 Result<EvalTask> LoadTask(TaskKind kind, const std::string& path, size_t limit);
 
 struct RunOptions {
-  size_t ctx = 0;          // 0: the model's ctx_size()
-  size_t stride = 0;       // perplexity stride; 0: ctx / 2
-  size_t ppl_tokens = 0;   // perplexity: score the first N tokens only; 0: all
+  size_t ctx = 0;                             // 0: the model's ctx_size()
+  size_t stride = 0;                          // perplexity stride; 0: ctx / 2
+  size_t ppl_tokens = 0;                      // perplexity: score the first N tokens only; 0: all
   const std::atomic<bool>* cancel = nullptr;  // checked between questions / windows
   std::function<void(size_t done, size_t total)> progress;
 };
@@ -69,9 +70,9 @@ struct RunOptions {
 struct TaskResult {
   std::string task;
   TaskKind kind = TaskKind::kPerplexity;
-  PerplexityResult ppl;             // kPerplexity
-  std::vector<McResult> answers;    // one per question answered, in order
-  std::vector<int> gold;            // parallel to answers
+  PerplexityResult ppl;           // kPerplexity
+  std::vector<McResult> answers;  // one per question answered, in order
+  std::vector<int> gold;          // parallel to answers
   bool cancelled = false;
 };
 
@@ -84,11 +85,11 @@ Result<TaskResult> RunTask(EvalModel* m, const EvalTask& task, const RunOptions&
 
 struct McSummary {
   size_t n = 0;
-  double acc = 0, acc_se = 0;            // by the raw sum
-  double acc_norm = 0, acc_norm_se = 0;  // by the per-byte score
+  double acc = 0, acc_se = 0;                // by the raw sum
+  double acc_norm = 0, acc_norm_se = 0;      // by the per-byte score
   double latency_mean = 0, latency_p95 = 0;  // seconds per question
-  size_t truncated = 0;        // questions whose context was cut
-  size_t boundary_merges = 0;  // options whose first token merged with the prompt
+  size_t truncated = 0;                      // questions whose context was cut
+  size_t boundary_merges = 0;                // options whose first token merged with the prompt
   double tokens_per_question = 0;
 };
 McSummary Summarize(const TaskResult& r);

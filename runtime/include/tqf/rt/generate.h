@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "tqf/result.h"
 #include "tqf/rt/model.h"
 #include "tqf/rt/sampler.h"
 #include "tqf/rt/tokenizer.h"
-#include "tqf/result.h"
 
 namespace tqf::rt {
 

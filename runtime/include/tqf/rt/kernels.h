@@ -82,9 +82,9 @@ struct WeightView {
 
 // Reusable buffers for the quantized activations of MatMul.
 struct MatMulScratch {
-  std::vector<int8_t> q;        // n x cols
-  std::vector<float> scales;    // n x blocks
-  std::vector<int32_t> sums;    // n (sum of q, for the zero point)
+  std::vector<int8_t> q;      // n x cols
+  std::vector<float> scales;  // n x blocks
+  std::vector<int32_t> sums;  // n (sum of q, for the zero point)
 };
 
 // y[t*w.rows + r] = sum_c W[r,c] * x[t*w.cols + c] for t < n (x is n rows of

@@ -64,18 +64,18 @@ struct LayerProviderOptions {
 
 struct LayerProviderStats {
   uint64_t acquires = 0;
-  uint64_t hits = 0;           // layer was decoded and cached before it was asked for
-  uint64_t prefetch_hits = 0;  // layer came from the prefetcher (maybe after a wait)
-  uint64_t misses = 0;         // decoded on demand in the calling thread
-  uint64_t prefetches = 0;     // background decodes started
+  uint64_t hits = 0;              // layer was decoded and cached before it was asked for
+  uint64_t prefetch_hits = 0;     // layer came from the prefetcher (maybe after a wait)
+  uint64_t misses = 0;            // decoded on demand in the calling thread
+  uint64_t prefetches = 0;        // background decodes started
   uint64_t prefetch_skipped = 0;  // not started: would exceed the budget
   uint64_t evictions = 0;
-  uint64_t decodes = 0;           // layer decodes of any kind
-  uint64_t decoded_bytes = 0;     // bytes produced by those decodes
-  double decode_seconds = 0;      // wall time inside decodes (both threads)
-  double wait_seconds = 0;        // time Acquire kept the caller waiting
-  uint64_t held_bytes = 0;        // decoded-layer buffers mapped now (in use, cached, pooled)
-  uint64_t peak_held_bytes = 0;   // their maximum
+  uint64_t decodes = 0;          // layer decodes of any kind
+  uint64_t decoded_bytes = 0;    // bytes produced by those decodes
+  double decode_seconds = 0;     // wall time inside decodes (both threads)
+  double wait_seconds = 0;       // time Acquire kept the caller waiting
+  uint64_t held_bytes = 0;       // decoded-layer buffers mapped now (in use, cached, pooled)
+  uint64_t peak_held_bytes = 0;  // their maximum
 };
 
 // The decoded tensors of one layer, in the order the provider was given.

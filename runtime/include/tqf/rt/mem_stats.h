@@ -11,10 +11,10 @@ namespace tqf::rt {
 
 // Bytes; 0 where the system does not report the field (non-Linux).
 struct ProcMemory {
-  uint64_t peak_rss = 0;   // VmHWM: the peak resident set
-  uint64_t rss = 0;        // VmRSS now
-  uint64_t rss_anon = 0;   // RssAnon: private memory (decoded weights, KV cache ...)
-  uint64_t rss_file = 0;   // RssFile: resident pages of mapped files (the .tqf, libraries)
+  uint64_t peak_rss = 0;  // VmHWM: the peak resident set
+  uint64_t rss = 0;       // VmRSS now
+  uint64_t rss_anon = 0;  // RssAnon: private memory (decoded weights, KV cache ...)
+  uint64_t rss_file = 0;  // RssFile: resident pages of mapped files (the .tqf, libraries)
 };
 ProcMemory ReadProcMemory();
 

@@ -32,10 +32,10 @@
 #include <string>
 #include <vector>
 
-#include "tqf/rt/kernels.h"
-#include "tqf/rt/layer_provider.h"
 #include "tqf/reader.h"
 #include "tqf/result.h"
+#include "tqf/rt/kernels.h"
+#include "tqf/rt/layer_provider.h"
 #include "tqf/types.h"
 
 namespace tqf::rt {
@@ -104,8 +104,7 @@ class Model {
   Model() = default;
   Status Init(std::shared_ptr<const Reader> reader, const ModelOptions& options);
   WeightView View(size_t tensor_index, const uint8_t* data) const;
-  Status ForwardPass(const int32_t* tokens, size_t n, size_t pos, bool all_logits,
-                     float* logits);
+  Status ForwardPass(const int32_t* tokens, size_t n, size_t pos, bool all_logits, float* logits);
   void RunLayer(int l, const DecodedLayer& layer, size_t n, size_t pos);
   void Attention(int l, size_t n, size_t pos);
   // Rotates n_heads heads of v by the angles in buf_->rope_cos/sin.

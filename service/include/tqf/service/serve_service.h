@@ -49,11 +49,11 @@
 namespace tqf::serve {
 
 struct ServeOptions {
-  std::string name;          // service name; empty: serve::DefaultServiceName(path)
-  int64_t cache_bytes = -1;  // bytes of layer slots; < 0: one slot per layer
-  bool group = false;        // objects 0660 (owner's group may attach) instead of 0600
-  uint32_t max_clients = 64; // concurrent attached clients
-  int decode_threads = 0;    // threads per layer decode (0: all cores)
+  std::string name;           // service name; empty: serve::DefaultServiceName(path)
+  int64_t cache_bytes = -1;   // bytes of layer slots; < 0: one slot per layer
+  bool group = false;         // objects 0660 (owner's group may attach) instead of 0600
+  uint32_t max_clients = 64;  // concurrent attached clients
+  int decode_threads = 0;     // threads per layer decode (0: all cores)
   // Progress and events ("removed stale ...", "client 123 died ..."); optional.
   std::function<void(const std::string&)> log;
 };

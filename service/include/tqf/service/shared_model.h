@@ -41,9 +41,9 @@
 #include <string>
 #include <vector>
 
-#include "tqf/rt/layer_provider.h"
 #include "tqf/reader.h"
 #include "tqf/result.h"
+#include "tqf/rt/layer_provider.h"
 
 namespace tqf::serve {
 

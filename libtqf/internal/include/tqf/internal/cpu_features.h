@@ -20,9 +20,9 @@ namespace tqf {
 
 struct CpuFeatures {
   bool popcnt = false;
-  bool avx2 = false;         // with FMA and F16C and OS support for YMM state
-  bool avx_vnni = false;     // AVX-VNNI (VEX-encoded), with avx2
-  bool avx512f = false;      // with OS support for ZMM and opmask state
+  bool avx2 = false;      // with FMA and F16C and OS support for YMM state
+  bool avx_vnni = false;  // AVX-VNNI (VEX-encoded), with avx2
+  bool avx512f = false;   // with OS support for ZMM and opmask state
   bool avx512bw = false;
   bool avx512vl = false;
   bool avx512vnni = false;

@@ -49,7 +49,7 @@ inline uint16_t F32ToF16(float f) {
   }
   if (abs >= 0x477FF000u) return sign | 0x7C00u;  // rounds to >= 65536: inf
   const int32_t exp = static_cast<int32_t>(abs >> 23) - 127;
-  if (exp < -14) {                // half subnormal (or zero): value = m * 2^-24
+  if (exp < -14) {               // half subnormal (or zero): value = m * 2^-24
     if (exp < -25) return sign;  // below half of the smallest subnormal
     const uint32_t mant = (abs & 0x7FFFFFu) | 0x800000u;
     const int drop = -exp - 1;  // value = mant * 2^(exp-23) = (mant >> drop) * 2^-24

@@ -141,7 +141,7 @@ void Reader::WillNeed(size_t index) const {
   if (!impl_->mapping || index >= impl_->tensors.size()) return;
   const TensorInfo& t = impl_->tensors[index];
   impl_->mapping->WillNeed(t.data_offset, t.stored_size);
-  impl_->mapping->WillNeed(impl_->index_offset[index],
+  impl_->mapping->WillNeed(impl_->records[index].index_offset,
                            size_t(t.block_count) * format::kIndexEntrySize);
 }
 
@@ -167,8 +167,8 @@ std::string BlockWhere(const TensorInfo& t, size_t block) {
 Status Reader::Impl::DecodeBlock(size_t index, size_t block, uint8_t* out, size_t out_size,
                                  bool verify) const {
   const TensorInfo& t = tensors[index];
-  const format::IndexEntry e =
-      format::DecodeIndexEntry(data + index_offset[index] + block * format::kIndexEntrySize);
+  const format::IndexEntry e = format::DecodeIndexEntry(data + records[index].index_offset +
+                                                        block * format::kIndexEntrySize);
   if (out_size != e.raw_size) {
     return Status::InvalidArgument(BlockWhere(t, block) + ": output buffer is " +
                                    std::to_string(out_size) + " bytes, block decodes to " +
@@ -188,7 +188,7 @@ void Reader::Impl::DecodeRefs(const BlockRef* refs, size_t n, bool verify, Statu
   for (size_t i = 0; i < n; ++i) {
     const TensorInfo& t = tensors[refs[i].tensor];
     const format::IndexEntry& e = entry[i] = format::DecodeIndexEntry(
-        data + index_offset[refs[i].tensor] + refs[i].block * format::kIndexEntrySize);
+        data + records[refs[i].tensor].index_offset + refs[i].block * format::kIndexEntrySize);
     // Entries were validated at Open: the stored range is inside the stream.
     const uint8_t* in = data + t.data_offset + e.stored_offset;
     errors[i] = Status::OK();
@@ -203,7 +203,7 @@ void Reader::Impl::DecodeRefs(const BlockRef* refs, size_t n, bool verify, Statu
       }
     }
     DecodeJob& j = jobs[n_jobs];
-    j.tables = t.dictionary >= 0 ? dict_tables[t.dictionary].get() : nullptr;
+    j.tables = t.dictionary >= 0 ? dicts[t.dictionary].tables.get() : nullptr;
     j.in = in;
     j.in_size = e.stored_size;
     j.out = refs[i].out;
@@ -211,14 +211,15 @@ void Reader::Impl::DecodeRefs(const BlockRef* refs, size_t n, bool verify, Statu
     job_ref[n_jobs++] = i;
   }
   // Jobs of one codec go together; a mixed pair decodes one by one.
-  const Codec* codec = n_jobs ? codecs[refs[job_ref[0]].tensor] : nullptr;
+  const Codec* codec = n_jobs ? records[refs[job_ref[0]].tensor].codec : nullptr;
   for (size_t k = 1; k < n_jobs; ++k) {
-    if (codecs[refs[job_ref[k]].tensor] != codec) codec = nullptr;
+    if (records[refs[job_ref[k]].tensor].codec != codec) codec = nullptr;
   }
   if (codec != nullptr) {
     codec->DecodeMany(jobs, n_jobs);
   } else {
-    for (size_t k = 0; k < n_jobs; ++k) codecs[refs[job_ref[k]].tensor]->DecodeMany(&jobs[k], 1);
+    for (size_t k = 0; k < n_jobs; ++k)
+      records[refs[job_ref[k]].tensor].codec->DecodeMany(&jobs[k], 1);
   }
   for (size_t k = 0; k < n_jobs; ++k) {
     const size_t i = job_ref[k];

@@ -11,8 +11,47 @@
 #include "format/layout.h"
 #include "tqf/codec.h"
 #include "tqf/reader.h"
+#include "tqf_header_generated.h"
 
 namespace tqf {
+
+namespace reader_internal {
+
+// A byte range [begin, end) of the file.
+struct Range {
+  uint64_t begin = 0, end = 0;
+};
+
+// The four sections every file has, as Open found them.
+struct Sections {
+  Range dictionary, streams, plain, seek_index;
+};
+
+// Extents of one kind, each with the place that owns it, checked for
+// overlap once every tensor is loaded.
+using LabelledExtents = std::vector<std::pair<Range, std::string>>;
+struct TensorExtents {
+  LabelledExtents streams, indices, params;
+};
+
+// What the reader keeps of a tensor beyond its public TensorInfo: how to
+// decode it and the checksums Verify checks again.
+struct TensorRecord {
+  const Codec* codec = nullptr;
+  uint64_t index_offset = 0;  // absolute
+  uint64_t index_checksum = 0;
+  uint64_t raw_checksum = 0;  // of the whole decoded tensor
+  uint64_t params_checksum = 0;
+};
+
+// A dictionary's decoded tables and its checksum (its place is in the
+// public DictionaryInfo).
+struct DictionaryRecord {
+  std::shared_ptr<const CodecTables> tables;
+  uint64_t checksum = 0;
+};
+
+}  // namespace reader_internal
 
 struct Reader::Impl {
   std::shared_ptr<const MappedFile> mapping;  // null for OpenMemory
@@ -22,21 +61,31 @@ struct Reader::Impl {
 
   FileInfo file_info;
   ModelInfo model;
-  std::vector<TensorInfo> tensors;
-  std::vector<const Codec*> codecs;       // per tensor
-  std::vector<uint64_t> index_offset;     // per tensor, absolute
-  std::vector<uint64_t> index_checksum;   // per tensor
-  std::vector<uint64_t> raw_checksum;     // per tensor
-  std::vector<uint64_t> params_offset;    // per tensor, absolute
-  std::vector<uint64_t> params_checksum;  // per tensor
-  std::vector<DictionaryInfo> dict_info;
-  std::vector<uint64_t> dict_checksum;
-  std::vector<std::shared_ptr<const CodecTables>> dict_tables;
+  std::vector<TensorInfo> tensors;                       // the public view (Reader::tensors())
+  std::vector<reader_internal::TensorRecord> records;    // records[i] is tensors[i]'s
+  std::vector<DictionaryInfo> dict_info;                 // the public view
+  std::vector<reader_internal::DictionaryRecord> dicts;  // dicts[i] is dict_info[i]'s
   std::vector<SectionInfo> section_info;
   std::unordered_map<std::string, size_t> by_name;
 
-  // Parses and checks everything Open promises.
+  // Parses and checks everything Open promises, in the order a hostile
+  // file is cheapest to reject (reader_open.cc).
   Status Load();
+  // Load's steps.
+  Status LoadEnvelope(const fb::Header** header);  // footer, preamble, header checksum, verifier
+  Status LoadSections(const fb::Header& header, reader_internal::Sections* sections);
+  Status LoadDictionaries(const fb::Header& header, const reader_internal::Range& section);
+  Status LoadTensor(size_t index, const fb::Tensor& ft, const reader_internal::Sections& sections,
+                    reader_internal::TensorExtents* extents);
+  Status LoadTensorType(const fb::Tensor& ft, const std::string& where, TensorInfo* t) const;
+  Status LoadTensorParams(const fb::Tensor& ft, const std::string& where,
+                          const reader_internal::Range& plain, TensorInfo* t,
+                          reader_internal::LabelledExtents* params) const;
+  Status LoadTensorCodec(const fb::Tensor& ft, const std::string& where, TensorInfo* t,
+                         const Codec** codec) const;
+  Status LoadTensorStream(const fb::Tensor& ft, const std::string& where,
+                          const reader_internal::Sections& sections, TensorInfo* t,
+                          reader_internal::TensorExtents* extents) const;
   Status DecodeBlock(size_t index, size_t block, uint8_t* out, size_t out_size, bool verify) const;
   // Decodes refs[0..n), n <= kRunBlocks, on the calling thread, together
   // through Codec::DecodeMany when they share a codec (rans-alias

@@ -23,10 +23,10 @@ VerifyReport Reader::Verify(int threads,
   for (size_t i = 0; i < r.dict_info.size(); ++i) {
     const DictionaryInfo& d = r.dict_info[i];
     uint64_t got = Checksum64(r.data + d.offset, d.size);
-    if (got != r.dict_checksum[i]) {
+    if (got != r.dicts[i].checksum) {
       problem("dictionary " + std::to_string(i),
               Status::ChecksumMismatch("checksum " + Hex(got) + ", expected " +
-                                       Hex(r.dict_checksum[i])));
+                                       Hex(r.dicts[i].checksum)));
     }
   }
   std::vector<uint8_t> buf;
@@ -35,17 +35,17 @@ VerifyReport Reader::Verify(int threads,
     const std::string where = "tensor '" + t.name + "'";
     if (t.num_params > 0) {
       uint64_t got = Checksum64(t.params, t.num_params * sizeof(float));
-      if (got != r.params_checksum[i]) {
+      if (got != r.records[i].params_checksum) {
         problem(where + " params", Status::ChecksumMismatch("checksum " + Hex(got) + ", expected " +
-                                                            Hex(r.params_checksum[i])));
+                                                            Hex(r.records[i].params_checksum)));
       }
     }
-    uint64_t got =
-        Checksum64(r.data + r.index_offset[i], uint64_t(t.block_count) * format::kIndexEntrySize);
-    if (got != r.index_checksum[i]) {
+    uint64_t got = Checksum64(r.data + r.records[i].index_offset,
+                              uint64_t(t.block_count) * format::kIndexEntrySize);
+    if (got != r.records[i].index_checksum) {
       problem(where + " seek index",
               Status::ChecksumMismatch("checksum " + Hex(got) + ", expected " +
-                                       Hex(r.index_checksum[i])));
+                                       Hex(r.records[i].index_checksum)));
     }
     try {
       buf.resize(t.raw_size);
@@ -67,9 +67,9 @@ VerifyReport Reader::Verify(int threads,
     }
     if (blocks_ok) {
       uint64_t whole = Checksum64(buf.data(), t.raw_size);
-      if (whole != r.raw_checksum[i]) {
+      if (whole != r.records[i].raw_checksum) {
         problem(where, Status::ChecksumMismatch("decoded tensor checksum " + Hex(whole) +
-                                                ", expected " + Hex(r.raw_checksum[i])));
+                                                ", expected " + Hex(r.records[i].raw_checksum)));
       }
     }
     report.tensors_checked++;

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "commands.h"
-#include "tqf/cleanup.h"
+#include "tqf/signals.h"
 #include "tqf/version.h"
 
 namespace {
@@ -61,8 +61,10 @@ void DefaultToPassiveOpenMpWaits(char** argv) {
 int main(int argc, char** argv) {
   DefaultToPassiveOpenMpWaits(argv);
   // The tool, not the library, decides what signals do: a killed pack or
-  // unpack removes its temporary output before dying.
+  // unpack removes its temporary output before dying, and a model file
+  // truncated or rewritten under us is an error, not a crash.
   tqf::InstallSignalCleanup();
+  tqf::InstallMappedFileFaultHandler();
   if (argc < 2) {
     PrintUsage(stderr);
     return 2;

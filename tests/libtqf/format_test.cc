@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "test_util.h"
 #include "tqf/reader.h"
@@ -377,6 +378,44 @@ std::vector<BadCase> BadCases() {
            stored += 1;  // block 0 claims one byte more than it has
            std::memcpy(entry + 8, &stored, 4);
            t.index_checksum = Checksum64(entry, t.index->size());
+         });
+       },
+       StatusCode::kCorruption, false},
+      // Hostile-input review (issue 11), defect 3: raw_size 2^64-4 with
+      // block_size 5 wrapped the block count to 0, and Open accepted it.
+      {"WrappedBlockCount",
+       [](auto* f) {
+         PatchHeader(f, [](HeaderT* h) {
+           fb::TensorT& t = *h->tensors[4];  // w.f32, unquantized f32
+           t.shape = {(1ull << 62) - 1};
+           t.raw_size = ~0ull - 3;
+           t.block_size = 5;
+           t.data->mutate_size(0);
+           t.index->mutate_size(0);
+           t.index_checksum = Checksum64(nullptr, 0);
+         });
+       },
+       StatusCode::kCorruption, false},
+      // Defect 9: non-finite hyperparameters were accepted.
+      {"NonFiniteNormEps",
+       [](auto* f) {
+         PatchHeader(f, [](HeaderT* h) {
+           h->model->norm_eps = std::numeric_limits<float>::infinity();
+         });
+       },
+       StatusCode::kCorruption, false},
+      {"NaNRopeTheta",
+       [](auto* f) {
+         PatchHeader(f, [](HeaderT* h) {
+           h->model->rope_theta = std::numeric_limits<float>::quiet_NaN();
+         });
+       },
+       StatusCode::kCorruption, false},
+      // Defect 11: a tokenizer with fewer entries than vocab_size passed.
+      {"TokenizerShorterThanVocab",
+       [](auto* f) {
+         PatchHeader(f, [](HeaderT* h) {
+           h->model->vocab_size = static_cast<uint32_t>(h->tokenizer->tokens.size() + 1);
          });
        },
        StatusCode::kCorruption, false},

@@ -65,9 +65,26 @@ TEST(Validation, HiddenDimContradictsFfn) {
 }
 
 TEST(Validation, VocabContradictsEmbedding) {
-  Status s = OpenTampered([](SourceModel* m) { m->info.hparams.vocab_size = 600; });
+  Status s = OpenTampered([](SourceModel* m) {
+    m->info.hparams.vocab_size = 600;
+    // A tokenizer as long as the vocabulary, so only the embedding contradicts it.
+    TokenizerData& t = m->info.tokenizer;
+    while (t.tokens.size() < 600) {
+      t.tokens.push_back("<pad" + std::to_string(t.tokens.size()) + ">");
+      if (!t.scores.empty()) t.scores.push_back(0.0f);
+      if (!t.token_types.empty()) t.token_types.push_back(1);
+    }
+  });
   EXPECT_TRUE(s.IsCorruption()) << s.ToString();
   ExpectMessage(s, {"token_embd.weight", "[512, 64]", "[600, 64]"});
+}
+
+// The reader refuses a tokenizer shorter than the vocabulary before the
+// model looks at tensors (issue 11, defect 11).
+TEST(Validation, TokenizerShorterThanVocab) {
+  Status s = OpenTampered([](SourceModel* m) { m->info.hparams.vocab_size = 600; });
+  EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+  ExpectMessage(s, {"512 tokens", "vocab_size 600"});
 }
 
 TEST(Validation, TokenizerLargerThanVocab) {

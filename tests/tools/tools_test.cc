@@ -1,12 +1,14 @@
 // The `tqf` command as a user meets it: exit codes (0 ok, 1 failed, 2
 // usage), one clear line on stderr for every error, no half-written output
 // after a failure or an interrupt, and inspect --json listing every tensor.
+#include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include "test_util.h"
@@ -166,10 +168,18 @@ TEST_F(ToolsTest, InterruptedPackLeavesNothing) {
           "--threads", "1", static_cast<char*>(nullptr));
     _exit(127);
   }
-  // Interrupt once the temporary output exists, i.e. mid-write.
-  const std::string tmp = out + ".tmp." + std::to_string(pid);
-  for (int i = 0; i < 3000 && !Exists(tmp); ++i) usleep(5 * 1000);
-  EXPECT_TRUE(Exists(tmp)) << "pack never started writing";
+  // Interrupt once the temporary output (big.tqf.tmp.<random>) exists,
+  // i.e. mid-write.
+  auto find_tmp = [&] {
+    std::unique_ptr<DIR, int (*)(DIR*)> d(opendir(dir_.c_str()), closedir);
+    while (dirent* e = d ? readdir(d.get()) : nullptr) {
+      if (std::string(e->d_name).rfind("big.tqf.tmp.", 0) == 0) return dir_ + "/" + e->d_name;
+    }
+    return std::string();
+  };
+  std::string tmp;
+  for (int i = 0; i < 3000 && (tmp = find_tmp()).empty(); ++i) usleep(5 * 1000);
+  EXPECT_FALSE(tmp.empty()) << "pack never started writing";
   kill(pid, SIGINT);
   int status = 0;
   waitpid(pid, &status, 0);
@@ -177,7 +187,7 @@ TEST_F(ToolsTest, InterruptedPackLeavesNothing) {
   ASSERT_TRUE(WIFSIGNALED(status)) << "pack finished before the interrupt";
   EXPECT_EQ(WTERMSIG(status), SIGINT);
   EXPECT_FALSE(Exists(out));
-  EXPECT_FALSE(Exists(tmp)) << "temporary file left behind";
+  EXPECT_TRUE(find_tmp().empty()) << "temporary file left behind";
 }
 
 TEST_F(ToolsTest, EvalReportsJsonAndNamesBadLines) {

@@ -9,8 +9,10 @@
 // there are no tensors); metadata and tensors cannot be added after that.
 // Each tensor's data is padded to the alignment automatically.
 //
-// The file is written to "<path>.tmp.<pid>" and renamed onto `path` by
-// Finish after an fsync; a writer destroyed before Finish removes it.
+// The file is written to "<path>.tmp.<random>" (created exclusively, never
+// through a symlink) and renamed onto `path` by Finish after an fsync; a
+// writer destroyed before Finish removes it. An existing `path` that is not
+// a regular file is refused with kInvalidArgument.
 //
 // Thread-safety: one thread drives a GgufWriter.
 #ifndef TQF_GGUF_WRITER_H_

@@ -153,8 +153,9 @@ class TQF_EXPORT Reader {
   const uint8_t* data() const;
   size_t size() const;
 
+  struct Impl;  // opaque: defined inside libtqf
+
  private:
-  struct Impl;
   explicit Reader(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -1,10 +1,12 @@
 // Writer: streams a .tqf file out, tensor by tensor.
 //
 // Order of calls: Create -> AddDictionary* -> AddTensor* -> Finish.
-// The file is written to "<path>.tmp.<pid>" and renamed onto `path` by
-// Finish after an fsync, so a failed or interrupted write never leaves a
-// half-written .tqf at `path`. Destroying a Writer that was not finished
-// removes the temporary file.
+// The file is written to "<path>.tmp.<random>" (created exclusively, never
+// through a symlink) and renamed onto `path` by Finish after an fsync, so a
+// failed or interrupted write never leaves a half-written .tqf at `path`.
+// Destroying a Writer that was not finished removes the temporary file. An
+// existing `path` that is not a regular file (FIFO, device, symlink,
+// directory) is refused with kInvalidArgument.
 //
 // Thread-safety: one thread drives a Writer; AddTensor encodes blocks in
 // parallel internally (OpenMP, WriterOptions::threads).

@@ -1,6 +1,7 @@
 // ModelInfo <-> FlatBuffers header tables.
 #include "format/header_model.h"
 
+#include <cmath>
 #include <string>
 
 namespace tqf::format {
@@ -81,66 +82,93 @@ Status CheckId(const char* what, int32_t id, size_t n) {
   return Status::OK();
 }
 
+// A float hyperparameter must be finite: inf or NaN would silently poison
+// every activation (and `--json` outputs could not print it).
+Status CheckFinite(const char* name, float v) {
+  if (std::isfinite(v)) return Status::OK();
+  return Status::Corruption(std::string("header hyperparameter ") + name + " is " +
+                            std::to_string(v) + ": must be finite");
+}
+
+Status ParseHyperparameters(const fb::Hyperparameters& h, Hyperparameters* out) {
+  Hyperparameters& hp = *out;
+  hp.architecture = Str(h.architecture());
+  hp.dim = h.dim();
+  hp.hidden_dim = h.hidden_dim();
+  hp.n_layers = h.n_layers();
+  hp.n_heads = h.n_heads();
+  hp.n_kv_heads = h.n_kv_heads();
+  hp.head_dim = h.head_dim();
+  hp.vocab_size = h.vocab_size();
+  hp.context_length = h.context_length();
+  hp.norm_eps = h.norm_eps();
+  hp.rope_theta = h.rope_theta();
+  hp.rope_scaling_factor = h.rope_scaling_factor();
+  hp.rope_low_freq_factor = h.rope_low_freq_factor();
+  hp.rope_high_freq_factor = h.rope_high_freq_factor();
+  hp.rope_original_context = h.rope_original_context();
+  hp.tied_embeddings = h.tied_embeddings();
+  TQF_RETURN_IF_ERROR(CheckFinite("norm_eps", hp.norm_eps));
+  TQF_RETURN_IF_ERROR(CheckFinite("rope_theta", hp.rope_theta));
+  TQF_RETURN_IF_ERROR(CheckFinite("rope_scaling_factor", hp.rope_scaling_factor));
+  TQF_RETURN_IF_ERROR(CheckFinite("rope_low_freq_factor", hp.rope_low_freq_factor));
+  return CheckFinite("rope_high_freq_factor", hp.rope_high_freq_factor);
+}
+
+Status ParseTokenizer(const fb::Tokenizer& tk, TokenizerData* out) {
+  TokenizerData& t = *out;
+  auto kind = static_cast<uint8_t>(tk.kind());
+  if (kind > static_cast<uint8_t>(TokenizerKind::kByteLevelBpe)) {
+    return Status::NotSupported("header tokenizer: unknown kind " + std::to_string(kind));
+  }
+  t.kind = static_cast<TokenizerKind>(kind);
+  if (tk.tokens()) {
+    t.tokens.reserve(tk.tokens()->size());
+    for (const fbs::String* s : *tk.tokens()) t.tokens.push_back(Str(s));
+  }
+  const size_t n = t.tokens.size();
+  if (tk.scores()) t.scores.assign(tk.scores()->begin(), tk.scores()->end());
+  if (tk.token_types()) t.token_types.assign(tk.token_types()->begin(), tk.token_types()->end());
+  if (!t.scores.empty() && t.scores.size() != n) {
+    return Status::Corruption("header tokenizer: " + std::to_string(t.scores.size()) +
+                              " scores for " + std::to_string(n) + " tokens");
+  }
+  if (!t.token_types.empty() && t.token_types.size() != n) {
+    return Status::Corruption("header tokenizer: " + std::to_string(t.token_types.size()) +
+                              " token types for " + std::to_string(n) + " tokens");
+  }
+  if (tk.merges()) {
+    t.merges.reserve(tk.merges()->size());
+    for (const fbs::String* s : *tk.merges()) t.merges.push_back(Str(s));
+  }
+  t.pre_split_regex = Str(tk.pre_split_regex());
+  t.bos_id = tk.bos_id();
+  t.eos_id = tk.eos_id();
+  t.pad_id = tk.pad_id();
+  t.unk_id = tk.unk_id();
+  t.add_bos = tk.add_bos();
+  t.add_eos = tk.add_eos();
+  TQF_RETURN_IF_ERROR(CheckId("bos_id", t.bos_id, n));
+  TQF_RETURN_IF_ERROR(CheckId("eos_id", t.eos_id, n));
+  TQF_RETURN_IF_ERROR(CheckId("pad_id", t.pad_id, n));
+  return CheckId("unk_id", t.unk_id, n);
+}
+
 }  // namespace
 
 Status ParseModelInfo(const fb::Header& header, ModelInfo* out) {
-  const fb::Hyperparameters* h = header.model();  // required: verifier ensured presence
-  Hyperparameters& hp = out->hparams;
-  hp.architecture = Str(h->architecture());
-  hp.dim = h->dim();
-  hp.hidden_dim = h->hidden_dim();
-  hp.n_layers = h->n_layers();
-  hp.n_heads = h->n_heads();
-  hp.n_kv_heads = h->n_kv_heads();
-  hp.head_dim = h->head_dim();
-  hp.vocab_size = h->vocab_size();
-  hp.context_length = h->context_length();
-  hp.norm_eps = h->norm_eps();
-  hp.rope_theta = h->rope_theta();
-  hp.rope_scaling_factor = h->rope_scaling_factor();
-  hp.rope_low_freq_factor = h->rope_low_freq_factor();
-  hp.rope_high_freq_factor = h->rope_high_freq_factor();
-  hp.rope_original_context = h->rope_original_context();
-  hp.tied_embeddings = h->tied_embeddings();
-
-  TokenizerData& t = out->tokenizer;
+  // model is required: the verifier ensured its presence.
+  TQF_RETURN_IF_ERROR(ParseHyperparameters(*header.model(), &out->hparams));
   if (const fb::Tokenizer* tk = header.tokenizer()) {
-    auto kind = static_cast<uint8_t>(tk->kind());
-    if (kind > static_cast<uint8_t>(TokenizerKind::kByteLevelBpe)) {
-      return Status::NotSupported("header tokenizer: unknown kind " + std::to_string(kind));
+    TQF_RETURN_IF_ERROR(ParseTokenizer(*tk, &out->tokenizer));
+    // Every id the model can emit must have a token: a shorter vocabulary
+    // makes generation print nothing for the missing ids.
+    const size_t n = out->tokenizer.tokens.size();
+    if (out->tokenizer.kind != TokenizerKind::kNone && n < out->hparams.vocab_size) {
+      return Status::Corruption("header tokenizer: " + std::to_string(n) +
+                                " tokens, fewer than the model's vocab_size " +
+                                std::to_string(out->hparams.vocab_size));
     }
-    t.kind = static_cast<TokenizerKind>(kind);
-    if (tk->tokens()) {
-      t.tokens.reserve(tk->tokens()->size());
-      for (const fbs::String* s : *tk->tokens()) t.tokens.push_back(Str(s));
-    }
-    const size_t n = t.tokens.size();
-    if (tk->scores()) t.scores.assign(tk->scores()->begin(), tk->scores()->end());
-    if (tk->token_types())
-      t.token_types.assign(tk->token_types()->begin(), tk->token_types()->end());
-    if (!t.scores.empty() && t.scores.size() != n) {
-      return Status::Corruption("header tokenizer: " + std::to_string(t.scores.size()) +
-                                " scores for " + std::to_string(n) + " tokens");
-    }
-    if (!t.token_types.empty() && t.token_types.size() != n) {
-      return Status::Corruption("header tokenizer: " + std::to_string(t.token_types.size()) +
-                                " token types for " + std::to_string(n) + " tokens");
-    }
-    if (tk->merges()) {
-      t.merges.reserve(tk->merges()->size());
-      for (const fbs::String* s : *tk->merges()) t.merges.push_back(Str(s));
-    }
-    t.pre_split_regex = Str(tk->pre_split_regex());
-    t.bos_id = tk->bos_id();
-    t.eos_id = tk->eos_id();
-    t.pad_id = tk->pad_id();
-    t.unk_id = tk->unk_id();
-    t.add_bos = tk->add_bos();
-    t.add_eos = tk->add_eos();
-    TQF_RETURN_IF_ERROR(CheckId("bos_id", t.bos_id, n));
-    TQF_RETURN_IF_ERROR(CheckId("eos_id", t.eos_id, n));
-    TQF_RETURN_IF_ERROR(CheckId("pad_id", t.pad_id, n));
-    TQF_RETURN_IF_ERROR(CheckId("unk_id", t.unk_id, n));
   }
   if (header.metadata()) {
     for (const fb::KeyValue* kv : *header.metadata()) {

@@ -12,7 +12,9 @@
 namespace tqf {
 
 Result<std::shared_ptr<const MappedFile>> MappedFile::Open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused
+  // below as not a regular file); it does not affect regular files.
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     int err = errno;
     std::string msg = path + ": " + std::strerror(err);
@@ -27,7 +29,8 @@ Result<std::shared_ptr<const MappedFile>> MappedFile::Open(const std::string& pa
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    return Status::InvalidArgument(path + ": not a regular file");
+    return Status::InvalidArgument(path + ": not a regular file" +
+                                   (S_ISDIR(st.st_mode) ? " (a directory)" : ""));
   }
   std::shared_ptr<MappedFile> file(new MappedFile());
   file->path_ = path;

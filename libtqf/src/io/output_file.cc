@@ -2,16 +2,19 @@
 #include "io/output_file.h"
 
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 
-#include "tqf/cleanup.h"
+#include "tqf/signals.h"
 
 namespace tqf {
 
@@ -57,7 +60,43 @@ std::string Errno(const std::string& what, const std::string& path) {
 
 constexpr size_t kBufferSize = 1 << 20;
 
+// 16 hex digits from the kernel's random source (a clock-and-pid mix if
+// that fails: O_EXCL still makes a collision harmless).
+std::string RandomSuffix() {
+  uint64_t r = 0;
+  if (::getrandom(&r, sizeof(r), GRND_NONBLOCK) != static_cast<ssize_t>(sizeof(r))) {
+    static std::atomic<uint64_t> counter{0};
+    r = static_cast<uint64_t>(::getpid()) * 0x9E3779B97F4A7C15ull ^
+        static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+        (counter++ << 48);
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(r));
+  return buf;
+}
+
 }  // namespace
+
+// Replacing `path` by rename is safe only if it is absent or a regular
+// file: a rename would replace a FIFO, device, symlink or directory entry
+// (as root, `-o /dev/null` replaced /dev/null).
+Status CheckReplaceable(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return Status::OK();
+    return Status::IOError(Errno("cannot check output", path));
+  }
+  if (S_ISREG(st.st_mode)) return Status::OK();
+  const char* what = S_ISLNK(st.st_mode)    ? "a symbolic link"
+                     : S_ISDIR(st.st_mode)  ? "a directory"
+                     : S_ISFIFO(st.st_mode) ? "a FIFO"
+                     : S_ISCHR(st.st_mode)  ? "a character device"
+                     : S_ISBLK(st.st_mode)  ? "a block device"
+                     : S_ISSOCK(st.st_mode) ? "a socket"
+                                            : "not a regular file";
+  return Status::InvalidArgument(path + ": output exists and is " + what +
+                                 "; refusing to replace it (give a regular file's path)");
+}
 
 void RemoveTempFilesForSignal() {
   for (int i = 0; i < kMaxSlots; ++i) {
@@ -76,10 +115,17 @@ void InstallSignalCleanup() {
 
 Result<std::unique_ptr<AtomicOutputFile>> AtomicOutputFile::Create(const std::string& path) {
   if (path.empty()) return Status::InvalidArgument("output path is empty");
+  TQF_RETURN_IF_ERROR(CheckReplaceable(path));
   std::unique_ptr<AtomicOutputFile> f(new AtomicOutputFile());
   f->path_ = path;
-  f->tmp_path_ = path + ".tmp." + std::to_string(::getpid());
-  f->fd_ = ::open(f->tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // An unpredictable name, created exclusively and never through a
+  // symlink: nobody can make us write into a file of their choosing.
+  for (int attempt = 0; attempt < 16 && f->fd_ < 0; ++attempt) {
+    f->tmp_path_ = path + ".tmp." + RandomSuffix();
+    f->fd_ =
+        ::open(f->tmp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (f->fd_ < 0 && errno != EEXIST) break;
+  }
   if (f->fd_ < 0) return Status::IOError(Errno("cannot create", f->tmp_path_));
   f->slot_ = RegisterTemp(f->tmp_path_);
   f->buf_.reserve(kBufferSize);
@@ -156,6 +202,7 @@ Status AtomicOutputFile::Commit() {
     return Status::IOError(Errno("close", tmp_path_));
   }
   fd_ = -1;
+  TQF_RETURN_IF_ERROR(CheckReplaceable(path_));  // again: it may have changed while we wrote
   if (::rename(tmp_path_.c_str(), path_.c_str()) != 0) {
     return Status::IOError(Errno("rename to " + path_, tmp_path_));
   }

@@ -1,5 +1,7 @@
-// AtomicOutputFile: writes "<path>.tmp.<pid>" and renames it onto <path>
-// only on Commit(), after fsync. If the object is destroyed uncommitted the
+// AtomicOutputFile: writes "<path>.tmp.<random>" (created with O_EXCL |
+// O_NOFOLLOW) and renames it onto <path> only on Commit(), after fsync. An
+// existing <path> that is not a regular file is refused (kInvalidArgument),
+// at Create and again at Commit. If the object is destroyed uncommitted the
 // temporary file is removed; while it is open its path is registered for
 // RemoveTempFilesForSignal (tqf/cleanup.h), so a program that installs the
 // signal cleanup never leaves a half-written output at <path> or beside it.
@@ -17,6 +19,10 @@
 #include "tqf/result.h"
 
 namespace tqf {
+
+// OK if `path` is absent or a regular file (not followed if a symlink);
+// kInvalidArgument naming what it is otherwise.
+Status CheckReplaceable(const std::string& path);
 
 class AtomicOutputFile {
  public:

@@ -9,6 +9,7 @@
 
 #include "format/header_model.h"
 #include "format/layout.h"
+#include "io/fault_guard.h"
 #include "reader/reader_impl.h"
 #include "tqf/quantize.h"
 #include "util/bytes.h"
@@ -37,7 +38,8 @@ Result<std::unique_ptr<Reader>> Reader::Open(const std::string& path, const Read
   impl->data = mapping->data();
   impl->size = mapping->size();
   impl->options = options;
-  Status s = impl->Load();
+  Status s;
+  if (!RunGuarded([&] { s = impl->Load(); })) return MappedFileChangedError(path);
   if (!s.ok()) return s.WithContext(path);
   return std::unique_ptr<Reader>(new Reader(std::move(impl)));
 }
@@ -133,8 +135,14 @@ Status Reader::DecodeTensorF32(size_t index, float* out, size_t count, int threa
   }
   TQF_RETURN_IF_ERROR(
       impl_->DecodeAll(index, raw.data(), threads, impl_->options.verify_checksums));
-  return Dequantize(t.dtype, t.quant, t.quant_block, raw.data(), t.rows(), t.cols(), t.params,
-                    t.num_params, out);
+  Status st;
+  if (!RunGuarded([&] {  // the params are read from the mapping
+        st = Dequantize(t.dtype, t.quant, t.quant_block, raw.data(), t.rows(), t.cols(), t.params,
+                        t.num_params, out);
+      })) {
+    return MappedFileChangedError(impl_->path());
+  }
+  return st;
 }
 
 void Reader::WillNeed(size_t index) const {
@@ -167,8 +175,7 @@ std::string BlockWhere(const TensorInfo& t, size_t block) {
 Status Reader::Impl::DecodeBlock(size_t index, size_t block, uint8_t* out, size_t out_size,
                                  bool verify) const {
   const TensorInfo& t = tensors[index];
-  const format::IndexEntry e = format::DecodeIndexEntry(data + records[index].index_offset +
-                                                        block * format::kIndexEntrySize);
+  const format::IndexEntry& e = records[index].blocks[block];
   if (out_size != e.raw_size) {
     return Status::InvalidArgument(BlockWhere(t, block) + ": output buffer is " +
                                    std::to_string(out_size) + " bytes, block decodes to " +
@@ -181,15 +188,23 @@ Status Reader::Impl::DecodeBlock(size_t index, size_t block, uint8_t* out, size_
 }
 
 void Reader::Impl::DecodeRefs(const BlockRef* refs, size_t n, bool verify, Status* errors) const {
+  // Reads of the mapping may fault if the file shrank under us (see
+  // io/fault_guard.h): every block of the run then reports it.
+  if (!RunGuarded([&] { DecodeRefsUnguarded(refs, n, verify, errors); })) {
+    for (size_t i = 0; i < n; ++i) errors[i] = MappedFileChangedError(path());
+  }
+}
+
+void Reader::Impl::DecodeRefsUnguarded(const BlockRef* refs, size_t n, bool verify,
+                                       Status* errors) const {
   format::IndexEntry entry[kRunBlocks];
   DecodeJob jobs[kRunBlocks];
   size_t job_ref[kRunBlocks];  // jobs[k] decodes refs[job_ref[k]]
   size_t n_jobs = 0;
   for (size_t i = 0; i < n; ++i) {
     const TensorInfo& t = tensors[refs[i].tensor];
-    const format::IndexEntry& e = entry[i] = format::DecodeIndexEntry(
-        data + records[refs[i].tensor].index_offset + refs[i].block * format::kIndexEntrySize);
-    // Entries were validated at Open: the stored range is inside the stream.
+    // The entry is Open's validated copy: its stored range is inside the stream.
+    const format::IndexEntry& e = entry[i] = records[refs[i].tensor].blocks[refs[i].block];
     const uint8_t* in = data + t.data_offset + e.stored_offset;
     errors[i] = Status::OK();
     if (verify) {

@@ -35,9 +35,13 @@ struct TensorExtents {
 };
 
 // What the reader keeps of a tensor beyond its public TensorInfo: how to
-// decode it and the checksums Verify checks again.
+// decode it and the checksums Verify checks again. The seek index entries
+// are copied at Open, after they were validated: decoding never reads them
+// from the mapping again, so a file rewritten under a running reader cannot
+// point a decode outside its stream.
 struct TensorRecord {
   const Codec* codec = nullptr;
+  std::vector<format::IndexEntry> blocks;
   uint64_t index_offset = 0;  // absolute
   uint64_t index_checksum = 0;
   uint64_t raw_checksum = 0;  // of the whole decoded tensor
@@ -85,6 +89,7 @@ struct Reader::Impl {
                          const Codec** codec) const;
   Status LoadTensorStream(const fb::Tensor& ft, const std::string& where,
                           const reader_internal::Sections& sections, TensorInfo* t,
+                          reader_internal::TensorRecord* rec,
                           reader_internal::TensorExtents* extents) const;
   Status DecodeBlock(size_t index, size_t block, uint8_t* out, size_t out_size, bool verify) const;
   // Decodes refs[0..n), n <= kRunBlocks, on the calling thread, together
@@ -92,6 +97,12 @@ struct Reader::Impl {
   // interleaves a pair); refs[i]'s Status goes to errors[i]. The caller
   // checks the refs.
   void DecodeRefs(const BlockRef* refs, size_t n, bool verify, Status* errors) const;
+  void DecodeRefsUnguarded(const BlockRef* refs, size_t n, bool verify, Status* errors) const;
+  // The file's path for messages ("" for OpenMemory).
+  const std::string& path() const {
+    static const std::string kNone;
+    return mapping ? mapping->path() : kNone;
+  }
   // The same on up to `threads` threads (0: all cores), pairs as the unit.
   void DecodeRefsParallel(const BlockRef* refs, size_t n, int threads, bool verify,
                           Status* errors) const;

@@ -223,12 +223,12 @@ Status Reader::Impl::LoadTensor(size_t index, const fb::Tensor& ft, const Sectio
   TQF_RETURN_IF_ERROR(LoadTensorType(ft, where, &t));
   TQF_RETURN_IF_ERROR(LoadTensorParams(ft, where, sections.plain, &t, &extents->params));
   TQF_RETURN_IF_ERROR(LoadTensorCodec(ft, where, &t, &rec.codec));
-  TQF_RETURN_IF_ERROR(LoadTensorStream(ft, where, sections, &t, extents));
+  TQF_RETURN_IF_ERROR(LoadTensorStream(ft, where, sections, &t, &rec, extents));
   rec.index_offset = ft.index()->offset();
   rec.index_checksum = ft.index_checksum();
   rec.raw_checksum = ft.raw_checksum();
   rec.params_checksum = ft.params_checksum();
-  records.push_back(rec);
+  records.push_back(std::move(rec));
   tensors.push_back(std::move(t));
   return Status::OK();
 }
@@ -330,6 +330,7 @@ Status Reader::Impl::LoadTensorCodec(const fb::Tensor& ft, const std::string& wh
 // order with the decoded sizes the block size implies.
 Status Reader::Impl::LoadTensorStream(const fb::Tensor& ft, const std::string& where,
                                       const Sections& sections, TensorInfo* t,
+                                      reader_internal::TensorRecord* rec,
                                       TensorExtents* extents) const {
   const fb::Extent* de = ft.data();
   if (!RangeWithin(de->offset(), de->size(), sections.streams.begin, sections.streams.end)) {
@@ -340,7 +341,9 @@ Status Reader::Impl::LoadTensorStream(const fb::Tensor& ft, const std::string& w
   t->stored_size = de->size();
   t->block_size = ft.block_size();
   if (t->raw_size > 0 && t->block_size == 0) return Status::Corruption(where + ": block_size 0");
-  const uint64_t nblocks = t->raw_size == 0 ? 0 : (t->raw_size + t->block_size - 1) / t->block_size;
+  // Rounded up without forming raw_size + block_size - 1, which can wrap.
+  const uint64_t nblocks =
+      t->raw_size == 0 ? 0 : t->raw_size / t->block_size + (t->raw_size % t->block_size != 0);
   if (nblocks > UINT32_MAX) return Status::Corruption(where + ": too many blocks");
   t->block_count = static_cast<uint32_t>(nblocks);
   const fb::Extent* ie = ft.index();
@@ -355,9 +358,11 @@ Status Reader::Impl::LoadTensorStream(const fb::Tensor& ft, const std::string& w
     TQF_RETURN_IF_ERROR(
         CheckChecksum(data, ie->offset(), ie->size(), ft.index_checksum(), where + ": seek index"));
   }
+  rec->blocks.resize(nblocks);
   uint64_t expect_off = 0;
   for (uint64_t b = 0; b < nblocks; ++b) {
-    format::IndexEntry e = format::DecodeIndexEntry(data + ie->offset() + b * kIndexEntrySize);
+    const format::IndexEntry e = rec->blocks[b] =
+        format::DecodeIndexEntry(data + ie->offset() + b * kIndexEntrySize);
     uint64_t want_raw = std::min<uint64_t>(t->block_size, t->raw_size - b * t->block_size);
     if (e.stored_offset != expect_off || e.raw_size != want_raw ||
         e.stored_size > t->stored_size - e.stored_offset) {

@@ -1,81 +1,168 @@
 // Reader::Verify: decodes every block of every tensor and checks every
 // checksum (dictionaries, params, seek indices, stored and decoded bytes of
-// each block, and each tensor's whole decoded bytes), collecting all
-// problems rather than stopping at the first.
+// each block, and each tensor's whole decoded bytes), and that every stored
+// number is finite, collecting all problems rather than stopping at the
+// first.
 
 #include <algorithm>
-#include <mutex>
+#include <cmath>
+#include <cstring>
 
+#include "io/fault_guard.h"
 #include "reader/reader_impl.h"
+#include "tqf/internal/half.h"
 #include "util/bytes.h"
 #include "util/checksum.h"
 
 namespace tqf {
+namespace {
+
+// Index of the first non-finite element of a decoded float tensor, or -1.
+// Int8 tensors have no non-finite elements (their scales are checked as
+// params).
+int64_t FirstNonFinite(DType dtype, const uint8_t* p, uint64_t n) {
+  for (uint64_t i = 0; i < n; ++i) {
+    float v;
+    if (dtype == DType::kF32) {
+      std::memcpy(&v, p + 4 * i, 4);
+    } else if (dtype == DType::kF16 || dtype == DType::kBF16) {
+      uint16_t h;
+      std::memcpy(&h, p + 2 * i, 2);
+      v = dtype == DType::kF16 ? F16ToF32(h) : BF16ToF32(h);
+    } else {
+      return -1;
+    }
+    if (!std::isfinite(v)) return static_cast<int64_t>(i);
+  }
+  return -1;
+}
+
+int64_t FirstNonFiniteParam(const float* p, uint64_t n) {
+  for (uint64_t i = 0; i < n; ++i) {
+    float v;
+    std::memcpy(&v, p + i, 4);  // params may be read from the mapping: no aliasing tricks
+    if (!std::isfinite(v)) return static_cast<int64_t>(i);
+  }
+  return -1;
+}
+
+class Verifier {
+ public:
+  Verifier(const Reader::Impl& r, int threads, VerifyReport* report)
+      : r_(r), threads_(threads), report_(report) {}
+
+  void Dictionaries() {
+    for (size_t i = 0; i < r_.dict_info.size(); ++i) {
+      const DictionaryInfo& d = r_.dict_info[i];
+      ExpectChecksum("dictionary " + std::to_string(i), r_.data + d.offset, d.size,
+                     r_.dicts[i].checksum, "checksum ");
+    }
+  }
+
+  // Params, seek index, every block, then the whole tensor.
+  void Tensor(size_t i, std::vector<uint8_t>* buf) {
+    const TensorInfo& t = r_.tensors[i];
+    const reader_internal::TensorRecord& rec = r_.records[i];
+    const std::string where = "tensor '" + t.name + "'";
+    if (t.num_params > 0) {
+      ExpectChecksum(where + " params", reinterpret_cast<const uint8_t*>(t.params),
+                     t.num_params * sizeof(float), rec.params_checksum, "checksum ");
+      int64_t bad = -1;
+      Guard([&] { bad = FirstNonFiniteParam(t.params, t.num_params); });
+      if (bad >= 0) {
+        Problem(where + " params", Status::Corruption("quantization parameter " +
+                                                      std::to_string(bad) + " is not finite"));
+      }
+    }
+    ExpectChecksum(where + " seek index", r_.data + rec.index_offset,
+                   uint64_t(t.block_count) * format::kIndexEntrySize, rec.index_checksum,
+                   "checksum ");
+    try {
+      buf->resize(t.raw_size);
+    } catch (const std::exception&) {  // bad_alloc, length_error
+      Problem(where, Status::ResourceExhausted("cannot allocate " + std::to_string(t.raw_size) +
+                                               " bytes"));
+      return;
+    }
+    if (Blocks(i, buf->data())) {
+      const uint64_t whole = Checksum64(buf->data(), t.raw_size);
+      if (whole != rec.raw_checksum) {
+        Problem(where, Status::ChecksumMismatch("decoded tensor checksum " + Hex(whole) +
+                                                ", expected " + Hex(rec.raw_checksum)));
+      }
+      const int64_t bad = FirstNonFinite(t.dtype, buf->data(), t.num_elements());
+      if (bad >= 0) {
+        Problem(where, Status::Corruption("element " + std::to_string(bad) + " is not finite"));
+      }
+    }
+    report_->tensors_checked++;
+    report_->blocks_checked += t.block_count;
+    report_->bytes_decoded += t.raw_size;
+  }
+
+  // Whether the file's mapping faulted (it shrank or was rewritten): no
+  // point reading further.
+  bool changed() const { return changed_; }
+
+ private:
+  // Decodes every block of tensor `i` into `out`; false if any failed.
+  bool Blocks(size_t i, uint8_t* out) {
+    std::vector<Status> errors;
+    r_.DecodeBlocks(i, out, threads_, true, &errors);
+    bool ok = true;
+    for (size_t b = 0; b < errors.size(); ++b) {
+      if (errors[b].ok()) continue;
+      ok = false;
+      if (errors[b].IsIOError()) {  // the mapping faulted: report it once
+        if (changed_) continue;
+        changed_ = true;
+      }
+      // The block's message already names the tensor and block.
+      report_->problems.push_back(
+          {"tensor '" + r_.tensors[i].name + "' block " + std::to_string(b), errors[b]});
+    }
+    return ok;
+  }
+
+  void ExpectChecksum(const std::string& where, const uint8_t* p, uint64_t size, uint64_t want,
+                      const char* what) {
+    uint64_t got = 0;
+    if (!Guard([&] { got = Checksum64(p, size); })) return;
+    if (got != want) {
+      Problem(where, Status::ChecksumMismatch(what + Hex(got) + ", expected " + Hex(want)));
+    }
+  }
+
+  template <class Fn>
+  bool Guard(Fn&& fn) {
+    if (RunGuarded(fn)) return true;
+    if (!changed_) report_->problems.push_back({"file", MappedFileChangedError(r_.path())});
+    changed_ = true;
+    return false;
+  }
+
+  // Every problem's Status message names its place itself.
+  void Problem(const std::string& where, const Status& s) {
+    report_->problems.push_back({where, s.WithContext(where)});
+  }
+
+  const Reader::Impl& r_;
+  const int threads_;
+  VerifyReport* report_;
+  bool changed_ = false;
+};
+
+}  // namespace
 
 VerifyReport Reader::Verify(int threads,
                             const std::function<void(size_t, size_t)>& progress) const {
-  const Impl& r = *impl_;
   VerifyReport report;
-  // Every problem's Status message names its place itself.
-  auto problem = [&](std::string where, Status s) {
-    report.problems.push_back({where, s.WithContext(where)});
-  };
-  for (size_t i = 0; i < r.dict_info.size(); ++i) {
-    const DictionaryInfo& d = r.dict_info[i];
-    uint64_t got = Checksum64(r.data + d.offset, d.size);
-    if (got != r.dicts[i].checksum) {
-      problem("dictionary " + std::to_string(i),
-              Status::ChecksumMismatch("checksum " + Hex(got) + ", expected " +
-                                       Hex(r.dicts[i].checksum)));
-    }
-  }
+  Verifier v(*impl_, threads, &report);
+  v.Dictionaries();
   std::vector<uint8_t> buf;
-  for (size_t i = 0; i < r.tensors.size(); ++i) {
-    const TensorInfo& t = r.tensors[i];
-    const std::string where = "tensor '" + t.name + "'";
-    if (t.num_params > 0) {
-      uint64_t got = Checksum64(t.params, t.num_params * sizeof(float));
-      if (got != r.records[i].params_checksum) {
-        problem(where + " params", Status::ChecksumMismatch("checksum " + Hex(got) + ", expected " +
-                                                            Hex(r.records[i].params_checksum)));
-      }
-    }
-    uint64_t got = Checksum64(r.data + r.records[i].index_offset,
-                              uint64_t(t.block_count) * format::kIndexEntrySize);
-    if (got != r.records[i].index_checksum) {
-      problem(where + " seek index",
-              Status::ChecksumMismatch("checksum " + Hex(got) + ", expected " +
-                                       Hex(r.records[i].index_checksum)));
-    }
-    try {
-      buf.resize(t.raw_size);
-    } catch (const std::bad_alloc&) {
-      problem(where, Status::ResourceExhausted("cannot allocate " + std::to_string(t.raw_size) +
-                                               " bytes"));
-      continue;
-    }
-    const long n = t.block_count;
-    std::vector<Status> errors;
-    r.DecodeBlocks(i, buf.data(), threads, true, &errors);
-    bool blocks_ok = true;
-    for (long b = 0; b < n; ++b) {
-      if (!errors[b].ok()) {
-        blocks_ok = false;
-        // DecodeBlock's message already names the tensor and block.
-        report.problems.push_back({where + " block " + std::to_string(b), errors[b]});
-      }
-    }
-    if (blocks_ok) {
-      uint64_t whole = Checksum64(buf.data(), t.raw_size);
-      if (whole != r.records[i].raw_checksum) {
-        problem(where, Status::ChecksumMismatch("decoded tensor checksum " + Hex(whole) +
-                                                ", expected " + Hex(r.records[i].raw_checksum)));
-      }
-    }
-    report.tensors_checked++;
-    report.blocks_checked += n;
-    report.bytes_decoded += t.raw_size;
-    if (progress) progress(i + 1, r.tensors.size());
+  for (size_t i = 0; i < impl_->tensors.size() && !v.changed(); ++i) {
+    v.Tensor(i, &buf);
+    if (progress) progress(i + 1, impl_->tensors.size());
   }
   return report;
 }

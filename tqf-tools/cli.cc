@@ -42,17 +42,21 @@ bool Args::Is(const std::string& flag) {
 }
 
 int Fail(const std::string& cmd, const std::string& message, int code) {
-  std::fprintf(stderr, "tqf %s: %s\n", cmd.c_str(), message.c_str());
+  std::fprintf(stderr, "tqf %s: %s\n", cmd.c_str(), TerminalSafe(message).c_str());
   return code;
 }
 
+// A Status is what an operation on data returned: a failure (1), even when
+// its code is kInvalidArgument (a file's content the operation refuses).
+// Usage errors (2) are found while parsing arguments and reported by Usage.
 int Fail(const std::string& cmd, const Status& status) {
-  int code = status.IsInvalidArgument() ? kExitUsage : kExitFailure;
-  return Fail(cmd, status.ToString(), code);
+  return Fail(cmd, status.ToString(), kExitFailure);
 }
 
 int Usage(const std::string& cmd, const std::string& message, const char* usage) {
-  if (!message.empty()) std::fprintf(stderr, "tqf %s: %s\n", cmd.c_str(), message.c_str());
+  if (!message.empty()) {
+    std::fprintf(stderr, "tqf %s: %s\n", cmd.c_str(), TerminalSafe(message).c_str());
+  }
   std::fprintf(stderr, "%s", usage);
   return kExitUsage;
 }
@@ -140,29 +144,6 @@ void Progress::Finish() {
     std::fflush(stderr);
     drawn_ = false;
   }
-}
-
-std::string JsonEscape(const std::string& s) {
-  std::string out;
-  out.reserve(s.size() + 2);
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out;
 }
 
 }  // namespace tqf::tools

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "tqf/internal/text.h"  // JsonEscape, JsonNumber, TerminalSafe
 #include "tqf/status.h"
 
 namespace tqf::tools {
@@ -38,7 +39,8 @@ class Args {
   std::string error_;
 };
 
-// Prints "tqf CMD: message" to stderr; returns `code`.
+// Prints "tqf CMD: message" to stderr (control characters and invalid
+// UTF-8 escaped: messages quote names from files); returns `code`.
 int Fail(const std::string& cmd, const std::string& message, int code = kExitFailure);
 int Fail(const std::string& cmd, const Status& status);
 int Usage(const std::string& cmd, const std::string& message, const char* usage);
@@ -64,9 +66,6 @@ class Progress {
   bool tty_;
   bool drawn_ = false;
 };
-
-// JSON string escaping for --json outputs.
-std::string JsonEscape(const std::string& s);
 
 }  // namespace tqf::tools
 

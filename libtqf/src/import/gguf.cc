@@ -95,16 +95,19 @@ Status ReadTensorInfo(Cursor* c, uint32_t alignment, TensorInfo* ti) {
   return Status::OK();
 }
 
-}  // namespace
+struct Counts {
+  uint64_t n_tensors = 0, n_kv = 0;
+};
 
-Result<SourceModel> ParseGguf(const uint8_t* data, size_t size) {
-  Cursor c(data, size);
+// Magic, version and the two counts. The counts are capped by the bytes
+// left, so a hostile count cannot make the callers reserve huge vectors.
+Result<Counts> ReadHeader(const uint8_t* data, size_t size, Cursor* c) {
   if (size < 4 || std::memcmp(data, "GGUF", 4) != 0) {
     return Status::Corruption("not a GGUF file (bad magic; expected \"GGUF\")");
   }
-  c.Skip(4);
+  c->Skip(4);
   uint32_t version;
-  TQF_RETURN_IF_ERROR(c.U32(&version, "version"));
+  TQF_RETURN_IF_ERROR(c->U32(&version, "version"));
   if (version != 2 && version != 3) {
     if (version != 0 && (version & 0xFFFF) == 0) {
       return Status::NotSupported("GGUF version field " + Hex(version) +
@@ -113,79 +116,119 @@ Result<SourceModel> ParseGguf(const uint8_t* data, size_t size) {
     return Status::NotSupported("GGUF version " + std::to_string(version) +
                                 " is not supported (supported: 2 and 3)");
   }
-  uint64_t n_tensors, n_kv;
-  TQF_RETURN_IF_ERROR(c.U64(&n_tensors, "tensor count"));
-  TQF_RETURN_IF_ERROR(c.U64(&n_kv, "metadata count"));
+  Counts n;
+  TQF_RETURN_IF_ERROR(c->U64(&n.n_tensors, "tensor count"));
+  TQF_RETURN_IF_ERROR(c->U64(&n.n_kv, "metadata count"));
   // Minimal encodings: a key-value takes >= 13 bytes, a tensor info >= 24.
-  if (n_kv > c.remaining() / 13) {
-    return Status::Corruption("GGUF metadata count " + std::to_string(n_kv) +
-                              " cannot fit in the " + std::to_string(c.remaining()) +
+  if (n.n_kv > c->remaining() / 13) {
+    return Status::Corruption("GGUF metadata count " + std::to_string(n.n_kv) +
+                              " cannot fit in the " + std::to_string(c->remaining()) +
                               " bytes after the header");
   }
-  if (n_tensors > c.remaining() / 24) {
-    return Status::Corruption("GGUF tensor count " + std::to_string(n_tensors) +
-                              " cannot fit in the " + std::to_string(c.remaining()) +
+  if (n.n_tensors > c->remaining() / 24) {
+    return Status::Corruption("GGUF tensor count " + std::to_string(n.n_tensors) +
+                              " cannot fit in the " + std::to_string(c->remaining()) +
                               " bytes after the header");
   }
+  return n;
+}
+
+// May throw std::bad_alloc.
+Result<std::vector<KeyValue>> ReadKeyValues(Cursor* c, uint64_t n_kv) {
+  std::vector<KeyValue> kvs(static_cast<size_t>(n_kv));
+  std::set<std::string> seen;
+  for (KeyValue& kv : kvs) {
+    TQF_RETURN_IF_ERROR(gguf::ReadKeyValue(c, &kv));
+    if (!seen.insert(kv.key).second) {
+      return Status::Corruption("GGUF metadata key '" + kv.key + "' (at byte " +
+                                std::to_string(kv.pos) + ") appears twice");
+    }
+  }
+  return kvs;
+}
+
+// general.alignment, or the GGUF default when the key is absent.
+Result<uint32_t> ReadAlignment(const std::vector<KeyValue>& kvs) {
+  const KeyValue* a = gguf::Find(kvs, "general.alignment");
+  if (a == nullptr) return kDefaultAlignment;
+  uint64_t v;
+  if (!a->AsUInt(&v) || v == 0 || v > (1u << 30) || (v & (v - 1)) != 0) {
+    return Status::Corruption("GGUF general.alignment must be a power of two integer, got " +
+                              a->ToString());
+  }
+  return static_cast<uint32_t>(v);
+}
+
+// May throw std::bad_alloc.
+Result<std::vector<TensorInfo>> ReadTensorInfos(Cursor* c, uint64_t n_tensors, uint32_t alignment) {
+  std::vector<TensorInfo> infos(static_cast<size_t>(n_tensors));
+  std::set<std::string> names;
+  for (TensorInfo& ti : infos) {
+    TQF_RETURN_IF_ERROR(ReadTensorInfo(c, alignment, &ti));
+    if (!names.insert(ti.name).second) {
+      return Status::Corruption("GGUF tensor '" + ti.name + "' (info at byte " +
+                                std::to_string(ti.info_pos) + ") appears twice");
+    }
+  }
+  return infos;
+}
+
+// Points a tensor at its bytes in the data section, which must hold them.
+Result<SourceTensor> LocateTensor(const TensorInfo& ti, const uint8_t* data, size_t size,
+                                  uint64_t data_start) {
+  SourceTensor t;
+  t.name = ti.name;
+  t.dtype = ti.dtype;
+  t.shape.assign(ti.ne.rbegin(), ti.ne.rend());
+  uint64_t bytes = 0, begin = 0;
+  if (!import_internal::TensorBytes(ti.dtype, t.num_elements(), &bytes)) {
+    return Status::Corruption("GGUF tensor '" + ti.name + "': " + std::to_string(t.num_elements()) +
+                              " elements of " + DTypeName(ti.dtype) +
+                              " overflow a 64-bit byte size");
+  }
+  if (import_internal::AddOverflow(data_start, ti.offset, &begin) ||
+      !RangeWithin(begin, bytes, data_start, size)) {
+    return Status::Corruption("GGUF tensor '" + ti.name + "': data at file offset " +
+                              std::to_string(data_start) + " + " + std::to_string(ti.offset) +
+                              " with " + std::to_string(bytes) + " bytes extends past the " +
+                              std::to_string(size) + "-byte file");
+  }
+  t.data = data + begin;
+  t.size = static_cast<size_t>(bytes);
+  return t;
+}
+
+// The data section starts at the first aligned offset after the tensor
+// infos. May throw std::bad_alloc.
+Status LocateTensors(const std::vector<TensorInfo>& infos, const uint8_t* data, size_t size,
+                     size_t infos_end, uint32_t alignment, std::vector<SourceTensor>* tensors) {
+  const uint64_t data_start = AlignUp(infos_end, alignment);
+  if (!infos.empty() && data_start > size) {
+    return Status::Corruption("GGUF data section starts at byte " + std::to_string(data_start) +
+                              ", past the end of the " + std::to_string(size) + "-byte file");
+  }
+  tensors->reserve(infos.size());
+  for (const TensorInfo& ti : infos) {
+    TQF_ASSIGN_OR_RETURN(SourceTensor t, LocateTensor(ti, data, size, data_start));
+    tensors->push_back(std::move(t));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<SourceModel> ParseGguf(const uint8_t* data, size_t size) {
+  Cursor c(data, size);
+  TQF_ASSIGN_OR_RETURN(const Counts n, ReadHeader(data, size, &c));
   SourceModel m;
   m.format = "gguf";
   m.file_bytes = size;
   try {
-    std::vector<KeyValue> kvs(static_cast<size_t>(n_kv));
-    std::set<std::string> seen;
-    for (KeyValue& kv : kvs) {
-      TQF_RETURN_IF_ERROR(gguf::ReadKeyValue(&c, &kv));
-      if (!seen.insert(kv.key).second) {
-        return Status::Corruption("GGUF metadata key '" + kv.key + "' (at byte " +
-                                  std::to_string(kv.pos) + ") appears twice");
-      }
-    }
-    uint32_t alignment = kDefaultAlignment;
-    if (const KeyValue* a = gguf::Find(kvs, "general.alignment")) {
-      uint64_t v;
-      if (!a->AsUInt(&v) || v == 0 || v > (1u << 30) || (v & (v - 1)) != 0) {
-        return Status::Corruption("GGUF general.alignment must be a power of two integer, got " +
-                                  a->ToString());
-      }
-      alignment = static_cast<uint32_t>(v);
-    }
-    std::vector<TensorInfo> infos(static_cast<size_t>(n_tensors));
-    std::set<std::string> names;
-    for (TensorInfo& ti : infos) {
-      TQF_RETURN_IF_ERROR(ReadTensorInfo(&c, alignment, &ti));
-      if (!names.insert(ti.name).second) {
-        return Status::Corruption("GGUF tensor '" + ti.name + "' (info at byte " +
-                                  std::to_string(ti.info_pos) + ") appears twice");
-      }
-    }
-    const uint64_t data_start = AlignUp(c.pos(), alignment);
-    if (n_tensors > 0 && data_start > size) {
-      return Status::Corruption("GGUF data section starts at byte " + std::to_string(data_start) +
-                                ", past the end of the " + std::to_string(size) + "-byte file");
-    }
-    m.tensors.reserve(infos.size());
-    for (const TensorInfo& ti : infos) {
-      SourceTensor t;
-      t.name = ti.name;
-      t.dtype = ti.dtype;
-      t.shape.assign(ti.ne.rbegin(), ti.ne.rend());
-      uint64_t bytes = 0, begin = 0;
-      if (!import_internal::TensorBytes(ti.dtype, t.num_elements(), &bytes)) {
-        return Status::Corruption("GGUF tensor '" + ti.name +
-                                  "': " + std::to_string(t.num_elements()) + " elements of " +
-                                  DTypeName(ti.dtype) + " overflow a 64-bit byte size");
-      }
-      if (import_internal::AddOverflow(data_start, ti.offset, &begin) ||
-          !RangeWithin(begin, bytes, data_start, size)) {
-        return Status::Corruption("GGUF tensor '" + ti.name + "': data at file offset " +
-                                  std::to_string(data_start) + " + " + std::to_string(ti.offset) +
-                                  " with " + std::to_string(bytes) + " bytes extends past the " +
-                                  std::to_string(size) + "-byte file");
-      }
-      t.data = data + begin;
-      t.size = static_cast<size_t>(bytes);
-      m.tensors.push_back(std::move(t));
-    }
+    TQF_ASSIGN_OR_RETURN(std::vector<KeyValue> kvs, ReadKeyValues(&c, n.n_kv));
+    TQF_ASSIGN_OR_RETURN(const uint32_t alignment, ReadAlignment(kvs));
+    TQF_ASSIGN_OR_RETURN(std::vector<TensorInfo> infos,
+                         ReadTensorInfos(&c, n.n_tensors, alignment));
+    TQF_RETURN_IF_ERROR(LocateTensors(infos, data, size, c.pos(), alignment, &m.tensors));
     TQF_RETURN_IF_ERROR(gguf::FillModelInfo(kvs, m.tensors, &m.info));
   } catch (const std::bad_alloc&) {
     return Status::ResourceExhausted("GGUF: out of memory reading the header of a " +

@@ -37,12 +37,140 @@ const std::string* FindSplitRegex(const json::Value& v, int depth) {
   return nullptr;
 }
 
-int32_t FindToken(const std::vector<std::string>& tokens, const std::vector<bool>& present,
-                  std::string_view text) {
+int32_t FindToken(const std::vector<std::string>& tokens, std::string_view text) {
   for (size_t i = 0; i < tokens.size(); ++i) {
-    if (present[i] && tokens[i] == text) return static_cast<int32_t>(i);
+    if (tokens[i] == text) return static_cast<int32_t>(i);
   }
   return -1;
+}
+
+// The "model" object of a tokenizer.json, if it is a BPE we can import.
+Result<const json::Value*> FindBpeModel(const json::Value& doc, const std::string& where) {
+  if (!doc.is_object()) return Status::Corruption(where + ": tokenizer.json is not a JSON object");
+  const json::Value* model = doc.Find("model");
+  if (!model || !model->is_object()) return Status::Corruption(where + ": no \"model\" object");
+  if (const json::Value* type = model->Find("type");
+      type && type->is_string() && type->as_string() != "BPE") {
+    return Status::NotSupported(where + ": tokenizer model type '" + type->as_string() +
+                                "' (only BPE is supported)");
+  }
+  if (const json::Value* bf = model->Find("byte_fallback"); bf && bf->as_bool()) {
+    return Status::NotSupported(where + ": SentencePiece-style BPE with byte_fallback " +
+                                "(use the model's tokenizer.bin or GGUF instead)");
+  }
+  return model;
+}
+
+// Token strings by id. tokenizer.json gives ids explicitly, in any order,
+// in two places (model.vocab and added_tokens); the ids must end up dense.
+// The constructor and Assign may throw std::bad_alloc.
+class VocabById {
+ public:
+  VocabById(uint64_t cap, const std::string& where, TokenizerData* tok)
+      : cap_(cap), where_(where), tok_(tok) {
+    tok_->tokens.resize(cap);
+    tok_->token_types.assign(cap, 1);  // GGUF: normal
+    present_.assign(cap, false);
+  }
+
+  // Every id must be below the number of entries, and name one string only.
+  Status Assign(int64_t id, const std::string& s, int32_t type, const std::string& what) {
+    if (id < 0 || static_cast<uint64_t>(id) >= cap_) {
+      return Status::Corruption(where_ + ": " + what + " '" + s + "' has id " + std::to_string(id) +
+                                ", outside [0, " + std::to_string(cap_) + ")");
+    }
+    if (present_[id] && tok_->tokens[id] != s) {
+      return Status::Corruption(where_ + ": id " + std::to_string(id) + " given to both '" +
+                                tok_->tokens[id] + "' and '" + s + "'");
+    }
+    tok_->tokens[id] = s;
+    present_[id] = true;
+    if (type != 1) tok_->token_types[id] = type;
+    return Status::OK();
+  }
+
+  // Drops the unused ids above the highest one given; any hole below it is
+  // an error.
+  Status TrimToDense() {
+    size_t n = cap_;
+    while (n > 0 && !present_[n - 1]) --n;
+    for (size_t i = 0; i < n; ++i) {
+      if (!present_[i]) {
+        return Status::Corruption(where_ + ": token ids are not dense: id " + std::to_string(i) +
+                                  " is missing (highest id " + std::to_string(n - 1) + ")");
+      }
+    }
+    tok_->tokens.resize(n);
+    tok_->token_types.resize(n);
+    present_.resize(n);
+    return Status::OK();
+  }
+
+ private:
+  const uint64_t cap_;
+  const std::string where_;
+  TokenizerData* tok_;
+  std::vector<bool> present_;
+};
+
+Status ReadVocab(const json::Value& vocab, const std::string& where, VocabById* ids) {
+  for (size_t i = 0; i < vocab.size(); ++i) {
+    const json::Value& id = vocab.items()[i];
+    if (!id.is_int()) {
+      return Status::Corruption(where + ": model.vocab['" + vocab.keys()[i] +
+                                "'] is not an integer id");
+    }
+    TQF_RETURN_IF_ERROR(ids->Assign(id.as_int(), vocab.keys()[i], 1, "vocab token"));
+  }
+  return Status::OK();
+}
+
+Status ReadAddedTokens(const json::Value* added, size_t n_added, const std::string& where,
+                       VocabById* ids) {
+  for (size_t i = 0; i < n_added; ++i) {
+    const json::Value& a = added->items()[i];
+    const json::Value* id = a.Find("id");
+    const json::Value* content = a.Find("content");
+    if (!id || !id->is_int() || !content || !content->is_string()) {
+      return Status::Corruption(where + ": added_tokens[" + std::to_string(i) +
+                                "] lacks an integer id or a string content");
+    }
+    const json::Value* special = a.Find("special");
+    const int32_t type = special && special->as_bool() ? 3 : 4;  // control : user-defined
+    TQF_RETURN_IF_ERROR(ids->Assign(id->as_int(), content->as_string(), type, "added token"));
+  }
+  return Status::OK();
+}
+
+// model.merges, in either spelling: "a b" or ["a", "b"].
+Status ReadMerges(const json::Value& model, const std::string& where,
+                  std::vector<std::string>* out) {
+  const json::Value* merges = model.Find("merges");
+  if (!merges || !merges->is_array()) return Status::OK();
+  out->reserve(merges->size());
+  for (size_t i = 0; i < merges->size(); ++i) {
+    const json::Value& m = merges->items()[i];
+    if (m.is_string()) {
+      out->push_back(m.as_string());
+    } else if (m.is_array() && m.size() == 2 && m.items()[0].is_string() &&
+               m.items()[1].is_string()) {
+      out->push_back(m.items()[0].as_string() + " " + m.items()[1].as_string());
+    } else {
+      return Status::Corruption(where + ": model.merges[" + std::to_string(i) +
+                                "] is neither \"a b\" nor [\"a\", \"b\"]");
+    }
+  }
+  return Status::OK();
+}
+
+// BOS and EOS by the names LLaMA 3 and GPT-2 style vocabularies use. The
+// ids are dense by now, so every entry is a real token.
+void FindSpecialIds(TokenizerData* tok) {
+  tok->bos_id = FindToken(tok->tokens, "<|begin_of_text|>");
+  tok->eos_id = FindToken(tok->tokens, "<|end_of_text|>");
+  if (tok->eos_id < 0) tok->eos_id = FindToken(tok->tokens, "<|eot_id|>");
+  if (tok->eos_id < 0) tok->eos_id = FindToken(tok->tokens, "<|endoftext|>");
+  tok->add_bos = tok->bos_id >= 0;
 }
 
 }  // namespace
@@ -115,97 +243,22 @@ Result<TokenizerData> ParseLlama2cTokenizer(const uint8_t* data, size_t size,
 
 Result<TokenizerData> ParseHfTokenizerJson(std::string_view text, const std::string& where) {
   TQF_ASSIGN_OR_RETURN(json::Value doc, json::Parse(text));
-  if (!doc.is_object()) return Status::Corruption(where + ": tokenizer.json is not a JSON object");
-  const json::Value* model = doc.Find("model");
-  if (!model || !model->is_object()) return Status::Corruption(where + ": no \"model\" object");
-  if (const json::Value* type = model->Find("type");
-      type && type->is_string() && type->as_string() != "BPE") {
-    return Status::NotSupported(where + ": tokenizer model type '" + type->as_string() +
-                                "' (only BPE is supported)");
-  }
-  if (const json::Value* bf = model->Find("byte_fallback"); bf && bf->as_bool()) {
-    return Status::NotSupported(where + ": SentencePiece-style BPE with byte_fallback " +
-                                "(use the model's tokenizer.bin or GGUF instead)");
-  }
+  TQF_ASSIGN_OR_RETURN(const json::Value* model, FindBpeModel(doc, where));
   const json::Value* vocab = model->Find("vocab");
   if (!vocab || !vocab->is_object())
     return Status::Corruption(where + ": no \"model.vocab\" object");
   const json::Value* added = doc.Find("added_tokens");
   const size_t n_added = added && added->is_array() ? added->size() : 0;
-  // Dense ids: every id must be below the number of entries.
-  const uint64_t cap = static_cast<uint64_t>(vocab->size()) + n_added;
 
   TokenizerData tok;
   tok.kind = TokenizerKind::kByteLevelBpe;
   tok.add_bos = false;
-  std::vector<bool> present;
   try {
-    tok.tokens.resize(cap);
-    tok.token_types.assign(cap, 1);  // GGUF: normal
-    present.assign(cap, false);
-    auto assign = [&](int64_t id, const std::string& s, int32_t type,
-                      const std::string& what) -> Status {
-      if (id < 0 || static_cast<uint64_t>(id) >= cap) {
-        return Status::Corruption(where + ": " + what + " '" + s + "' has id " +
-                                  std::to_string(id) + ", outside [0, " + std::to_string(cap) +
-                                  ")");
-      }
-      if (present[id] && tok.tokens[id] != s) {
-        return Status::Corruption(where + ": id " + std::to_string(id) + " given to both '" +
-                                  tok.tokens[id] + "' and '" + s + "'");
-      }
-      tok.tokens[id] = s;
-      present[id] = true;
-      if (type != 1) tok.token_types[id] = type;
-      return Status::OK();
-    };
-    for (size_t i = 0; i < vocab->size(); ++i) {
-      const json::Value& id = vocab->items()[i];
-      if (!id.is_int()) {
-        return Status::Corruption(where + ": model.vocab['" + vocab->keys()[i] +
-                                  "'] is not an integer id");
-      }
-      TQF_RETURN_IF_ERROR(assign(id.as_int(), vocab->keys()[i], 1, "vocab token"));
-    }
-    for (size_t i = 0; i < n_added; ++i) {
-      const json::Value& a = added->items()[i];
-      const json::Value* id = a.Find("id");
-      const json::Value* content = a.Find("content");
-      if (!id || !id->is_int() || !content || !content->is_string()) {
-        return Status::Corruption(where + ": added_tokens[" + std::to_string(i) +
-                                  "] lacks an integer id or a string content");
-      }
-      const json::Value* special = a.Find("special");
-      const int32_t type = special && special->as_bool() ? 3 : 4;  // control : user-defined
-      TQF_RETURN_IF_ERROR(assign(id->as_int(), content->as_string(), type, "added token"));
-    }
-    size_t n = cap;
-    while (n > 0 && !present[n - 1]) --n;
-    for (size_t i = 0; i < n; ++i) {
-      if (!present[i]) {
-        return Status::Corruption(where + ": token ids are not dense: id " + std::to_string(i) +
-                                  " is missing (highest id " + std::to_string(n - 1) + ")");
-      }
-    }
-    tok.tokens.resize(n);
-    tok.token_types.resize(n);
-    present.resize(n);
-
-    if (const json::Value* merges = model->Find("merges"); merges && merges->is_array()) {
-      tok.merges.reserve(merges->size());
-      for (size_t i = 0; i < merges->size(); ++i) {
-        const json::Value& m = merges->items()[i];
-        if (m.is_string()) {
-          tok.merges.push_back(m.as_string());
-        } else if (m.is_array() && m.size() == 2 && m.items()[0].is_string() &&
-                   m.items()[1].is_string()) {
-          tok.merges.push_back(m.items()[0].as_string() + " " + m.items()[1].as_string());
-        } else {
-          return Status::Corruption(where + ": model.merges[" + std::to_string(i) +
-                                    "] is neither \"a b\" nor [\"a\", \"b\"]");
-        }
-      }
-    }
+    VocabById ids(static_cast<uint64_t>(vocab->size()) + n_added, where, &tok);
+    TQF_RETURN_IF_ERROR(ReadVocab(*vocab, where, &ids));
+    TQF_RETURN_IF_ERROR(ReadAddedTokens(added, n_added, where, &ids));
+    TQF_RETURN_IF_ERROR(ids.TrimToDense());
+    TQF_RETURN_IF_ERROR(ReadMerges(*model, where, &tok.merges));
   } catch (const std::bad_alloc&) {
     return Status::ResourceExhausted(where + ": out of memory building the vocabulary");
   }
@@ -213,11 +266,7 @@ Result<TokenizerData> ParseHfTokenizerJson(std::string_view text, const std::str
   if (const json::Value* pre = doc.Find("pre_tokenizer")) {
     if (const std::string* re = FindSplitRegex(*pre, 0)) tok.pre_split_regex = *re;
   }
-  tok.bos_id = FindToken(tok.tokens, present, "<|begin_of_text|>");
-  tok.eos_id = FindToken(tok.tokens, present, "<|end_of_text|>");
-  if (tok.eos_id < 0) tok.eos_id = FindToken(tok.tokens, present, "<|eot_id|>");
-  if (tok.eos_id < 0) tok.eos_id = FindToken(tok.tokens, present, "<|endoftext|>");
-  tok.add_bos = tok.bos_id >= 0;
+  FindSpecialIds(&tok);
   return tok;
 }
 

@@ -35,6 +35,59 @@ Result<QuantizedTensor> QuantizeSource(const SourceTensor& t, QuantScheme scheme
   return q;
 }
 
+// Pass 1: dictionaries, from the stored bytes of every tensor that uses them.
+Result<DictionaryPlan> PlanDictionaries(const SourceModel& model, const std::vector<Plan>& plans,
+                                        const Codec* codec, const PackOptions& options) {
+  const size_t n = model.tensors.size();
+  DictionaryPlan dict_plan;
+  dict_plan.tensor_dictionary.assign(n, -1);
+  if (!codec->uses_dictionary()) return dict_plan;
+  auto builder = codec->NewDictionaryBuilder();
+  if (!builder)
+    return Status::InvalidArgument(std::string(codec->name()) + ": no dictionary builder");
+  for (size_t i = 0; i < n; ++i) {
+    if (plans[i].codec == codec) {
+      TQF_ASSIGN_OR_RETURN(QuantizedTensor q, QuantizeSource(model.tensors[i], plans[i].scheme));
+      builder->Add(i, q.data.data(), q.data.size());
+    }
+    if (options.progress) options.progress("analyse", i + 1, n);
+  }
+  TQF_ASSIGN_OR_RETURN(dict_plan, builder->Build());
+  dict_plan.tensor_dictionary.resize(n, -1);
+  return dict_plan;
+}
+
+// Pass 2, for one tensor: quantize again, encode, and account for it.
+Status EncodeTensor(const SourceTensor& t, const Plan& plan, int dictionary, Writer* writer,
+                    PackReport* report) {
+  TQF_ASSIGN_OR_RETURN(QuantizedTensor q, QuantizeSource(t, plan.scheme));
+  TensorSpec spec;
+  spec.name = t.name;
+  spec.shape = t.shape;
+  spec.source_dtype = t.dtype;
+  spec.dtype = q.dtype;
+  spec.quant = q.quant;
+  spec.quant_block = q.quant_block;
+  spec.codec = plan.codec->kind();
+  spec.dictionary = dictionary;
+  TQF_ASSIGN_OR_RETURN(TensorWriteStats st, writer->AddTensor(spec, q.data.data(), q.data.size(),
+                                                              q.params.data(), q.params.size()));
+  PackedTensorReport tr;
+  tr.name = t.name;
+  tr.elements = t.num_elements();
+  tr.source_bytes = t.size;
+  tr.raw_bytes = st.raw_bytes;
+  tr.stored_bytes = st.stored_bytes;
+  tr.dtype = q.dtype;
+  tr.codec = spec.codec;
+  report->elements += tr.elements;
+  report->source_tensor_bytes += tr.source_bytes;
+  report->raw_bytes += tr.raw_bytes;
+  report->stored_bytes += tr.stored_bytes;
+  report->tensors.push_back(std::move(tr));
+  return Status::OK();
+}
+
 }  // namespace
 
 Result<PackReport> PackModel(const SourceModel& model, const std::string& out_path,
@@ -46,24 +99,8 @@ Result<PackReport> PackModel(const SourceModel& model, const std::string& out_pa
   const size_t n = model.tensors.size();
   std::vector<Plan> plans;
   for (const SourceTensor& t : model.tensors) plans.push_back(PlanTensor(t, options, codec));
-
-  // Pass 1: dictionaries, from the stored bytes of every tensor that uses them.
-  DictionaryPlan dict_plan;
-  dict_plan.tensor_dictionary.assign(n, -1);
-  if (codec->uses_dictionary()) {
-    auto builder = codec->NewDictionaryBuilder();
-    if (!builder)
-      return Status::InvalidArgument(std::string(codec->name()) + ": no dictionary builder");
-    for (size_t i = 0; i < n; ++i) {
-      if (plans[i].codec == codec) {
-        TQF_ASSIGN_OR_RETURN(QuantizedTensor q, QuantizeSource(model.tensors[i], plans[i].scheme));
-        builder->Add(i, q.data.data(), q.data.size());
-      }
-      if (options.progress) options.progress("analyse", i + 1, n);
-    }
-    TQF_ASSIGN_OR_RETURN(dict_plan, builder->Build());
-    dict_plan.tensor_dictionary.resize(n, -1);
-  }
+  TQF_ASSIGN_OR_RETURN(const DictionaryPlan dict_plan,
+                       PlanDictionaries(model, plans, codec, options));
 
   TQF_ASSIGN_OR_RETURN(auto writer, Writer::Create(out_path, model.info, options.writer));
   PackReport report;
@@ -72,35 +109,10 @@ Result<PackReport> PackModel(const SourceModel& model, const std::string& out_pa
     TQF_RETURN_IF_ERROR(writer->AddDictionary(codec->kind(), d).status());
     report.dictionary_bytes += d.size();
   }
-
-  // Pass 2: quantize again and encode, one tensor at a time.
   for (size_t i = 0; i < n; ++i) {
-    const SourceTensor& t = model.tensors[i];
-    TQF_ASSIGN_OR_RETURN(QuantizedTensor q, QuantizeSource(t, plans[i].scheme));
-    TensorSpec spec;
-    spec.name = t.name;
-    spec.shape = t.shape;
-    spec.source_dtype = t.dtype;
-    spec.dtype = q.dtype;
-    spec.quant = q.quant;
-    spec.quant_block = q.quant_block;
-    spec.codec = plans[i].codec->kind();
-    spec.dictionary = plans[i].codec == codec ? dict_plan.tensor_dictionary[i] : -1;
-    TQF_ASSIGN_OR_RETURN(TensorWriteStats st, writer->AddTensor(spec, q.data.data(), q.data.size(),
-                                                                q.params.data(), q.params.size()));
-    PackedTensorReport tr;
-    tr.name = t.name;
-    tr.elements = t.num_elements();
-    tr.source_bytes = t.size;
-    tr.raw_bytes = st.raw_bytes;
-    tr.stored_bytes = st.stored_bytes;
-    tr.dtype = q.dtype;
-    tr.codec = spec.codec;
-    report.elements += tr.elements;
-    report.source_tensor_bytes += tr.source_bytes;
-    report.raw_bytes += tr.raw_bytes;
-    report.stored_bytes += tr.stored_bytes;
-    report.tensors.push_back(std::move(tr));
+    const int dictionary = plans[i].codec == codec ? dict_plan.tensor_dictionary[i] : -1;
+    TQF_RETURN_IF_ERROR(
+        EncodeTensor(model.tensors[i], plans[i], dictionary, writer.get(), &report));
     if (options.progress) options.progress("encode", i + 1, n);
   }
   TQF_RETURN_IF_ERROR(writer->Finish());

@@ -37,11 +37,137 @@ struct TensorRecord {
   uint64_t raw_checksum = 0;
   std::vector<float> params;
   std::vector<uint8_t> index;  // encoded entries
+  // Set by WriteTail once the plain and seek-index sections are written.
+  uint64_t params_offset = 0, index_offset = 0;
 };
 
 struct Extent {
   uint64_t begin = 0, end = 0;
 };
+
+// The codec a tensor names and the dictionary tables it encodes with
+// (null for codecs without a dictionary).
+struct CodecChoice {
+  const Codec* codec = nullptr;
+  const CodecTables* tables = nullptr;
+};
+
+// The element count of a tensor whose shape, dtype and byte size agree.
+Result<uint64_t> CheckShapeAndSize(const TensorSpec& spec, size_t size, const std::string& where) {
+  if (spec.shape.empty() || spec.shape.size() > 8) {
+    return Status::InvalidArgument(where + ": needs 1 to 8 dimensions");
+  }
+  uint64_t elements = 1;
+  for (uint64_t d : spec.shape) {
+    if (d != 0 && elements > UINT64_MAX / d)
+      return Status::InvalidArgument(where + ": shape overflows");
+    elements *= d;
+  }
+  const size_t esize = DTypeSize(spec.dtype);
+  if (esize == 0)
+    return Status::InvalidArgument(where + ": cannot store dtype " + DTypeName(spec.dtype));
+  if (elements > UINT64_MAX / esize || elements * esize != size) {
+    return Status::InvalidArgument(where + ": " + std::to_string(size) +
+                                   " bytes given, shape needs " + std::to_string(elements) + " x " +
+                                   std::to_string(esize));
+  }
+  return elements;
+}
+
+// int8 storage goes with quantization, and the params count must be the
+// one NumQuantParams gives for this shape.
+Status CheckQuantization(const TensorSpec& spec, uint64_t elements, size_t num_params,
+                         const std::string& where) {
+  if ((spec.dtype == DType::kI8) != (spec.quant != QuantKind::kNone)) {
+    return Status::InvalidArgument(where + ": int8 storage and quantization go together");
+  }
+  if (spec.quant == QuantKind::kBlock && spec.quant_block == 0) {
+    return Status::InvalidArgument(where + ": block quantization with block size 0");
+  }
+  const uint64_t cols = spec.shape.back();
+  const uint64_t rows = cols ? elements / cols : 0;
+  const size_t want_params = NumQuantParams(spec.quant, spec.quant_block, rows, cols);
+  if (num_params != want_params) {
+    return Status::InvalidArgument(where + ": " + std::to_string(num_params) +
+                                   " quantization params given, expected " +
+                                   std::to_string(want_params));
+  }
+  return Status::OK();
+}
+
+// A dictionary codec needs a dictionary added for that same codec.
+Result<CodecChoice> ChooseCodec(const TensorSpec& spec, const std::vector<DictRecord>& dicts,
+                                const std::string& where) {
+  CodecChoice choice;
+  choice.codec = FindCodec(spec.codec);
+  if (choice.codec == nullptr) return Status::InvalidArgument(where + ": unknown codec");
+  if (choice.codec->uses_dictionary()) {
+    if (spec.dictionary < 0 || static_cast<size_t>(spec.dictionary) >= dicts.size() ||
+        dicts[spec.dictionary].codec != spec.codec) {
+      return Status::InvalidArgument(where + ": codec " + choice.codec->name() +
+                                     " needs one of its dictionaries");
+    }
+    choice.tables = dicts[spec.dictionary].tables.get();
+  } else if (spec.dictionary != -1) {
+    return Status::InvalidArgument(where + ": codec " + std::string(choice.codec->name()) +
+                                   " takes no dictionary");
+  }
+  return choice;
+}
+
+// Encodes every block of `data` in parallel (blocks are independent by
+// design); the first failing block, in block order, names the error.
+Status EncodeBlocks(const CodecChoice& codec, const uint8_t* data, size_t size, size_t block_size,
+                    int max_threads, const std::string& where,
+                    std::vector<std::vector<uint8_t>>* out) {
+  const size_t bs = block_size;
+  const size_t nblocks = (size + bs - 1) / bs;
+  std::vector<std::vector<uint8_t>>& encoded = *out;
+  encoded.assign(nblocks, {});
+  std::vector<Status> errors(nblocks);
+  int threads = max_threads > 0 ? max_threads : omp_get_max_threads();
+  threads = static_cast<int>(std::min<size_t>(threads, std::max<size_t>(nblocks, 1)));
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
+  for (long b = 0; b < static_cast<long>(nblocks); ++b) {
+    const size_t off = static_cast<size_t>(b) * bs;
+    errors[b] =
+        codec.codec->Encode(codec.tables, data + off, std::min(bs, size - off), &encoded[b]);
+  }
+  for (size_t b = 0; b < nblocks; ++b) {
+    if (!errors[b].ok()) return errors[b].WithContext(where + " block " + std::to_string(b));
+    if (encoded[b].size() > UINT32_MAX) return Status::InvalidArgument(where + ": block too large");
+  }
+  return Status::OK();
+}
+
+// One table of the header's tensor vector. The FlatBuffers builder lays
+// bytes out in call order, so the order of the calls here is part of the
+// file format's golden bytes.
+fbs::Offset<fb::Tensor> BuildTensorTable(fbs::FlatBufferBuilder* b, const TensorRecord& t) {
+  auto name = b->CreateString(t.spec.name);
+  auto shape = b->CreateVector(t.spec.shape);
+  fb::Extent params(t.params_offset, t.params.size() * sizeof(float));
+  fb::Extent data(t.data_offset, t.data_size);
+  fb::Extent idx(t.index_offset, t.index.size());
+  fb::TensorBuilder tb(*b);
+  tb.add_name(name);
+  tb.add_shape(shape);
+  tb.add_source_dtype(static_cast<fb::DType>(t.spec.source_dtype));
+  tb.add_dtype(static_cast<fb::DType>(t.spec.dtype));
+  tb.add_quant(static_cast<fb::QuantKind>(t.spec.quant));
+  tb.add_quant_block(t.spec.quant_block);
+  tb.add_params(&params);
+  tb.add_params_checksum(Checksum64(t.params.data(), t.params.size() * sizeof(float)));
+  tb.add_codec(static_cast<fb::CodecKind>(t.spec.codec));
+  tb.add_dictionary(t.spec.dictionary);
+  tb.add_raw_size(t.raw_size);
+  tb.add_block_size(t.block_size);
+  tb.add_data(&data);
+  tb.add_index(&idx);
+  tb.add_index_checksum(Checksum64(t.index.data(), t.index.size()));
+  tb.add_raw_checksum(t.raw_checksum);
+  return tb.Finish();
+}
 
 }  // namespace
 
@@ -65,7 +191,14 @@ struct Writer::Impl {
     streams_started = true;
     return Status::OK();
   }
+  Status CheckName(const TensorSpec& spec, const std::string& where) const;
+  Status AppendBlocks(const uint8_t* data, std::vector<std::vector<uint8_t>>* encoded,
+                      TensorRecord* rec);
   Status WriteTail();
+  Result<Extent> WritePlainSection();
+  Result<Extent> WriteSeekIndex();
+  void BuildHeader(fbs::FlatBufferBuilder* b, const Extent& plain, const Extent& index) const;
+  Status WriteHeaderAndFooter(const fbs::FlatBufferBuilder& b);
 };
 
 Writer::Writer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -116,59 +249,51 @@ Result<int> Writer::AddDictionary(CodecKind codec, const std::vector<uint8_t>& b
   return static_cast<int>(w.dicts.size() - 1);
 }
 
+Status Writer::Impl::CheckName(const TensorSpec& spec, const std::string& where) const {
+  if (spec.name.empty()) return Status::InvalidArgument("tensor with an empty name");
+  if (names.count(spec.name)) return Status::InvalidArgument(where + ": duplicate name");
+  return Status::OK();
+}
+
+// Appends the encoded blocks and fills rec's seek-index entries. Each block
+// is freed once written, so at most one tensor's codewords are held.
+Status Writer::Impl::AppendBlocks(const uint8_t* data, std::vector<std::vector<uint8_t>>* encoded,
+                                  TensorRecord* rec) {
+  const size_t bs = rec->block_size;
+  const size_t size = rec->raw_size;
+  const size_t nblocks = encoded->size();
+  Status s = file->PadTo(kPayloadAlignment);
+  rec->data_offset = file->offset();
+  rec->index.resize(nblocks * format::kIndexEntrySize);
+  uint64_t stored = 0;
+  for (size_t b = 0; s.ok() && b < nblocks; ++b) {
+    std::vector<uint8_t>& block = (*encoded)[b];
+    const size_t off = b * bs;
+    format::IndexEntry e;
+    e.stored_offset = stored;
+    e.stored_size = static_cast<uint32_t>(block.size());
+    e.raw_size = static_cast<uint32_t>(std::min(bs, size - off));
+    e.stored_checksum = Checksum64(block.data(), block.size());
+    e.raw_checksum = Checksum64(data + off, e.raw_size);
+    format::EncodeIndexEntry(e, rec->index.data() + b * format::kIndexEntrySize);
+    s = file->Append(block.data(), block.size());
+    stored += block.size();
+    std::vector<uint8_t>().swap(block);
+  }
+  rec->data_size = stored;
+  return s;
+}
+
 Result<TensorWriteStats> Writer::AddTensor(const TensorSpec& spec, const uint8_t* data, size_t size,
                                            const float* params, size_t num_params) {
   Impl& w = *impl_;
   TQF_RETURN_IF_ERROR(w.failed);
   if (w.finished) return Status::InvalidArgument("AddTensor after Finish");
   const std::string where = "tensor '" + spec.name + "'";
-  if (spec.name.empty()) return Status::InvalidArgument("tensor with an empty name");
-  if (w.names.count(spec.name)) return Status::InvalidArgument(where + ": duplicate name");
-  if (spec.shape.empty() || spec.shape.size() > 8) {
-    return Status::InvalidArgument(where + ": needs 1 to 8 dimensions");
-  }
-  uint64_t elements = 1;
-  for (uint64_t d : spec.shape) {
-    if (d != 0 && elements > UINT64_MAX / d)
-      return Status::InvalidArgument(where + ": shape overflows");
-    elements *= d;
-  }
-  const size_t esize = DTypeSize(spec.dtype);
-  if (esize == 0)
-    return Status::InvalidArgument(where + ": cannot store dtype " + DTypeName(spec.dtype));
-  if (elements > UINT64_MAX / esize || elements * esize != size) {
-    return Status::InvalidArgument(where + ": " + std::to_string(size) +
-                                   " bytes given, shape needs " + std::to_string(elements) + " x " +
-                                   std::to_string(esize));
-  }
-  if ((spec.dtype == DType::kI8) != (spec.quant != QuantKind::kNone)) {
-    return Status::InvalidArgument(where + ": int8 storage and quantization go together");
-  }
-  if (spec.quant == QuantKind::kBlock && spec.quant_block == 0) {
-    return Status::InvalidArgument(where + ": block quantization with block size 0");
-  }
-  const uint64_t cols = spec.shape.back();
-  const uint64_t rows = cols ? elements / cols : 0;
-  const size_t want_params = NumQuantParams(spec.quant, spec.quant_block, rows, cols);
-  if (num_params != want_params) {
-    return Status::InvalidArgument(where + ": " + std::to_string(num_params) +
-                                   " quantization params given, expected " +
-                                   std::to_string(want_params));
-  }
-  const Codec* codec = FindCodec(spec.codec);
-  if (codec == nullptr) return Status::InvalidArgument(where + ": unknown codec");
-  const CodecTables* tables = nullptr;
-  if (codec->uses_dictionary()) {
-    if (spec.dictionary < 0 || static_cast<size_t>(spec.dictionary) >= w.dicts.size() ||
-        w.dicts[spec.dictionary].codec != spec.codec) {
-      return Status::InvalidArgument(where + ": codec " + codec->name() +
-                                     " needs one of its dictionaries");
-    }
-    tables = w.dicts[spec.dictionary].tables.get();
-  } else if (spec.dictionary != -1) {
-    return Status::InvalidArgument(where + ": codec " + std::string(codec->name()) +
-                                   " takes no dictionary");
-  }
+  TQF_RETURN_IF_ERROR(w.CheckName(spec, where));
+  TQF_ASSIGN_OR_RETURN(const uint64_t elements, CheckShapeAndSize(spec, size, where));
+  TQF_RETURN_IF_ERROR(CheckQuantization(spec, elements, num_params, where));
+  TQF_ASSIGN_OR_RETURN(const CodecChoice codec, ChooseCodec(spec, w.dicts, where));
 
   TQF_RETURN_IF_ERROR(w.StartStreams());
   TensorRecord rec;
@@ -177,86 +302,60 @@ Result<TensorWriteStats> Writer::AddTensor(const TensorSpec& spec, const uint8_t
   rec.block_size = w.options.block_size;
   rec.params.assign(params, params + num_params);
   rec.raw_checksum = Checksum64(data, size);
-  const size_t bs = rec.block_size;
-  const size_t nblocks = (size + bs - 1) / bs;
-  std::vector<std::vector<uint8_t>> encoded(nblocks);
-  std::vector<Status> errors(nblocks);
-  int threads = w.options.threads > 0 ? w.options.threads : omp_get_max_threads();
-  threads = static_cast<int>(std::min<size_t>(threads, std::max<size_t>(nblocks, 1)));
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
-  for (long b = 0; b < static_cast<long>(nblocks); ++b) {
-    const size_t off = static_cast<size_t>(b) * bs;
-    errors[b] = codec->Encode(tables, data + off, std::min(bs, size - off), &encoded[b]);
-  }
-  for (size_t b = 0; b < nblocks; ++b) {
-    if (!errors[b].ok()) return errors[b].WithContext(where + " block " + std::to_string(b));
-    if (encoded[b].size() > UINT32_MAX) return Status::InvalidArgument(where + ": block too large");
-  }
-  Status s = w.file->PadTo(kPayloadAlignment);
-  rec.data_offset = w.file->offset();
-  rec.index.resize(nblocks * format::kIndexEntrySize);
-  uint64_t stored = 0;
-  for (size_t b = 0; s.ok() && b < nblocks; ++b) {
-    const size_t off = b * bs;
-    format::IndexEntry e;
-    e.stored_offset = stored;
-    e.stored_size = static_cast<uint32_t>(encoded[b].size());
-    e.raw_size = static_cast<uint32_t>(std::min(bs, size - off));
-    e.stored_checksum = Checksum64(encoded[b].data(), encoded[b].size());
-    e.raw_checksum = Checksum64(data + off, e.raw_size);
-    format::EncodeIndexEntry(e, rec.index.data() + b * format::kIndexEntrySize);
-    s = w.file->Append(encoded[b].data(), encoded[b].size());
-    stored += encoded[b].size();
-    std::vector<uint8_t>().swap(encoded[b]);
-  }
+  std::vector<std::vector<uint8_t>> encoded;
+  TQF_RETURN_IF_ERROR(
+      EncodeBlocks(codec, data, size, rec.block_size, w.options.threads, where, &encoded));
+  Status s = w.AppendBlocks(data, &encoded, &rec);
   if (!s.ok()) {
     w.failed = s;
     return s;
   }
-  rec.data_size = stored;
   w.names.insert(spec.name);
-  w.tensors.push_back(std::move(rec));
   TensorWriteStats stats;
   stats.raw_bytes = size;
-  stats.stored_bytes = stored;
-  stats.blocks = static_cast<uint32_t>(nblocks);
+  stats.stored_bytes = rec.data_size;
+  stats.blocks = static_cast<uint32_t>(encoded.size());
+  w.tensors.push_back(std::move(rec));
   return stats;
 }
 
-Status Writer::Impl::WriteTail() {
-  TQF_RETURN_IF_ERROR(StartStreams());
-  stream_section.end = file->offset();
-
-  // Plain section: quantization parameters, f32 little-endian.
+// Plain section: each tensor's quantization parameters, f32 little-endian.
+Result<Extent> Writer::Impl::WritePlainSection() {
   TQF_RETURN_IF_ERROR(file->PadTo(kPayloadAlignment));
   Extent plain{file->offset(), 0};
-  std::vector<std::pair<uint64_t, uint64_t>> param_ext(tensors.size());
-  for (size_t i = 0; i < tensors.size(); ++i) {
+  for (TensorRecord& t : tensors) {
     TQF_RETURN_IF_ERROR(file->PadTo(kPayloadAlignment));
-    const auto& p = tensors[i].params;
-    param_ext[i] = {file->offset(), p.size() * sizeof(float)};
-    TQF_RETURN_IF_ERROR(file->Append(p.data(), p.size() * sizeof(float)));
+    t.params_offset = file->offset();
+    TQF_RETURN_IF_ERROR(file->Append(t.params.data(), t.params.size() * sizeof(float)));
   }
   plain.end = file->offset();
+  return plain;
+}
 
+// Seek index section: each tensor's encoded index entries.
+Result<Extent> Writer::Impl::WriteSeekIndex() {
   TQF_RETURN_IF_ERROR(file->PadTo(kPayloadAlignment));
   Extent index{file->offset(), 0};
-  std::vector<uint64_t> index_off(tensors.size());
-  for (size_t i = 0; i < tensors.size(); ++i) {
+  for (TensorRecord& t : tensors) {
     TQF_RETURN_IF_ERROR(file->PadTo(kPayloadAlignment));
-    index_off[i] = file->offset();
-    TQF_RETURN_IF_ERROR(file->Append(tensors[i].index.data(), tensors[i].index.size()));
+    t.index_offset = file->offset();
+    TQF_RETURN_IF_ERROR(file->Append(t.index.data(), t.index.size()));
   }
   index.end = file->offset();
+  return index;
+}
 
-  fbs::FlatBufferBuilder b(1 << 16);
-  auto hp = format::BuildHyperparameters(b, model.hparams);
-  auto tok = format::BuildTokenizer(b, model.tokenizer);
-  auto meta = format::BuildMetadata(b, model.metadata);
+// The FlatBuffers header. The builder lays bytes out in call order, so the
+// order of these calls is part of the golden bytes: do not reorder.
+void Writer::Impl::BuildHeader(fbs::FlatBufferBuilder* b, const Extent& plain,
+                               const Extent& index) const {
+  auto hp = format::BuildHyperparameters(*b, model.hparams);
+  auto tok = format::BuildTokenizer(*b, model.tokenizer);
+  auto meta = format::BuildMetadata(*b, model.metadata);
   std::vector<fbs::Offset<fb::Section>> sections;
   auto add_section = [&](fb::SectionKind kind, const Extent& e) {
     fb::Extent ext(e.begin, e.end - e.begin);
-    sections.push_back(fb::CreateSection(b, kind, &ext));
+    sections.push_back(fb::CreateSection(*b, kind, &ext));
   };
   add_section(fb::SectionKind::Dictionary, dict_section);
   add_section(fb::SectionKind::Streams, stream_section);
@@ -266,44 +365,23 @@ Status Writer::Impl::WriteTail() {
   for (const DictRecord& d : dicts) {
     fb::Extent ext(d.offset, d.size);
     dict_tables.push_back(
-        fb::CreateDictionary(b, static_cast<fb::CodecKind>(d.codec), &ext, d.checksum));
+        fb::CreateDictionary(*b, static_cast<fb::CodecKind>(d.codec), &ext, d.checksum));
   }
   std::vector<fbs::Offset<fb::Tensor>> tensor_tables;
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    const TensorRecord& t = tensors[i];
-    auto name = b.CreateString(t.spec.name);
-    auto shape = b.CreateVector(t.spec.shape);
-    fb::Extent params(param_ext[i].first, param_ext[i].second);
-    fb::Extent data(t.data_offset, t.data_size);
-    fb::Extent idx(index_off[i], t.index.size());
-    fb::TensorBuilder tb(b);
-    tb.add_name(name);
-    tb.add_shape(shape);
-    tb.add_source_dtype(static_cast<fb::DType>(t.spec.source_dtype));
-    tb.add_dtype(static_cast<fb::DType>(t.spec.dtype));
-    tb.add_quant(static_cast<fb::QuantKind>(t.spec.quant));
-    tb.add_quant_block(t.spec.quant_block);
-    tb.add_params(&params);
-    tb.add_params_checksum(Checksum64(t.params.data(), t.params.size() * sizeof(float)));
-    tb.add_codec(static_cast<fb::CodecKind>(t.spec.codec));
-    tb.add_dictionary(t.spec.dictionary);
-    tb.add_raw_size(t.raw_size);
-    tb.add_block_size(t.block_size);
-    tb.add_data(&data);
-    tb.add_index(&idx);
-    tb.add_index_checksum(Checksum64(t.index.data(), t.index.size()));
-    tb.add_raw_checksum(t.raw_checksum);
-    tensor_tables.push_back(tb.Finish());
-  }
-  auto sections_vec = b.CreateVector(sections);
-  auto dicts_vec = b.CreateVector(dict_tables);
-  auto tensors_vec = b.CreateVector(tensor_tables);
-  auto writer_name = b.CreateString(
+  for (const TensorRecord& t : tensors) tensor_tables.push_back(BuildTensorTable(b, t));
+  auto sections_vec = b->CreateVector(sections);
+  auto dicts_vec = b->CreateVector(dict_tables);
+  auto tensors_vec = b->CreateVector(tensor_tables);
+  auto writer_name = b->CreateString(
       options.writer_name.empty() ? std::string("tqf ") + VersionString() : options.writer_name);
   auto header =
-      fb::CreateHeader(b, hp, tok, meta, sections_vec, dicts_vec, tensors_vec, writer_name);
-  b.Finish(header, fb::HeaderIdentifier());
+      fb::CreateHeader(*b, hp, tok, meta, sections_vec, dicts_vec, tensors_vec, writer_name);
+  b->Finish(header, fb::HeaderIdentifier());
+}
 
+// Header, then the footer that locates it; last, the preamble at byte 0 is
+// patched to locate the header too.
+Status Writer::Impl::WriteHeaderAndFooter(const fbs::FlatBufferBuilder& b) {
   TQF_RETURN_IF_ERROR(file->PadTo(format::kHeaderAlignment));
   format::Footer footer;
   footer.header_offset = file->offset();
@@ -320,7 +398,17 @@ Status Writer::Impl::WriteTail() {
   pre.header_size = footer.header_size;
   uint8_t pbuf[format::kPreambleSize];
   format::EncodePreamble(pre, pbuf);
-  TQF_RETURN_IF_ERROR(file->WriteAt(0, pbuf, sizeof(pbuf)));
+  return file->WriteAt(0, pbuf, sizeof(pbuf));
+}
+
+Status Writer::Impl::WriteTail() {
+  TQF_RETURN_IF_ERROR(StartStreams());
+  stream_section.end = file->offset();
+  TQF_ASSIGN_OR_RETURN(const Extent plain, WritePlainSection());
+  TQF_ASSIGN_OR_RETURN(const Extent index, WriteSeekIndex());
+  fbs::FlatBufferBuilder b(1 << 16);
+  BuildHeader(&b, plain, index);
+  TQF_RETURN_IF_ERROR(WriteHeaderAndFooter(b));
   return file->Commit();
 }
 

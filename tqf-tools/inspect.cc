@@ -46,10 +46,11 @@ void PrintJson(const Reader& r) {
   std::printf(
       "  \"model\": {\"architecture\": \"%s\", \"dim\": %u, \"hidden_dim\": %u, \"n_layers\": %u, "
       "\"n_heads\": %u, \"n_kv_heads\": %u, \"head_dim\": %u, \"vocab_size\": %u, "
-      "\"context_length\": %u, \"norm_eps\": %g, \"rope_theta\": %g, \"rope_scaling_factor\": %g, "
+      "\"context_length\": %u, \"norm_eps\": %s, \"rope_theta\": %s, \"rope_scaling_factor\": %s, "
       "\"tied_embeddings\": %s},\n",
       JsonEscape(h.architecture).c_str(), h.dim, h.hidden_dim, h.n_layers, h.n_heads, h.n_kv_heads,
-      h.head_dim, h.vocab_size, h.context_length, h.norm_eps, h.rope_theta, h.rope_scaling_factor,
+      h.head_dim, h.vocab_size, h.context_length, JsonNumber(h.norm_eps).c_str(),
+      JsonNumber(h.rope_theta).c_str(), JsonNumber(h.rope_scaling_factor).c_str(),
       h.tied_embeddings ? "true" : "false");
   std::printf(
       "  \"tokenizer\": {\"kind\": \"%s\", \"tokens\": %zu, \"merges\": %zu, \"bos_id\": %d, "
@@ -97,16 +98,18 @@ void PrintText(const Reader& r, bool list_tensors) {
   const FileInfo& f = r.file_info();
   const Hyperparameters& h = r.model().hparams;
   const TokenizerData& tok = r.model().tokenizer;
+  // Strings from the file go through TerminalSafe: a hostile name must not
+  // reach the terminal as control sequences.
   std::printf("format      .tqf %u.%u (written by %s), %llu bytes (%s)\n", f.format_major,
-              f.format_minor, f.writer.c_str(), (unsigned long long)f.file_size,
+              f.format_minor, TerminalSafe(f.writer).c_str(), (unsigned long long)f.file_size,
               HumanBytes(f.file_size).c_str());
   std::printf("features    compat 0x%llx, incompat 0x%llx\n", (unsigned long long)f.compat_flags,
               (unsigned long long)f.incompat_flags);
   std::printf(
       "model       %s: dim %u, hidden %u, layers %u, heads %u (kv %u, head dim %u), vocab %u, "
       "context %u\n",
-      h.architecture.c_str(), h.dim, h.hidden_dim, h.n_layers, h.n_heads, h.n_kv_heads, h.head_dim,
-      h.vocab_size, h.context_length);
+      TerminalSafe(h.architecture).c_str(), h.dim, h.hidden_dim, h.n_layers, h.n_heads,
+      h.n_kv_heads, h.head_dim, h.vocab_size, h.context_length);
   std::printf("            norm eps %g, rope theta %g%s, %s embeddings\n", h.norm_eps, h.rope_theta,
               h.rope_scaling_factor > 0 ? " (llama3 rope scaling)" : "",
               h.tied_embeddings ? "tied" : "untied");
@@ -114,8 +117,8 @@ void PrintText(const Reader& r, bool list_tensors) {
               TokenizerKindName(tok.kind), tok.tokens.size(), tok.merges.size(), tok.bos_id,
               tok.eos_id, tok.add_bos ? ", adds bos" : "");
   for (const auto& [k, v] : r.model().metadata) {
-    std::printf("metadata    %s = %s\n", k.c_str(),
-                v.size() > 80 ? (v.substr(0, 77) + "...").c_str() : v.c_str());
+    std::printf("metadata    %s = %s\n", TerminalSafe(k).c_str(),
+                TerminalSafe(v.size() > 80 ? v.substr(0, 77) + "..." : v).c_str());
   }
   for (const SectionInfo& s : r.sections()) {
     std::printf("section     %-10s at 0x%-10llx %12llu bytes\n", s.kind.c_str(),
@@ -156,9 +159,9 @@ void PrintText(const Reader& r, bool list_tensors) {
   std::printf("\n%-34s %-16s %-5s %-13s %-6s %12s %12s %9s %7s %6s\n", "tensor", "shape", "dtype",
               "quant", "codec", "raw B", "stream B", "scales B", "ratio", "bpw");
   for (const TensorInfo& t : r.tensors()) {
-    std::printf("%-34s %-16s %-5s %-13s %-6s %12llu %12llu %9llu %7.3f %6.3f\n", t.name.c_str(),
-                ShapeStr(t.shape, false).c_str(), DTypeName(t.dtype), QuantKindName(t.quant),
-                CodecName(t.codec), (unsigned long long)t.raw_size,
+    std::printf("%-34s %-16s %-5s %-13s %-6s %12llu %12llu %9llu %7.3f %6.3f\n",
+                TerminalSafe(t.name).c_str(), ShapeStr(t.shape, false).c_str(), DTypeName(t.dtype),
+                QuantKindName(t.quant), CodecName(t.codec), (unsigned long long)t.raw_size,
                 (unsigned long long)t.stored_size, (unsigned long long)(t.num_params * 4),
                 t.stored_size ? double(t.raw_size) / t.stored_size : 0.0,
                 t.num_elements() ? 8.0 * StoredBytes(t) / t.num_elements() : 0.0);

@@ -1,19 +1,21 @@
-// Tests for the internal JSON parser (util/json.h): valid and invalid
-// documents, escapes, the depth limit, truncation at every length, and the
-// speed on the shared Llama 3 tokenizer.json.
+// Tests for the internal JSON parser (tqf/internal/json.h): valid and
+// invalid documents, escapes, the depth limit, truncation at every length,
+// the shared Llama 3 tokenizer.json; and the escaping of untrusted strings
+// for JSON and terminal output (tqf/internal/text.h).
 #include "tqf/internal/json.h"
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <string>
 
 #include "test_util.h"
+#include "tqf/internal/text.h"
 
 namespace tqf::json {
 namespace {
@@ -162,23 +164,45 @@ TEST(Json, TruncationAtEveryLengthNeverCrashes) {
   }
 }
 
-TEST(Json, ParsesLlama3TokenizerQuickly) {
+// Parse speed is measured by bench/tokenizer_bench.cc (BM_JsonParseLlama3Tokenizer).
+TEST(Json, ParsesLlama3Tokenizer) {
   const std::string path = testing::SharedPath("models/llama3-tokenizer/tokenizer.json");
   std::ifstream in(path, std::ios::binary);
   ASSERT_TRUE(in) << "missing shared file " << path;
   std::stringstream ss;
   ss << in.rdbuf();
-  const std::string text = ss.str();
-  auto t0 = std::chrono::steady_clock::now();
-  Result<Value> r = Parse(text);
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  Result<Value> r = Parse(ss.str());
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   const Value* model = r->Find("model");
   ASSERT_NE(model, nullptr);
   EXPECT_EQ(model->Find("vocab")->size(), 128000u);
   EXPECT_EQ(model->Find("merges")->size(), 280147u);
-  EXPECT_LT(secs, 1.0);
-  std::printf("parsed %zu bytes in %.3f s\n", text.size(), secs);
+}
+
+// Issue 11, defect 9: --json output must stay JSON and terminal output must
+// carry no control sequences, whatever bytes a file's names hold.
+TEST(TextEscaping, JsonEscapeAlwaysGivesValidJson) {
+  const std::string nasty = std::string("a\"b\\c\x1b]0;x\x07\n\x7f\xff\xfe") + "\xc3" +
+                            "\xe6\x9d\xb1" /* valid 東 */ + std::string(1, '\0') + "end";
+  const std::string doc = "{\"k\": \"" + JsonEscape(nasty) + "\"}";
+  Result<Value> r = Parse(doc);
+  ASSERT_TRUE(r.ok()) << r.status().ToString() << " in " << doc;
+  const std::string& back = r->Find("k")->as_string();
+  EXPECT_EQ(back, std::string("a\"b\\c\x1b]0;x\x07\n\x7f\\xff\\xfe\\xc3\xe6\x9d\xb1") +
+                      std::string(1, '\0') + "end");
+  EXPECT_EQ(JsonNumber(std::numeric_limits<float>::infinity()), "null");
+  EXPECT_EQ(JsonNumber(std::nanf("")), "null");
+  EXPECT_EQ(JsonNumber(1e-5f), "1e-05");
+  EXPECT_EQ(JsonNumber(10000.0f), "10000");
+}
+
+TEST(TextEscaping, TerminalSafeRemovesControlSequences) {
+  const std::string out = TerminalSafe(std::string("ok \x1b[31mred\x07 \xc2\x9b \xff tab\t 東"));
+  for (char c : out) {
+    const auto u = static_cast<unsigned char>(c);
+    EXPECT_FALSE(u < 0x20 || u == 0x7f) << "control byte " << int(u) << " in " << out;
+  }
+  EXPECT_EQ(out, "ok \\x1b[31mred\\x07 \\xc2\\x9b \\xff tab\\t 東");
 }
 
 }  // namespace

@@ -7,12 +7,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <memory>
 #include <sstream>
 
 #include "test_util.h"
 #include "tqf/internal/json.h"
+#include "tqf/writer.h"
 
 namespace tqf {
 namespace {
@@ -217,6 +219,44 @@ TEST_F(ToolsTest, EvalReportsJsonAndNamesBadLines) {
   EXPECT_EQ(Tqf({"eval", kStories}).code, 2);  // no task
   EXPECT_EQ(Tqf({"eval", kStories, "--ppl", text, "--limit", "x"}).code, 2);
   EXPECT_EQ(Tqf({"eval", dir_ + "/missing.tqf", "--ppl", text}).code, 1);
+}
+
+// Issue 11, defect 9: names and metadata from a file are printed as valid
+// JSON by --json and without control sequences in text, and error messages
+// quoting a path escape it too.
+TEST_F(ToolsTest, HostileNamesGiveValidJsonAndSafeText) {
+  const std::string path = dir_ + "/names.tqf";
+  const std::string evil = std::string("blk.0.\x1b]0;pwned\x07\x1b[2J\xff\xfe.weight");
+  {
+    ModelInfo info;
+    info.hparams.architecture = "llama\x1b[31m";
+    info.metadata = {{"note\x07", "value \x1b[1mbold\xc3"}};
+    auto w = Writer::Create(path, info);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    TensorSpec spec;
+    spec.name = evil;
+    spec.shape = {4};
+    std::vector<float> v = {1, 2, 3, 4};
+    ASSERT_TRUE(
+        (*w)->AddTensor(spec, reinterpret_cast<const uint8_t*>(v.data()), 16, nullptr, 0).ok());
+    ASSERT_TRUE((*w)->Finish().ok());
+  }
+  CliResult r = Tqf({"inspect", path, "--json", "--tensors"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  Result<json::Value> doc = json::Parse(r.out);
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString() << "\n" << r.out;
+  EXPECT_EQ(doc->Find("tensors")->items()[0].Find("name")->as_string(),
+            "blk.0.\x1b]0;pwned\x07\x1b[2J\\xff\\xfe.weight");
+  auto no_controls = [](const std::string& s) {
+    return std::none_of(s.begin(), s.end(), [](char c) { return c == '\x1b' || c == '\x07'; });
+  };
+  r = Tqf({"inspect", path, "--tensors"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(no_controls(r.out)) << r.out;
+  EXPECT_NE(r.out.find("\\x1b]0;pwned\\x07"), std::string::npos) << r.out;
+  r = Tqf({"verify", dir_ + "/\x1b[2Jmissing.tqf"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(no_controls(r.err)) << r.err;
 }
 
 TEST(TokenizeCommand, EncodesAndDecodes) {

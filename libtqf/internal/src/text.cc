@@ -1,6 +1,7 @@
 // JSON and terminal escaping of untrusted strings (see text.h).
 #include "tqf/internal/text.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -46,12 +47,16 @@ std::string JsonEscape(std::string_view s) {
   return out;
 }
 
-std::string JsonNumber(double v) {
+template <class T>
+std::string ShortestNumber(T v) {
   if (!std::isfinite(v)) return "null";
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.9g", v);
-  return buf;
+  char buf[64];
+  const std::to_chars_result r = std::to_chars(buf, buf + sizeof(buf), v);
+  return std::string(buf, r.ptr);
 }
+
+std::string JsonNumber(double v) { return ShortestNumber(v); }
+std::string JsonNumber(float v) { return ShortestNumber(v); }
 
 std::string TerminalSafe(std::string_view s) {
   std::string out;

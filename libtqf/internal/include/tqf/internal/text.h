@@ -18,9 +18,10 @@ namespace tqf {
 // \\xNN (a literal backslash, 'x' and two hex digits in the decoded value).
 std::string JsonEscape(std::string_view s);
 
-// `v` as a JSON number ("%.9g"), or null when it is not finite (JSON has no
-// inf or NaN).
+// `v` as a JSON number, the shortest text that reads back as the same
+// value, or null when it is not finite (JSON has no inf or NaN).
 std::string JsonNumber(double v);
+std::string JsonNumber(float v);
 
 // `s` with everything a terminal could interpret replaced by visible
 // escapes: C0 controls, DEL and C1 controls as \xNN (tab, newline and

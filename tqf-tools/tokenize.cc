@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "tqf/import.h"
+#include "tqf/internal/files.h"
 #include "tqf/internal/utf8.h"
 #include "tqf/reader.h"
 #include "tqf/rt/tokenizer.h"
@@ -38,15 +39,10 @@ const uint8_t kTqfMagic[8] = {0x89, 'T', 'Q', 'F', '\r', '\n', 0x1a, '\n'};
 
 // Reads the tokenizer of whatever `path` is.
 Result<TokenizerData> LoadTokenizer(const std::string& path) {
-  uint8_t head[8] = {};
-  size_t got = 0;
-  if (FILE* f = std::fopen(path.c_str(), "rb")) {
-    got = std::fread(head, 1, sizeof(head), f);
-    std::fclose(f);
-  } else {
-    return Status::NotFound(path + ": " + std::strerror(errno));
-  }
-  if (got == sizeof(head) && std::memcmp(head, kTqfMagic, sizeof(head)) == 0) {
+  TQF_ASSIGN_OR_RETURN(const std::string first, ReadFileHead(path, 8));
+  const auto* head = reinterpret_cast<const uint8_t*>(first.data());
+  const size_t got = first.size();
+  if (got == sizeof(kTqfMagic) && std::memcmp(head, kTqfMagic, sizeof(kTqfMagic)) == 0) {
     ReadOptions options;
     options.verify_checksums = false;  // only the header is needed
     TQF_ASSIGN_OR_RETURN(std::unique_ptr<Reader> reader, Reader::Open(path, options));

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <string>
 
+#include "tqf/internal/files.h"
 #include "tqf/internal/json.h"
 
 namespace tqf::eval {
@@ -90,20 +91,7 @@ Result<McQuestion> ParseArcLine(std::string_view line, const std::string& where)
 }  // namespace
 
 Result<std::string> ReadFileBytes(const std::string& path) {
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    const int err = errno;
-    std::string msg = path + ": " + std::strerror(err);
-    return err == ENOENT ? Status::NotFound(msg) : Status::IOError(msg);
-  }
-  std::string data;
-  char buf[1 << 16];
-  size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) data.append(buf, n);
-  const bool failed = std::ferror(f) != 0;
-  std::fclose(f);
-  if (failed) return Status::IOError(path + ": read error");
-  return data;
+  return ReadRegularFile(path, kMaxDataFileBytes);
 }
 
 std::string NormalizeNewlines(std::string_view text) {

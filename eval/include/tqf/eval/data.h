@@ -45,7 +45,12 @@ struct McQuestion {
   int gold = 0;                      // index into options
 };
 
-// Reads a whole file. kNotFound / kIOError.
+// Largest eval data file read (the biggest shipped, HellaSwag, is 7.7 MB).
+inline constexpr uint64_t kMaxDataFileBytes = uint64_t{256} << 20;
+
+// Reads a whole regular file of at most kMaxDataFileBytes. kNotFound,
+// kInvalidArgument (not a regular file -- a FIFO, /dev/zero --, or too
+// large), kIOError.
 Result<std::string> ReadFileBytes(const std::string& path);
 
 // Turns CRLF and lone CR into LF, and drops a leading UTF-8 BOM.

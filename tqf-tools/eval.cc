@@ -181,8 +181,7 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows) {
   for (const auto& r : rows) PrintRow(r, widths);
 }
 
-void PrintText(const std::vector<eval::EvalTask>& tasks, const std::vector<ModelRun>& runs,
-               bool compare, const Flags& f) {
+void PrintModels(const std::vector<ModelRun>& runs) {
   std::printf("models:\n");
   int width = 0;
   for (const ModelRun& m : runs) width = std::max(width, static_cast<int>(BaseName(m.path).size()));
@@ -190,7 +189,41 @@ void PrintText(const std::vector<eval::EvalTask>& tasks, const std::vector<Model
     std::printf("  %-*s  %s, %s on disk, context %u\n", width, BaseName(m.path).c_str(),
                 m.describe.c_str(), HumanBytes(m.file_bytes).c_str(), m.ctx);
   }
-  // Summary: one row per model.
+}
+
+// Model `m`'s summary row: each task's figure ("-" where it was not run) and
+// the mean latency over its multiple-choice questions.
+std::vector<std::string> SummaryRow(const std::vector<eval::EvalTask>& tasks,
+                                    const std::vector<ModelRun>& runs, const ModelRun& m,
+                                    bool compare) {
+  std::vector<std::string> row = {BaseName(m.path), HumanBytes(m.file_bytes)};
+  double lat_sum = 0;
+  size_t lat_n = 0;
+  for (size_t t = 0; t < tasks.size(); ++t) {
+    const bool ppl = tasks[t].kind == eval::TaskKind::kPerplexity;
+    if (t >= m.results.size()) {
+      row.push_back("-");
+      if (compare && !ppl) row.push_back("-");
+      continue;
+    }
+    const eval::TaskResult& r = m.results[t];
+    if (ppl) {
+      row.push_back(Fmt("%.4f", r.ppl.Perplexity()));
+      continue;
+    }
+    const eval::McSummary s = eval::Summarize(r);
+    row.push_back(Fmt("%.3f", s.acc));
+    if (compare) row.push_back(Fmt("%.3f", AgreeWithSource(runs, t, r, false)));
+    lat_sum += s.latency_mean * s.n;
+    lat_n += s.n;
+  }
+  row.push_back(lat_n ? Fmt("%.2f", 1e3 * lat_sum / lat_n) : "-");
+  return row;
+}
+
+// One row per model.
+void PrintSummary(const std::vector<eval::EvalTask>& tasks, const std::vector<ModelRun>& runs,
+                  bool compare) {
   std::vector<std::vector<std::string>> rows;
   std::vector<std::string> head = {"model", "size"};
   for (const eval::EvalTask& t : tasks) {
@@ -200,84 +233,73 @@ void PrintText(const std::vector<eval::EvalTask>& tasks, const std::vector<Model
   }
   head.push_back("ms/question");
   rows.push_back(head);
-  for (const ModelRun& m : runs) {
-    std::vector<std::string> row = {BaseName(m.path), HumanBytes(m.file_bytes)};
-    double lat_sum = 0;
-    size_t lat_n = 0;
-    for (size_t t = 0; t < tasks.size(); ++t) {
-      const bool ppl = tasks[t].kind == eval::TaskKind::kPerplexity;
-      if (t >= m.results.size()) {
-        row.push_back("-");
-        if (compare && !ppl) row.push_back("-");
-        continue;
-      }
-      const eval::TaskResult& r = m.results[t];
-      if (ppl) {
-        row.push_back(Fmt("%.4f", r.ppl.Perplexity()));
-        continue;
-      }
-      const eval::McSummary s = eval::Summarize(r);
-      row.push_back(Fmt("%.3f", s.acc));
-      if (compare) row.push_back(Fmt("%.3f", AgreeWithSource(runs, t, r, false)));
-      lat_sum += s.latency_mean * s.n;
-      lat_n += s.n;
-    }
-    row.push_back(lat_n ? Fmt("%.2f", 1e3 * lat_sum / lat_n) : "-");
-    rows.push_back(row);
-  }
+  for (const ModelRun& m : runs) rows.push_back(SummaryRow(tasks, runs, m, compare));
   std::printf("\n");
   PrintTable(rows);
+}
 
+// Details of perplexity task `t`, after its title line.
+void PrintPerplexityDetails(size_t t, const std::vector<ModelRun>& runs) {
+  std::printf(": perplexity, sliding window, BOS first when the model asks\n");
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"model", "tokens", "windows", "ctx", "stride", "nll/token", "ppl", "seconds"});
+  for (const ModelRun& m : runs) {
+    if (t >= m.results.size()) continue;
+    const eval::PerplexityResult& p = m.results[t].ppl;
+    std::string tokens = std::to_string(p.scored) + "/" + std::to_string(p.text_tokens);
+    rows.push_back({BaseName(m.path), tokens, std::to_string(p.windows), std::to_string(p.ctx),
+                    std::to_string(p.stride), Fmt("%.6f", p.MeanNll()), Fmt("%.4f", p.Perplexity()),
+                    Fmt("%.2f", p.seconds)});
+  }
+  PrintTable(rows);
+}
+
+// Details of multiple-choice task `t`, after its title line.
+void PrintMcDetails(const eval::EvalTask& task, size_t t, const std::vector<ModelRun>& runs,
+                    bool compare, bool limited) {
+  std::printf(": %zu of %zu questions%s\n", task.questions.size(), task.total_questions,
+              limited && task.questions.size() < task.total_questions ? " (--limit)" : "");
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> h = {"model", "n", "acc", "acc_norm"};
+  if (compare) h.insert(h.end(), {"agree", "agree_norm"});
+  h.insert(h.end(), {"ms mean", "ms p95", "tok/q", "truncated"});
+  rows.push_back(h);
+  size_t cut = 0;
+  for (const ModelRun& m : runs) {
+    if (t >= m.results.size()) continue;
+    const eval::McSummary s = eval::Summarize(m.results[t]);
+    std::vector<std::string> row = {BaseName(m.path), std::to_string(s.n),
+                                    Fmt("%.3f +- %.3f", s.acc, s.acc_se),
+                                    Fmt("%.3f +- %.3f", s.acc_norm, s.acc_norm_se)};
+    if (compare) {
+      row.push_back(Fmt("%.3f", AgreeWithSource(runs, t, m.results[t], false)));
+      row.push_back(Fmt("%.3f", AgreeWithSource(runs, t, m.results[t], true)));
+    }
+    row.insert(row.end(), {Fmt("%.2f", 1e3 * s.latency_mean), Fmt("%.2f", 1e3 * s.latency_p95),
+                           Fmt("%.0f", s.tokens_per_question), std::to_string(s.truncated)});
+    rows.push_back(row);
+    cut = std::max(cut, s.truncated);
+  }
+  PrintTable(rows);
+  if (cut > 0) {
+    std::printf(
+        "note: %zu question(s) longer than the context were cut from the left "
+        "(BOS and the options kept)\n",
+        cut);
+  }
+}
+
+void PrintText(const std::vector<eval::EvalTask>& tasks, const std::vector<ModelRun>& runs,
+               bool compare, const Flags& f) {
+  PrintModels(runs);
+  PrintSummary(tasks, runs, compare);
   // Details: one block per task.
   for (size_t t = 0; t < tasks.size(); ++t) {
-    const eval::EvalTask& task = tasks[t];
-    std::printf("\n%s (%s)", task.name.c_str(), task.path.c_str());
-    rows.clear();
-    if (task.kind == eval::TaskKind::kPerplexity) {
-      std::printf(": perplexity, sliding window, BOS first when the model asks\n");
-      rows.push_back(
-          {"model", "tokens", "windows", "ctx", "stride", "nll/token", "ppl", "seconds"});
-      for (const ModelRun& m : runs) {
-        if (t >= m.results.size()) continue;
-        const eval::PerplexityResult& p = m.results[t].ppl;
-        std::string tokens = std::to_string(p.scored) + "/" + std::to_string(p.text_tokens);
-        rows.push_back({BaseName(m.path), tokens, std::to_string(p.windows), std::to_string(p.ctx),
-                        std::to_string(p.stride), Fmt("%.6f", p.MeanNll()),
-                        Fmt("%.4f", p.Perplexity()), Fmt("%.2f", p.seconds)});
-      }
-      PrintTable(rows);
-      continue;
-    }
-    std::printf(": %zu of %zu questions%s\n", task.questions.size(), task.total_questions,
-                f.limit > 0 && task.questions.size() < task.total_questions ? " (--limit)" : "");
-    std::vector<std::string> h = {"model", "n", "acc", "acc_norm"};
-    if (compare) h.insert(h.end(), {"agree", "agree_norm"});
-    h.insert(h.end(), {"ms mean", "ms p95", "tok/q", "truncated"});
-    rows.push_back(h);
-    for (const ModelRun& m : runs) {
-      if (t >= m.results.size()) continue;
-      const eval::McSummary s = eval::Summarize(m.results[t]);
-      std::vector<std::string> row = {BaseName(m.path), std::to_string(s.n),
-                                      Fmt("%.3f +- %.3f", s.acc, s.acc_se),
-                                      Fmt("%.3f +- %.3f", s.acc_norm, s.acc_norm_se)};
-      if (compare) {
-        row.push_back(Fmt("%.3f", AgreeWithSource(runs, t, m.results[t], false)));
-        row.push_back(Fmt("%.3f", AgreeWithSource(runs, t, m.results[t], true)));
-      }
-      row.insert(row.end(), {Fmt("%.2f", 1e3 * s.latency_mean), Fmt("%.2f", 1e3 * s.latency_p95),
-                             Fmt("%.0f", s.tokens_per_question), std::to_string(s.truncated)});
-      rows.push_back(row);
-    }
-    PrintTable(rows);
-    size_t cut = 0;
-    for (const ModelRun& m : runs) {
-      if (t < m.results.size()) cut = std::max(cut, eval::Summarize(m.results[t]).truncated);
-    }
-    if (cut > 0) {
-      std::printf(
-          "note: %zu question(s) longer than the context were cut from the left "
-          "(BOS and the options kept)\n",
-          cut);
+    std::printf("\n%s (%s)", tasks[t].name.c_str(), tasks[t].path.c_str());
+    if (tasks[t].kind == eval::TaskKind::kPerplexity) {
+      PrintPerplexityDetails(t, runs);
+    } else {
+      PrintMcDetails(tasks[t], t, runs, compare, f.limit > 0);
     }
   }
 }
@@ -327,33 +349,58 @@ void PrintJson(const std::vector<eval::EvalTask>& tasks, const std::vector<Model
   std::printf("\n]}\n");
 }
 
-}  // namespace
-
-int CmdEval(int argc, char** argv) {
-  Flags f;
-  if (int code = ParseFlags(argc, argv, &f); code >= 0) return code;
-
-  std::vector<eval::EvalTask> tasks;
+// Returns the exit code to end with (a task that does not load), or -1 to go
+// on.
+int LoadTasks(const Flags& f, std::vector<eval::EvalTask>* tasks) {
   for (const auto& [kind, path] : f.tasks) {
     Result<eval::EvalTask> t = eval::LoadTask(kind, path, static_cast<size_t>(f.limit));
     if (!t.ok()) return Fail("eval", t.status());
-    tasks.push_back(std::move(t).value());
+    tasks->push_back(std::move(t).value());
   }
-  rt::ModelOptions mo;
-  mo.mem_budget = f.budget;
-  mo.threads = static_cast<int>(f.threads);
-  mo.ctx_size = static_cast<uint32_t>(f.ctx);
-  if (!f.attach.empty()) {
-    Result<std::shared_ptr<serve::SharedModel>> shared = serve::SharedModel::Attach(f.attach);
-    if (!shared.ok())
-      return Fail("eval", "--attach " + f.attach + ": " + shared.status().ToString());
-    mo.layer_source = *shared;
-    if (f.files.empty()) f.files.push_back((*shared)->model_path());
-  }
+  return -1;
+}
 
-  g_cancel.store(false);
-  auto old_handler = std::signal(SIGINT, OnSigint);
-  std::vector<ModelRun> runs;
+// Model options from the flags; with --attach, the service's layers (and
+// its model when no FILE is given). Returns the exit code to end with, or
+// -1 to go on.
+int MakeModelOptions(Flags* f, rt::ModelOptions* mo) {
+  mo->mem_budget = f->budget;
+  mo->threads = static_cast<int>(f->threads);
+  mo->ctx_size = static_cast<uint32_t>(f->ctx);
+  if (!f->attach.empty()) {
+    Result<std::shared_ptr<serve::SharedModel>> shared = serve::SharedModel::Attach(f->attach);
+    if (!shared.ok())
+      return Fail("eval", "--attach " + f->attach + ": " + shared.status().ToString());
+    mo->layer_source = *shared;
+    if (f->files.empty()) f->files.push_back((*shared)->model_path());
+  }
+  return -1;
+}
+
+// Runs every task on model `m` (opened from `path`) until done or
+// interrupted, appending each result to run->results.
+Status RunTasks(const Flags& f, const std::vector<eval::EvalTask>& tasks, eval::EvalModel* m,
+                const std::string& path, Progress* progress, ModelRun* run) {
+  for (const eval::EvalTask& task : tasks) {
+    if (g_cancel.load()) break;
+    eval::RunOptions ro;
+    ro.ctx = static_cast<size_t>(f.ctx);
+    ro.stride = static_cast<size_t>(f.stride);
+    ro.ppl_tokens = static_cast<size_t>(f.ppl_tokens);
+    ro.cancel = &g_cancel;
+    const std::string phase = BaseName(path) + " " + ShortName(task.name);
+    ro.progress = [&](size_t done, size_t total) { progress->Update(phase, done, total); };
+    Result<eval::TaskResult> r = eval::RunTask(m, task, ro);
+    if (!r.ok()) return r.status().WithContext(path);
+    run->results.push_back(std::move(r).value());
+  }
+  return Status::OK();
+}
+
+// Each model in turn, until done, interrupted or failed; what was measured
+// stays in *runs, so a failure or Ctrl-C still reports it.
+Status RunModels(const Flags& f, const std::vector<eval::EvalTask>& tasks,
+                 const rt::ModelOptions& mo, std::vector<ModelRun>* runs) {
   Status failure;
   Progress progress("eval");
   for (const std::string& path : f.files) {
@@ -364,26 +411,28 @@ int CmdEval(int argc, char** argv) {
       break;
     }
     eval::EvalModel& m = **opened;
-    runs.push_back({path, m.format, m.describe, m.file_bytes, m.model->ctx_size(), {}});
-    for (const eval::EvalTask& task : tasks) {
-      if (g_cancel.load()) break;
-      eval::RunOptions ro;
-      ro.ctx = static_cast<size_t>(f.ctx);
-      ro.stride = static_cast<size_t>(f.stride);
-      ro.ppl_tokens = static_cast<size_t>(f.ppl_tokens);
-      ro.cancel = &g_cancel;
-      const std::string phase = BaseName(path) + " " + ShortName(task.name);
-      ro.progress = [&](size_t done, size_t total) { progress.Update(phase, done, total); };
-      Result<eval::TaskResult> r = eval::RunTask(&m, task, ro);
-      if (!r.ok()) {
-        failure = r.status().WithContext(path);
-        break;
-      }
-      runs.back().results.push_back(std::move(r).value());
-    }
+    runs->push_back({path, m.format, m.describe, m.file_bytes, m.model->ctx_size(), {}});
+    failure = RunTasks(f, tasks, &m, path, &progress, &runs->back());
     if (!failure.ok()) break;
   }
   progress.Finish();
+  return failure;
+}
+
+}  // namespace
+
+int CmdEval(int argc, char** argv) {
+  Flags f;
+  if (int code = ParseFlags(argc, argv, &f); code >= 0) return code;
+  std::vector<eval::EvalTask> tasks;
+  if (int code = LoadTasks(f, &tasks); code >= 0) return code;
+  rt::ModelOptions mo;
+  if (int code = MakeModelOptions(&f, &mo); code >= 0) return code;
+
+  g_cancel.store(false);
+  auto old_handler = std::signal(SIGINT, OnSigint);
+  std::vector<ModelRun> runs;
+  const Status failure = RunModels(f, tasks, mo, &runs);
   std::signal(SIGINT, old_handler == SIG_ERR ? SIG_DFL : old_handler);
   const bool interrupted = g_cancel.load();
   bool measured = false;

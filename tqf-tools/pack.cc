@@ -31,83 +31,80 @@ std::string CodecNames() {
   return s;
 }
 
-}  // namespace
-
-int CmdPack(int argc, char** argv) {
-  Args args(argc, argv);
-  std::string input, output, quant = "channel", codec_name, tokenizer, value;
+struct PackFlags {
+  std::string input, output, quant = "channel", codec_name, tokenizer;
   uint64_t block_size = 64 * 1024;
   long long threads = 0;
   bool quiet = false;
+};
+
+// Returns the exit code to end with (help, a usage error), or -1 to go on.
+int ParseFlags(int argc, char** argv, PackFlags* f) {
+  Args args(argc, argv);
+  std::string value;
   while (!args.Done()) {
     if (args.Is("-h") || args.Is("--help")) {
       std::fputs(kUsage, stdout);
       return kExitOk;
     }
-    if (args.Value("-o", &output) || args.Value("--output", &output)) continue;
-    if (args.Value("--quant", &quant)) continue;
-    if (args.Value("--codec", &codec_name)) continue;
-    if (args.Value("--tokenizer", &tokenizer)) continue;
+    if (args.Value("-o", &f->output) || args.Value("--output", &f->output)) continue;
+    if (args.Value("--quant", &f->quant)) continue;
+    if (args.Value("--codec", &f->codec_name)) continue;
+    if (args.Value("--tokenizer", &f->tokenizer)) continue;
     if (args.Value("--block-size", &value)) {
-      if (!ParseBytes(value, &block_size) || block_size == 0 || block_size > (1u << 30)) {
+      if (!ParseBytes(value, &f->block_size) || f->block_size == 0 || f->block_size > (1u << 30)) {
         return Usage("pack", "bad --block-size '" + value + "'", kUsage);
       }
       continue;
     }
     if (args.Value("--threads", &value)) {
-      if (!ParseInt(value, 0, 4096, &threads))
+      if (!ParseInt(value, 0, 4096, &f->threads))
         return Usage("pack", "bad --threads '" + value + "'", kUsage);
       continue;
     }
     if (args.Is("--quiet")) {
-      quiet = true;
+      f->quiet = true;
       continue;
     }
     if (!args.error().empty()) return Usage("pack", args.error(), kUsage);
     std::string a = args.Next();
     if (a.size() > 1 && a[0] == '-') return Usage("pack", "unknown option '" + a + "'", kUsage);
-    if (!input.empty())
-      return Usage("pack", "more than one input given ('" + input + "', '" + a + "')", kUsage);
-    input = a;
+    if (!f->input.empty()) {
+      return Usage("pack", "more than one input given ('" + f->input + "', '" + a + "')", kUsage);
+    }
+    f->input = a;
   }
   if (!args.error().empty()) return Usage("pack", args.error(), kUsage);
-  if (input.empty()) return Usage("pack", "no input model given", kUsage);
-  if (output.empty()) return Usage("pack", "no output given (-o OUT.tqf)", kUsage);
-  if (output == input) return Usage("pack", "output would overwrite the input", kUsage);
+  if (f->input.empty()) return Usage("pack", "no input model given", kUsage);
+  if (f->output.empty()) return Usage("pack", "no output given (-o OUT.tqf)", kUsage);
+  if (f->output == f->input) return Usage("pack", "output would overwrite the input", kUsage);
+  return -1;
+}
 
-  PackOptions options;
-  auto scheme = ParseQuantScheme(quant);
+// Quantizer, codec and writer settings from the flags. Returns the exit code
+// to end with (an unknown quantizer or codec), or -1 to go on.
+int MakePackOptions(const PackFlags& f, PackOptions* options) {
+  auto scheme = ParseQuantScheme(f.quant);
   if (!scheme.ok()) return Usage("pack", scheme.status().message(), kUsage);
-  options.quant = *scheme;
-  if (!codec_name.empty()) {
-    options.codec = FindCodecByName(codec_name);
-    if (options.codec == nullptr) {
-      return Usage("pack", "unknown codec '" + codec_name + "' (known: " + CodecNames() + ")",
+  options->quant = *scheme;
+  if (!f.codec_name.empty()) {
+    options->codec = FindCodecByName(f.codec_name);
+    if (options->codec == nullptr) {
+      return Usage("pack", "unknown codec '" + f.codec_name + "' (known: " + CodecNames() + ")",
                    kUsage);
     }
   }
-  options.writer.block_size = static_cast<uint32_t>(block_size);
-  options.writer.threads = static_cast<int>(threads);
-  if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
+  options->writer.block_size = static_cast<uint32_t>(f.block_size);
+  options->writer.threads = static_cast<int>(f.threads);
+  return -1;
+}
 
-  ImportOptions iopt;
-  iopt.tokenizer_path = tokenizer;
-  auto model = ImportModel(input, iopt);
-  if (!model.ok()) return Fail("pack", model.status());
-  Progress progress("pack");
-  options.progress = [&](const char* phase, size_t done, size_t total) {
-    progress.Update(phase, done, total);
-  };
-  auto report = PackModel(*model, output, options);
-  progress.Finish();
-  if (!report.ok()) return Fail("pack", report.status());
-  if (quiet) return kExitOk;
-
-  const PackReport& r = *report;
+void PrintReport(const PackFlags& f, const std::string& format, const PackOptions& options,
+                 const PackReport& r) {
   const Codec* codec = options.codec ? options.codec : DefaultCodec();
   const double fp16_bytes = 2.0 * r.elements;
-  std::printf("packed %s (%s, %zu tensors, %.3fM weights) -> %s\n", input.c_str(),
-              model->format.c_str(), r.tensors.size(), r.elements / 1e6, output.c_str());
+  std::printf("packed %s (%s, %zu tensors, %.3fM weights) -> %s\n", f.input.c_str(), format.c_str(),
+              r.tensors.size(), r.elements / 1e6, f.output.c_str());
   std::printf("  quant %s, codec %s\n", QuantSchemeName(options.quant), codec->name());
   std::printf("  source tensors   %12llu B  (%s)\n", (unsigned long long)r.source_tensor_bytes,
               HumanBytes(r.source_tensor_bytes).c_str());
@@ -124,6 +121,29 @@ int CmdPack(int argc, char** argv) {
               8.0 * r.file_bytes / r.elements,
               8.0 * (r.stored_bytes + r.dictionary_bytes) / r.elements);
   std::printf("  time             %.2f s\n", r.seconds);
+}
+
+}  // namespace
+
+int CmdPack(int argc, char** argv) {
+  PackFlags f;
+  if (int code = ParseFlags(argc, argv, &f); code >= 0) return code;
+  PackOptions options;
+  if (int code = MakePackOptions(f, &options); code >= 0) return code;
+  if (f.threads > 0) omp_set_num_threads(static_cast<int>(f.threads));
+
+  ImportOptions iopt;
+  iopt.tokenizer_path = f.tokenizer;
+  auto model = ImportModel(f.input, iopt);
+  if (!model.ok()) return Fail("pack", model.status());
+  Progress progress("pack");
+  options.progress = [&](const char* phase, size_t done, size_t total) {
+    progress.Update(phase, done, total);
+  };
+  auto report = PackModel(*model, f.output, options);
+  progress.Finish();
+  if (!report.ok()) return Fail("pack", report.status());
+  if (!f.quiet) PrintReport(f, model->format, options, *report);
   return kExitOk;
 }
 

@@ -200,112 +200,162 @@ void Generate(const TensorPlan& t, size_t index, uint64_t seed, uint64_t start, 
   }
 }
 
-}  // namespace
-
-int CmdSynth(int argc, char** argv) {
-  Args args(argc, argv);
-  std::string shape_name, out_path, tokenizer_path, v;
+struct SynthFlags {
+  std::string shape_name, out_path, tokenizer_path;
   long long seed = 1, threads = 0;
+  const SynthShape* shape = nullptr;  // found from shape_name
+};
+
+void PrintShapes() {
+  size_t n;
+  const SynthShape* shapes = SynthShapes(&n);
+  for (size_t i = 0; i < n; ++i) std::printf("%-14s %s\n", shapes[i].name, shapes[i].summary);
+}
+
+// Returns the exit code to end with (help, --list, a usage error), or -1 to
+// go on.
+int ParseFlags(int argc, char** argv, SynthFlags* f) {
+  Args args(argc, argv);
+  std::string v;
   while (!args.Done()) {
     if (args.Is("-h") || args.Is("--help")) {
       std::fputs(kUsage, stdout);
       return kExitOk;
     }
     if (args.Is("--list")) {
-      size_t n;
-      const SynthShape* shapes = SynthShapes(&n);
-      for (size_t i = 0; i < n; ++i) std::printf("%-14s %s\n", shapes[i].name, shapes[i].summary);
+      PrintShapes();
       return kExitOk;
     }
-    if (args.Value("-o", &out_path) || args.Value("--tokenizer", &tokenizer_path)) continue;
+    if (args.Value("-o", &f->out_path) || args.Value("--tokenizer", &f->tokenizer_path)) continue;
     if (args.Value("--seed", &v)) {
-      if (!ParseInt(v, 0, INT64_MAX, &seed))
+      if (!ParseInt(v, 0, INT64_MAX, &f->seed))
         return Usage("synth", "bad --seed '" + v + "'", kUsage);
       continue;
     }
     if (args.Value("--threads", &v)) {
-      if (!ParseInt(v, 1, 4096, &threads))
+      if (!ParseInt(v, 1, 4096, &f->threads))
         return Usage("synth", "bad --threads '" + v + "'", kUsage);
       continue;
     }
     if (!args.error().empty()) return Usage("synth", args.error(), kUsage);
     std::string a = args.Next();
     if (a.size() > 1 && a[0] == '-') return Usage("synth", "unknown option '" + a + "'", kUsage);
-    if (!shape_name.empty()) return Usage("synth", "more than one SHAPE given", kUsage);
-    shape_name = a;
+    if (!f->shape_name.empty()) return Usage("synth", "more than one SHAPE given", kUsage);
+    f->shape_name = a;
   }
   if (!args.error().empty()) return Usage("synth", args.error(), kUsage);
-  if (shape_name.empty()) return Usage("synth", "no SHAPE given", kUsage);
-  if (out_path.empty()) return Usage("synth", "no output file given (-o OUT.gguf)", kUsage);
-  const SynthShape* shape = FindSynthShape(shape_name);
-  if (!shape) {
-    return Usage("synth", "unknown shape '" + shape_name + "' (see `tqf synth --list`)", kUsage);
+  if (f->shape_name.empty()) return Usage("synth", "no SHAPE given", kUsage);
+  if (f->out_path.empty()) return Usage("synth", "no output file given (-o OUT.gguf)", kUsage);
+  f->shape = FindSynthShape(f->shape_name);
+  if (!f->shape) {
+    return Usage("synth", "unknown shape '" + f->shape_name + "' (see `tqf synth --list`)", kUsage);
   }
-  if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
+  return -1;
+}
 
-  TokenizerData tok;
-  if (tokenizer_path.empty()) {
-    tok = SynthTokenizer(shape->vocab_size);
-  } else {
-    Result<TokenizerData> t = ImportTokenizer(tokenizer_path);
-    if (!t.ok()) return Fail("synth", t.status().ToString());
-    if (t->kind != TokenizerKind::kByteLevelBpe || t->tokens.size() > shape->vocab_size) {
-      return Fail("synth", tokenizer_path + ": needs a byte-level BPE tokenizer of at most " +
-                               std::to_string(shape->vocab_size) + " tokens, got " +
-                               TokenizerKindName(t->kind) + " with " +
-                               std::to_string(t->tokens.size()));
-    }
-    tok = std::move(t).value();
-    PadTokenizer(shape->vocab_size, &tok);
+// The built-in 256-byte vocabulary, or the byte-level BPE tokenizer at
+// `path` padded to the shape's vocabulary. Returns the exit code to end
+// with, or -1 to go on.
+int ChooseTokenizer(const SynthShape& shape, const std::string& path, TokenizerData* tok) {
+  if (path.empty()) {
+    *tok = SynthTokenizer(shape.vocab_size);
+    return -1;
   }
+  Result<TokenizerData> t = ImportTokenizer(path);
+  if (!t.ok()) return Fail("synth", t.status().ToString());
+  if (t->kind != TokenizerKind::kByteLevelBpe || t->tokens.size() > shape.vocab_size) {
+    return Fail("synth", path + ": needs a byte-level BPE tokenizer of at most " +
+                             std::to_string(shape.vocab_size) + " tokens, got " +
+                             TokenizerKindName(t->kind) + " with " +
+                             std::to_string(t->tokens.size()));
+  }
+  *tok = std::move(t).value();
+  PadTokenizer(shape.vocab_size, tok);
+  return -1;
+}
 
-  const auto start_time = std::chrono::steady_clock::now();
-  auto writer = GgufWriter::Create(out_path);
-  if (!writer.ok()) return Fail("synth", writer.status());
-  GgufWriter& w = **writer;
+uint64_t NumElements(const TensorPlan& t) {
+  uint64_t n = 1;
+  for (uint64_t d : t.shape) n *= d;
+  return n;
+}
+
+// Metadata (written as `tqf unpack` writes it) and the tensor directory.
+Status WriteHeader(const SynthShape& shape, TokenizerData tok, const std::vector<TensorPlan>& plan,
+                   GgufWriter* w) {
   GgufMetadataOptions meta_options;
   meta_options.file_type = 1;  // LLAMA_FTYPE_MOSTLY_F16
-  Status st = WriteGgufMetadata(SynthModelInfo(*shape, std::move(tok)), meta_options, &w);
-  const std::vector<TensorPlan> plan = PlanTensors(*shape);
-  uint64_t params = 0;
+  Status st = WriteGgufMetadata(SynthModelInfo(shape, std::move(tok)), meta_options, w);
   for (const TensorPlan& t : plan) {
-    if (st.ok()) st = w.AddTensor(t.name, t.shape, t.dtype);
-    uint64_t n = 1;
-    for (uint64_t d : t.shape) n *= d;
-    params += n;
+    if (st.ok()) st = w->AddTensor(t.name, t.shape, t.dtype);
   }
-  if (!st.ok()) return Fail("synth", st);
+  return st;
+}
 
-  const std::vector<float> rope = shape->rope_factor > 0 ? RopeFreqs(*shape) : std::vector<float>();
+// Generates tensor `index` chunk by chunk into the scratch buffers (F16
+// tensors converted from F32) and writes it.
+Status WriteTensor(const TensorPlan& t, size_t index, uint64_t seed, const std::vector<float>& rope,
+                   std::vector<float>* f32, std::vector<uint16_t>* f16, GgufWriter* w) {
+  const uint64_t total = NumElements(t);
+  Status st;
+  for (uint64_t start = 0; start < total && st.ok(); start += kChunk) {
+    const size_t n = std::min<uint64_t>(kChunk, total - start);
+    Generate(t, index, seed, start, n, rope, f32->data());
+    if (t.dtype == DType::kF16) {
+#pragma omp parallel for schedule(static)
+      for (int64_t k = 0; k < static_cast<int64_t>(n); ++k) (*f16)[k] = F32ToF16((*f32)[k]);
+      st = w->WriteData(f16->data(), n * 2);
+    } else {
+      st = w->WriteData(f32->data(), n * 4);
+    }
+  }
+  return st;
+}
+
+// Every tensor's data, then the file's completion; memory stays at one
+// chunk whatever the model's size.
+Status WriteTensors(const SynthShape& shape, const std::vector<TensorPlan>& plan, uint64_t seed,
+                    const std::string& label, GgufWriter* w) {
+  const std::vector<float> rope = shape.rope_factor > 0 ? RopeFreqs(shape) : std::vector<float>();
   std::vector<float> f32(kChunk);
   std::vector<uint16_t> f16(kChunk);
-  Progress progress("synth " + shape_name);
+  Progress progress(label);
+  Status st;
   for (size_t i = 0; i < plan.size() && st.ok(); ++i) {
-    const TensorPlan& t = plan[i];
-    uint64_t total = 1;
-    for (uint64_t d : t.shape) total *= d;
-    for (uint64_t start = 0; start < total && st.ok(); start += kChunk) {
-      const size_t n = std::min<uint64_t>(kChunk, total - start);
-      Generate(t, i, static_cast<uint64_t>(seed), start, n, rope, f32.data());
-      if (t.dtype == DType::kF16) {
-#pragma omp parallel for schedule(static)
-        for (int64_t k = 0; k < static_cast<int64_t>(n); ++k) f16[k] = F32ToF16(f32[k]);
-        st = w.WriteData(f16.data(), n * 2);
-      } else {
-        st = w.WriteData(f32.data(), n * 4);
-      }
-    }
-    progress.Update(t.name, i + 1, plan.size());
+    st = WriteTensor(plan[i], i, seed, rope, &f32, &f16, w);
+    progress.Update(plan[i].name, i + 1, plan.size());
   }
-  if (st.ok()) st = w.Finish();
+  if (st.ok()) st = w->Finish();
   progress.Finish();
+  return st;
+}
+
+}  // namespace
+
+int CmdSynth(int argc, char** argv) {
+  SynthFlags f;
+  if (int code = ParseFlags(argc, argv, &f); code >= 0) return code;
+  if (f.threads > 0) omp_set_num_threads(static_cast<int>(f.threads));
+  TokenizerData tok;
+  if (int code = ChooseTokenizer(*f.shape, f.tokenizer_path, &tok); code >= 0) return code;
+
+  const auto start_time = std::chrono::steady_clock::now();
+  auto writer = GgufWriter::Create(f.out_path);
+  if (!writer.ok()) return Fail("synth", writer.status());
+  GgufWriter& w = **writer;
+  const std::vector<TensorPlan> plan = PlanTensors(*f.shape);
+  Status st = WriteHeader(*f.shape, std::move(tok), plan, &w);
   if (!st.ok()) return Fail("synth", st);
+  st = WriteTensors(*f.shape, plan, static_cast<uint64_t>(f.seed), "synth " + f.shape_name, &w);
+  if (!st.ok()) return Fail("synth", st);
+  uint64_t params = 0;
+  for (const TensorPlan& t : plan) params += NumElements(t);
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
   std::printf(
       "wrote %s: synthetic %s shape, %.1fM parameters, %s, %.1f s "
       "(random weights: its text is gibberish)\n",
-      out_path.c_str(), shape->name, params / 1e6, HumanBytes(w.file_bytes()).c_str(), secs);
+      f.out_path.c_str(), f.shape->name, params / 1e6, HumanBytes(w.file_bytes()).c_str(), secs);
   return kExitOk;
 }
 

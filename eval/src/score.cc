@@ -46,6 +46,122 @@ Status RunRows(Model* model, const std::vector<int32_t>& seq, size_t from, size_
   return Status::OK();
 }
 
+// Each option's tokens (prompt + option) and the index of its first scored
+// token, cut from the left to fit the context.
+struct OptionSequences {
+  std::vector<std::vector<int32_t>> seqs;
+  std::vector<size_t> starts;
+};
+
+// Every option's sequence loses the same number of context tokens, so the
+// options keep a common prefix (and see the same context).
+OptionSequences EncodeOptions(const Tokenizer& tok, const McQuestion& q, bool bos, size_t limit,
+                              McResult* res) {
+  const size_t keep = bos ? 1 : 0;  // leading tokens never cut
+  const std::vector<int32_t> context = tok.Encode(q.prompt, bos);
+  const size_t n_opt = q.options.size();
+  OptionSequences opts;
+  opts.seqs.resize(n_opt);
+  opts.starts.resize(n_opt);
+  size_t drop = 0;
+  for (size_t o = 0; o < n_opt; ++o) {
+    opts.seqs[o] = tok.Encode(q.prompt + q.options[o], bos);
+    size_t k = CommonPrefix(context, opts.seqs[o]);
+    if (k < context.size()) ++res->boundary_merges;
+    opts.starts[o] = std::max<size_t>(k, 1);  // the first token of a sequence is never scored
+    if (opts.seqs[o].size() > limit) drop = std::max(drop, opts.seqs[o].size() - limit);
+  }
+  if (drop > 0) {
+    res->truncated = true;
+    for (size_t o = 0; o < n_opt; ++o) {
+      std::vector<int32_t>& seq = opts.seqs[o];
+      const size_t cut = std::min(drop, seq.size() - keep);
+      seq.erase(seq.begin() + keep, seq.begin() + keep + cut);
+      // An option longer than the context loses its start too.
+      opts.starts[o] = std::max<size_t>(opts.starts[o] > cut ? opts.starts[o] - cut : 0, 1);
+    }
+  }
+  for (size_t o = 0; o < n_opt; ++o) opts.starts[o] = std::min(opts.starts[o], opts.seqs[o].size());
+  return opts;
+}
+
+// Common prefix of every sequence, at most up to the first scored token.
+size_t SharedPrefixLength(const OptionSequences& opts, bool share_prefix) {
+  size_t prefix = share_prefix ? *std::min_element(opts.starts.begin(), opts.starts.end()) : 0;
+  for (size_t o = 1; o < opts.seqs.size() && prefix > 0; ++o)
+    prefix = std::min(prefix, CommonPrefix(opts.seqs[0], opts.seqs[o]));
+  return prefix;
+}
+
+// Runs the first `prefix` tokens shared by every option into the cache and
+// keeps the logits of the last one; `cached` tracks what the cache holds.
+Status RunSharedPrefix(Model* model, const std::vector<std::vector<int32_t>>& seqs, size_t prefix,
+                       std::vector<int32_t>* cached, std::vector<float>* prefix_logits,
+                       size_t* tokens_run) {
+  if (prefix == 0) {
+    cached->clear();
+    return Status::OK();
+  }
+  // Reuse what the cache holds, but run at least the prefix's last token
+  // (its logits score the first option token).
+  const std::vector<int32_t>& seq = seqs[0];
+  const size_t reuse = std::min(CommonPrefix(*cached, seq), prefix - 1);
+  cached->resize(reuse);
+  TQF_RETURN_IF_ERROR(
+      model->Forward(seq.data() + reuse, prefix - reuse, reuse, false, prefix_logits));
+  cached->assign(seq.begin(), seq.begin() + prefix);
+  *tokens_run += prefix - reuse;
+  return Status::OK();
+}
+
+// Adds the log-probabilities of seq's tokens from `start` on to *s, running
+// the tokens after the shared prefix; -inf if the option adds no token.
+Status ScoreOption(Model* model, const std::vector<int32_t>& seq, size_t start, size_t prefix,
+                   const std::vector<float>& prefix_logits, std::vector<int32_t>* cached,
+                   std::vector<float>* logits, OptionScore* s, size_t* tokens_run) {
+  if (start >= seq.size()) {
+    s->logprob = -std::numeric_limits<double>::infinity();
+    return Status::OK();
+  }
+  const size_t vocab = model->hparams().vocab_size;
+  if (start == prefix && prefix > 0) {
+    s->logprob += LogProb(prefix_logits.data(), vocab, seq[prefix]);
+    ++s->tokens;
+  }
+  cached->resize(prefix);
+  Status st = RunRows(model, seq, prefix, seq.size() - 1, logits, [&](size_t i, const float* row) {
+    if (i + 1 >= start) {
+      s->logprob += LogProb(row, vocab, seq[i + 1]);
+      ++s->tokens;
+    }
+  });
+  if (!st.ok()) {
+    cached->clear();
+    return st;
+  }
+  cached->insert(cached->end(), seq.begin() + prefix, seq.end() - 1);
+  *tokens_run += seq.size() - 1 - prefix;
+  return Status::OK();
+}
+
+// acc's pick: the highest log-likelihood; acc_norm's: the highest per byte
+// of option text. The first option wins ties.
+void PickBest(McResult* res) {
+  double best_raw = 0, best_norm = 0;
+  for (size_t o = 0; o < res->options.size(); ++o) {
+    const OptionScore& s = res->options[o];
+    const double norm = s.logprob / static_cast<double>(std::max<size_t>(s.bytes, 1));
+    if (res->pick_raw < 0 || s.logprob > best_raw) {
+      best_raw = s.logprob;
+      res->pick_raw = static_cast<int>(o);
+    }
+    if (res->pick_norm < 0 || norm > best_norm) {
+      best_norm = norm;
+      res->pick_norm = static_cast<int>(o);
+    }
+  }
+}
+
 }  // namespace
 
 double LogProb(const float* row, size_t vocab, int32_t target) {
@@ -126,99 +242,24 @@ Result<McResult> ScoreQuestion(Model* model, const Tokenizer& tok, const McQuest
   McResult res;
   const bool bos = tok.add_bos_default() && tok.bos_id() >= 0;
   const size_t limit = EffectiveCtx(*model, options.ctx);
-  const size_t keep = bos ? 1 : 0;  // leading tokens never cut
-  if (limit < keep + 2) return Status::InvalidArgument("context too short for multiple choice");
-  const std::vector<int32_t> context = tok.Encode(q.prompt, bos);
-
-  // Every option's sequence loses the same number of context tokens, so the
-  // options keep a common prefix (and see the same context).
-  const size_t n_opt = q.options.size();
-  std::vector<std::vector<int32_t>> seqs(n_opt);
-  std::vector<size_t> starts(n_opt);  // index of the first scored token
-  size_t drop = 0;
-  for (size_t o = 0; o < n_opt; ++o) {
-    seqs[o] = tok.Encode(q.prompt + q.options[o], bos);
-    size_t k = CommonPrefix(context, seqs[o]);
-    if (k < context.size()) ++res.boundary_merges;
-    starts[o] = std::max<size_t>(k, 1);  // the first token of a sequence is never scored
-    if (seqs[o].size() > limit) drop = std::max(drop, seqs[o].size() - limit);
+  if (limit < (bos ? 1 : 0) + 2) {
+    return Status::InvalidArgument("context too short for multiple choice");
   }
-  if (drop > 0) {
-    res.truncated = true;
-    for (size_t o = 0; o < n_opt; ++o) {
-      std::vector<int32_t>& seq = seqs[o];
-      const size_t cut = std::min(drop, seq.size() - keep);
-      seq.erase(seq.begin() + keep, seq.begin() + keep + cut);
-      // An option longer than the context loses its start too.
-      starts[o] = std::max<size_t>(starts[o] > cut ? starts[o] - cut : 0, 1);
-    }
-  }
-  for (size_t o = 0; o < n_opt; ++o) starts[o] = std::min(starts[o], seqs[o].size());
+  const OptionSequences opts = EncodeOptions(tok, q, bos, limit, &res);
+  const size_t prefix = SharedPrefixLength(opts, options.share_prefix);
 
-  // Common prefix of every sequence, at most up to the first scored token.
-  size_t prefix = options.share_prefix ? *std::min_element(starts.begin(), starts.end()) : 0;
-  for (size_t o = 1; o < n_opt && prefix > 0; ++o)
-    prefix = std::min(prefix, CommonPrefix(seqs[0], seqs[o]));
-
-  const size_t vocab = model->hparams().vocab_size;
   std::vector<float> prefix_logits, logits;
-  KvState* kv = options.kv;
   std::vector<int32_t> no_kv;
-  std::vector<int32_t>& cached = kv != nullptr ? kv->tokens : no_kv;
-  if (prefix > 0) {
-    // Reuse what the cache holds, but run at least the prefix's last token
-    // (its logits score the first option token).
-    const size_t reuse = std::min(CommonPrefix(cached, seqs[0]), prefix - 1);
-    cached.resize(reuse);
-    TQF_RETURN_IF_ERROR(
-        model->Forward(seqs[0].data() + reuse, prefix - reuse, reuse, false, &prefix_logits));
-    cached.assign(seqs[0].begin(), seqs[0].begin() + prefix);
-    res.tokens_run += prefix - reuse;
-  } else {
-    cached.clear();
+  std::vector<int32_t>& cached = options.kv != nullptr ? options.kv->tokens : no_kv;
+  TQF_RETURN_IF_ERROR(
+      RunSharedPrefix(model, opts.seqs, prefix, &cached, &prefix_logits, &res.tokens_run));
+  res.options.resize(opts.seqs.size());
+  for (size_t o = 0; o < opts.seqs.size(); ++o) {
+    res.options[o].bytes = q.options[o].size();
+    TQF_RETURN_IF_ERROR(ScoreOption(model, opts.seqs[o], opts.starts[o], prefix, prefix_logits,
+                                    &cached, &logits, &res.options[o], &res.tokens_run));
   }
-  res.options.resize(n_opt);
-  for (size_t o = 0; o < n_opt; ++o) {
-    const std::vector<int32_t>& seq = seqs[o];
-    OptionScore& s = res.options[o];
-    s.bytes = q.options[o].size();
-    if (starts[o] >= seq.size()) {  // the option adds no token
-      s.logprob = -std::numeric_limits<double>::infinity();
-      continue;
-    }
-    if (starts[o] == prefix && prefix > 0) {
-      s.logprob += LogProb(prefix_logits.data(), vocab, seq[prefix]);
-      ++s.tokens;
-    }
-    cached.resize(prefix);
-    Status st =
-        RunRows(model, seq, prefix, seq.size() - 1, &logits, [&](size_t i, const float* row) {
-          if (i + 1 >= starts[o]) {
-            s.logprob += LogProb(row, vocab, seq[i + 1]);
-            ++s.tokens;
-          }
-        });
-    if (!st.ok()) {
-      cached.clear();
-      return st;
-    }
-    cached.insert(cached.end(), seq.begin() + prefix, seq.end() - 1);
-    res.tokens_run += seq.size() - 1 - prefix;
-  }
-
-  double best_raw = 0, best_norm = 0;
-  for (size_t o = 0; o < n_opt; ++o) {
-    const OptionScore& s = res.options[o];
-    const double norm = s.logprob / static_cast<double>(std::max<size_t>(s.bytes, 1));
-    if (res.pick_raw < 0 || s.logprob > best_raw) {
-      best_raw = s.logprob;
-      res.pick_raw = static_cast<int>(o);
-    }
-    if (res.pick_norm < 0 || norm > best_norm) {
-      best_norm = norm;
-      res.pick_norm = static_cast<int>(o);
-    }
-  }
+  PickBest(&res);
   res.seconds = Now() - t0;
   return res;
 }

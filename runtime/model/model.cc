@@ -23,6 +23,11 @@ std::string ShapeString(const std::vector<uint64_t>& shape) {
   return s + "]";
 }
 
+// "dim 288": a size and the hyperparameter it comes from, for shape errors.
+std::string SizeName(const char* hyperparameter, size_t value) {
+  return std::string(hyperparameter) + " " + std::to_string(value);
+}
+
 // Finds `name` and checks its shape; `why` explains the expected shape.
 Result<size_t> CheckTensor(const Reader& reader, const std::string& name,
                            const std::vector<uint64_t>& shape, const std::string& why) {
@@ -155,9 +160,29 @@ WeightView Model::View(size_t tensor_index, const uint8_t* data) const {
   return w;
 }
 
+// The tensor indices Init resolves, each checked before anything is decoded.
+struct Model::ResolvedTensors {
+  size_t embedding = 0, output = 0, output_norm = 0;
+  std::vector<std::vector<size_t>> layers;  // per layer, in LayerTensor order
+  std::vector<size_t> norms;                // per layer: attn_norm, ffn_norm
+};
+
 Status Model::Init(std::shared_ptr<const Reader> reader, const ModelOptions& options) {
   reader_ = std::move(reader);
-  const Hyperparameters& hp = reader_->model().hparams;
+  TQF_RETURN_IF_ERROR(DeriveSizes());
+  ApplyOptions(options);
+  ResolvedTensors tensors;
+  TQF_RETURN_IF_ERROR(ResolveTensors(&tensors));
+  TQF_RETURN_IF_ERROR(HoldResidentWeights(tensors, options.layer_source.get()));
+  ComputeRopeFrequencies();
+  TQF_RETURN_IF_ERROR(ConnectLayers(tensors.layers, options));
+  buf_ = std::make_unique<Buffers>();
+  buf_->Allocate(*this);
+  return Status::OK();
+}
+
+Status Model::DeriveSizes() {
+  const Hyperparameters& hp = hparams();
   TQF_RETURN_IF_ERROR(CheckHyperparameters(hp));
   dim_ = hp.dim;
   hidden_ = hp.hidden_dim;
@@ -174,6 +199,10 @@ Status Model::Init(std::shared_ptr<const Reader> reader, const ModelOptions& opt
     return Status::InvalidArgument("the tokenizer has " + std::to_string(tokens) +
                                    " tokens but vocab_size is " + std::to_string(vocab_));
   }
+  return Status::OK();
+}
+
+void Model::ApplyOptions(const ModelOptions& options) {
   ops_ = options.ops ? options.ops : &DefaultKernelOps();
   threads_ = options.threads;
   if (threads_ <= 0) {
@@ -183,29 +212,41 @@ Status Model::Init(std::shared_ptr<const Reader> reader, const ModelOptions& opt
     // 2-layer budget: 2.7 tok/s vs 2.1 with compute on one core).
     threads_ = omp_get_max_threads();
   }
+  const uint32_t context_length = hparams().context_length;
   ctx_size_ = options.ctx_size;
-  if (ctx_size_ == 0)
-    ctx_size_ = hp.context_length ? std::min<uint32_t>(hp.context_length, 4096) : 2048;
+  if (ctx_size_ == 0) ctx_size_ = context_length ? std::min<uint32_t>(context_length, 4096) : 2048;
   // A pass never holds more tokens than the context.
   max_batch_ = std::min<size_t>(options.max_batch ? options.max_batch : 256, ctx_size_);
+}
 
-  // Tensors and their shapes.
-  const std::string dims = "dim " + std::to_string(dim_);
-  const std::string qd =
-      "n_heads " + std::to_string(n_heads_) + " x head_dim " + std::to_string(head_dim_);
-  const std::string kvd =
-      "n_kv_heads " + std::to_string(n_kv_) + " x head_dim " + std::to_string(head_dim_);
-  const std::string hd = "hidden_dim " + std::to_string(hidden_);
-  const std::string vd = "vocab_size " + std::to_string(vocab_);
-  TQF_ASSIGN_OR_RETURN(
-      size_t embd, CheckTensor(*reader_, "token_embd.weight", {vocab_, dim_}, vd + ", " + dims));
-  TQF_ASSIGN_OR_RETURN(size_t onorm, CheckTensor(*reader_, "output_norm.weight", {dim_}, dims));
-  tied_output_ = hp.tied_embeddings || !reader_->FindTensor("output.weight").ok();
-  size_t out = embd;
+// Checks in a fixed order (embedding, output norm and head, stray layer
+// tensors, each layer, then the embedding's and head's stored form): the
+// first contradiction found is the one reported.
+Status Model::ResolveTensors(ResolvedTensors* t) {
+  const std::string dims = SizeName("dim", dim_);
+  const std::string vd_dims = SizeName("vocab_size", vocab_) + ", " + dims;
+  TQF_ASSIGN_OR_RETURN(t->embedding,
+                       CheckTensor(*reader_, "token_embd.weight", {vocab_, dim_}, vd_dims));
+  TQF_ASSIGN_OR_RETURN(t->output_norm, CheckTensor(*reader_, "output_norm.weight", {dim_}, dims));
+  tied_output_ = hparams().tied_embeddings || !reader_->FindTensor("output.weight").ok();
+  t->output = t->embedding;
   if (!tied_output_) {
-    TQF_ASSIGN_OR_RETURN(out,
-                         CheckTensor(*reader_, "output.weight", {vocab_, dim_}, vd + ", " + dims));
+    TQF_ASSIGN_OR_RETURN(t->output,
+                         CheckTensor(*reader_, "output.weight", {vocab_, dim_}, vd_dims));
   }
+  TQF_RETURN_IF_ERROR(CheckNoStrayLayerTensors(*reader_, n_layers_));
+  TQF_RETURN_IF_ERROR(ResolveLayerTensors(t));
+  for (size_t idx : {t->embedding, t->output}) {
+    TQF_RETURN_IF_ERROR(CheckKernelSupport(idx, reader_->tensors()[idx].name));
+  }
+  return Status::OK();
+}
+
+Status Model::ResolveLayerTensors(ResolvedTensors* t) const {
+  const std::string dims = SizeName("dim", dim_);
+  const std::string qd = SizeName("n_heads", n_heads_) + " x " + SizeName("head_dim", head_dim_);
+  const std::string kvd = SizeName("n_kv_heads", n_kv_) + " x " + SizeName("head_dim", head_dim_);
+  const std::string hd = SizeName("hidden_dim", hidden_);
   struct Want {
     const char* name;
     uint64_t rows, cols;
@@ -218,74 +259,76 @@ Status Model::Init(std::shared_ptr<const Reader> reader, const ModelOptions& opt
                                         {"ffn_gate", hidden_, dim_, hd + ", " + dims},
                                         {"ffn_up", hidden_, dim_, hd + ", " + dims},
                                         {"ffn_down", dim_, hidden_, dims + ", " + hd}};
-  TQF_RETURN_IF_ERROR(CheckNoStrayLayerTensors(*reader_, n_layers_));
-  std::vector<std::vector<size_t>> layers(n_layers_);
-  std::vector<size_t> norm_index;
+  t->layers.resize(n_layers_);
   for (size_t l = 0; l < n_layers_; ++l) {
     const std::string prefix = "blk." + std::to_string(l) + ".";
     for (const Want& w : wants) {
       const std::string name = prefix + w.name + ".weight";
       TQF_ASSIGN_OR_RETURN(size_t idx, CheckTensor(*reader_, name, {w.rows, w.cols}, w.why));
-      std::string why;
-      if (!ValidateWeightView(View(idx, nullptr), &why)) {
-        return Status::Corruption("tensor '" + name + "': " + why);
-      }
-      layers[l].push_back(idx);
+      TQF_RETURN_IF_ERROR(CheckKernelSupport(idx, name));
+      t->layers[l].push_back(idx);
     }
     for (const char* norm : {"attn_norm", "ffn_norm"}) {
       TQF_ASSIGN_OR_RETURN(size_t idx,
                            CheckTensor(*reader_, prefix + norm + ".weight", {dim_}, dims));
-      norm_index.push_back(idx);
+      t->norms.push_back(idx);
     }
   }
-  for (size_t idx : {embd, out}) {
-    std::string why;
-    if (!ValidateWeightView(View(idx, nullptr), &why)) {
-      return Status::Corruption("tensor '" + reader_->tensors()[idx].name + "': " + why);
-    }
-  }
+  return Status::OK();
+}
 
-  // Non-layer weights, decoded once and held.
-  auto hold = [&](size_t idx, WeightView* view) -> Status {
-    const TensorInfo& t = reader_->tensors()[idx];
-    if (options.layer_source) {
-      if (const uint8_t* held = options.layer_source->HeldTensor(idx)) {
-        *view = View(idx, held);  // shared, not ours to count
-        return Status::OK();
-      }
-    }
-    std::unique_ptr<uint8_t[]> bytes(new (std::nothrow) uint8_t[t.raw_size]);
-    if (!bytes) return Status::ResourceExhausted("cannot allocate tensor '" + t.name + "'");
-    uint8_t* out = bytes.get();
-    TQF_RETURN_IF_ERROR(DecodeTensorsReleasing(*reader_, &idx, &out, 1, threads_));
-    *view = View(idx, bytes.get());
-    resident_bytes_ += t.raw_size;
-    held_.push_back(std::move(bytes));
-    return Status::OK();
-  };
-  auto hold_f32 = [&](size_t idx, std::vector<float>* v) -> Status {
-    v->resize(dim_);
-    resident_bytes_ += dim_ * sizeof(float);
-    return reader_->DecodeTensorF32(idx, v->data(), dim_, 1);
-  };
-  TQF_RETURN_IF_ERROR(hold(embd, &embedding_));
+Status Model::CheckKernelSupport(size_t tensor_index, const std::string& name) const {
+  std::string why;
+  if (!ValidateWeightView(View(tensor_index, nullptr), &why)) {
+    return Status::Corruption("tensor '" + name + "': " + why);
+  }
+  return Status::OK();
+}
+
+Status Model::HoldResidentWeights(const ResolvedTensors& t, const LayerSource* source) {
+  TQF_RETURN_IF_ERROR(HoldTensor(t.embedding, source, &embedding_));
   if (tied_output_) {
     output_ = embedding_;
   } else {
-    TQF_RETURN_IF_ERROR(hold(out, &output_));
+    TQF_RETURN_IF_ERROR(HoldTensor(t.output, source, &output_));
   }
-  TQF_RETURN_IF_ERROR(hold_f32(onorm, &output_norm_));
+  TQF_RETURN_IF_ERROR(HoldNorm(t.output_norm, &output_norm_));
   attn_norm_.resize(n_layers_);
   ffn_norm_.resize(n_layers_);
   for (size_t l = 0; l < n_layers_; ++l) {
-    TQF_RETURN_IF_ERROR(hold_f32(norm_index[2 * l], &attn_norm_[l]));
-    TQF_RETURN_IF_ERROR(hold_f32(norm_index[2 * l + 1], &ffn_norm_[l]));
+    TQF_RETURN_IF_ERROR(HoldNorm(t.norms[2 * l], &attn_norm_[l]));
+    TQF_RETURN_IF_ERROR(HoldNorm(t.norms[2 * l + 1], &ffn_norm_[l]));
   }
-  for (const std::vector<size_t>& l : layers) {
-    layer_tensor_index_.insert(layer_tensor_index_.end(), l.begin(), l.end());
-  }
+  return Status::OK();
+}
 
-  // RoPE inverse frequencies, with Llama 3 scaling when the file asks.
+Status Model::HoldTensor(size_t tensor_index, const LayerSource* source, WeightView* view) {
+  if (source != nullptr) {
+    if (const uint8_t* held = source->HeldTensor(tensor_index)) {
+      *view = View(tensor_index, held);  // shared, not ours to count
+      return Status::OK();
+    }
+  }
+  const TensorInfo& t = reader_->tensors()[tensor_index];
+  std::unique_ptr<uint8_t[]> bytes(new (std::nothrow) uint8_t[t.raw_size]);
+  if (!bytes) return Status::ResourceExhausted("cannot allocate tensor '" + t.name + "'");
+  uint8_t* out = bytes.get();
+  TQF_RETURN_IF_ERROR(DecodeTensorsReleasing(*reader_, &tensor_index, &out, 1, threads_));
+  *view = View(tensor_index, bytes.get());
+  resident_bytes_ += t.raw_size;
+  held_.push_back(std::move(bytes));
+  return Status::OK();
+}
+
+Status Model::HoldNorm(size_t tensor_index, std::vector<float>* v) {
+  v->resize(dim_);
+  resident_bytes_ += dim_ * sizeof(float);
+  return reader_->DecodeTensorF32(tensor_index, v->data(), dim_, 1);
+}
+
+// RoPE inverse frequencies, with Llama 3 scaling when the file asks.
+void Model::ComputeRopeFrequencies() {
+  const Hyperparameters& hp = hparams();
   rope_freq_.resize(head_dim_ / 2);
   for (size_t i = 0; i < head_dim_ / 2; ++i) {
     float freq =
@@ -293,7 +336,13 @@ Status Model::Init(std::shared_ptr<const Reader> reader, const ModelOptions& opt
     if (hp.rope_scaling_factor > 0.0f) freq = Llama3ScaleFrequency(freq, hp);
     rope_freq_[i] = freq;
   }
+}
 
+Status Model::ConnectLayers(const std::vector<std::vector<size_t>>& layers,
+                            const ModelOptions& options) {
+  for (const std::vector<size_t>& l : layers) {
+    layer_tensor_index_.insert(layer_tensor_index_.end(), l.begin(), l.end());
+  }
   if (options.layer_source) {
     provider_ = options.layer_source;
   } else {
@@ -303,10 +352,7 @@ Status Model::Init(std::shared_ptr<const Reader> reader, const ModelOptions& opt
     popts.prefetch = options.prefetch;
     provider_ = std::make_shared<LayerProvider>(reader_.get(), layers, popts);
   }
-  TQF_RETURN_IF_ERROR(provider_->Bind(*reader_, layers));
-  buf_ = std::make_unique<Buffers>();
-  buf_->Allocate(*this);
-  return Status::OK();
+  return provider_->Bind(*reader_, layers);
 }
 
 float Llama3ScaleFrequency(float freq, const Hyperparameters& hp) {

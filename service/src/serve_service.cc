@@ -164,6 +164,25 @@ Status ServeService::Impl::CreateControl() {
 Status ServeService::Impl::Publish() {
   const serve::ControlLayout layout = serve::ComputeLayout(
       static_cast<uint32_t>(layers.size()), num_tensor_rows(), options.max_clients, num_slots);
+  TQF_RETURN_IF_ERROR(MapObjects(layout));
+  data = static_cast<uint8_t*>(data_region.get_address());
+  ControlHeader* h = static_cast<ControlHeader*>(control_region.get_address());
+  std::memset(static_cast<void*>(h), 0, layout.total);
+  TQF_RETURN_IF_ERROR(serve::InitSync(h));
+  FillHeader(layout, h);
+  header = h;
+  FillTables(h);
+  TQF_RETURN_IF_ERROR(DecodeHeldTensors(serve::Tensors(h)));
+  h->state = static_cast<uint32_t>(serve::ServiceState::kRunning);
+  // Clients take the object for a service only once the magic is there.
+  __atomic_store_n(&h->magic, serve::kMagic, __ATOMIC_RELEASE);
+  published = true;
+  return Status::OK();
+}
+
+// Sizes and maps the control object, and creates, sizes and maps the data
+// object (replacing a stale one).
+Status ServeService::Impl::MapObjects(const serve::ControlLayout& layout) {
   try {
     control_shm.truncate(static_cast<bip::offset_t>(layout.total));
     bip::mapped_region region(control_shm, bip::read_write);
@@ -181,10 +200,10 @@ Status ServeService::Impl::Publish() {
                            " + " + std::to_string(data_bytes) +
                            " bytes of shared memory: " + e.what());
   }
-  data = static_cast<uint8_t*>(data_region.get_address());
-  ControlHeader* h = static_cast<ControlHeader*>(control_region.get_address());
-  std::memset(static_cast<void*>(h), 0, layout.total);
-  TQF_RETURN_IF_ERROR(serve::InitSync(h));
+  return Status::OK();
+}
+
+void ServeService::Impl::FillHeader(const serve::ControlLayout& layout, ControlHeader* h) const {
   h->version = serve::kVersion;
   h->state = static_cast<uint32_t>(serve::ServiceState::kStarting);
   h->control_bytes = layout.total;
@@ -206,9 +225,11 @@ Status ServeService::Impl::Publish() {
   h->clients_off = layout.clients_off;
   h->pins_off = layout.pins_off;
   h->slot_table_off = layout.slot_table_off;
-  header = h;
+}
 
-  // Tensor table: held tensors first, then each layer's.
+// Tensor table: held tensors first, then each layer's; every slot empty and
+// no client waiting.
+void ServeService::Impl::FillTables(ControlHeader* h) const {
   serve::TensorEntry* rows = serve::Tensors(h);
   uint32_t row = 0;
   uint64_t off = 0;
@@ -232,8 +253,10 @@ Status ServeService::Impl::Publish() {
   }
   for (uint32_t s = 0; s < num_slots; ++s) serve::Slots(h)[s].layer = -1;
   for (uint32_t c = 0; c < options.max_clients; ++c) serve::Clients(h)[c].waiting_on = -1;
+}
 
-  // Held tensors, decoded once.
+// Held tensors, decoded once into the data object; `rows` lists them first.
+Status ServeService::Impl::DecodeHeldTensors(const serve::TensorEntry* rows) {
   for (uint32_t r = 0; r < held.size(); ++r) {
     const serve::TensorEntry& t = rows[r];
     Status s =
@@ -241,9 +264,6 @@ Status ServeService::Impl::Publish() {
     reader->DontNeed(t.tensor_index);
     if (!s.ok()) return s.WithContext("service '" + name + "': held tensor");
   }
-  h->state = static_cast<uint32_t>(serve::ServiceState::kRunning);
-  __atomic_store_n(&h->magic, serve::kMagic, __ATOMIC_RELEASE);
-  published = true;
   return Status::OK();
 }
 

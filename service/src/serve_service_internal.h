@@ -27,6 +27,12 @@ struct ServeService::Impl {
   Status CreateControl();  // create + flock the control object
   Status Publish();        // size, map and fill both objects; decode held tensors
 
+  // Publish() steps.
+  Status MapObjects(const serve::ControlLayout& layout);
+  void FillHeader(const serve::ControlLayout& layout, serve::ControlHeader* h) const;
+  void FillTables(serve::ControlHeader* h) const;  // tensor, layer, slot and client tables
+  Status DecodeHeldTensors(const serve::TensorEntry* rows);
+
   // Run() steps; mu held unless said otherwise.
   int PickRequest();  // a requested layer (clients waiting first), or -1
   int FindSlot();     // a free slot, evicting the LRU unleased layer; or -1

@@ -101,8 +101,24 @@ class Model {
   enum LayerTensor { kQ, kK, kV, kO, kGate, kUp, kDown, kNumLayerTensors };
   struct Buffers;
 
+  struct ResolvedTensors;  // tensor indices Init found (model.cc)
+
   Model() = default;
   Status Init(std::shared_ptr<const Reader> reader, const ModelOptions& options);
+  // Init() steps, in order.
+  Status DeriveSizes();  // validates the hyperparameters, sets the derived sizes
+  void ApplyOptions(const ModelOptions& options);
+  Status ResolveTensors(ResolvedTensors* t);  // finds and shape-checks every tensor
+  Status ResolveLayerTensors(ResolvedTensors* t) const;
+  // kCorruption naming `name` unless the kernels support the tensor's stored form.
+  Status CheckKernelSupport(size_t tensor_index, const std::string& name) const;
+  // Decodes the embedding, output head and norms once (or borrows them from `source`).
+  Status HoldResidentWeights(const ResolvedTensors& t, const LayerSource* source);
+  Status HoldTensor(size_t tensor_index, const LayerSource* source, WeightView* view);
+  Status HoldNorm(size_t tensor_index, std::vector<float>* v);
+  void ComputeRopeFrequencies();
+  // Layer weights from options.layer_source, or from a LayerProvider of our own.
+  Status ConnectLayers(const std::vector<std::vector<size_t>>& layers, const ModelOptions& options);
   WeightView View(size_t tensor_index, const uint8_t* data) const;
   Status ForwardPass(const int32_t* tokens, size_t n, size_t pos, bool all_logits, float* logits);
   void RunLayer(int l, const DecodedLayer& layer, size_t n, size_t pos);

@@ -110,12 +110,16 @@ std::string Escape(const std::string& s) {
   return out;
 }
 
-}  // namespace
+struct TokenizeFlags {
+  std::string file, text;
+  bool decode = false, no_bos = false, parse_special = false, pieces = false;
+};
 
-int CmdTokenize(int argc, char** argv) {
+// Fills *f; returns -1 to go on, or the exit code (help, usage error).
+int ParseFlags(int argc, char** argv, TokenizeFlags* f) {
   Args args(argc, argv);
   std::vector<std::string> positional;
-  bool decode = false, no_bos = false, parse_special = false, pieces = false, options_done = false;
+  bool options_done = false;
   while (!args.Done()) {
     if (!options_done) {
       if (args.Is("-h") || args.Is("--help")) {
@@ -126,22 +130,10 @@ int CmdTokenize(int argc, char** argv) {
         options_done = true;
         continue;
       }
-      if (args.Is("--decode")) {
-        decode = true;
-        continue;
-      }
-      if (args.Is("--no-bos")) {
-        no_bos = true;
-        continue;
-      }
-      if (args.Is("--parse-special")) {
-        parse_special = true;
-        continue;
-      }
-      if (args.Is("--pieces")) {
-        pieces = true;
-        continue;
-      }
+      if (args.Is("--decode") && (f->decode = true)) continue;
+      if (args.Is("--no-bos") && (f->no_bos = true)) continue;
+      if (args.Is("--parse-special") && (f->parse_special = true)) continue;
+      if (args.Is("--pieces") && (f->pieces = true)) continue;
     }
     std::string a = args.Next();
     if (!options_done && a.size() > 1 && a[0] == '-') {
@@ -153,21 +145,64 @@ int CmdTokenize(int argc, char** argv) {
     return Usage("tokenize", positional.empty() ? "no file given" : "expected FILE and TEXT",
                  kUsage);
   }
-  std::string text = positional[1];
-  if (text == "-") {
-    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-  }
+  f->file = positional[0];
+  f->text = positional[1];
+  return -1;
+}
 
-  Result<TokenizerData> data = LoadTokenizer(positional[0]);
+// Standard input, up to kMaxStdinBytes (more is refused: a text to tokenize
+// is not a stream without end).
+constexpr size_t kMaxStdinBytes = size_t{256} << 20;
+Result<std::string> ReadStdin() {
+  std::string text;
+  char buf[1 << 16];
+  while (std::cin.read(buf, sizeof(buf)) || std::cin.gcount() > 0) {
+    text.append(buf, static_cast<size_t>(std::cin.gcount()));
+    if (text.size() > kMaxStdinBytes) {
+      return Status::InvalidArgument("standard input is longer than " +
+                                     std::to_string(kMaxStdinBytes) + " bytes");
+    }
+  }
+  return text;
+}
+
+void PrintIds(const rt::Tokenizer& t, const std::vector<int32_t>& ids, const TokenizeFlags& f) {
+  if (f.pieces) {
+    for (size_t i = 0; i < ids.size(); ++i) {
+      std::string piece =
+          t.IsSpecial(ids[i]) ? t.TokenText(ids[i]) : t.DecodePiece(i ? ids[i - 1] : -1, ids[i]);
+      std::printf("%d\t%s\n", ids[i], Escape(piece).c_str());
+    }
+  } else if (f.decode) {
+    std::string out = t.Decode(ids);
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fputc('\n', stdout);
+  } else {
+    for (size_t i = 0; i < ids.size(); ++i) std::printf(i ? " %d" : "%d", ids[i]);
+    std::printf("\n");
+  }
+}
+
+}  // namespace
+
+int CmdTokenize(int argc, char** argv) {
+  TokenizeFlags f;
+  if (int code = ParseFlags(argc, argv, &f); code >= 0) return code;
+  if (f.text == "-") {
+    Result<std::string> in = ReadStdin();
+    if (!in.ok()) return Fail("tokenize", in.status());
+    f.text = std::move(in).value();
+  }
+  Result<TokenizerData> data = LoadTokenizer(f.file);
   if (!data.ok()) return Fail("tokenize", data.status().ToString());
   auto tok = rt::Tokenizer::Create(*data);
-  if (!tok.ok()) return Fail("tokenize", positional[0] + ": " + tok.status().ToString());
+  if (!tok.ok()) return Fail("tokenize", f.file + ": " + tok.status().ToString());
   const rt::Tokenizer& t = **tok;
 
   std::vector<int32_t> ids;
-  if (decode) {
+  if (f.decode) {
     std::string bad;
-    if (!ParseIds(text, &ids, &bad)) {
+    if (!ParseIds(f.text, &ids, &bad)) {
       return Usage("tokenize", "--decode: '" + bad + "' is not a token id", kUsage);
     }
     for (int32_t id : ids) {
@@ -179,23 +214,9 @@ int CmdTokenize(int argc, char** argv) {
       }
     }
   } else {
-    ids = t.Encode(text, t.add_bos_default() && !no_bos, parse_special);
+    ids = t.Encode(f.text, t.add_bos_default() && !f.no_bos, f.parse_special);
   }
-
-  if (pieces) {
-    for (size_t i = 0; i < ids.size(); ++i) {
-      std::string piece =
-          t.IsSpecial(ids[i]) ? t.TokenText(ids[i]) : t.DecodePiece(i ? ids[i - 1] : -1, ids[i]);
-      std::printf("%d\t%s\n", ids[i], Escape(piece).c_str());
-    }
-  } else if (decode) {
-    std::string out = t.Decode(ids);
-    std::fwrite(out.data(), 1, out.size(), stdout);
-    std::fputc('\n', stdout);
-  } else {
-    for (size_t i = 0; i < ids.size(); ++i) std::printf(i ? " %d" : "%d", ids[i]);
-    std::printf("\n");
-  }
+  PrintIds(t, ids, f);
   return std::fflush(stdout) == 0 ? kExitOk : kExitFailure;
 }
 

@@ -45,6 +45,11 @@ int Fail(const std::string& cmd, const std::string& message, int code = kExitFai
 int Fail(const std::string& cmd, const Status& status);
 int Usage(const std::string& cmd, const std::string& message, const char* usage);
 
+// kInvalidArgument if `output` exists and is the same file as `input`
+// (same device and inode: any spelling, a hard link, a symlink to it);
+// OK if it differs or does not exist yet.
+Status CheckOutputIsNotInput(const std::string& input, const std::string& output);
+
 // "64M", "2G", "512", "1.5G" -> bytes. false on malformed input.
 bool ParseBytes(const std::string& s, uint64_t* out);
 bool ParseInt(const std::string& s, long long min, long long max, long long* out);

@@ -4,6 +4,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
+#include <new>
+#include <stdexcept>
 #include <string>
 
 #include "commands.h"
@@ -56,6 +59,25 @@ void DefaultToPassiveOpenMpWaits(char** argv) {
   // exec failed (no /proc?): carry on with the default policy.
 }
 
+// Runs a command so that no exception escapes as an abort: libtqf returns
+// Statuses, but the standard library throws when memory runs out
+// (bad_alloc) or a size is impossible (length_error); the sites that size
+// allocations from input check them first and name the size, this is the
+// backstop.
+int RunGuarded(const Command& c, int argc, char** argv) {
+  try {
+    return c.fn(argc, argv);
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "tqf %s: resource exhausted: out of memory\n", c.name);
+  } catch (const std::length_error& e) {
+    std::fprintf(stderr, "tqf %s: resource exhausted: a size too large to allocate (%s)\n", c.name,
+                 e.what());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tqf %s: internal error: %s\n", c.name, e.what());
+  }
+  return 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -79,7 +101,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   for (const Command& c : kCommands) {
-    if (cmd == c.name) return c.fn(argc - 1, argv + 1);
+    if (cmd == c.name) return RunGuarded(c, argc - 1, argv + 1);
   }
   std::fprintf(stderr, "tqf: unknown command '%s' (see `tqf --help`)\n", cmd.c_str());
   return 2;

@@ -22,6 +22,8 @@ const char kUsage[] =
     "  --codec C          codec for the weight streams (default: the best available)\n"
     "  --tokenizer FILE   tokenizer.bin for llama2.c checkpoints\n"
     "  --block-size B     decoded bytes per independently coded block (default 64K)\n"
+    "  --allow-nonfinite  store NaN/Inf weights instead of refusing them (possible only\n"
+    "                     unquantized: --quant raw, or 1-D tensors)\n"
     "  --threads N        threads (default: all cores)\n"
     "  --quiet            no summary\n";
 
@@ -35,7 +37,7 @@ struct PackFlags {
   std::string input, output, quant = "channel", codec_name, tokenizer;
   uint64_t block_size = 64 * 1024;
   long long threads = 0;
-  bool quiet = false;
+  bool quiet = false, allow_nonfinite = false;
 };
 
 // Returns the exit code to end with (help, a usage error), or -1 to go on.
@@ -66,6 +68,10 @@ int ParseFlags(int argc, char** argv, PackFlags* f) {
       f->quiet = true;
       continue;
     }
+    if (args.Is("--allow-nonfinite")) {
+      f->allow_nonfinite = true;
+      continue;
+    }
     if (!args.error().empty()) return Usage("pack", args.error(), kUsage);
     std::string a = args.Next();
     if (a.size() > 1 && a[0] == '-') return Usage("pack", "unknown option '" + a + "'", kUsage);
@@ -78,6 +84,12 @@ int ParseFlags(int argc, char** argv, PackFlags* f) {
   if (f->input.empty()) return Usage("pack", "no input model given", kUsage);
   if (f->output.empty()) return Usage("pack", "no output given (-o OUT.tqf)", kUsage);
   if (f->output == f->input) return Usage("pack", "output would overwrite the input", kUsage);
+  for (const std::string& in : {f->input, f->tokenizer}) {
+    if (in.empty()) continue;
+    if (Status st = CheckOutputIsNotInput(in, f->output); !st.ok()) {
+      return Usage("pack", st.message(), kUsage);
+    }
+  }
   return -1;
 }
 
@@ -96,6 +108,7 @@ int MakePackOptions(const PackFlags& f, PackOptions* options) {
   }
   options->writer.block_size = static_cast<uint32_t>(f.block_size);
   options->writer.threads = static_cast<int>(f.threads);
+  options->allow_nonfinite = f.allow_nonfinite;
   return -1;
 }
 

@@ -35,8 +35,10 @@ const char kUsage[] =
     "  --threads N        compute threads (default: all cores, minus one for the prefetch\n"
     "                     thread when --mem-budget is above 0). OpenMP threads wait\n"
     "                     passively unless OMP_WAIT_POLICY says otherwise.\n"
-    "  --ctx-size N       KV cache positions (default: prompt + TOKENS, at most the\n"
+    "  --ctx-size N       KV cache positions (default: prompt + TOKENS; at most the\n"
     "                     model's context length)\n"
+    "  --truncate-prompt  keep the last tokens of a prompt longer than the model's\n"
+    "                     context (with a warning) instead of refusing it\n"
     "  --no-prefetch      do not decode the next layer in the background\n"
     "  --attach NAME      use the decoded layers (and embedding, output head) of the\n"
     "                     storage service NAME (`tqf serve`) instead of decoding them;\n"
@@ -51,7 +53,7 @@ struct RunFlags {
   unsigned long long seed = 0;
   bool has_seed = false;
   int64_t budget = -1;
-  bool prefetch = true, stats = false;
+  bool prefetch = true, stats = false, truncate_prompt = false;
   std::string attach;  // --attach NAME
 };
 
@@ -95,6 +97,8 @@ int ParseFlags(int argc, char** argv, RunFlags* f) {
       f->attach = v;
     } else if (args.Is("--no-prefetch")) {
       f->prefetch = false;
+    } else if (args.Is("--truncate-prompt")) {
+      f->truncate_prompt = true;
     } else if (args.Is("--stats")) {
       f->stats = true;
     } else {
@@ -167,6 +171,34 @@ void PrintStats(const RunFlags& f, const rt::Model& model, const rt::GenerateSta
                HumanBytes(mem.rss_anon).c_str(), HumanBytes(mem.rss_file).c_str());
 }
 
+// A prompt longer than the model's context is refused with both numbers
+// (exit 2), or, with --truncate-prompt, cut from the left to leave room for
+// the tokens asked (keeping a leading BOS), with a warning. Returns the exit
+// code to end with, or -1 to go on.
+int FitPrompt(const RunFlags& f, uint64_t model_ctx, int32_t bos, std::vector<int32_t>* prompt) {
+  if (model_ctx == 0 || prompt->size() < model_ctx) return -1;
+  if (!f.truncate_prompt) {
+    return Fail("run",
+                "the prompt is " + std::to_string(prompt->size()) +
+                    " tokens; the model's context is " + std::to_string(model_ctx) +
+                    " (--truncate-prompt keeps the prompt's last tokens)",
+                kExitUsage);
+  }
+  const uint64_t room = std::min<uint64_t>(static_cast<uint64_t>(f.tokens), model_ctx / 2);
+  const size_t keep = static_cast<size_t>(std::max<uint64_t>(model_ctx - room, 2));
+  const bool has_bos = bos >= 0 && (*prompt)[0] == bos;
+  std::vector<int32_t> cut;
+  if (has_bos) cut.push_back(bos);
+  cut.insert(cut.end(), prompt->end() - static_cast<long>(keep - cut.size()), prompt->end());
+  std::fprintf(stderr,
+               "tqf run: warning: the prompt's %zu tokens were cut to its last %zu (%s"
+               "the model's context is %llu)\n",
+               prompt->size(), cut.size(), has_bos ? "keeping BOS; " : "",
+               static_cast<unsigned long long>(model_ctx));
+  *prompt = std::move(cut);
+  return -1;
+}
+
 }  // namespace
 
 int CmdRun(int argc, char** argv) {
@@ -190,19 +222,19 @@ int CmdRun(int argc, char** argv) {
   std::shared_ptr<const Reader> reader(std::move(opened).value());
   Result<std::unique_ptr<rt::Tokenizer>> tok = rt::Tokenizer::Create(reader->model().tokenizer);
   if (!tok.ok()) return Fail("run", f.file + ": tokenizer: " + tok.status().ToString());
-  const std::vector<int32_t> prompt = (*tok)->Encode(f.prompt, (*tok)->add_bos_default());
+  std::vector<int32_t> prompt = (*tok)->Encode(f.prompt, (*tok)->add_bos_default());
   if (prompt.empty()) return Usage("run", "the prompt encodes to no tokens", kUsage);
+  const uint64_t model_ctx = reader->model().hparams.context_length;
+  if (int code = FitPrompt(f, model_ctx, (*tok)->bos_id(), &prompt); code >= 0) return code;
 
   rt::ModelOptions mo;
   mo.mem_budget = f.budget;
   mo.threads = static_cast<int>(f.threads);
   mo.prefetch = f.prefetch;
   mo.layer_source = shared;  // nullptr unless --attach
-  const uint64_t model_ctx = reader->model().hparams.context_length;
   uint64_t ctx =
       f.ctx > 0 ? static_cast<uint64_t>(f.ctx) : prompt.size() + static_cast<uint64_t>(f.tokens);
-  if (f.ctx == 0 && model_ctx > 0 && ctx > model_ctx)
-    ctx = std::max<uint64_t>(model_ctx, prompt.size());
+  if (f.ctx == 0 && model_ctx > 0) ctx = std::min(ctx, model_ctx);
   mo.ctx_size = static_cast<uint32_t>(std::min<uint64_t>(ctx, 1u << 24));
   Result<std::unique_ptr<rt::Model>> model = rt::Model::Create(reader, mo);
   if (!model.ok()) return Fail("run", f.file + ": " + model.status().ToString());

@@ -29,7 +29,8 @@ const char kUsage[] =
     "                     recently used layers no client is using are evicted.\n"
     "                     Default: every layer. At least one layer is kept. The token\n"
     "                     embedding and output head are held outside this budget.\n"
-    "  --group            let the owner's group attach (mode 0660; default 0600)\n"
+    "  --group            let the owner's group attach (control object 0660, decoded\n"
+    "                     weights 0640: clients only read them; default 0600)\n"
     "  --max-clients N    clients attached at once (default 64)\n"
     "  --threads N        threads per layer decode (default: all cores)\n"
     "  --status NAME      print layers resident, bytes used, clients, hits and misses\n";
@@ -124,7 +125,7 @@ int CmdServe(int argc, char** argv) {
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGHUP, &sa, nullptr);  // a closed terminal also stops it cleanly
   options.log = [](const std::string& msg) {
-    std::fprintf(stderr, "tqf serve: %s\n", msg.c_str());
+    std::fprintf(stderr, "tqf serve: %s\n", TerminalSafe(msg).c_str());
   };
   Result<std::unique_ptr<serve::ServeService>> service = serve::ServeService::Start(file, options);
   if (!service.ok()) return Fail("serve", file + ": " + service.status().ToString());
@@ -133,7 +134,7 @@ int CmdServe(int argc, char** argv) {
                "tqf serve: serving %s as '%s': %u layer slots of %s, held tensors %s, mode %s; "
                "attach with `tqf run --attach %s`\n",
                file.c_str(), s.name().c_str(), s.num_slots(), HumanBytes(s.slot_bytes()).c_str(),
-               HumanBytes(s.held_bytes()).c_str(), options.group ? "0660" : "0600",
+               HumanBytes(s.held_bytes()).c_str(), options.group ? "0660/0640" : "0600",
                s.name().c_str());
   const std::string name = s.name();
   Status run = (*service)->Run(g_stop);

@@ -43,6 +43,9 @@ int CmdUnpack(int argc, char** argv) {
   if (file.empty()) return Usage("unpack", "no file given", kUsage);
   if (output.empty()) return Usage("unpack", "no output given (-o OUT.gguf)", kUsage);
   if (output == file) return Usage("unpack", "output would overwrite the input", kUsage);
+  if (Status st = CheckOutputIsNotInput(file, output); !st.ok()) {
+    return Usage("unpack", st.message(), kUsage);
+  }
   ExportOptions opt;
   if (dtype == "f32")
     opt.dtype = DType::kF32;

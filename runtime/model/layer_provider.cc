@@ -96,6 +96,20 @@ class LayerProvider::Memory {
   std::vector<std::pair<uint8_t*, size_t>> pool_;
 };
 
+DecodedTensorLayout LayoutOf(const TensorInfo& t) {
+  DecodedTensorLayout l;
+  l.params_offset = (t.raw_size + kAlign - 1) / kAlign * kAlign;
+  l.bytes = l.params_offset + (t.num_params * sizeof(float) + kAlign - 1) / kAlign * kAlign;
+  return l;
+}
+
+Status DecodeTensorWithParams(const Reader& reader, size_t index, uint8_t* out, int threads) {
+  const TensorInfo& t = reader.tensors()[index];
+  TQF_RETURN_IF_ERROR(reader.DecodeTensor(index, out, t.raw_size, threads));
+  return reader.CopyParams(index, reinterpret_cast<float*>(out + LayoutOf(t).params_offset),
+                           t.num_params);
+}
+
 Status DecodeTensorsReleasing(const Reader& reader, const size_t* indices, uint8_t* const* outs,
                               size_t n, int threads) {
   std::vector<BlockRef> refs;
@@ -129,13 +143,17 @@ LayerProvider::LayerProvider(const Reader* reader, std::vector<std::vector<size_
       memory_(std::make_shared<Memory>(options.mem_budget >= 0)),
       entries_(layers_.size()) {
   for (const std::vector<size_t>& tensors : layers_) {
-    std::vector<size_t> offsets;
+    std::vector<size_t> offsets, params;
     size_t off = 0;
     for (size_t idx : tensors) {
+      const TensorInfo& t = reader_->tensors()[idx];
+      const DecodedTensorLayout l = LayoutOf(t);
       offsets.push_back(off);
-      off += (reader_->tensors()[idx].raw_size + kAlign - 1) / kAlign * kAlign;
+      params.push_back(t.num_params ? off + l.params_offset : SIZE_MAX);
+      off += l.bytes;
     }
     offsets_.push_back(std::move(offsets));
+    params_.push_back(std::move(params));
     layer_bytes_.push_back((std::max<size_t>(off, 1) + kPage - 1) / kPage * kPage);
   }
   if (options_.prefetch) worker_ = std::thread([this] { WorkerLoop(); });
@@ -168,7 +186,8 @@ Result<std::shared_ptr<const DecodedLayer>> LayerProvider::Decode(int layer, uin
   const size_t bytes = layer_bytes_[layer];
   std::shared_ptr<Memory> memory = memory_;
   std::shared_ptr<const DecodedLayer> decoded(
-      new DecodedLayer(layer, buffer, bytes, offsets_[layer]), [memory](DecodedLayer* d) {
+      new DecodedLayer(layer, buffer, bytes, offsets_[layer], params_[layer]),
+      [memory](DecodedLayer* d) {
         memory->Give(d->base(), d->bytes());
         delete d;
       });
@@ -176,6 +195,12 @@ Result<std::shared_ptr<const DecodedLayer>> LayerProvider::Decode(int layer, uin
   std::vector<uint8_t*> outs;
   for (size_t i = 0; i < tensors.size(); ++i) outs.push_back(buffer + offsets_[layer][i]);
   Status s = DecodeTensorsReleasing(*reader_, tensors.data(), outs.data(), tensors.size(), threads);
+  for (size_t i = 0; i < tensors.size() && s.ok(); ++i) {
+    const TensorInfo& t = reader_->tensors()[tensors[i]];
+    if (t.num_params == 0) continue;
+    s = reader_->CopyParams(tensors[i], reinterpret_cast<float*>(buffer + params_[layer][i]),
+                            t.num_params);
+  }
   if (!s.ok()) return s.WithContext("layer " + std::to_string(layer));
   const double secs = Seconds(start);
   std::lock_guard<std::mutex> lock(mu_);

@@ -146,7 +146,7 @@ Result<std::unique_ptr<Model>> Model::Create(std::shared_ptr<const Reader> reade
   return model;
 }
 
-WeightView Model::View(size_t tensor_index, const uint8_t* data) const {
+WeightView Model::View(size_t tensor_index, const uint8_t* data, const float* params) const {
   const TensorInfo& t = reader_->tensors()[tensor_index];
   WeightView w;
   w.dtype = t.dtype;
@@ -155,7 +155,7 @@ WeightView Model::View(size_t tensor_index, const uint8_t* data) const {
   w.rows = t.rows();
   w.cols = t.cols();
   w.data = data;
-  w.params = t.params;
+  w.params = params;
   w.num_params = t.num_params;
   return w;
 }
@@ -170,15 +170,14 @@ struct Model::ResolvedTensors {
 Status Model::Init(std::shared_ptr<const Reader> reader, const ModelOptions& options) {
   reader_ = std::move(reader);
   TQF_RETURN_IF_ERROR(DeriveSizes());
-  ApplyOptions(options);
+  TQF_RETURN_IF_ERROR(ApplyOptions(options));
   ResolvedTensors tensors;
   TQF_RETURN_IF_ERROR(ResolveTensors(&tensors));
   TQF_RETURN_IF_ERROR(HoldResidentWeights(tensors, options.layer_source.get()));
   ComputeRopeFrequencies();
   TQF_RETURN_IF_ERROR(ConnectLayers(tensors.layers, options));
   buf_ = std::make_unique<Buffers>();
-  buf_->Allocate(*this);
-  return Status::OK();
+  return buf_->Allocate(*this);
 }
 
 Status Model::DeriveSizes() {
@@ -202,7 +201,7 @@ Status Model::DeriveSizes() {
   return Status::OK();
 }
 
-void Model::ApplyOptions(const ModelOptions& options) {
+Status Model::ApplyOptions(const ModelOptions& options) {
   ops_ = options.ops ? options.ops : &DefaultKernelOps();
   threads_ = options.threads;
   if (threads_ <= 0) {
@@ -215,8 +214,16 @@ void Model::ApplyOptions(const ModelOptions& options) {
   const uint32_t context_length = hparams().context_length;
   ctx_size_ = options.ctx_size;
   if (ctx_size_ == 0) ctx_size_ = context_length ? std::min<uint32_t>(context_length, 4096) : 2048;
+  // Past its trained context a model's attention is meaningless and costs
+  // quadratic time; a file that states its context bounds the cache.
+  if (context_length > 0 && ctx_size_ > context_length) {
+    return Status::InvalidArgument("context of " + std::to_string(ctx_size_) +
+                                   " positions asked, the model's context length is " +
+                                   std::to_string(context_length));
+  }
   // A pass never holds more tokens than the context.
   max_batch_ = std::min<size_t>(options.max_batch ? options.max_batch : 256, ctx_size_);
+  return Status::OK();
 }
 
 // Checks in a fixed order (embedding, output norm and head, stray layer
@@ -277,9 +284,21 @@ Status Model::ResolveLayerTensors(ResolvedTensors* t) const {
   return Status::OK();
 }
 
+// Checks the stored form, params included, on a private copy of the
+// params (reading the mapping directly could fault if the file changed).
 Status Model::CheckKernelSupport(size_t tensor_index, const std::string& name) const {
+  const TensorInfo& t = reader_->tensors()[tensor_index];
+  std::vector<float> params;
+  try {
+    params.resize(t.num_params);
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted("tensor '" + name + "': cannot allocate " +
+                                     std::to_string(t.num_params) + " params");
+  }
+  TQF_RETURN_IF_ERROR(reader_->CopyParams(tensor_index, params.data(), params.size()));
   std::string why;
-  if (!ValidateWeightView(View(tensor_index, nullptr), &why)) {
+  if (!ValidateWeightView(View(tensor_index, nullptr, t.num_params ? params.data() : nullptr),
+                          &why)) {
     return Status::Corruption("tensor '" + name + "': " + why);
   }
   return Status::OK();
@@ -302,20 +321,33 @@ Status Model::HoldResidentWeights(const ResolvedTensors& t, const LayerSource* s
   return Status::OK();
 }
 
+// The embedding or output head, decoded once with a copy of its params
+// (LayoutOf), or the storage service's shared copy laid out the same way.
 Status Model::HoldTensor(size_t tensor_index, const LayerSource* source, WeightView* view) {
+  const TensorInfo& t = reader_->tensors()[tensor_index];
+  const DecodedTensorLayout layout = LayoutOf(t);
+  auto params_of = [&](const uint8_t* base) {
+    return t.num_params ? reinterpret_cast<const float*>(base + layout.params_offset) : nullptr;
+  };
   if (source != nullptr) {
-    if (const uint8_t* held = source->HeldTensor(tensor_index)) {
-      *view = View(tensor_index, held);  // shared, not ours to count
+    if (const uint8_t* held = source->HeldTensor(*reader_, tensor_index)) {
+      *view = View(tensor_index, held, params_of(held));  // shared, not ours to count
       return Status::OK();
     }
   }
-  const TensorInfo& t = reader_->tensors()[tensor_index];
-  std::unique_ptr<uint8_t[]> bytes(new (std::nothrow) uint8_t[t.raw_size]);
-  if (!bytes) return Status::ResourceExhausted("cannot allocate tensor '" + t.name + "'");
+  // 64-byte aligned, as the layer buffers: the kernels' vector loads want it.
+  auto* raw = static_cast<uint8_t*>(std::aligned_alloc(64, layout.bytes));
+  std::unique_ptr<uint8_t, void (*)(void*)> bytes(raw, std::free);
+  if (!bytes) {
+    return Status::ResourceExhausted("cannot allocate tensor '" + t.name + "' (" +
+                                     std::to_string(layout.bytes) + " bytes)");
+  }
   uint8_t* out = bytes.get();
   TQF_RETURN_IF_ERROR(DecodeTensorsReleasing(*reader_, &tensor_index, &out, 1, threads_));
-  *view = View(tensor_index, bytes.get());
-  resident_bytes_ += t.raw_size;
+  TQF_RETURN_IF_ERROR(reader_->CopyParams(
+      tensor_index, reinterpret_cast<float*>(out + layout.params_offset), t.num_params));
+  *view = View(tensor_index, out, params_of(out));
+  resident_bytes_ += layout.bytes;
   held_.push_back(std::move(bytes));
   return Status::OK();
 }

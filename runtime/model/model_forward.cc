@@ -7,29 +7,54 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <new>
 
 #include "model_internal.h"
 #include "tqf/rt/model.h"
 
 namespace tqf::rt {
 
-void Model::Buffers::Allocate(const Model& m) {
+Status Model::Buffers::Allocate(const Model& m) {
+  // The KV cache is the big one (2 x layers x ctx x kv_dim floats): sized
+  // with overflow checks and allocated without throwing, so an impossible
+  // --ctx-size is a clear error naming the bytes, not an abort.
+  uint64_t kv = 0, kv_bytes = 0;
+  if (__builtin_mul_overflow(uint64_t(m.n_layers_), uint64_t(m.ctx_size_), &kv) ||
+      __builtin_mul_overflow(kv, uint64_t(m.kv_dim_), &kv) ||
+      __builtin_mul_overflow(kv, uint64_t(2 * sizeof(float)), &kv_bytes) ||
+      kv > SIZE_MAX / sizeof(float)) {
+    return Status::ResourceExhausted("KV cache for ctx_size " + std::to_string(m.ctx_size_) +
+                                     " overflows 64 bits");
+  }
+  key_cache.reset(new (std::nothrow) float[kv]);
+  value_cache.reset(new (std::nothrow) float[kv]);
+  if (kv > 0 && (key_cache == nullptr || value_cache == nullptr)) {
+    key_cache.reset();
+    value_cache.reset();
+    return Status::ResourceExhausted("cannot allocate the KV cache: " + std::to_string(kv_bytes) +
+                                     " bytes for ctx_size " + std::to_string(m.ctx_size_) +
+                                     " (lower --ctx-size)");
+  }
   const size_t b = m.max_batch_;
-  x.assign(b * m.dim_, 0.0f);
-  xb.assign(b * std::max(m.dim_, m.q_dim_), 0.0f);
-  xb2.assign(b * m.dim_, 0.0f);
-  q.assign(b * m.q_dim_, 0.0f);
-  k.assign(b * m.kv_dim_, 0.0f);
-  v.assign(b * m.kv_dim_, 0.0f);
-  att_out.assign(b * m.q_dim_, 0.0f);
-  hb.assign(b * m.hidden_, 0.0f);
-  hb2.assign(b * m.hidden_, 0.0f);
-  att.assign(static_cast<size_t>(m.threads_) * m.ctx_size_, 0.0f);
-  rope_cos.assign(m.head_dim_ / 2, 0.0f);
-  rope_sin.assign(m.head_dim_ / 2, 0.0f);
-  const size_t kv = m.n_layers_ * static_cast<size_t>(m.ctx_size_) * m.kv_dim_;
-  key_cache.reset(new float[kv]);
-  value_cache.reset(new float[kv]);
+  try {
+    x.assign(b * m.dim_, 0.0f);
+    xb.assign(b * std::max(m.dim_, m.q_dim_), 0.0f);
+    xb2.assign(b * m.dim_, 0.0f);
+    q.assign(b * m.q_dim_, 0.0f);
+    k.assign(b * m.kv_dim_, 0.0f);
+    v.assign(b * m.kv_dim_, 0.0f);
+    att_out.assign(b * m.q_dim_, 0.0f);
+    hb.assign(b * m.hidden_, 0.0f);
+    hb2.assign(b * m.hidden_, 0.0f);
+    att.assign(static_cast<size_t>(m.threads_) * m.ctx_size_, 0.0f);
+    rope_cos.assign(m.head_dim_ / 2, 0.0f);
+    rope_sin.assign(m.head_dim_ / 2, 0.0f);
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted("cannot allocate activation buffers for batches of " +
+                                     std::to_string(b) + " tokens and ctx_size " +
+                                     std::to_string(m.ctx_size_));
+  }
+  return Status::OK();
 }
 
 size_t Model::Buffers::ActivationBytes() const {
@@ -112,7 +137,7 @@ void Model::Rope(float* v, size_t n_heads) const {
 void Model::RunLayer(int l, const DecodedLayer& layer, size_t n, size_t pos) {
   Buffers& b = *buf_;
   const size_t* idx = &layer_tensor_index_[static_cast<size_t>(l) * kNumLayerTensors];
-  auto view = [&](LayerTensor t) { return View(idx[t], layer.tensor(t)); };
+  auto view = [&](LayerTensor t) { return View(idx[t], layer.tensor(t), layer.params(t)); };
   MatMulScratch* s = &b.scratch;
 
   for (size_t t = 0; t < n; ++t) {

@@ -24,7 +24,8 @@ struct Model::Buffers {
   std::unique_ptr<float[]> key_cache, value_cache;
   MatMulScratch scratch;
 
-  void Allocate(const Model& m);
+  // kResourceExhausted (naming the bytes) if memory cannot be had.
+  Status Allocate(const Model& m);
   size_t ActivationBytes() const;
 };
 

@@ -1,16 +1,16 @@
 // ServeService::Run: the request loop (pick a requested layer, find it a
 // slot, decode it with the lock released, publish it), reclaiming the
-// leases of dead clients and watching the model file. See serve_service.h.
+// leases of dead clients and watching the model file. The bookkeeping is
+// the Scheduler's (serve_scheduler.h); geometry comes from the service's
+// own copy, never from the segment. See serve_service.h.
 #include <sys/stat.h>
 
 #include <cstring>
 
 #include "serve_service_internal.h"
+#include "tqf/rt/layer_provider.h"
 
 namespace tqf::serve {
-
-using serve::LayerEntry;
-using serve::LayerState;
 
 namespace {
 
@@ -26,85 +26,18 @@ bool SameFile(const struct stat& a, const struct stat& b) {
 
 }  // namespace
 
-int ServeService::Impl::PickRequest() {
-  // The oldest request a client waits for; else the oldest prefetch.
-  int demand = -1, prefetch = -1;
-  const LayerEntry* layers = serve::Layers(header);
-  for (uint32_t l = 0; l < header->num_layers; ++l) {
-    const LayerEntry& e = layers[l];
-    if (e.state != static_cast<uint32_t>(LayerState::kRequested)) continue;
-    int& best = e.demand ? demand : prefetch;
-    if (best < 0 || e.requested_at < layers[best].requested_at) best = static_cast<int>(l);
-  }
-  return demand >= 0 ? demand : prefetch;
-}
-
-bool ServeService::Impl::Evictable(int layer) {
-  const LayerEntry& e = serve::Layers(header)[layer];
-  if (e.state != static_cast<uint32_t>(LayerState::kReady) || e.pins != 0) return false;
-  for (uint32_t c = 0; c < header->max_clients; ++c) {
-    const serve::ClientEntry& client = serve::Clients(header)[c];
-    if (client.who.pid != 0 && client.waiting_on == layer) return false;
-  }
-  return true;
-}
-
-int ServeService::Impl::FindSlot() {
-  serve::SlotEntry* slots = serve::Slots(header);
-  int victim = -1;
-  for (uint32_t s = 0; s < header->num_slots; ++s) {
-    const int l = slots[s].layer;
-    if (l < 0) return static_cast<int>(s);
-    if (!Evictable(l)) continue;
-    if (victim < 0 ||
-        serve::Layers(header)[l].last_used < serve::Layers(header)[slots[victim].layer].last_used) {
-      victim = static_cast<int>(s);
-    }
-  }
-  if (victim < 0) return -1;
-  LayerEntry& e = serve::Layers(header)[slots[victim].layer];
-  e.state = static_cast<uint32_t>(LayerState::kAbsent);
-  e.slot = -1;
-  slots[victim].layer = -1;
-  header->counters.evictions++;
-  return victim;
-}
-
 void ServeService::Impl::ReclaimDeadClients() {
   last_reclaim = std::chrono::steady_clock::now();
-  const uint32_t n = header->num_layers;
-  uint32_t* pins = serve::Pins(header);
-  for (uint32_t c = 0; c < header->max_clients; ++c) {
-    serve::ClientEntry& client = serve::Clients(header)[c];
-    if (client.who.pid == 0 || serve::IsAlive(client.who)) continue;
-    uint64_t dropped = 0;
-    for (uint32_t l = 0; l < n; ++l) {
-      dropped += pins[uint64_t{c} * n + l];
-      pins[uint64_t{c} * n + l] = 0;
-    }
-    Log("client pid " + std::to_string(client.who.pid) + " died; reclaimed its " +
-        std::to_string(dropped) + " lease(s)");
-    std::memset(static_cast<void*>(&client), 0, sizeof(client));
-    client.waiting_on = -1;
-    header->counters.reclaimed_clients++;
-    header->counters.reclaimed_pins += dropped;
-  }
-  // Recount each layer's leases from the live clients' tables, which also
-  // repairs a count a client was killed in the middle of updating.
-  for (uint32_t l = 0; l < n; ++l) {
-    uint32_t total = 0;
-    for (uint32_t c = 0; c < header->max_clients; ++c) total += pins[uint64_t{c} * n + l];
-    serve::Layers(header)[l].pins = total;
-  }
+  for (const std::string& line : scheduler->ReclaimDeadClients()) Log(line);
 }
 
 Status ServeService::Impl::DecodeLayer(int layer, int slot) {
-  uint8_t* base = data + header->slots_offset + static_cast<uint64_t>(slot) * header->slot_bytes;
-  const LayerEntry& e = serve::Layers(header)[layer];  // its tensor rows never change
-  for (uint32_t r = e.first_tensor; r < e.first_tensor + e.num_tensors; ++r) {
-    const serve::TensorEntry& t = serve::Tensors(header)[r];
-    Status s =
-        reader->DecodeTensor(t.tensor_index, base + t.offset, t.size, options.decode_threads);
+  uint8_t* base = data + geometry.slots_offset + static_cast<uint64_t>(slot) * geometry.slot_bytes;
+  const uint32_t first = geometry.layer_first[layer];
+  for (uint32_t r = first; r < first + geometry.layer_count[layer]; ++r) {
+    const serve::TensorEntry& t = geometry.rows[r];
+    Status s = rt::DecodeTensorWithParams(*reader, t.tensor_index, base + t.offset,
+                                          options.decode_threads);
     reader->DontNeed(t.tensor_index);
     if (!s.ok()) return s.WithContext("layer " + std::to_string(layer));
   }
@@ -134,6 +67,7 @@ void ServeService::Impl::CheckModelFile() {
     }
   }
   serve::SegmentLock lock(header);
+  if (!lock.ok()) return;  // the loop reports a lock that cannot be had
   if (header->state == static_cast<uint32_t>(serve::ServiceState::kModelChanged)) return;
   header->state = static_cast<uint32_t>(serve::ServiceState::kModelChanged);
   serve::Notify(&header->client_event);
@@ -141,58 +75,65 @@ void ServeService::Impl::CheckModelFile() {
       "); no longer serving it: restart `tqf serve`");
 }
 
+Status ServeService::Impl::ServeOne(serve::SegmentLock* lock, bool reclaim) {
+  serve::ControlHeader* h = header;
+  if (reclaim) ReclaimDeadClients();
+  scheduler->Republish();
+  int layer = -1;
+  if (h->state != static_cast<uint32_t>(serve::ServiceState::kRunning) ||
+      (layer = scheduler->PickRequest()) < 0) {
+    lock->Wait(&h->server_event, kIdleWait);
+    return Status::OK();
+  }
+  int slot = scheduler->FindSlot();
+  if (slot < 0) {
+    ReclaimDeadClients();
+    slot = scheduler->FindSlot();
+  }
+  if (slot < 0) {
+    lock->Wait(&h->server_event, kSlotWait);  // every slot leased: wait for a release
+    return Status::OK();
+  }
+  scheduler->StartDecode(layer, slot);
+  lock->Unlock();  // clients lease other layers while this one decodes
+  const auto start = std::chrono::steady_clock::now();
+  Status status = DecodeLayer(layer, slot);
+  const auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
+          .count();
+  lock->Relock();
+  if (!lock->ok()) {
+    // Could not take the lock back: publish nothing, stop (the caller
+    // reports why).
+    return Status::IOError("service '" + name + "': " + lock->Why());
+  }
+  h->counters.decodes++;
+  h->counters.decode_ns += static_cast<uint64_t>(ns);
+  scheduler->FinishDecode(layer, slot, status);
+  if (!status.ok()) Log(status.ToString());
+  serve::Notify(&h->client_event);
+  // The model file changed under the mapping: nothing more can be decoded
+  // from it; stop serving (clients get a clear error, objects are removed).
+  if (status.IsIOError()) return status.WithContext("service '" + name + "'");
+  return Status::OK();
+}
+
 Status ServeService::Run(const std::atomic<bool>& stop) {
   Impl& s = *impl_;
-  serve::ControlHeader* h = s.header;
   while (!stop.load()) {
     const auto now = std::chrono::steady_clock::now();
     if (now - s.last_file_check >= kFileCheckEvery) s.CheckModelFile();
-    int layer = -1, slot = -1;
-    {
-      serve::SegmentLock lock(h);
-      if (!lock.ok())
+    serve::SegmentLock lock(s.header);
+    if (!lock.ok()) {
+      if (!lock.timed_out()) {
         return Status::IOError("service '" + s.name + "': shared mutex unrecoverable");
-      if (now - s.last_reclaim >= kReclaimEvery) s.ReclaimDeadClients();
-      if (h->state != static_cast<uint32_t>(serve::ServiceState::kRunning) ||
-          (layer = s.PickRequest()) < 0) {
-        lock.Wait(&h->server_event, kIdleWait);
-        continue;
       }
-      slot = s.FindSlot();
-      if (slot < 0) {
-        s.ReclaimDeadClients();
-        slot = s.FindSlot();
-      }
-      if (slot < 0) {
-        lock.Wait(&h->server_event, kSlotWait);  // every slot leased: wait for a release
-        continue;
-      }
-      LayerEntry& e = serve::Layers(h)[layer];
-      if (!e.demand) h->counters.prefetches++;
-      e.state = static_cast<uint32_t>(LayerState::kDecoding);
-      e.slot = slot;
-      serve::Slots(h)[slot].layer = layer;
+      // A client holds the lock and does not let go: say who, keep trying
+      // (a signal still stops the service cleanly).
+      s.Log("waiting: " + lock.Why());
+      continue;
     }
-    const auto start = std::chrono::steady_clock::now();
-    Status status = s.DecodeLayer(layer, slot);
-    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                        std::chrono::steady_clock::now() - start)
-                        .count();
-    serve::SegmentLock lock(h);
-    LayerEntry& e = serve::Layers(h)[layer];
-    h->counters.decodes++;
-    h->counters.decode_ns += static_cast<uint64_t>(ns);
-    if (status.ok()) {
-      e.state = static_cast<uint32_t>(LayerState::kReady);
-      e.last_used = ++h->clock;
-    } else {
-      e.state = static_cast<uint32_t>(LayerState::kFailed);
-      e.slot = -1;
-      serve::Slots(h)[slot].layer = -1;
-      std::strncpy(e.error, status.ToString().c_str(), serve::kErrorMax - 1);
-      s.Log(status.ToString());
-    }
-    serve::Notify(&h->client_event);
+    TQF_RETURN_IF_ERROR(s.ServeOne(&lock, now - s.last_reclaim >= kReclaimEvery));
   }
   return Status::OK();
 }

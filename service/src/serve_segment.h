@@ -44,6 +44,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "tqf/reader.h"
 #include "tqf/result.h"
@@ -52,7 +53,7 @@
 namespace tqf::serve {
 
 inline constexpr uint64_t kMagic = 0x31'56'52'45'53'46'51'54ull;  // "TQFSERV1", little-endian
-inline constexpr uint32_t kVersion = 1;
+inline constexpr uint32_t kVersion = 2;  // 2: each tensor's params follow it (rt::LayoutOf)
 inline constexpr size_t kPathMax = 4096;
 inline constexpr size_t kErrorMax = 240;
 inline constexpr size_t kTensorAlign = 64;
@@ -158,42 +159,87 @@ struct ControlLayout {
 ControlLayout ComputeLayout(uint32_t num_layers, uint32_t num_tensors, uint32_t max_clients,
                             uint32_t num_slots);
 
-// Table accessors over a mapped control segment.
+// The geometry of a service's two objects: counts, sizes, table offsets and
+// the tensor table. The service builds it and keeps its own copy; a client
+// reads it once, validated, at attach (ReadGeometry) and keeps its copy.
+// Nothing reads geometry back from the shared segment afterwards: clients
+// can write the control segment, so a value read from it is checked where it
+// is used and never trusted again.
+struct Geometry {
+  uint32_t num_layers = 0, num_tensors = 0, max_clients = 0, num_slots = 0;
+  uint64_t slot_bytes = 0, slots_offset = 0, held_bytes = 0, data_bytes = 0;
+  ControlLayout layout{};
+  std::vector<TensorEntry> rows;  // the tensor table: held tensors, then each layer's
+  std::vector<uint32_t> layer_first, layer_count, layer_bytes;  // per layer
+};
+
+// Reads the geometry of the control segment `h` (`mapped` bytes): magic,
+// version, counts, table offsets and every tensor row inside its region;
+// each layer's rows contiguous and in layer order. kCorruption /
+// kNotSupported, naming the value, otherwise.
+Status ReadGeometry(const ControlHeader* h, size_t mapped, Geometry* g);
+
+// Checks a mapped header of `mapped` bytes: magic, version, table offsets
+// and counts all inside the mapping (ReadGeometry without the tables).
+Status ValidateHeader(const ControlHeader* h, size_t mapped);
+
+// Table accessors: offsets from the caller's own Geometry, never from the
+// segment.
 template <typename T>
 inline T* At(ControlHeader* h, uint64_t off) {
   return reinterpret_cast<T*>(reinterpret_cast<char*>(h) + off);
 }
-inline LayerEntry* Layers(ControlHeader* h) { return At<LayerEntry>(h, h->layers_off); }
-inline TensorEntry* Tensors(ControlHeader* h) { return At<TensorEntry>(h, h->tensors_off); }
-inline ClientEntry* Clients(ControlHeader* h) { return At<ClientEntry>(h, h->clients_off); }
-inline SlotEntry* Slots(ControlHeader* h) { return At<SlotEntry>(h, h->slot_table_off); }
+inline LayerEntry* Layers(ControlHeader* h, const Geometry& g) {
+  return At<LayerEntry>(h, g.layout.layers_off);
+}
+inline TensorEntry* Tensors(ControlHeader* h, const Geometry& g) {
+  return At<TensorEntry>(h, g.layout.tensors_off);
+}
+inline ClientEntry* Clients(ControlHeader* h, const Geometry& g) {
+  return At<ClientEntry>(h, g.layout.clients_off);
+}
+inline SlotEntry* Slots(ControlHeader* h, const Geometry& g) {
+  return At<SlotEntry>(h, g.layout.slot_table_off);
+}
 // pins[client * num_layers + layer]: leases client `client` holds on `layer`.
-inline uint32_t* Pins(ControlHeader* h) { return At<uint32_t>(h, h->pins_off); }
-
-// Checks a mapped header of `mapped` bytes: magic, version, table offsets
-// and counts all inside the mapping. kCorruption / kNotSupported otherwise.
-Status ValidateHeader(const ControlHeader* h, size_t mapped);
+inline uint32_t* Pins(ControlHeader* h, const Geometry& g) {
+  return At<uint32_t>(h, g.layout.pins_off);
+}
 
 // Initializes `mu` (process-shared, robust). Only the creating service
 // calls it.
 Status InitSync(ControlHeader* h);
 
-// Holds `h->mu`, recovering it if its previous owner died. ok() is false
-// only if the mutex is unrecoverable.
+// Holds `h->mu`, recovering it if its previous owner died. A process that
+// holds it and does not let go (stopped, hostile) cannot block anyone
+// forever: each attempt to take it gives up after `deadline_seconds`, and
+// ok() is then false with timed_out() set; Holder() names who holds it.
+// ok() is also false if the mutex is unrecoverable.
 class SegmentLock {
  public:
-  explicit SegmentLock(ControlHeader* h);
+  static constexpr double kDefaultDeadline = 10.0;
+  explicit SegmentLock(ControlHeader* h, double deadline_seconds = kDefaultDeadline);
   ~SegmentLock();
   SegmentLock(const SegmentLock&) = delete;
   SegmentLock& operator=(const SegmentLock&) = delete;
   bool ok() const { return locked_; }
+  bool timed_out() const { return timed_out_; }
   // Unlocks, waits until `event` (one of h's counters) changes or
-  // `seconds` pass (or spuriously), and locks again.
+  // `seconds` pass (or spuriously), and locks again (within the deadline).
   void Wait(uint32_t* event, double seconds);
+  // Releases the lock (to work without it), and takes it again (within the
+  // deadline; ok() says whether it got it).
+  void Unlock();
+  void Relock();
+  // Why the lock is not held, for messages: "held by pid P for more than N s"
+  // or "unrecoverable".
+  std::string Why() const;
 
  private:
+  void Lock();
   ControlHeader* h_;
-  bool locked_ = false;
+  double deadline_;
+  bool locked_ = false, timed_out_ = false;
 };
 
 // Bumps `event` and wakes every process waiting on it.
@@ -220,9 +266,10 @@ struct Fingerprint {
 Fingerprint FingerprintOf(const Reader& reader);
 
 // Refuses (kIOError, with who owns it) a service object this user may not
-// use: owned by another uid, unless it is group-shared (mode 0660) with a
-// group of ours.
-Status CheckAccess(const std::string& service, const std::string& object);
+// use: owned by another uid, unless it is group-shared with a group of
+// ours -- read-write (0660) for the control object, readable (0640) for the
+// data object, which clients only read.
+Status CheckAccess(const std::string& service, const std::string& object, bool need_write = true);
 
 }  // namespace tqf::serve
 

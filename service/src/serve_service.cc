@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/interprocess/exceptions.hpp>
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/permissions.hpp>
@@ -18,6 +19,7 @@
 #include <map>
 
 #include "serve_service_internal.h"
+#include "tqf/rt/layer_provider.h"
 
 namespace tqf::serve {
 
@@ -43,8 +45,11 @@ long LayerOf(const std::string& name) {
 
 ServeService::Impl::~Impl() {
   if (header != nullptr && published) {
-    serve::SegmentLock lock(header);
-    header->state = static_cast<uint32_t>(serve::ServiceState::kStopped);
+    // Stopped is published even if a client holds the lock (the store is
+    // atomic): waiting clients see it at their next check.
+    serve::SegmentLock lock(header, 2.0);
+    __atomic_store_n(&header->state, static_cast<uint32_t>(serve::ServiceState::kStopped),
+                     __ATOMIC_RELEASE);
     serve::Notify(&header->client_event);
   }
   // Unlink the names first, then unmap; clients keep their own mappings.
@@ -82,13 +87,13 @@ Status ServeService::Impl::Plan() {
   uint64_t largest = 0;
   for (const auto& [l, tensors] : by_layer) {
     uint64_t bytes = 0;
-    for (size_t idx : tensors) bytes += Align(reader->tensors()[idx].raw_size, serve::kTensorAlign);
+    for (size_t idx : tensors) bytes += rt::LayoutOf(reader->tensors()[idx]).bytes;
     layers[static_cast<size_t>(l)] = tensors;
     largest = std::max(largest, bytes);
   }
   slot_bytes = Align(largest, serve::kPage);
   uint64_t held_total = 0;
-  for (size_t idx : held) held_total += Align(reader->tensors()[idx].raw_size, serve::kTensorAlign);
+  for (size_t idx : held) held_total += rt::LayoutOf(reader->tensors()[idx]).bytes;
   held_bytes = Align(held_total, serve::kPage);
   num_slots = static_cast<uint32_t>(n);
   if (options.cache_bytes >= 0) {
@@ -162,17 +167,17 @@ Status ServeService::Impl::CreateControl() {
 }
 
 Status ServeService::Impl::Publish() {
-  const serve::ControlLayout layout = serve::ComputeLayout(
-      static_cast<uint32_t>(layers.size()), num_tensor_rows(), options.max_clients, num_slots);
-  TQF_RETURN_IF_ERROR(MapObjects(layout));
+  BuildGeometry();
+  TQF_RETURN_IF_ERROR(MapObjects());
   data = static_cast<uint8_t*>(data_region.get_address());
   ControlHeader* h = static_cast<ControlHeader*>(control_region.get_address());
-  std::memset(static_cast<void*>(h), 0, layout.total);
+  std::memset(static_cast<void*>(h), 0, geometry.layout.total);
   TQF_RETURN_IF_ERROR(serve::InitSync(h));
-  FillHeader(layout, h);
+  FillHeader(h);
   header = h;
   FillTables(h);
-  TQF_RETURN_IF_ERROR(DecodeHeldTensors(serve::Tensors(h)));
+  scheduler = std::make_unique<serve::Scheduler>(h, geometry);
+  TQF_RETURN_IF_ERROR(DecodeHeldTensors());
   h->state = static_cast<uint32_t>(serve::ServiceState::kRunning);
   // Clients take the object for a service only once the magic is there.
   __atomic_store_n(&h->magic, serve::kMagic, __ATOMIC_RELEASE);
@@ -180,16 +185,51 @@ Status ServeService::Impl::Publish() {
   return Status::OK();
 }
 
+// The tensor table (held tensors first, then each layer's, each tensor
+// laid out as rt::LayoutOf says: decoded bytes, then its params) and the
+// sizes, as the service will use them for its whole life.
+void ServeService::Impl::BuildGeometry() {
+  serve::Geometry& g = geometry;
+  g.num_layers = static_cast<uint32_t>(layers.size());
+  g.max_clients = options.max_clients;
+  g.num_slots = num_slots;
+  g.slot_bytes = slot_bytes;
+  g.slots_offset = held_bytes;
+  g.held_bytes = held_bytes;
+  g.data_bytes = data_bytes;
+  uint64_t off = 0;
+  for (size_t idx : held) {
+    const TensorInfo& t = reader->tensors()[idx];
+    g.rows.push_back({static_cast<uint32_t>(idx), -1, off, t.raw_size});
+    off += rt::LayoutOf(t).bytes;
+  }
+  for (size_t l = 0; l < layers.size(); ++l) {
+    g.layer_first.push_back(static_cast<uint32_t>(g.rows.size()));
+    off = 0;
+    for (size_t idx : layers[l]) {
+      const TensorInfo& t = reader->tensors()[idx];
+      g.rows.push_back({static_cast<uint32_t>(idx), static_cast<int32_t>(l), off, t.raw_size});
+      off += rt::LayoutOf(t).bytes;
+    }
+    g.layer_count.push_back(static_cast<uint32_t>(g.rows.size()) - g.layer_first.back());
+    g.layer_bytes.push_back(off);
+  }
+  g.num_tensors = static_cast<uint32_t>(g.rows.size());
+  g.layout = serve::ComputeLayout(g.num_layers, g.num_tensors, g.max_clients, g.num_slots);
+}
+
 // Sizes and maps the control object, and creates, sizes and maps the data
 // object (replacing a stale one).
-Status ServeService::Impl::MapObjects(const serve::ControlLayout& layout) {
+Status ServeService::Impl::MapObjects() {
+  const serve::ControlLayout& layout = geometry.layout;
   try {
     control_shm.truncate(static_cast<bip::offset_t>(layout.total));
     bip::mapped_region region(control_shm, bip::read_write);
     control_region.swap(region);
     bip::shared_memory_object::remove(serve::DataName(name).c_str());  // a stale one
-    bip::shared_memory_object data(bip::create_only, serve::DataName(name).c_str(), bip::read_write,
-                                   bip::permissions(options.group ? 0660 : 0600));
+    bip::shared_memory_object data(
+        bip::create_only, serve::DataName(name).c_str(), bip::read_write,
+        bip::permissions(options.group ? 0640 : 0600));  // clients only read it
     data_shm.swap(data);
     owns_data = true;
     data_shm.truncate(static_cast<bip::offset_t>(data_bytes));
@@ -203,64 +243,53 @@ Status ServeService::Impl::MapObjects(const serve::ControlLayout& layout) {
   return Status::OK();
 }
 
-void ServeService::Impl::FillHeader(const serve::ControlLayout& layout, ControlHeader* h) const {
+void ServeService::Impl::FillHeader(ControlHeader* h) const {
+  const serve::Geometry& g = geometry;
   h->version = serve::kVersion;
   h->state = static_cast<uint32_t>(serve::ServiceState::kStarting);
-  h->control_bytes = layout.total;
+  h->control_bytes = g.layout.total;
   h->server = serve::Self();
   h->owner_uid = static_cast<uint32_t>(geteuid());
-  h->max_clients = options.max_clients;
+  h->max_clients = g.max_clients;
   std::memcpy(h->model_path, path.data(), path.size());
   h->file_size = fingerprint.file_size;
   h->header_checksum = fingerprint.header_checksum;
-  h->num_layers = static_cast<uint32_t>(layers.size());
-  h->num_tensors = num_tensor_rows();
-  h->num_slots = num_slots;
-  h->slot_bytes = slot_bytes;
-  h->slots_offset = held_bytes;
-  h->held_bytes = held_bytes;
-  h->data_bytes = data_bytes;
-  h->layers_off = layout.layers_off;
-  h->tensors_off = layout.tensors_off;
-  h->clients_off = layout.clients_off;
-  h->pins_off = layout.pins_off;
-  h->slot_table_off = layout.slot_table_off;
+  h->num_layers = g.num_layers;
+  h->num_tensors = g.num_tensors;
+  h->num_slots = g.num_slots;
+  h->slot_bytes = g.slot_bytes;
+  h->slots_offset = g.slots_offset;
+  h->held_bytes = g.held_bytes;
+  h->data_bytes = g.data_bytes;
+  h->layers_off = g.layout.layers_off;
+  h->tensors_off = g.layout.tensors_off;
+  h->clients_off = g.layout.clients_off;
+  h->pins_off = g.layout.pins_off;
+  h->slot_table_off = g.layout.slot_table_off;
 }
 
-// Tensor table: held tensors first, then each layer's; every slot empty and
-// no client waiting.
+// The published copy of the geometry's tables; every slot empty and no
+// client waiting.
 void ServeService::Impl::FillTables(ControlHeader* h) const {
-  serve::TensorEntry* rows = serve::Tensors(h);
-  uint32_t row = 0;
-  uint64_t off = 0;
-  for (size_t idx : held) {
-    const uint64_t size = reader->tensors()[idx].raw_size;
-    rows[row++] = {static_cast<uint32_t>(idx), -1, off, size};
-    off += Align(size, serve::kTensorAlign);
-  }
-  for (size_t l = 0; l < layers.size(); ++l) {
-    serve::LayerEntry& e = serve::Layers(h)[l];
+  const serve::Geometry& g = geometry;
+  std::copy(g.rows.begin(), g.rows.end(), serve::Tensors(h, g));
+  for (uint32_t l = 0; l < g.num_layers; ++l) {
+    serve::LayerEntry& e = serve::Layers(h, g)[l];
     e.slot = -1;
-    e.first_tensor = row;
-    off = 0;
-    for (size_t idx : layers[l]) {
-      const uint64_t size = reader->tensors()[idx].raw_size;
-      rows[row++] = {static_cast<uint32_t>(idx), static_cast<int32_t>(l), off, size};
-      off += Align(size, serve::kTensorAlign);
-    }
-    e.num_tensors = row - e.first_tensor;
-    e.bytes = off;
+    e.first_tensor = g.layer_first[l];
+    e.num_tensors = g.layer_count[l];
+    e.bytes = g.layer_bytes[l];
   }
-  for (uint32_t s = 0; s < num_slots; ++s) serve::Slots(h)[s].layer = -1;
-  for (uint32_t c = 0; c < options.max_clients; ++c) serve::Clients(h)[c].waiting_on = -1;
+  for (uint32_t s = 0; s < g.num_slots; ++s) serve::Slots(h, g)[s].layer = -1;
+  for (uint32_t c = 0; c < g.max_clients; ++c) serve::Clients(h, g)[c].waiting_on = -1;
 }
 
-// Held tensors, decoded once into the data object; `rows` lists them first.
-Status ServeService::Impl::DecodeHeldTensors(const serve::TensorEntry* rows) {
+// Held tensors, decoded once into the data object with their params.
+Status ServeService::Impl::DecodeHeldTensors() {
   for (uint32_t r = 0; r < held.size(); ++r) {
-    const serve::TensorEntry& t = rows[r];
-    Status s =
-        reader->DecodeTensor(t.tensor_index, data + t.offset, t.size, options.decode_threads);
+    const serve::TensorEntry& t = geometry.rows[r];
+    Status s = rt::DecodeTensorWithParams(*reader, t.tensor_index, data + t.offset,
+                                          options.decode_threads);
     reader->DontNeed(t.tensor_index);
     if (!s.ok()) return s.WithContext("service '" + name + "': held tensor");
   }

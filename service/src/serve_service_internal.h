@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "serve_scheduler.h"
 #include "serve_segment.h"
 #include "tqf/reader.h"
 #include "tqf/service/serve_service.h"
@@ -28,25 +29,21 @@ struct ServeService::Impl {
   Status Publish();        // size, map and fill both objects; decode held tensors
 
   // Publish() steps.
-  Status MapObjects(const serve::ControlLayout& layout);
-  void FillHeader(const serve::ControlLayout& layout, serve::ControlHeader* h) const;
+  void BuildGeometry();  // the tables and sizes, kept private (serve::Geometry)
+  Status MapObjects();
+  void FillHeader(serve::ControlHeader* h) const;
   void FillTables(serve::ControlHeader* h) const;  // tensor, layer, slot and client tables
-  Status DecodeHeldTensors(const serve::TensorEntry* rows);
+  Status DecodeHeldTensors();
 
-  // Run() steps; mu held unless said otherwise.
-  int PickRequest();  // a requested layer (clients waiting first), or -1
-  int FindSlot();     // a free slot, evicting the LRU unleased layer; or -1
-  bool Evictable(int layer);
-  void ReclaimDeadClients();
+  // Run() steps.
+  // Serves one request if there is one (lock held on entry, may be
+  // released for the decode). Returns an error to stop the service.
+  Status ServeOne(serve::SegmentLock* lock, bool reclaim);
   Status DecodeLayer(int layer, int slot);  // mu not held
   void CheckModelFile();                    // mu not held
+  void ReclaimDeadClients();                // mu held
 
   void Log(const std::string& msg) const;
-  uint32_t num_tensor_rows() const {
-    size_t n = held.size();
-    for (const std::vector<size_t>& l : layers) n += l.size();
-    return static_cast<uint32_t>(n);
-  }
 
   ServeOptions options;
   std::string name, path;
@@ -57,6 +54,10 @@ struct ServeService::Impl {
   std::vector<size_t> held;                 // reader tensor indices held
   uint64_t slot_bytes = 0, held_bytes = 0, data_bytes = 0;
   uint32_t num_slots = 0;
+  // The service's own geometry (never read back from the segment) and its
+  // record of slots and layers.
+  serve::Geometry geometry;
+  std::unique_ptr<serve::Scheduler> scheduler;
 
   boost::interprocess::shared_memory_object control_shm, data_shm;
   boost::interprocess::mapped_region control_region, data_region;

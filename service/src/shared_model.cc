@@ -62,11 +62,14 @@ Status LayerLease::Connection::OpenControl(const std::string& service) {
                            "' died while starting; the next `tqf serve` for "
                            "this name removes what it left");
   }
-  TQF_RETURN_IF_ERROR(serve::ValidateHeader(header, control_region.get_size())
+  TQF_RETURN_IF_ERROR(serve::ReadGeometry(header, control_region.get_size(), &geometry)
                           .WithContext("service '" + service + "'"));
-  model_path = header->model_path;
-  serve::SegmentLock lock(header);
-  if (!lock.ok()) return Status::IOError("service '" + service + "': shared mutex unrecoverable");
+  char path[serve::kPathMax];
+  std::memcpy(path, header->model_path, sizeof(path));
+  path[serve::kPathMax - 1] = '\0';
+  model_path = path;
+  serve::SegmentLock lock(header, lock_timeout);
+  if (!lock.ok()) return Status::IOError("service '" + service + "': " + lock.Why());
   return ServiceUsable(true);
 }
 
@@ -90,10 +93,11 @@ Status LayerLease::Connection::ServiceUsable(bool full) const {
 }
 
 void LayerLease::Connection::Unpin(int layer) {
-  serve::SegmentLock lock(header);
+  serve::SegmentLock lock(header, lock_timeout);
   if (!lock.ok() || client < 0) return;
-  uint32_t& mine = serve::Pins(header)[static_cast<uint64_t>(client) * header->num_layers + layer];
-  LayerEntry& e = serve::Layers(header)[layer];
+  const serve::Geometry& g = geometry;
+  uint32_t& mine = serve::Pins(header, g)[static_cast<uint64_t>(client) * g.num_layers + layer];
+  LayerEntry& e = serve::Layers(header, g)[layer];
   if (mine > 0) {
     --mine;
     if (e.pins > 0) --e.pins;
@@ -103,16 +107,17 @@ void LayerLease::Connection::Unpin(int layer) {
 
 LayerLease::Connection::~Connection() {
   if (header == nullptr || client < 0) return;
-  serve::SegmentLock lock(header);
+  serve::SegmentLock lock(header, lock_timeout);
   if (!lock.ok()) return;
-  const uint32_t n = header->num_layers;
-  uint32_t* pins = serve::Pins(header) + static_cast<uint64_t>(client) * n;
+  const serve::Geometry& g = geometry;
+  const uint32_t n = g.num_layers;
+  uint32_t* pins = serve::Pins(header, g) + static_cast<uint64_t>(client) * n;
   for (uint32_t l = 0; l < n; ++l) {
-    LayerEntry& e = serve::Layers(header)[l];
+    LayerEntry& e = serve::Layers(header, g)[l];
     e.pins -= std::min(e.pins, pins[l]);
     pins[l] = 0;
   }
-  serve::ClientEntry& me = serve::Clients(header)[client];
+  serve::ClientEntry& me = serve::Clients(header, g)[client];
   std::memset(static_cast<void*>(&me), 0, sizeof(me));
   me.waiting_on = -1;
   serve::Notify(&header->server_event);
@@ -149,52 +154,63 @@ const uint8_t* LayerLease::tensor(size_t tensor_index) const {
 Result<std::shared_ptr<SharedModel>> SharedModel::Attach(const std::string& name,
                                                          const SharedModelOptions& options) {
   auto conn = std::make_shared<LayerLease::Connection>();
+  conn->lock_timeout = options.lock_timeout_seconds;
   TQF_RETURN_IF_ERROR(conn->OpenControl(name));
-  serve::ControlHeader* h = conn->header;
+  TQF_RETURN_IF_ERROR(conn->MapData());
+  TQF_RETURN_IF_ERROR(conn->Register());
+  std::shared_ptr<SharedModel> model(new SharedModel(std::move(conn)));
+  model->timeout_seconds_ = options.timeout_seconds;
+  return model;
+}
+
+// Maps the data object read-only; it must be as large as the geometry says
+// (read at attach: the segment's own numbers are not looked at again).
+Status LayerLease::Connection::MapData() {
   const std::string data_name = serve::DataName(name);
-  TQF_RETURN_IF_ERROR(serve::CheckAccess(name, data_name));
+  TQF_RETURN_IF_ERROR(serve::CheckAccess(name, data_name, /*need_write=*/false));
   try {
     bip::shared_memory_object shm(bip::open_only, data_name.c_str(), bip::read_only);
-    conn->data_shm.swap(shm);
-    bip::mapped_region region(conn->data_shm, bip::read_only);
-    conn->data_region.swap(region);
+    data_shm.swap(shm);
+    bip::mapped_region region(data_shm, bip::read_only);
+    data_region.swap(region);
   } catch (const bip::interprocess_exception& e) {
     return Status::IOError("service '" + name + "': opening " + serve::ShmPath(data_name) + ": " +
                            e.what());
   }
-  if (conn->data_region.get_size() < h->data_bytes ||
-      h->slots_offset + uint64_t{h->num_slots} * h->slot_bytes > h->data_bytes) {
-    return Status::Corruption("service '" + name + "': data segment smaller than its tables say");
+  if (data_region.get_size() < geometry.data_bytes) {
+    return Status::Corruption("service '" + name + "': data segment of " +
+                              std::to_string(data_region.get_size()) + " bytes, its tables say " +
+                              std::to_string(geometry.data_bytes));
   }
-  conn->data = static_cast<const uint8_t*>(conn->data_region.get_address());
-  // Index the tensor table, checking every row lies inside its region.
-  const serve::TensorEntry* rows = serve::Tensors(h);
-  for (uint32_t r = 0; r < h->num_tensors; ++r) {
-    const serve::TensorEntry& t = rows[r];
-    const uint64_t limit = t.layer < 0 ? h->held_bytes : h->slot_bytes;
-    if (t.layer >= static_cast<int32_t>(h->num_layers) || t.offset > limit ||
-        t.size > limit - t.offset || !conn->rows.emplace(t.tensor_index, &t).second) {
+  data = static_cast<const uint8_t*>(data_region.get_address());
+  // Index the (validated) tensor table; a tensor listed twice is refused.
+  for (uint32_t r = 0; r < geometry.num_tensors; ++r) {
+    if (!rows.emplace(geometry.rows[r].tensor_index, &geometry.rows[r]).second) {
       return Status::Corruption("service '" + name + "': tensor table row " + std::to_string(r) +
-                                " is out of bounds or repeated");
+                                " repeats tensor " + std::to_string(geometry.rows[r].tensor_index));
     }
   }
-  serve::SegmentLock lock(h);
-  if (!lock.ok()) return Status::IOError("service '" + name + "': shared mutex unrecoverable");
-  for (uint32_t c = 0; c < h->max_clients && conn->client < 0; ++c) {
-    serve::ClientEntry& e = serve::Clients(h)[c];
+  return Status::OK();
+}
+
+// Takes a free row of the client table.
+Status LayerLease::Connection::Register() {
+  serve::SegmentLock lock(header, lock_timeout);
+  if (!lock.ok()) return Status::IOError("service '" + name + "': " + lock.Why());
+  serve::ClientEntry* clients = serve::Clients(header, geometry);
+  for (uint32_t c = 0; c < geometry.max_clients && client < 0; ++c) {
+    serve::ClientEntry& e = clients[c];
     if (e.who.pid != 0) continue;
     std::memset(static_cast<void*>(&e), 0, sizeof(e));
     e.who = serve::Self();
     e.waiting_on = -1;
-    conn->client = static_cast<int>(c);
+    client = static_cast<int>(c);
   }
-  if (conn->client < 0) {
+  if (client < 0) {
     return Status::IOError("service '" + name + "' already has its maximum of " +
-                           std::to_string(h->max_clients) + " clients attached");
+                           std::to_string(geometry.max_clients) + " clients attached");
   }
-  std::shared_ptr<SharedModel> model(new SharedModel(std::move(conn)));
-  model->timeout_seconds_ = options.timeout_seconds;
-  return model;
+  return Status::OK();
 }
 
 SharedModel::SharedModel(std::shared_ptr<LayerLease::Connection> conn) : conn_(std::move(conn)) {}
@@ -202,9 +218,9 @@ SharedModel::~SharedModel() = default;
 
 const std::string& SharedModel::name() const { return conn_->name; }
 const std::string& SharedModel::model_path() const { return conn_->model_path; }
-size_t SharedModel::num_layers() const { return conn_->header->num_layers; }
-size_t SharedModel::layer_bytes(int layer) const { return conn_->header->slot_bytes; }
-size_t SharedModel::held_bytes() const { return conn_->header->held_bytes; }
+size_t SharedModel::num_layers() const { return conn_->geometry.num_layers; }
+size_t SharedModel::layer_bytes(int layer) const { return conn_->geometry.slot_bytes; }
+size_t SharedModel::held_bytes() const { return conn_->geometry.held_bytes; }
 
 Status SharedModel::CheckModel(const Reader& reader) const {
   const serve::Fingerprint fp = serve::FingerprintOf(reader);
@@ -222,10 +238,10 @@ Status SharedModel::CheckModel(const Reader& reader) const {
 }
 
 Result<LayerLease> SharedModel::Lease(int layer) {
-  serve::ControlHeader* h = conn_->header;
-  if (layer < 0 || static_cast<uint32_t>(layer) >= h->num_layers) {
+  const uint32_t n = conn_->geometry.num_layers;
+  if (layer < 0 || static_cast<uint32_t>(layer) >= n) {
     return Status::InvalidArgument("layer " + std::to_string(layer) + " out of range (service '" +
-                                   name() + "' has " + std::to_string(h->num_layers) + ")");
+                                   name() + "' has " + std::to_string(n) + ")");
   }
   const auto start = std::chrono::steady_clock::now();
   bool missed = false;
@@ -242,49 +258,29 @@ Result<LayerLease> SharedModel::Lease(int layer) {
 Result<LayerLease> SharedModel::LeaseLocked(int layer, std::chrono::steady_clock::time_point start,
                                             bool* missed) {
   serve::ControlHeader* h = conn_->header;
+  const serve::Geometry& g = conn_->geometry;
   const auto deadline = start + std::chrono::duration<double>(timeout_seconds_);
-  serve::SegmentLock lock(h);
-  serve::ClientEntry& me = serve::Clients(h)[conn_->client];
+  serve::SegmentLock lock(h, conn_->lock_timeout);
+  serve::ClientEntry& me = serve::Clients(h, g)[conn_->client];
   for (;;) {
-    if (!lock.ok()) return Status::IOError("service '" + name() + "': shared mutex unrecoverable");
+    if (!lock.ok()) return Status::IOError("service '" + name() + "': " + lock.Why());
     Status usable = conn_->ServiceUsable(*missed);
     if (!usable.ok()) {
       me.waiting_on = -1;
       return usable;
     }
-    LayerEntry& e = serve::Layers(h)[layer];
-    if (e.state == Code(LayerState::kReady)) {
-      if (e.slot < 0 || static_cast<uint32_t>(e.slot) >= h->num_slots || e.bytes > h->slot_bytes) {
-        return Status::Corruption("service '" + name() + "': layer " + std::to_string(layer) +
-                                  " has slot " + std::to_string(e.slot) + " of " +
-                                  std::to_string(h->num_slots));
-      }
-      serve::Pins(h)[static_cast<uint64_t>(conn_->client) * h->num_layers + layer]++;
-      e.pins++;
-      e.last_used = ++h->clock;
+    LayerEntry& e = serve::Layers(h, g)[layer];
+    const uint32_t state = e.state;
+    if (state == Code(LayerState::kReady)) return Take(layer, *missed, &lock);
+    if (state == Code(LayerState::kFailed)) {
       me.waiting_on = -1;
-      me.acquires++;
-      h->counters.acquires++;
-      (*missed ? me.misses : me.hits)++;
-      (*missed ? h->counters.misses : h->counters.hits)++;
-      LayerLease lease;
-      lease.conn_ = conn_;
-      lease.layer_ = layer;
-      lease.data_ = conn_->data + h->slots_offset + static_cast<uint64_t>(e.slot) * h->slot_bytes;
-      lease.size_ = e.bytes;
-      const uint64_t now = conn_->leased_bytes.fetch_add(e.bytes) + e.bytes;
-      uint64_t peak = conn_->peak_leased_bytes.load();
-      while (now > peak && !conn_->peak_leased_bytes.compare_exchange_weak(peak, now)) {
-      }
-      return lease;
+      char error[serve::kErrorMax];
+      std::memcpy(error, e.error, sizeof(error));
+      error[serve::kErrorMax - 1] = '\0';
+      return Status::Corruption("service '" + name() + "': " + error);
     }
-    if (e.state == Code(LayerState::kFailed)) {
-      me.waiting_on = -1;
-      e.error[serve::kErrorMax - 1] = '\0';
-      return Status::Corruption("service '" + name() + "': " + e.error);
-    }
-    if (e.state == Code(LayerState::kAbsent) ||
-        (e.state == Code(LayerState::kRequested) && !e.demand)) {
+    if (state == Code(LayerState::kAbsent) ||
+        (state == Code(LayerState::kRequested) && !e.demand)) {
       e.state = Code(LayerState::kRequested);
       e.demand = 1;
       e.requested_at = ++h->clock;
@@ -302,12 +298,50 @@ Result<LayerLease> SharedModel::LeaseLocked(int layer, std::chrono::steady_clock
   }
 }
 
+// Pins a ready layer (lock held). Its slot and size are read from the
+// segment, so they are checked against our own geometry before use.
+Result<LayerLease> SharedModel::Take(int layer, bool missed, serve::SegmentLock* lock) {
+  serve::ControlHeader* h = conn_->header;
+  const serve::Geometry& g = conn_->geometry;
+  LayerEntry& e = serve::Layers(h, g)[layer];
+  serve::ClientEntry& me = serve::Clients(h, g)[conn_->client];
+  const int32_t slot = e.slot;
+  const uint64_t bytes = e.bytes;
+  if (slot < 0 || static_cast<uint32_t>(slot) >= g.num_slots || bytes != g.layer_bytes[layer]) {
+    me.waiting_on = -1;
+    return Status::Corruption("service '" + name() + "': layer " + std::to_string(layer) +
+                              " published in slot " + std::to_string(slot) + " of " +
+                              std::to_string(g.num_slots) + " with " + std::to_string(bytes) +
+                              " bytes (expected " + std::to_string(g.layer_bytes[layer]) + ")");
+  }
+  serve::Pins(h, g)[static_cast<uint64_t>(conn_->client) * g.num_layers + layer]++;
+  e.pins++;
+  e.last_used = ++h->clock;
+  me.waiting_on = -1;
+  me.acquires++;
+  h->counters.acquires++;
+  (missed ? me.misses : me.hits)++;
+  (missed ? h->counters.misses : h->counters.hits)++;
+  LayerLease lease;
+  lease.conn_ = conn_;
+  lease.layer_ = layer;
+  lease.data_ = conn_->data + g.slots_offset + static_cast<uint64_t>(slot) * g.slot_bytes;
+  lease.size_ = bytes;
+  const uint64_t now = conn_->leased_bytes.fetch_add(bytes) + bytes;
+  uint64_t peak = conn_->peak_leased_bytes.load();
+  while (now > peak && !conn_->peak_leased_bytes.compare_exchange_weak(peak, now)) {
+  }
+  return lease;
+}
+
 void SharedModel::Prefetch(int layer) {
   serve::ControlHeader* h = conn_->header;
-  if (layer < 0 || static_cast<uint32_t>(layer) >= h->num_layers) return;
-  serve::SegmentLock lock(h);
-  LayerEntry& e = serve::Layers(h)[layer];
-  if (!lock.ok() || e.state != Code(LayerState::kAbsent)) return;
+  const serve::Geometry& g = conn_->geometry;
+  if (layer < 0 || static_cast<uint32_t>(layer) >= g.num_layers) return;
+  serve::SegmentLock lock(h, conn_->lock_timeout);
+  if (!lock.ok()) return;
+  LayerEntry& e = serve::Layers(h, g)[layer];
+  if (e.state != Code(LayerState::kAbsent)) return;
   if (h->state != static_cast<uint32_t>(serve::ServiceState::kRunning)) return;
   e.state = Code(LayerState::kRequested);
   e.demand = 0;
@@ -317,10 +351,17 @@ void SharedModel::Prefetch(int layer) {
   stats_.prefetches++;
 }
 
-const uint8_t* SharedModel::HeldTensor(size_t tensor_index) const {
+const uint8_t* SharedModel::HeldTensor(const Reader& reader, size_t tensor_index) const {
   auto it = conn_->rows.find(tensor_index);
   if (it == conn_->rows.end() || it->second->layer >= 0) return nullptr;
-  return conn_->data + it->second->offset;
+  if (tensor_index >= reader.tensors().size()) return nullptr;
+  const TensorInfo& t = reader.tensors()[tensor_index];
+  const uint64_t held = conn_->geometry.held_bytes, off = it->second->offset;
+  // Its row was checked at attach; its params must fit too.
+  if (it->second->size != t.raw_size || off > held || rt::LayoutOf(t).bytes > held - off) {
+    return nullptr;
+  }
+  return conn_->data + off;
 }
 
 Status SharedModel::Bind(const Reader& reader, const std::vector<std::vector<size_t>>& layers) {
@@ -330,26 +371,35 @@ Status SharedModel::Bind(const Reader& reader, const std::vector<std::vector<siz
                                    " layers, service '" + name() + "' serves " +
                                    std::to_string(num_layers()));
   }
-  std::vector<std::vector<size_t>> offsets(layers.size());
+  std::vector<std::vector<size_t>> offsets(layers.size()), params(layers.size());
+  const uint64_t slot_bytes = conn_->geometry.slot_bytes;
   for (size_t l = 0; l < layers.size(); ++l) {
     for (size_t idx : layers[l]) {
       auto it = conn_->rows.find(idx);
+      // The tensor and its params (rt::LayoutOf) must lie inside a slot.
+      const rt::DecodedTensorLayout layout = idx < reader.tensors().size()
+                                                 ? rt::LayoutOf(reader.tensors()[idx])
+                                                 : rt::DecodedTensorLayout();
       if (idx >= reader.tensors().size() || it == conn_->rows.end() ||
           it->second->layer != static_cast<int32_t>(l) ||
-          it->second->size != reader.tensors()[idx].raw_size) {
+          it->second->size != reader.tensors()[idx].raw_size || it->second->offset > slot_bytes ||
+          layout.bytes > slot_bytes - it->second->offset) {
         return Status::NotSupported("service '" + name() + "' does not serve tensor " +
                                     std::to_string(idx) + " as part of layer " + std::to_string(l));
       }
       offsets[l].push_back(it->second->offset);
+      params[l].push_back(
+          reader.tensors()[idx].num_params ? it->second->offset + layout.params_offset : SIZE_MAX);
     }
   }
   std::lock_guard<std::mutex> guard(mu_);
   offsets_ = std::move(offsets);
+  params_ = std::move(params);
   return Status::OK();
 }
 
 Result<std::shared_ptr<const DecodedLayer>> SharedModel::Acquire(int layer) {
-  std::vector<size_t> offsets;
+  std::vector<size_t> offsets, params;
   {
     std::lock_guard<std::mutex> guard(mu_);
     if (offsets_.empty()) return Status::InvalidArgument("SharedModel::Acquire before Bind");
@@ -357,13 +407,14 @@ Result<std::shared_ptr<const DecodedLayer>> SharedModel::Acquire(int layer) {
       return Status::InvalidArgument("layer " + std::to_string(layer) + " out of range");
     }
     offsets = offsets_[layer];
+    params = params_[layer];
   }
   TQF_ASSIGN_OR_RETURN(LayerLease lease, Lease(layer));
   auto held = std::make_shared<LayerLease>(std::move(lease));
   // DecodedLayer holds a mutable pointer, but the model only reads it (and
   // the mapping is read-only: a stray write would fault, not corrupt).
-  auto* decoded =
-      new DecodedLayer(layer, const_cast<uint8_t*>(held->data()), held->size(), std::move(offsets));
+  auto* decoded = new DecodedLayer(layer, const_cast<uint8_t*>(held->data()), held->size(),
+                                   std::move(offsets), std::move(params));
   return std::shared_ptr<const DecodedLayer>(decoded, [held](const DecodedLayer* d) {
     delete d;
     held->Release();

@@ -22,9 +22,14 @@ namespace tqf::serve {
 struct LayerLease::Connection {
   ~Connection();  // detaches if attached
 
-  // Maps the control segment read-write (to take its mutex) and checks its
-  // header and the service's liveness. Does not register a client.
+  // Maps the control segment read-write (to take its mutex), reads and
+  // checks its geometry (kept in `geometry`, never read from the segment
+  // again) and the service's liveness. Does not register a client.
   Status OpenControl(const std::string& service);
+  // Attach's next steps: map the data object read-only (checked against
+  // the geometry) and take a client row.
+  Status MapData();
+  Status Register();
   // OK while the service runs and its process lives (`full`: also checks
   // its start time, a /proc read); otherwise why not. mu held.
   Status ServiceUsable(bool full) const;
@@ -37,7 +42,9 @@ struct LayerLease::Connection {
   serve::ControlHeader* header = nullptr;
   const uint8_t* data = nullptr;  // read-only mapping of the data segment
   int client = -1;                // our row of the client table; -1: not attached
-  std::unordered_map<size_t, const serve::TensorEntry*> rows;  // tensor index -> row
+  double lock_timeout = 10;       // SharedModelOptions::lock_timeout_seconds
+  serve::Geometry geometry;       // read once at attach, validated
+  std::unordered_map<size_t, const serve::TensorEntry*> rows;  // tensor index -> geometry row
   std::atomic<uint64_t> leased_bytes{0};
   std::atomic<uint64_t> peak_leased_bytes{0};
 };

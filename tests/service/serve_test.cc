@@ -84,7 +84,7 @@ TEST_F(ServeTest, LeasedLayersAndHeldTensorsEqualLocalDecode) {
   }
   Result<size_t> embd = reader_->FindTensor("token_embd.weight");
   ASSERT_TRUE(embd.ok());
-  const uint8_t* held = m->HeldTensor(*embd);
+  const uint8_t* held = m->HeldTensor(*reader_, *embd);
   ASSERT_NE(held, nullptr);
   const std::vector<uint8_t> want = Decode(*reader_, *embd);
   EXPECT_EQ(std::memcmp(held, want.data(), want.size()), 0);
@@ -169,11 +169,15 @@ TEST_F(ServeTest, ObjectsAreOwnerOnlyByDefault) {
 
 TEST_F(ServeTest, GroupFlagSharesWithTheGroup) {
   Serve({"--group"});
-  for (const std::string& obj : {serve::ControlName(name_.get()), serve::DataName(name_.get())}) {
-    struct stat st;
-    ASSERT_EQ(::stat(serve::ShmPath(obj).c_str(), &st), 0) << obj;
-    EXPECT_EQ(st.st_mode & 07777, 0660u) << obj;
-  }
+  // Clients write the control object (leases, requests) but only read the
+  // decoded weights: the group may not write those (issue 11, defect 1).
+  struct stat st;
+  const std::string control = serve::ShmPath(serve::ControlName(name_.get()));
+  ASSERT_EQ(::stat(control.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0660u);
+  const std::string data = serve::ShmPath(serve::DataName(name_.get()));
+  ASSERT_EQ(::stat(data.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
 }
 
 TEST_F(ServeTest, AnotherUserIsRefusedClearly) {

@@ -25,6 +25,10 @@ struct PackOptions {
   QuantScheme quant = QuantScheme::kChannel;
   const Codec* codec = nullptr;  // nullptr: DefaultCodec()
   WriterOptions writer;
+  // NaN/Inf source values are refused (kInvalidArgument naming the tensor
+  // and element) unless this is set; even then only unquantized tensors
+  // can hold them (quantizers refuse non-finite values).
+  bool allow_nonfinite = false;
   // Called as tensors are processed: (phase "analyse"/"encode", done, total).
   std::function<void(const char* phase, size_t done, size_t total)> progress;
 };

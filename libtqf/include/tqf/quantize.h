@@ -46,6 +46,11 @@ TQF_EXPORT Result<QuantizedTensor> Quantize(QuantScheme scheme, const float* val
                                             size_t cols, size_t ndim, DType source_dtype,
                                             const uint8_t* source_bytes);
 
+// OK if every value of the rows x cols matrix is finite; otherwise
+// kInvalidArgument naming the first non-finite one (NaN or Inf, row, column
+// and element index).
+TQF_EXPORT Status CheckFiniteValues(const float* values, size_t rows, size_t cols);
+
 // Expands stored bytes back to floats. `data` holds rows*cols elements of
 // `dtype`; `params` as described for `quant`. kInvalidArgument if the sizes
 // do not agree.

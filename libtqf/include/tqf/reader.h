@@ -137,6 +137,13 @@ class TQF_EXPORT Reader {
   // first failing entry's error (kInvalidArgument for a bad ref, before
   // decoding anything).
   Status DecodeBlocks(const BlockRef* refs, size_t n, int threads = 0) const;
+  // Copies tensor `index`'s quantization parameters (num_params floats)
+  // to out[0..count); count must equal num_params (kInvalidArgument). Their
+  // checksum is checked when ReadOptions::verify_checksums is set
+  // (kChecksumMismatch). Reading TensorInfo::params directly reads the
+  // mapping; this copy is what to keep while the file may change (kIOError
+  // if it changed under the mapping, see tqf/signals.h).
+  Status CopyParams(size_t index, float* out, size_t count) const;
   // Decodes and dequantizes tensor `index` to fp32 (num_elements floats).
   Status DecodeTensorF32(size_t index, float* out, size_t count, int threads = 0) const;
 

@@ -13,13 +13,14 @@
 //     signal, so the process still dies of it.
 //   RemoveTempFilesForSignal(): for a program with its own handlers, to
 //     call from them. Async-signal-safe.
-//   InstallMappedFileFaultHandler(): a SIGBUS handler (if SIGBUS's
-//     disposition is the default). A Reader reads the file through a
+//   InstallMappedFileFaultHandler(): a SIGBUS handler, installed once,
+//     that passes faults outside the reader to the handler it replaced. A Reader reads the file through a
 //     memory mapping; if the file shrinks or is replaced in place while
 //     mapped, touching a vanished page raises SIGBUS. With the handler,
 //     the Reader's decode calls (and Open, Verify) return kIOError "model
 //     file changed while in use" instead, and the process can exit
-//     cleanly. A SIGBUS anywhere else still kills the process as before.
+//     cleanly. A SIGBUS anywhere else goes to the previous handler, or
+//     kills the process as before.
 //     Without it, such a fault kills the process.
 //
 // Thread-safety: all may be called from any thread; the handlers act on the

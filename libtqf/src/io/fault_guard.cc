@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <cstring>
+#include <mutex>
 
 #include "tqf/signals.h"
 
@@ -19,10 +20,19 @@ struct FaultScope {
 // access, so the handler never allocates the TLS block itself.
 thread_local FaultScope* t_scope = nullptr;
 
+// The disposition before ours: a fault outside a guarded read goes to it.
+struct sigaction g_previous;
+
 void OnSigbus(int sig, siginfo_t* info, void* context) {
   if (FaultScope* scope = t_scope) siglongjmp(scope->env, 1);
-  // Not a guarded read: die of the signal as without the handler (returning
-  // re-executes the faulting access under the default disposition).
+  // Not a guarded read: hand it to whoever handled SIGBUS before (a
+  // sanitizer, a crash reporter), or die of it as without a handler
+  // (returning re-executes the faulting access under the default action).
+  if (g_previous.sa_flags & SA_SIGINFO) {
+    if (g_previous.sa_sigaction != nullptr) return g_previous.sa_sigaction(sig, info, context);
+  } else if (g_previous.sa_handler != SIG_DFL && g_previous.sa_handler != SIG_IGN) {
+    return g_previous.sa_handler(sig);
+  }
   signal(SIGBUS, SIG_DFL);
 }
 
@@ -51,14 +61,15 @@ Status MappedFileChangedError(const std::string& path) {
 }
 
 void InstallMappedFileFaultHandler() {
-  struct sigaction old;
-  if (sigaction(SIGBUS, nullptr, &old) != 0 || old.sa_handler != SIG_DFL) return;
-  struct sigaction sa;
-  std::memset(&sa, 0, sizeof(sa));
-  sa.sa_sigaction = OnSigbus;
-  sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGBUS, &sa, nullptr);
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa;
+    std::memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = OnSigbus;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, &g_previous);
+  });
 }
 
 }  // namespace tqf

@@ -50,7 +50,9 @@ inline void QuantizeRun(const float* x, size_t n, float scale, int8_t* q) {
   for (size_t i = 0; i < n; ++i) q[i] = static_cast<int8_t>(RoundClamp(x[i] * inv, -127, 127));
 }
 
-Status CheckFinite(const float* v, size_t rows, size_t cols) {
+}  // namespace
+
+Status CheckFiniteValues(const float* v, size_t rows, size_t cols) {
   const size_t n = rows * cols;
   size_t bad = n;
 #pragma omp parallel for reduction(min : bad) schedule(static) if (n > (1u << 16))
@@ -64,6 +66,8 @@ Status CheckFinite(const float* v, size_t rows, size_t cols) {
       std::to_string(bad / cols) + ", column " + std::to_string(bad % cols) + " (element " +
       std::to_string(bad) + "); only finite values can be quantized");
 }
+
+namespace {
 
 void QuantizeMinMax(const float* v, size_t n, QuantizedTensor* t) {
   float lo = v[0], hi = v[0];
@@ -169,7 +173,7 @@ Result<QuantizedTensor> Quantize(QuantScheme scheme, const float* values, size_t
       if (n) std::memcpy(t.data.data(), values, n * 4);
       return t;
     }
-    TQF_RETURN_IF_ERROR(CheckFinite(values, rows, cols));
+    TQF_RETURN_IF_ERROR(CheckFiniteValues(values, rows, cols));
     t.dtype = DType::kI8;
     t.data.resize(n);
     switch (scheme) {

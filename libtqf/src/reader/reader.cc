@@ -116,6 +116,30 @@ Status Reader::DecodeTensor(size_t index, uint8_t* out, size_t out_size, int thr
   return impl_->DecodeAll(index, out, threads, impl_->options.verify_checksums);
 }
 
+Status Reader::CopyParams(size_t index, float* out, size_t count) const {
+  if (index >= impl_->tensors.size()) {
+    return Status::InvalidArgument("tensor index " + std::to_string(index) + " out of range");
+  }
+  const TensorInfo& t = impl_->tensors[index];
+  if (count != t.num_params) {
+    return Status::InvalidArgument("tensor '" + t.name + "': " + std::to_string(count) +
+                                   " params requested, tensor has " + std::to_string(t.num_params));
+  }
+  if (count == 0) return Status::OK();
+  uint64_t sum = 0;
+  if (!RunGuarded([&] {
+        std::memcpy(out, t.params, count * sizeof(float));
+        if (impl_->options.verify_checksums) sum = Checksum64(out, count * sizeof(float));
+      })) {
+    return MappedFileChangedError(impl_->path());
+  }
+  if (impl_->options.verify_checksums && sum != impl_->records[index].params_checksum) {
+    return Status::ChecksumMismatch("tensor '" + t.name + "' params: checksum " + Hex(sum) +
+                                    ", expected " + Hex(impl_->records[index].params_checksum));
+  }
+  return Status::OK();
+}
+
 Status Reader::DecodeTensorF32(size_t index, float* out, size_t count, int threads) const {
   if (index >= impl_->tensors.size()) {
     return Status::InvalidArgument("tensor index " + std::to_string(index) + " out of range");

@@ -242,7 +242,8 @@ Status Reader::Impl::LoadTensorType(const fb::Tensor& ft, const std::string& whe
   }
   uint64_t elements = 1;
   for (uint64_t d : *ft.shape()) {
-    if (d != 0 && elements > UINT64_MAX / d) return Status::Corruption(where + ": shape overflows");
+    if (d == 0) return Status::Corruption(where + ": a dimension is 0 (every one must be >= 1)");
+    if (elements > UINT64_MAX / d) return Status::Corruption(where + ": shape overflows");
     elements *= d;
     t->shape.push_back(d);
   }

@@ -21,7 +21,8 @@ Plan PlanTensor(const SourceTensor& t, const PackOptions& o, const Codec* codec)
   return {o.quant, codec};
 }
 
-Result<QuantizedTensor> QuantizeSource(const SourceTensor& t, QuantScheme scheme) {
+Result<QuantizedTensor> QuantizeSource(const SourceTensor& t, QuantScheme scheme,
+                                       bool allow_nonfinite) {
   std::vector<float> values;
   try {
     values.resize(t.num_elements());
@@ -30,6 +31,13 @@ Result<QuantizedTensor> QuantizeSource(const SourceTensor& t, QuantScheme scheme
                                      std::to_string(t.num_elements()) + " floats");
   }
   TQF_RETURN_IF_ERROR(t.ToF32(values.data()).WithContext("tensor '" + t.name + "'"));
+  if (!allow_nonfinite) {
+    Status finite = CheckFiniteValues(values.data(), t.rows(), t.cols());
+    if (!finite.ok()) {
+      return Status::InvalidArgument("tensor '" + t.name + "': " + finite.message() +
+                                     " (--allow-nonfinite stores them, unquantized only)");
+    }
+  }
   auto q = Quantize(scheme, values.data(), t.rows(), t.cols(), t.shape.size(), t.dtype, t.data);
   if (!q.ok()) return q.status().WithContext("tensor '" + t.name + "'");
   return q;
@@ -47,7 +55,8 @@ Result<DictionaryPlan> PlanDictionaries(const SourceModel& model, const std::vec
     return Status::InvalidArgument(std::string(codec->name()) + ": no dictionary builder");
   for (size_t i = 0; i < n; ++i) {
     if (plans[i].codec == codec) {
-      TQF_ASSIGN_OR_RETURN(QuantizedTensor q, QuantizeSource(model.tensors[i], plans[i].scheme));
+      TQF_ASSIGN_OR_RETURN(QuantizedTensor q, QuantizeSource(model.tensors[i], plans[i].scheme,
+                                                             options.allow_nonfinite));
       builder->Add(i, q.data.data(), q.data.size());
     }
     if (options.progress) options.progress("analyse", i + 1, n);
@@ -58,9 +67,9 @@ Result<DictionaryPlan> PlanDictionaries(const SourceModel& model, const std::vec
 }
 
 // Pass 2, for one tensor: quantize again, encode, and account for it.
-Status EncodeTensor(const SourceTensor& t, const Plan& plan, int dictionary, Writer* writer,
-                    PackReport* report) {
-  TQF_ASSIGN_OR_RETURN(QuantizedTensor q, QuantizeSource(t, plan.scheme));
+Status EncodeTensor(const SourceTensor& t, const Plan& plan, int dictionary, bool allow_nonfinite,
+                    Writer* writer, PackReport* report) {
+  TQF_ASSIGN_OR_RETURN(QuantizedTensor q, QuantizeSource(t, plan.scheme, allow_nonfinite));
   TensorSpec spec;
   spec.name = t.name;
   spec.shape = t.shape;
@@ -111,8 +120,8 @@ Result<PackReport> PackModel(const SourceModel& model, const std::string& out_pa
   }
   for (size_t i = 0; i < n; ++i) {
     const int dictionary = plans[i].codec == codec ? dict_plan.tensor_dictionary[i] : -1;
-    TQF_RETURN_IF_ERROR(
-        EncodeTensor(model.tensors[i], plans[i], dictionary, writer.get(), &report));
+    TQF_RETURN_IF_ERROR(EncodeTensor(model.tensors[i], plans[i], dictionary,
+                                     options.allow_nonfinite, writer.get(), &report));
     if (options.progress) options.progress("encode", i + 1, n);
   }
   TQF_RETURN_IF_ERROR(writer->Finish());

@@ -58,9 +58,15 @@ Result<uint64_t> CheckShapeAndSize(const TensorSpec& spec, size_t size, const st
     return Status::InvalidArgument(where + ": needs 1 to 8 dimensions");
   }
   uint64_t elements = 1;
-  for (uint64_t d : spec.shape) {
-    if (d != 0 && elements > UINT64_MAX / d)
-      return Status::InvalidArgument(where + ": shape overflows");
+  for (size_t k = 0; k < spec.shape.size(); ++k) {
+    const uint64_t d = spec.shape[k];
+    // A tensor without elements could not be exported back to GGUF (which
+    // has none), so it is refused here, and by readers (format spec).
+    if (d == 0) {
+      return Status::InvalidArgument(where + ": dimension " + std::to_string(k) +
+                                     " is 0 (a tensor without elements cannot be stored)");
+    }
+    if (elements > UINT64_MAX / d) return Status::InvalidArgument(where + ": shape overflows");
     elements *= d;
   }
   const size_t esize = DTypeSize(spec.dtype);

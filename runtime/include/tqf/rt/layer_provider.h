@@ -78,12 +78,31 @@ struct LayerProviderStats {
   uint64_t peak_held_bytes = 0;  // their maximum
 };
 
+// How the runtime lays out a decoded tensor wherever it holds one (layer
+// buffers, held tensors, the storage service's slots): its decoded bytes,
+// then, 64-byte aligned, a private copy of its quantization parameters.
+// Compute reads only these copies, never the mapped file, so a file
+// truncated or rewritten under a running model cannot fault inside a
+// kernel (see Reader::CopyParams).
+struct DecodedTensorLayout {
+  size_t params_offset = 0;  // from the tensor's start; == bytes when it has no params
+  size_t bytes = 0;          // decoded bytes + params, each padded to 64
+};
+DecodedTensorLayout LayoutOf(const TensorInfo& t);
+
 // The decoded tensors of one layer, in the order the provider was given.
 // It borrows its buffer from the provider's pool (see LayerProvider).
 class DecodedLayer {
  public:
-  DecodedLayer(int index, uint8_t* base, size_t bytes, std::vector<size_t> offsets)
-      : index_(index), base_(base), bytes_(bytes), offsets_(std::move(offsets)) {}
+  // offsets[i]: where tensor i starts in the buffer; params[i]: where its
+  // params start, or SIZE_MAX for none.
+  DecodedLayer(int index, uint8_t* base, size_t bytes, std::vector<size_t> offsets,
+               std::vector<size_t> params)
+      : index_(index),
+        base_(base),
+        bytes_(bytes),
+        offsets_(std::move(offsets)),
+        params_(std::move(params)) {}
   DecodedLayer(const DecodedLayer&) = delete;
   DecodedLayer& operator=(const DecodedLayer&) = delete;
 
@@ -92,13 +111,23 @@ class DecodedLayer {
   uint8_t* base() const { return base_; }
   // Decoded bytes of the i-th tensor (64-byte aligned).
   const uint8_t* tensor(size_t i) const { return base_ + offsets_[i]; }
+  // The i-th tensor's quantization parameters (64-byte aligned), or
+  // nullptr if it has none.
+  const float* params(size_t i) const {
+    return params_[i] == SIZE_MAX ? nullptr : reinterpret_cast<const float*>(base_ + params_[i]);
+  }
 
  private:
   int index_;
   uint8_t* base_;
   size_t bytes_;
-  std::vector<size_t> offsets_;
+  std::vector<size_t> offsets_, params_;
 };
+
+// Decodes tensor `index` of `reader` into out[0..LayoutOf(t).bytes): its
+// decoded bytes and a copy of its params, as LayoutOf describes. Reader
+// errors as they come.
+Status DecodeTensorWithParams(const Reader& reader, size_t index, uint8_t* out, int threads);
 
 // Decodes tensors indices[0..n) of `reader` into outs[i][0..raw_size) like
 // Reader::DecodeTensor (blocks in parallel on `threads` threads, 0 = all),
@@ -127,10 +156,13 @@ class LayerSource {
   virtual LayerProviderStats stats() const = 0;
   // Decoded bytes of layer `layer`.
   virtual size_t layer_bytes(int layer) const = 0;
-  // Decoded bytes of a non-layer tensor (embedding, output head) that the
-  // source already holds, valid while the source lives; nullptr if the
-  // model must decode it itself.
-  virtual const uint8_t* HeldTensor(size_t tensor_index) const { return nullptr; }
+  // A non-layer tensor (embedding, output head) of `reader` that the source
+  // already holds, laid out as LayoutOf(reader.tensors()[tensor_index])
+  // says (decoded bytes, then params) and valid while the source lives;
+  // nullptr if the model must decode it itself.
+  virtual const uint8_t* HeldTensor(const Reader& reader, size_t tensor_index) const {
+    return nullptr;
+  }
 };
 
 class LayerProvider : public LayerSource {
@@ -184,7 +216,7 @@ class LayerProvider : public LayerSource {
   const Reader* reader_;
   std::vector<std::vector<size_t>> layers_;
   std::vector<size_t> layer_bytes_;
-  std::vector<std::vector<size_t>> offsets_;
+  std::vector<std::vector<size_t>> offsets_, params_;  // per layer, per tensor
   LayerProviderOptions options_;
   std::shared_ptr<Memory> memory_;
 

@@ -43,9 +43,12 @@ namespace tqf::rt {
 struct ModelOptions {
   int64_t mem_budget = -1;  // bytes of decoded layers; < 0 = keep all (see LayerProvider)
   int threads = 0;          // 0: all cores (minus one for the prefetch thread when mem_budget > 0)
-  uint32_t ctx_size = 0;    // KV cache positions; 0: min(context_length, 4096)
-  bool prefetch = true;     // decode the next layer while this one computes
-  size_t max_batch = 256;   // prompt tokens per prefill pass (bounds activations)
+  // KV cache positions; 0: min(context_length, 4096). At most the model's
+  // context_length when the file states one (kInvalidArgument otherwise);
+  // kResourceExhausted, naming the bytes, if the cache cannot be allocated.
+  uint32_t ctx_size = 0;
+  bool prefetch = true;            // decode the next layer while this one computes
+  size_t max_batch = 256;          // prompt tokens per prefill pass (bounds activations)
   const KernelOps* ops = nullptr;  // nullptr: DefaultKernelOps()
   // Decoded layers from elsewhere (e.g. a `tqf serve` client) instead of a
   // LayerProvider of our own; mem_budget and prefetch then do not apply.
@@ -107,7 +110,7 @@ class Model {
   Status Init(std::shared_ptr<const Reader> reader, const ModelOptions& options);
   // Init() steps, in order.
   Status DeriveSizes();  // validates the hyperparameters, sets the derived sizes
-  void ApplyOptions(const ModelOptions& options);
+  Status ApplyOptions(const ModelOptions& options);
   Status ResolveTensors(ResolvedTensors* t);  // finds and shape-checks every tensor
   Status ResolveLayerTensors(ResolvedTensors* t) const;
   // kCorruption naming `name` unless the kernels support the tensor's stored form.
@@ -119,7 +122,7 @@ class Model {
   void ComputeRopeFrequencies();
   // Layer weights from options.layer_source, or from a LayerProvider of our own.
   Status ConnectLayers(const std::vector<std::vector<size_t>>& layers, const ModelOptions& options);
-  WeightView View(size_t tensor_index, const uint8_t* data) const;
+  WeightView View(size_t tensor_index, const uint8_t* data, const float* params) const;
   Status ForwardPass(const int32_t* tokens, size_t n, size_t pos, bool all_logits, float* logits);
   void RunLayer(int l, const DecodedLayer& layer, size_t n, size_t pos);
   void Attention(int l, size_t n, size_t pos);
@@ -139,7 +142,7 @@ class Model {
   std::vector<float> rope_freq_;  // head_dim/2 inverse frequencies
 
   // Held weights.
-  std::vector<std::unique_ptr<uint8_t[]>> held_;
+  std::vector<std::unique_ptr<uint8_t, void (*)(void*)>> held_;  // aligned_alloc'd
   WeightView embedding_, output_;
   std::vector<float> output_norm_;
   std::vector<std::vector<float>> attn_norm_, ffn_norm_;

@@ -47,8 +47,13 @@
 
 namespace tqf::serve {
 
+class SegmentLock;  // internal (serve_segment.h)
+
 struct SharedModelOptions {
   double timeout_seconds = 300;  // longest wait for one layer
+  // Longest wait for the service's lock: a process holding it (stopped,
+  // hostile) makes calls fail with kIOError naming its pid after this.
+  double lock_timeout_seconds = 10;
 };
 
 // A pinned, resident layer of a service. Move-only.
@@ -125,10 +130,11 @@ class SharedModel : public rt::LayerSource {
   Result<LayerLease> Lease(int layer);
   // Asks the service to decode `layer` if it is not resident; never waits.
   void Prefetch(int layer) override;
-  // Decoded bytes of a tensor the service holds outside layers (token
-  // embedding, output head), valid while this SharedModel lives; nullptr
-  // if the service does not hold it.
-  const uint8_t* HeldTensor(size_t tensor_index) const override;
+  // A tensor of `reader` the service holds outside layers (token
+  // embedding, output head), laid out as rt::LayoutOf says (decoded bytes,
+  // then params), valid while this SharedModel lives; nullptr if the
+  // service does not hold it, or its table says otherwise than `reader`.
+  const uint8_t* HeldTensor(const Reader& reader, size_t tensor_index) const override;
   // Bytes of the held tensors the service maps into this process.
   size_t held_bytes() const;
 
@@ -145,9 +151,12 @@ class SharedModel : public rt::LayerSource {
   explicit SharedModel(std::shared_ptr<LayerLease::Connection> conn);
   Result<LayerLease> LeaseLocked(int layer, std::chrono::steady_clock::time_point start,
                                  bool* missed);
+  Result<LayerLease> Take(int layer, bool missed, serve::SegmentLock* lock);
   std::shared_ptr<LayerLease::Connection> conn_;
   double timeout_seconds_ = 300;
-  std::vector<std::vector<size_t>> offsets_;  // bound layer tensor offsets, model order
+  // Bound layers' tensor and params offsets in a slot, model order
+  // (params SIZE_MAX: none).
+  std::vector<std::vector<size_t>> offsets_, params_;
   mutable std::mutex mu_;
   rt::LayerProviderStats stats_;
 };

@@ -537,6 +537,12 @@ TEST(BadTokenizer, HfJson) {
       {R"({"model":{"type":"Unigram","vocab":[]}})", StatusCode::kNotSupported},
       {R"({"model":{"vocab":{"a":0}}, "added_tokens":[{"id":1}]})", StatusCode::kCorruption},
       {R"({"model":)", StatusCode::kCorruption},
+      // A repeated vocabulary string, and flags of the wrong JSON type
+      // (found by reviewing the importer for issue 11).
+      {R"({"model":{"vocab":{"a":0,"a":1}}})", StatusCode::kCorruption},
+      {R"({"model":{"vocab":{"a":0},"byte_fallback":"true"}})", StatusCode::kCorruption},
+      {R"({"model":{"vocab":{"a":0}}, "added_tokens":[{"id":1,"content":"b","special":1}]})",
+       StatusCode::kCorruption},
   };
   for (const auto& [text, code] : cases) {
     SCOPED_TRACE(text);

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <new>
 #include <string>
+#include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -54,7 +56,12 @@ Result<const json::Value*> FindBpeModel(const json::Value& doc, const std::strin
     return Status::NotSupported(where + ": tokenizer model type '" + type->as_string() +
                                 "' (only BPE is supported)");
   }
-  if (const json::Value* bf = model->Find("byte_fallback"); bf && bf->as_bool()) {
+  const json::Value* bf = model->Find("byte_fallback");
+  if (bf && !bf->is_bool() && !bf->is_null()) {
+    return Status::Corruption(where + ": model.byte_fallback is a " + json::TypeName(bf->type()) +
+                              ", expected true or false");
+  }
+  if (bf && bf->as_bool()) {
     return Status::NotSupported(where + ": SentencePiece-style BPE with byte_fallback " +
                                 "(use the model's tokenizer.bin or GGUF instead)");
   }
@@ -114,11 +121,18 @@ class VocabById {
 };
 
 Status ReadVocab(const json::Value& vocab, const std::string& where, VocabById* ids) {
+  // JSON objects may repeat a key; a vocabulary may not (which id would
+  // the string encode to?).
+  std::unordered_set<std::string_view> seen;
+  seen.reserve(vocab.size());
   for (size_t i = 0; i < vocab.size(); ++i) {
     const json::Value& id = vocab.items()[i];
     if (!id.is_int()) {
       return Status::Corruption(where + ": model.vocab['" + vocab.keys()[i] +
                                 "'] is not an integer id");
+    }
+    if (!seen.insert(vocab.keys()[i]).second) {
+      return Status::Corruption(where + ": model.vocab lists '" + vocab.keys()[i] + "' twice");
     }
     TQF_RETURN_IF_ERROR(ids->Assign(id.as_int(), vocab.keys()[i], 1, "vocab token"));
   }
@@ -136,6 +150,10 @@ Status ReadAddedTokens(const json::Value* added, size_t n_added, const std::stri
                                 "] lacks an integer id or a string content");
     }
     const json::Value* special = a.Find("special");
+    if (special && !special->is_bool()) {
+      return Status::Corruption(where + ": added_tokens[" + std::to_string(i) +
+                                "].special is not true or false");
+    }
     const int32_t type = special && special->as_bool() ? 3 : 4;  // control : user-defined
     TQF_RETURN_IF_ERROR(ids->Assign(id->as_int(), content->as_string(), type, "added token"));
   }

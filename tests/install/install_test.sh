@@ -56,9 +56,9 @@ c++ -std=c++17 "$work/pc.cc" -o "$work/pc" $(pkg-config --cflags --libs tqf)
 "$work/pc" "$golden" | grep -q "^$want ok$"
 
 # 3. The Python package, with the interpreter it was built for.
-python=$(sed -n 's/^Python3_EXECUTABLE:[A-Z]*=//p' "$build/CMakeCache.txt")
-if [ -f "$build/python/tqf/__init__.py" ]; then
-  pkgdir=$(find "$prefix/lib" -type d -name tqf -path '*-packages/tqf')
+if grep -q '^TQF_BUILD_PYTHON:BOOL=ON$' "$build/CMakeCache.txt"; then
+  python=$(sed -n 's/^Python3_EXECUTABLE:[A-Z]*=//p' "$build/CMakeCache.txt")
+  pkgdir=$prefix/$(sed -n 's/^TQF_PYTHON_INSTALL_DIR:[A-Z]*=//p' "$build/CMakeCache.txt")/tqf
   test -f "$pkgdir/__init__.pyi" && test -f "$pkgdir/py.typed"
   (cd "$work" && env -u PYTHONPATH PYTHONPATH="$(dirname "$pkgdir")" PYTHONDONTWRITEBYTECODE=1 \
     "$python" - "$golden" "$want" "$pkgdir" <<'PY'

@@ -23,24 +23,40 @@ decode instead of killing the interpreter. Zero-copy arrays read the mapping
 directly: truncating the file under one is a fault like with numpy.memmap.
 """
 
-from tqf._tqf import (  # noqa: F401  (re-exported)
-    ChecksumMismatchError,
-    CancelledError,
-    CorruptionError,
-    Error,
-    File,
-    GenerationStream,
-    InvalidArgumentError,
-    IOError,
-    Model,
-    NotFoundError,
-    NotSupportedError,
-    QuantizedTensor,
-    ResourceExhaustedError,
-    __version__,
-    open,
-    pack,
-)
+import os as _os
+
+# libgomp's default wait policy spins between parallel regions; on a machine
+# whose cores are busy with anything else the library's many short regions
+# then crawl (get_tensor over GPT-2's attention matrices measured 10x slower).
+# libgomp reads the policy from the environment once, when it loads: as the
+# `tqf` command does, default to passive waits while the extension (and with
+# it libgomp) loads, then leave the environment as it was. A user's own
+# OMP_WAIT_POLICY is respected; a libgomp already loaded keeps its policy.
+_default_wait_policy = "OMP_WAIT_POLICY" not in _os.environ
+if _default_wait_policy:
+    _os.environ["OMP_WAIT_POLICY"] = "passive"
+try:
+    from tqf._tqf import (  # noqa: F401  (re-exported)
+        ChecksumMismatchError,
+        CancelledError,
+        CorruptionError,
+        Error,
+        File,
+        GenerationStream,
+        InvalidArgumentError,
+        IOError,
+        Model,
+        NotFoundError,
+        NotSupportedError,
+        QuantizedTensor,
+        ResourceExhaustedError,
+        __version__,
+        open,
+        pack,
+    )
+finally:
+    if _default_wait_policy:
+        del _os.environ["OMP_WAIT_POLICY"]
 
 __all__ = [
     "CancelledError",

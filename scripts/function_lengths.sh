@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The longest functions of the product code (libtqf, runtime, eval, service,
-# tqf-tools; not tests, fuzz targets or benchmarks), by lines from the
+# tqf-tools, python; not tests, fuzz targets or benchmarks), by lines from the
 # signature to the closing brace, as universal-ctags (Debian's
 # universal-ctags) sees them. Lambdas count inside their function.
 # usage: scripts/function_lengths.sh [N]   (default: the 10 longest)
@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-10}
 git ls-files 'libtqf/*.cc' 'libtqf/*.h' 'runtime/*.cc' 'runtime/*.h' 'eval/*.cc' 'eval/*.h' \
-    'service/*.cc' 'service/*.h' 'tqf-tools/*.cc' 'tqf-tools/*.h' |
+    'service/*.cc' 'service/*.h' 'tqf-tools/*.cc' 'tqf-tools/*.h' 'python/*.cc' 'python/*.h' |
   ctags --c++-kinds=f --fields=+ne --extras=-F -L - -f - |
   awk -F'\t' '$1 !~ /^__anon/ {
       line = ""; end = "";

@@ -1,6 +1,5 @@
 #include "cli.h"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -60,14 +59,6 @@ int Usage(const std::string& cmd, const std::string& message, const char* usage)
   }
   std::fprintf(stderr, "%s", usage);
   return kExitUsage;
-}
-
-Status CheckOutputIsNotInput(const std::string& input, const std::string& output) {
-  struct stat in, out;
-  if (::stat(input.c_str(), &in) != 0 || ::stat(output.c_str(), &out) != 0) return Status::OK();
-  if (in.st_dev != out.st_dev || in.st_ino != out.st_ino) return Status::OK();
-  return Status::InvalidArgument("output " + output + " is the input file " + input +
-                                 " (same file): refusing to overwrite the source");
 }
 
 bool ParseBytes(const std::string& s, uint64_t* out) {

@@ -8,7 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "tqf/internal/text.h"  // JsonEscape, JsonNumber, TerminalSafe
+#include "tqf/internal/files.h"  // CheckOutputIsNotInput
+#include "tqf/internal/text.h"   // JsonEscape, JsonNumber, TerminalSafe
 #include "tqf/status.h"
 
 namespace tqf::tools {
@@ -44,11 +45,6 @@ class Args {
 int Fail(const std::string& cmd, const std::string& message, int code = kExitFailure);
 int Fail(const std::string& cmd, const Status& status);
 int Usage(const std::string& cmd, const std::string& message, const char* usage);
-
-// kInvalidArgument if `output` exists and is the same file as `input`
-// (same device and inode: any spelling, a hard link, a symlink to it);
-// OK if it differs or does not exist yet.
-Status CheckOutputIsNotInput(const std::string& input, const std::string& output);
 
 // "64M", "2G", "512", "1.5G" -> bytes. false on malformed input.
 bool ParseBytes(const std::string& s, uint64_t* out);

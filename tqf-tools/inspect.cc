@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "tqf/codec.h"
+#include "tqf/internal/inspect_json.h"
 #include "tqf/reader.h"
 
 namespace tqf::tools {
@@ -22,77 +23,17 @@ const char* CodecName(CodecKind k) {
   return c ? c->name() : "unknown";
 }
 
-std::string ShapeStr(const std::vector<uint64_t>& shape, bool json) {
-  std::string s = json ? "[" : "";
+std::string ShapeStr(const std::vector<uint64_t>& shape) {
+  std::string s;
   for (size_t i = 0; i < shape.size(); ++i) {
-    if (i) s += json ? ", " : " x ";
+    if (i) s += " x ";
     s += std::to_string(shape[i]);
   }
-  return s + (json ? "]" : "");
+  return s;
 }
 
 // Bytes a tensor occupies in the file: stream + params (+ its index).
 uint64_t StoredBytes(const TensorInfo& t) { return t.stored_size + t.num_params * 4; }
-
-void PrintJson(const Reader& r) {
-  const FileInfo& f = r.file_info();
-  const Hyperparameters& h = r.model().hparams;
-  const TokenizerData& tok = r.model().tokenizer;
-  std::printf("{\n  \"format_version\": \"%u.%u\",\n  \"writer\": \"%s\",\n", f.format_major,
-              f.format_minor, JsonEscape(f.writer).c_str());
-  std::printf("  \"file_size\": %llu,\n  \"compat_flags\": %llu,\n  \"incompat_flags\": %llu,\n",
-              (unsigned long long)f.file_size, (unsigned long long)f.compat_flags,
-              (unsigned long long)f.incompat_flags);
-  std::printf(
-      "  \"model\": {\"architecture\": \"%s\", \"dim\": %u, \"hidden_dim\": %u, \"n_layers\": %u, "
-      "\"n_heads\": %u, \"n_kv_heads\": %u, \"head_dim\": %u, \"vocab_size\": %u, "
-      "\"context_length\": %u, \"norm_eps\": %s, \"rope_theta\": %s, \"rope_scaling_factor\": %s, "
-      "\"tied_embeddings\": %s},\n",
-      JsonEscape(h.architecture).c_str(), h.dim, h.hidden_dim, h.n_layers, h.n_heads, h.n_kv_heads,
-      h.head_dim, h.vocab_size, h.context_length, JsonNumber(h.norm_eps).c_str(),
-      JsonNumber(h.rope_theta).c_str(), JsonNumber(h.rope_scaling_factor).c_str(),
-      h.tied_embeddings ? "true" : "false");
-  std::printf(
-      "  \"tokenizer\": {\"kind\": \"%s\", \"tokens\": %zu, \"merges\": %zu, \"bos_id\": %d, "
-      "\"eos_id\": %d, \"add_bos\": %s},\n",
-      TokenizerKindName(tok.kind), tok.tokens.size(), tok.merges.size(), tok.bos_id, tok.eos_id,
-      tok.add_bos ? "true" : "false");
-  std::printf("  \"metadata\": {");
-  const auto& md = r.model().metadata;
-  for (size_t i = 0; i < md.size(); ++i) {
-    std::printf("%s\"%s\": \"%s\"", i ? ", " : "", JsonEscape(md[i].first).c_str(),
-                JsonEscape(md[i].second).c_str());
-  }
-  std::printf("},\n  \"sections\": [");
-  for (size_t i = 0; i < r.sections().size(); ++i) {
-    const SectionInfo& s = r.sections()[i];
-    std::printf("%s{\"kind\": \"%s\", \"offset\": %llu, \"size\": %llu}", i ? ", " : "",
-                s.kind.c_str(), (unsigned long long)s.offset, (unsigned long long)s.size);
-  }
-  std::printf("],\n  \"dictionaries\": [");
-  for (size_t i = 0; i < r.dictionaries().size(); ++i) {
-    const DictionaryInfo& d = r.dictionaries()[i];
-    std::printf("%s{\"codec\": \"%s\", \"offset\": %llu, \"size\": %llu}", i ? ", " : "",
-                CodecName(d.codec), (unsigned long long)d.offset, (unsigned long long)d.size);
-  }
-  std::printf("],\n  \"tensors\": [\n");
-  for (size_t i = 0; i < r.tensors().size(); ++i) {
-    const TensorInfo& t = r.tensors()[i];
-    std::printf(
-        "    {\"name\": \"%s\", \"shape\": %s, \"source_dtype\": \"%s\", \"dtype\": \"%s\", "
-        "\"quant\": \"%s\", \"quant_block\": %u, \"codec\": \"%s\", \"dictionary\": %d, "
-        "\"elements\": %llu, \"raw_bytes\": %llu, \"stored_bytes\": %llu, \"params_bytes\": %llu, "
-        "\"blocks\": %u, \"ratio\": %.4f, \"bits_per_weight\": %.4f}%s\n",
-        JsonEscape(t.name).c_str(), ShapeStr(t.shape, true).c_str(), DTypeName(t.source_dtype),
-        DTypeName(t.dtype), QuantKindName(t.quant), t.quant_block, CodecName(t.codec), t.dictionary,
-        (unsigned long long)t.num_elements(), (unsigned long long)t.raw_size,
-        (unsigned long long)t.stored_size, (unsigned long long)(t.num_params * 4), t.block_count,
-        t.stored_size ? double(t.raw_size) / t.stored_size : 0.0,
-        t.num_elements() ? 8.0 * StoredBytes(t) / t.num_elements() : 0.0,
-        i + 1 < r.tensors().size() ? "," : "");
-  }
-  std::printf("  ]\n}\n");
-}
 
 void PrintText(const Reader& r, bool list_tensors) {
   const FileInfo& f = r.file_info();
@@ -160,7 +101,7 @@ void PrintText(const Reader& r, bool list_tensors) {
               "quant", "codec", "raw B", "stream B", "scales B", "ratio", "bpw");
   for (const TensorInfo& t : r.tensors()) {
     std::printf("%-34s %-16s %-5s %-13s %-6s %12llu %12llu %9llu %7.3f %6.3f\n",
-                TerminalSafe(t.name).c_str(), ShapeStr(t.shape, false).c_str(), DTypeName(t.dtype),
+                TerminalSafe(t.name).c_str(), ShapeStr(t.shape).c_str(), DTypeName(t.dtype),
                 QuantKindName(t.quant), CodecName(t.codec), (unsigned long long)t.raw_size,
                 (unsigned long long)t.stored_size, (unsigned long long)(t.num_params * 4),
                 t.stored_size ? double(t.raw_size) / t.stored_size : 0.0,
@@ -198,7 +139,7 @@ int CmdInspect(int argc, char** argv) {
   auto reader = Reader::Open(file, opt);
   if (!reader.ok()) return Fail("inspect", reader.status());
   if (json)
-    PrintJson(**reader);
+    std::fputs(InspectJson(**reader).c_str(), stdout);  // shared with Python's File.inspect()
   else
     PrintText(**reader, list);
   return kExitOk;

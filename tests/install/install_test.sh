@@ -3,8 +3,9 @@
 # tree into a scratch prefix, then build and run two consumers against it
 # (never against the source or build tree):
 #   1. tests/install/consumer, a CMake project using find_package(tqf CONFIG);
-#   2. a one-file program compiled with `pkg-config --cflags --libs tqf`.
-# Both open a golden .tqf and decode every tensor.
+#   2. a one-file program compiled with `pkg-config --cflags --libs tqf`;
+#   3. when the Python module was built, `import tqf` from the prefix alone.
+# All open a golden .tqf and decode every tensor.
 # usage: install_test.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
 build=$1 src=$2
@@ -53,4 +54,24 @@ export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 # shellcheck disable=SC2046
 c++ -std=c++17 "$work/pc.cc" -o "$work/pc" $(pkg-config --cflags --libs tqf)
 "$work/pc" "$golden" | grep -q "^$want ok$"
+
+# 3. The Python package, with the interpreter it was built for.
+if grep -q '^TQF_BUILD_PYTHON:BOOL=ON$' "$build/CMakeCache.txt"; then
+  python=$(sed -n 's/^Python3_EXECUTABLE:[A-Z]*=//p' "$build/CMakeCache.txt")
+  pkgdir=$prefix/$(sed -n 's/^TQF_PYTHON_INSTALL_DIR:[A-Z]*=//p' "$build/CMakeCache.txt")/tqf
+  test -f "$pkgdir/__init__.pyi" && test -f "$pkgdir/py.typed"
+  (cd "$work" && env -u PYTHONPATH PYTHONPATH="$(dirname "$pkgdir")" PYTHONDONTWRITEBYTECODE=1 \
+    "$python" - "$golden" "$want" "$pkgdir" <<'PY'
+import sys
+import tqf
+golden, want, pkgdir = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+assert tqf.__file__.startswith(pkgdir), tqf.__file__
+with tqf.open(golden) as f:
+    assert len(f.keys()) == want and f.verify()["ok"]
+    for name in f.keys():
+        f.get_tensor(name)
+PY
+  )
+  echo "install test: python package at ${pkgdir#$prefix/}"
+fi
 echo "install test: CMake and pkg-config consumers built against $prefix and decoded $want tensors"

@@ -5,8 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <tuple>
 
 #include "test_util.h"
@@ -117,6 +119,31 @@ TEST(Pack, RefusesEmptyModelAndLeavesNoFile) {
   const std::string out = testing::TempDir() + "/empty.tqf";
   EXPECT_TRUE(PackModel(empty, out).status().IsInvalidArgument());
   EXPECT_TRUE(Reader::Open(out).status().IsNotFound());
+}
+
+// A cancel flag set from the progress callback stops the pack at the next
+// tensor with kCancelled, leaving no output (nor temporary file).
+TEST(Pack, CancelStopsAndLeavesNoFile) {
+  auto model = ImportModel(testing::SharedPath("models/stories260K/stories260K.gguf"));
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  for (const char* phase : {"analyse", "encode"}) {
+    const std::string dir = testing::TempDir() + "/cancel_" + phase;
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const std::string out = dir + "/cancelled.tqf";
+    std::atomic<bool> cancel{false};
+    size_t calls = 0;
+    PackOptions options;
+    options.cancel = &cancel;
+    options.progress = [&](const char* p, size_t done, size_t total) {
+      if (std::string(p) == phase && done == 2) cancel.store(true);
+      if (cancel.load()) ++calls;
+    };
+    Result<PackReport> r = PackModel(*model, out, options);
+    EXPECT_EQ(r.status().code(), StatusCode::kCancelled) << phase;
+    EXPECT_EQ(calls, 1u) << phase;  // no tensor after the one that cancelled
+    EXPECT_TRUE(std::filesystem::is_empty(dir)) << phase;
+  }
 }
 
 }  // namespace

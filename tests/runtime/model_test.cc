@@ -92,6 +92,108 @@ TEST(Stories260K, GenerateStreamsTheSameText) {
             std::string(kExpected).substr(0, std::min(text.size(), std::strlen(kExpected))));
 }
 
+// Generator (one token per Next) is the loop Generate runs: with sampling
+// and a seed, the same tokens and pieces; then it stays ended.
+TEST(Stories260K, GeneratorPullsTheSameTokensAsGenerate) {
+  const std::string path = PackedStories("gguf", "channel", "rans-alias");
+  ASSERT_FALSE(path.empty());
+  auto model = Model::Open(path, ModelOptions());
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  auto tok = Tokenizer::Create((*model)->info().tokenizer);
+  ASSERT_TRUE(tok.ok());
+  GenerateOptions go;
+  go.max_tokens = 60;
+  go.sampler.temperature = 0.8f;
+  go.sampler.top_p = 0.9f;
+  go.sampler.seed = 1234;
+  const std::vector<int32_t> prompt = (*tok)->Encode("Once upon a time", true);
+  std::string streamed;
+  auto want = Generate(
+      model->get(), **tok, prompt, go, [&](const std::string& p) { streamed += p; }, nullptr);
+  ASSERT_TRUE(want.ok()) << want.status().ToString();
+
+  Generator gen(model->get(), **tok, go);
+  int32_t token = 0;
+  std::string piece, pulled;
+  EXPECT_TRUE(gen.Next(&token, &piece).status().IsInvalidArgument());  // before Start
+  ASSERT_TRUE(gen.Start(prompt).ok());
+  std::vector<int32_t> got;
+  for (;;) {
+    Result<bool> more = gen.Next(&token, &piece);
+    ASSERT_TRUE(more.ok()) << more.status().ToString();
+    if (!*more) break;
+    got.push_back(token);
+    pulled += piece;
+  }
+  EXPECT_EQ(got, *want);
+  EXPECT_EQ(pulled, streamed);
+  EXPECT_EQ(gen.stats().generated_tokens, got.size());
+  EXPECT_EQ(gen.stats().prompt_tokens, prompt.size());
+  Result<bool> after = gen.Next(&token, &piece);
+  ASSERT_TRUE(after.ok());
+  EXPECT_FALSE(*after);
+}
+
+// Running the model on other tokens between two Next() calls overwrites
+// the KV cache; Replay() rebuilds it, and the tokens stay those of an
+// uninterrupted run (a prefill computes each position as single steps do).
+TEST(Stories260K, GeneratorReplayContinuesAfterOtherWork) {
+  const std::string path = PackedStories("gguf", "block32", "rans");
+  ASSERT_FALSE(path.empty());
+  auto model = Model::Open(path, ModelOptions());
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  auto tok = Tokenizer::Create((*model)->info().tokenizer);
+  ASSERT_TRUE(tok.ok());
+  GenerateOptions go;
+  go.max_tokens = 50;
+  go.stop_at_eos = false;
+  go.sampler.temperature = 1.0f;
+  go.sampler.seed = 77;
+  const std::vector<int32_t> prompt = (*tok)->Encode("Once upon a time", true);
+  auto want = Generate(model->get(), **tok, prompt, go, nullptr, nullptr);
+  ASSERT_TRUE(want.ok()) << want.status().ToString();
+
+  Generator gen(model->get(), **tok, go);
+  ASSERT_TRUE(gen.Start(prompt).ok());
+  std::vector<int32_t> got;
+  int32_t token = 0;
+  std::string piece;
+  std::vector<float> logits;
+  const std::vector<int32_t> other = (*tok)->Encode("The cat sat on the mat", true);
+  for (size_t i = 0;; ++i) {
+    if (i % 7 == 3) {  // something else runs the model; the generator replays
+      ASSERT_TRUE((*model)->Forward(other.data(), other.size(), 0, false, &logits).ok());
+      ASSERT_TRUE(gen.Replay().ok());
+    }
+    Result<bool> more = gen.Next(&token, &piece);
+    ASSERT_TRUE(more.ok()) << more.status().ToString();
+    if (!*more) break;
+    got.push_back(token);
+  }
+  EXPECT_EQ(got, *want);
+  EXPECT_TRUE(gen.Replay().ok());  // ended: nothing to do
+}
+
+TEST(Stories260K, GeneratorRefusesEmptyAndOverlongPrompts) {
+  const std::string path = PackedStories("gguf", "raw", "raw");
+  ASSERT_FALSE(path.empty());
+  ModelOptions mo;
+  mo.ctx_size = 8;
+  auto model = Model::Open(path, mo);
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  auto tok = Tokenizer::Create((*model)->info().tokenizer);
+  ASSERT_TRUE(tok.ok());
+  Generator empty(model->get(), **tok, GenerateOptions());
+  EXPECT_TRUE(empty.Start({}).IsInvalidArgument());
+  Generator overlong(model->get(), **tok, GenerateOptions());
+  EXPECT_TRUE(overlong.Start(std::vector<int32_t>(9, 1)).IsInvalidArgument());
+  int32_t token = 0;
+  std::string piece;
+  Result<bool> more = overlong.Next(&token, &piece);
+  ASSERT_TRUE(more.ok());
+  EXPECT_FALSE(*more);
+}
+
 // Per-token logits of an int8 model against fp32, teacher-forced on the
 // fp32 greedy sequence (prompt + 60 tokens).
 struct LogitDiff {

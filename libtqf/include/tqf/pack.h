@@ -9,6 +9,7 @@
 #ifndef TQF_PACK_H_
 #define TQF_PACK_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -31,6 +32,10 @@ struct PackOptions {
   bool allow_nonfinite = false;
   // Called as tensors are processed: (phase "analyse"/"encode", done, total).
   std::function<void(const char* phase, size_t done, size_t total)> progress;
+  // Checked before each tensor of either pass: once it is set, PackModel
+  // stops with kCancelled and leaves no output. May be set from any thread
+  // (or from `progress`).
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct PackedTensorReport {
@@ -55,7 +60,8 @@ struct PackReport {
   std::vector<PackedTensorReport> tensors;
 };
 
-// Packs `model` into `out_path` (atomically, see Writer).
+// Packs `model` into `out_path` (atomically, see Writer). Errors: the
+// quantizers', codecs' and Writer's; kCancelled (see PackOptions::cancel).
 TQF_EXPORT Result<PackReport> PackModel(const SourceModel& model, const std::string& out_path,
                                         const PackOptions& options = {});
 

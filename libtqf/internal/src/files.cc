@@ -92,4 +92,12 @@ Result<std::string> ReadFileHead(const std::string& path, size_t n) {
   return data;
 }
 
+Status CheckOutputIsNotInput(const std::string& input, const std::string& output) {
+  struct stat in, out;
+  if (::stat(input.c_str(), &in) != 0 || ::stat(output.c_str(), &out) != 0) return Status::OK();
+  if (in.st_dev != out.st_dev || in.st_ino != out.st_ino) return Status::OK();
+  return Status::InvalidArgument("output " + output + " is the input file " + input +
+                                 " (same file): refusing to overwrite the source");
+}
+
 }  // namespace tqf

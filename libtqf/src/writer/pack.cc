@@ -43,6 +43,11 @@ Result<QuantizedTensor> QuantizeSource(const SourceTensor& t, QuantScheme scheme
   return q;
 }
 
+Status CheckCancelled(const PackOptions& options) {
+  if (options.cancel == nullptr || !options.cancel->load()) return Status::OK();
+  return Status::Cancelled("pack cancelled");
+}
+
 // Pass 1: dictionaries, from the stored bytes of every tensor that uses them.
 Result<DictionaryPlan> PlanDictionaries(const SourceModel& model, const std::vector<Plan>& plans,
                                         const Codec* codec, const PackOptions& options) {
@@ -54,6 +59,7 @@ Result<DictionaryPlan> PlanDictionaries(const SourceModel& model, const std::vec
   if (!builder)
     return Status::InvalidArgument(std::string(codec->name()) + ": no dictionary builder");
   for (size_t i = 0; i < n; ++i) {
+    TQF_RETURN_IF_ERROR(CheckCancelled(options));
     if (plans[i].codec == codec) {
       TQF_ASSIGN_OR_RETURN(QuantizedTensor q, QuantizeSource(model.tensors[i], plans[i].scheme,
                                                              options.allow_nonfinite));
@@ -119,11 +125,13 @@ Result<PackReport> PackModel(const SourceModel& model, const std::string& out_pa
     report.dictionary_bytes += d.size();
   }
   for (size_t i = 0; i < n; ++i) {
+    TQF_RETURN_IF_ERROR(CheckCancelled(options));
     const int dictionary = plans[i].codec == codec ? dict_plan.tensor_dictionary[i] : -1;
     TQF_RETURN_IF_ERROR(EncodeTensor(model.tensors[i], plans[i], dictionary,
                                      options.allow_nonfinite, writer.get(), &report));
     if (options.progress) options.progress("encode", i + 1, n);
   }
+  TQF_RETURN_IF_ERROR(CheckCancelled(options));
   TQF_RETURN_IF_ERROR(writer->Finish());
   report.file_bytes = writer->bytes_written();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

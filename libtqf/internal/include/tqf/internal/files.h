@@ -26,6 +26,12 @@ Result<std::string> ReadRegularFile(const std::string& path, uint64_t max_bytes)
 // checks as ReadRegularFile except the size limit.
 Result<std::string> ReadFileHead(const std::string& path, size_t n);
 
+// kInvalidArgument if `output` exists and is the same file as `input`
+// (same device and inode: any spelling, a hard link, a symlink to it);
+// OK if it differs or does not exist yet. For commands that write an
+// output from an input (`tqf pack`, `tqf unpack`, Python's tqf.pack).
+Status CheckOutputIsNotInput(const std::string& input, const std::string& output);
+
 }  // namespace tqf
 
 #endif  // TQF_INTERNAL_FILES_H_

@@ -1,0 +1,26 @@
+// The JSON description of an open .tqf that `tqf inspect --json` prints and
+// the Python module's File.inspect() returns: written once here so the two
+// cannot drift apart.
+//
+// Fields: format_version, writer, file_size, compat_flags, incompat_flags,
+// model (hyperparameters), tokenizer (kind, counts, bos/eos, add_bos),
+// metadata, sections, dictionaries, and one object per tensor (name, shape,
+// dtypes, quantizer, codec, sizes, blocks, ratio and bits per weight to 4
+// decimals). Strings from the file go through JsonEscape, so the text is
+// always valid JSON.
+// Thread-safety: reads the Reader's const tables only.
+#ifndef TQF_INTERNAL_INSPECT_JSON_H_
+#define TQF_INTERNAL_INSPECT_JSON_H_
+
+#include <string>
+
+#include "tqf/reader.h"
+
+namespace tqf {
+
+// The JSON text (multi-line, ending in a newline) describing `reader`.
+std::string InspectJson(const Reader& reader);
+
+}  // namespace tqf
+
+#endif  // TQF_INTERNAL_INSPECT_JSON_H_

@@ -197,7 +197,7 @@ int main(int argc, char** argv) {
   for (const Corpus& c : corpora) {
     for (int threads : {1, 2}) {
       const std::string suffix = "/" + c.name + "/threads:" + std::to_string(threads);
-      for (const tqf::Codec* codec : tqf::AllCodecs()) {
+      for (const tqf::Codec* codec : tqf::ByteCodecs()) {
         const bool alias = codec->kind() == tqf::CodecKind::kRansAlias;
         if (codec->kind() == tqf::CodecKind::kRans || alias) {
           // avx512vbmi uses byte tables only for rans-alias (rans: gathers).

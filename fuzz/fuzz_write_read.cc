@@ -13,7 +13,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   tqf::fuzz::Producer p(data, size);
-  const auto codecs = tqf::AllCodecs();
+  const auto codecs = tqf::ByteCodecs();
   const tqf::Codec* codec = codecs[p.U8() % codecs.size()];
   uint32_t block = 1 + p.U32() % 4096;
   std::vector<uint8_t> bytes = p.Take(1 << 16);

@@ -10,7 +10,7 @@ pkgs=(
   libomp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-dev
-  python3-dev python3-pybind11 pybind11-dev python3-numpy python3-pytest
+  python3-dev python3-pybind11 pybind11-dev python3-numpy python3-pytest python3-matplotlib
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -5,6 +5,9 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <map>
+
+#include "tqf/internal/inspect_json.h"
 
 namespace tqf::tools {
 
@@ -128,12 +131,26 @@ Progress::~Progress() { Finish(); }
 
 void Progress::Update(const std::string& phase, size_t done, size_t total) {
   if (!tty_ || total == 0) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (phase != phase_) {
+    phase_ = phase;
+    phase_start_ = now;
+  }
+  // The phase's rate so far, once there is one to go by.
+  std::string eta;
+  const double elapsed = std::chrono::duration<double>(now - phase_start_).count();
+  if (done > 0 && done < total && elapsed > 1.0) {
+    const double left = elapsed * double(total - done) / double(done);
+    char buf[48];
+    std::snprintf(buf, sizeof(buf), " ETA %.0fs", left);
+    eta = buf;
+  }
   const int width = 30;
   int filled = static_cast<int>(width * done / total);
   std::string bar(filled, '#');
   bar.resize(width, '.');
-  std::fprintf(stderr, "\r%s %-8s [%s] %zu/%zu", label_.c_str(), phase.c_str(), bar.c_str(), done,
-               total);
+  std::fprintf(stderr, "\r%s %-8s [%s] %zu/%zu%s\033[K", label_.c_str(), phase.c_str(), bar.c_str(),
+               done, total, eta.c_str());
   std::fflush(stderr);
   drawn_ = true;
 }
@@ -143,6 +160,35 @@ void Progress::Finish() {
     std::fprintf(stderr, "\r\033[K");
     std::fflush(stderr);
     drawn_ = false;
+  }
+}
+
+// The weight matrices' bits per weight (WeightBits), and how they were
+// quantized: one line per scheme.
+void PrintWeightSummary(const Reader& r) {
+  struct Use {
+    size_t tensors = 0;
+    uint64_t weights = 0, bytes = 0;
+  };
+  std::map<std::string, Use> uses;
+  for (const TensorInfo& t : r.tensors()) {
+    if (t.shape.size() < 2) continue;
+    Use& u = uses[TerminalSafe(TensorScheme(t))];
+    u.tensors++;
+    u.weights += t.num_elements();
+    u.bytes += TensorStoredBytes(t);
+  }
+  const WeightBits w = MeasureWeightBits(r);
+  std::printf(
+      "weights     %.3fM in matrices: %.3f bits per weight (streams %llu B, params %llu B, "
+      "dictionaries %llu B, codebooks %llu B)\n",
+      w.weights / 1e6, w.bits_per_weight(), (unsigned long long)w.stream_bytes,
+      (unsigned long long)w.params_bytes, (unsigned long long)w.dictionary_bytes,
+      (unsigned long long)w.codebook_bytes);
+  for (const auto& [name, u] : uses) {
+    std::printf(
+        "  scheme    %-16s %4zu tensors %10.3fM weights %6.3f bits/weight (streams+params)\n",
+        name.c_str(), u.tensors, u.weights / 1e6, u.weights ? 8.0 * u.bytes / u.weights : 0.0);
   }
 }
 

@@ -3,6 +3,7 @@
 #ifndef TQF_TOOLS_CLI_H_
 #define TQF_TOOLS_CLI_H_
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -10,6 +11,7 @@
 
 #include "tqf/internal/files.h"  // CheckOutputIsNotInput
 #include "tqf/internal/text.h"   // JsonEscape, JsonNumber, TerminalSafe
+#include "tqf/reader.h"
 #include "tqf/status.h"
 
 namespace tqf::tools {
@@ -66,7 +68,13 @@ class Progress {
   std::string label_;
   bool tty_;
   bool drawn_ = false;
+  std::string phase_;  // the phase being timed, for its ETA
+  std::chrono::steady_clock::time_point phase_start_;
 };
+
+// The weight matrices' bits per weight (MeasureWeightBits) and one line per
+// scheme: what `tqf inspect` and `tqf pack` print.
+void PrintWeightSummary(const Reader& r);
 
 }  // namespace tqf::tools
 

@@ -18,7 +18,9 @@ namespace {
 const char kUsage[] =
     "usage: tqf compare INPUT [options]\n"
     "  INPUT              a .tqf (its stored bytes) or any model `tqf pack` imports\n"
-    "  --quant Q          tensor-minmax | channel (default) | block32 | raw (models only)\n"
+    "  --quant Q          any `tqf pack` scheme (models only; default channel). Low-bit\n"
+    "                     schemes compare their int8 codes; vq schemes their index bytes\n"
+    "                     (what rans-alias-vq stores) under one codebook for all tensors\n"
     "  --json             machine-readable output\n"
     "  --threads N        threads for the all-thread column (default: all cores)\n"
     "  --runs R           decode runs per measurement, best kept (default 5)\n"
@@ -116,7 +118,7 @@ int CmdCompare(int argc, char** argv) {
   }
   if (!args.error().empty()) return Usage("compare", args.error(), kUsage);
   if (input.empty()) return Usage("compare", "no input given", kUsage);
-  auto scheme = ParseQuantScheme(quant);
+  auto scheme = ParseQuantSpec(quant);
   if (!scheme.ok()) return Usage("compare", scheme.status().message(), kUsage);
 
   CompareOptions o;

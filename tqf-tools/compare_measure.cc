@@ -168,7 +168,34 @@ Result<Prepared> PrepareZstd(int level, const CompareInput& in, const CompareOpt
 
 }  // namespace
 
-Result<CompareInput> LoadCompareInput(const std::string& path, QuantScheme scheme, int threads) {
+namespace {
+
+// One codebook for every tensor of `todo` (a sample of at most 2^18 of
+// their vectors), as `tqf pack` would train it for small models.
+Result<VqCodebook> TrainCompareCodebook(const std::vector<const SourceTensor*>& todo,
+                                        const QuantSpec& spec) {
+  uint64_t vectors = 0;
+  for (const SourceTensor* t : todo) {
+    if (t->cols() % spec.vq_dim != 0) {
+      return Status::InvalidArgument("tensor '" + t->name + "': rows of " +
+                                     std::to_string(t->cols()) + " are not whole " +
+                                     std::to_string(spec.vq_dim) + "-element vectors");
+    }
+    vectors += t->num_elements() / spec.vq_dim;
+  }
+  const size_t stride = std::max<uint64_t>(1, vectors >> 18);
+  std::vector<float> x, w;
+  for (const SourceTensor* t : todo) {
+    std::vector<float> f(t->num_elements());
+    TQF_RETURN_IF_ERROR(t->ToF32(f.data()));
+    VqTrainingVectors(spec, f.data(), t->rows(), t->cols(), nullptr, stride, &x, &w);
+  }
+  return TrainVqCodebook(x.data(), w.data(), w.size(), spec.vq_dim, spec.vq_entries, 30, 1);
+}
+
+}  // namespace
+
+Result<CompareInput> LoadCompareInput(const std::string& path, const QuantSpec& spec, int threads) {
   CompareInput in;
   if (EndsWith(path, ".tqf")) {
     TQF_ASSIGN_OR_RETURN(auto reader, Reader::Open(path));
@@ -186,10 +213,18 @@ Result<CompareInput> LoadCompareInput(const std::string& path, QuantScheme schem
     return in;
   }
   TQF_ASSIGN_OR_RETURN(SourceModel model, ImportModel(path));
-  in.description = model.format + ", quantized " + QuantSchemeName(scheme);
+  const bool vq = spec.scheme == QuantScheme::kVq;
+  in.description = model.format + ", quantized " + QuantSpecName(spec) +
+                   (vq ? " (index bytes, one codebook)" : "");
   std::vector<const SourceTensor*> todo;
   for (const SourceTensor& t : model.tensors) {
     if (t.shape.size() >= 2) todo.push_back(&t);
+  }
+  QuantizeInput qin;
+  VqCodebook codebook;
+  if (vq) {
+    TQF_ASSIGN_OR_RETURN(codebook, TrainCompareCodebook(todo, spec));
+    qin.codebook = &codebook;
   }
   in.tensors.resize(todo.size());
   std::vector<Status> status(todo.size());
@@ -199,12 +234,13 @@ Result<CompareInput> LoadCompareInput(const std::string& path, QuantScheme schem
     std::vector<float> f(t.num_elements());
     status[i] = t.ToF32(f.data());
     if (!status[i].ok()) continue;
-    auto q = Quantize(scheme, f.data(), t.rows(), t.cols(), t.shape.size(), t.dtype, t.data);
+    auto q =
+        QuantizeWithSpec(spec, f.data(), t.rows(), t.cols(), t.shape.size(), t.dtype, t.data, qin);
     if (!q.ok()) {
       status[i] = q.status();
       continue;
     }
-    in.tensors[i] = std::move(q->data);
+    in.tensors[i] = vq ? std::move(q->vq_indices) : std::move(q->data);
   }
   for (size_t i = 0; i < todo.size(); ++i) {
     if (!status[i].ok()) return status[i].WithContext("tensor '" + todo[i]->name + "'");
@@ -230,7 +266,7 @@ uint64_t EntropyBound(const CompareInput& in) {
 
 Result<std::vector<CompareRow>> MeasureCodecs(const CompareInput& in, const CompareOptions& o) {
   std::vector<Prepared> preps;
-  for (const Codec* codec : AllCodecs()) {
+  for (const Codec* codec : ByteCodecs()) {
     if (o.progress) o.progress(std::string("encode ") + codec->name());
     TQF_ASSIGN_OR_RETURN(Prepared p, PrepareTqfCodec(codec, in, o));
     preps.push_back(std::move(p));

@@ -24,8 +24,9 @@ struct CompareInput {
 };
 
 // Loads the 2-D tensors of `path`: a .tqf's stored bytes (any quantizer, as
-// packed), or an importable model quantized with `scheme`.
-Result<CompareInput> LoadCompareInput(const std::string& path, QuantScheme scheme, int threads);
+// packed), or an importable model quantized with `spec` (for vq specs: the
+// index bytes, all tensors sharing one codebook trained on them).
+Result<CompareInput> LoadCompareInput(const std::string& path, const QuantSpec& spec, int threads);
 
 struct CompareRow {
   std::string codec;    // "entropy (H0)", "raw int8", "rans", "zstd-19", ...

@@ -32,8 +32,23 @@ std::string ShapeStr(const std::vector<uint64_t>& shape) {
   return s;
 }
 
-// Bytes a tensor occupies in the file: stream + params (+ its index).
-uint64_t StoredBytes(const TensorInfo& t) { return t.stored_size + t.num_params * 4; }
+// The dictionaries and codebooks, with how many tensors use each.
+void PrintTables(const Reader& r) {
+  for (size_t i = 0; i < r.dictionaries().size(); ++i) {
+    const DictionaryInfo& d = r.dictionaries()[i];
+    size_t users = 0;
+    for (const TensorInfo& t : r.tensors()) users += t.dictionary == int(i);
+    std::printf("dictionary  %zu: %s, %llu bytes, used by %zu tensors\n", i, CodecName(d.codec),
+                (unsigned long long)d.size, users);
+  }
+  for (size_t i = 0; i < r.codebooks().size(); ++i) {
+    const CodebookInfo& c = r.codebooks()[i];
+    size_t users = 0;
+    for (const TensorInfo& t : r.tensors()) users += t.codebook == int(i);
+    std::printf("codebook    %zu: %u vectors of %u, %llu bytes, used by %zu tensors\n", i,
+                c.entries, c.dim, (unsigned long long)c.size, users);
+  }
+}
 
 void PrintText(const Reader& r, bool list_tensors) {
   const FileInfo& f = r.file_info();
@@ -65,19 +80,14 @@ void PrintText(const Reader& r, bool list_tensors) {
     std::printf("section     %-10s at 0x%-10llx %12llu bytes\n", s.kind.c_str(),
                 (unsigned long long)s.offset, (unsigned long long)s.size);
   }
-  for (size_t i = 0; i < r.dictionaries().size(); ++i) {
-    const DictionaryInfo& d = r.dictionaries()[i];
-    size_t users = 0;
-    for (const TensorInfo& t : r.tensors()) users += t.dictionary == int(i);
-    std::printf("dictionary  %zu: %s, %llu bytes, used by %zu tensors\n", i, CodecName(d.codec),
-                (unsigned long long)d.size, users);
-  }
+  PrintTables(r);
+  PrintWeightSummary(r);
   uint64_t raw = 0, stored = 0, params = 0, elements = 0;
   std::map<std::string, uint64_t> by_codec;
   for (const TensorInfo& t : r.tensors()) {
     raw += t.raw_size;
     stored += t.stored_size;
-    params += t.num_params * 4;
+    params += t.params_bytes;
     elements += t.num_elements();
     by_codec[std::string(CodecName(t.codec)) + "/" + DTypeName(t.dtype) + "/" +
              QuantKindName(t.quant)]++;
@@ -102,10 +112,11 @@ void PrintText(const Reader& r, bool list_tensors) {
   for (const TensorInfo& t : r.tensors()) {
     std::printf("%-34s %-16s %-5s %-13s %-6s %12llu %12llu %9llu %7.3f %6.3f\n",
                 TerminalSafe(t.name).c_str(), ShapeStr(t.shape).c_str(), DTypeName(t.dtype),
-                QuantKindName(t.quant), CodecName(t.codec), (unsigned long long)t.raw_size,
-                (unsigned long long)t.stored_size, (unsigned long long)(t.num_params * 4),
+                TerminalSafe(TensorScheme(t)).c_str(), CodecName(t.codec),
+                (unsigned long long)t.raw_size, (unsigned long long)t.stored_size,
+                (unsigned long long)t.params_bytes,
                 t.stored_size ? double(t.raw_size) / t.stored_size : 0.0,
-                t.num_elements() ? 8.0 * StoredBytes(t) / t.num_elements() : 0.0);
+                t.num_elements() ? 8.0 * TensorStoredBytes(t) / t.num_elements() : 0.0);
   }
 }
 

@@ -4,9 +4,12 @@
 #include <omp.h>
 
 #include <cstdio>
+#include <map>
+#include <string>
 
 #include "cli.h"
 #include "commands.h"
+#include "pack_calib.h"
 #include "tqf/codec.h"
 #include "tqf/import.h"
 
@@ -18,8 +21,25 @@ const char kUsage[] =
     "usage: tqf pack INPUT -o OUT.tqf [options]\n"
     "  INPUT              GGUF, safetensors (config.json/tokenizer.json beside it) or llama2.c\n"
     "  -o, --output FILE  the .tqf to write (written atomically)\n"
-    "  --quant Q          raw | tensor-minmax | channel (default) | block32\n"
+    "  --bits B           the best file at or under B bits per weight (weight matrices:\n"
+    "                     streams + scales + tables): a scheme per matrix, by sensitivity\n"
+    "  --sensitivity S    --bits: measure (default with calibration: each matrix's effect on\n"
+    "                     the loss over the calibration tokens) or proxy (its output error)\n"
+    "  --sensitivity-tokens N  calibration tokens the measure runs over (default 4096)\n"
+    "  --quant Q          8-bit: raw | tensor-minmax | channel (default) | block32\n"
+    "                     low-bit: q<2..6>[a]-g<16..256>|-row (b-bit groups, a: asymmetric),\n"
+    "                     nf4-g<G> (non-uniform 4-bit grid), ec<bits> (entropy-constrained\n"
+    "                     uniform step), vq<2|4|8>x<16..256>-g<G>|-row (vector quantization)\n"
     "  --codec C          codec for the weight streams (default: the best available)\n"
+    "calibration (low-bit schemes; GPTQ error compensation from the model's own inputs):\n"
+    "  --calib FILE       text to run the model on\n"
+    "  --calib-generate N instead, N tokens sampled from the model itself (data-free)\n"
+    "  --calib-tokens N   use the first N tokens of --calib FILE (default: all)\n"
+    "  --calib-seq N      tokens per calibration sequence (default 512, at most the context)\n"
+    "  --calib-seed S     seed of --calib-generate (default 1)\n"
+    "  --calib-mem B      bytes of second moments held at once (default 1G)\n"
+    "  --damping X        GPTQ damping, times the mean Hessian diagonal (default 0.01)\n"
+    "  --no-act-order     scalar schemes: quantize columns in order, not by importance\n"
     "  --tokenizer FILE   tokenizer.bin for llama2.c checkpoints\n"
     "  --block-size B     decoded bytes per independently coded block (default 64K)\n"
     "  --allow-nonfinite  store NaN/Inf weights instead of refusing them (possible only\n"
@@ -29,7 +49,7 @@ const char kUsage[] =
 
 std::string CodecNames() {
   std::string s;
-  for (const Codec* c : AllCodecs()) s += (s.empty() ? "" : " | ") + std::string(c->name());
+  for (const Codec* c : ByteCodecs()) s += (s.empty() ? "" : " | ") + std::string(c->name());
   return s;
 }
 
@@ -37,8 +57,66 @@ struct PackFlags {
   std::string input, output, quant = "channel", codec_name, tokenizer;
   uint64_t block_size = 64 * 1024;
   long long threads = 0;
-  bool quiet = false, allow_nonfinite = false;
+  bool quiet = false, allow_nonfinite = false, act_order = true;
+  double damping = 0.01;
+  CalibFlags calib;
+  BitsFlags bits;
+  bool quant_given = false;
 };
+
+// The calibration flags; false if `args` is at none of them. Sets *error
+// for a bad value.
+bool ParseCalibFlag(Args* args, PackFlags* f, std::string* error) {
+  std::string value;
+  auto count = [&](const char* flag, uint64_t min, uint64_t max, uint64_t* out) {
+    long long v = 0;
+    if (!ParseInt(value, static_cast<long long>(min), static_cast<long long>(max), &v)) {
+      *error = std::string("bad ") + flag + " '" + value + "'";
+    }
+    *out = static_cast<uint64_t>(v);
+    return true;
+  };
+  if (args->Value("--calib", &f->calib.text_path)) return true;
+  if (args->Value("--calib-generate", &value))
+    return count("--calib-generate", 1, 1LL << 24, &f->calib.generate);
+  if (args->Value("--calib-tokens", &value))
+    return count("--calib-tokens", 1, 1LL << 30, &f->calib.max_tokens);
+  if (args->Value("--calib-seq", &value))
+    return count("--calib-seq", 2, 1 << 20, &f->calib.seq_len);
+  if (args->Value("--calib-seed", &value))
+    return count("--calib-seed", 0, (1LL << 62), &f->calib.seed);
+  if (args->Value("--calib-mem", &value)) {
+    if (!ParseBytes(value, &f->calib.max_stat_bytes) || f->calib.max_stat_bytes == 0) {
+      *error = "bad --calib-mem '" + value + "'";
+    }
+    return true;
+  }
+  if (args->Value("--damping", &value)) {
+    if (!ParseDouble(value, &f->damping) || !(f->damping > 0.0) || f->damping > 10.0) {
+      *error = "bad --damping '" + value + "' (0 < X <= 10)";
+    }
+    return true;
+  }
+  if (args->Value("--bits", &value)) {
+    if (!ParseDouble(value, &f->bits.bits) || !(f->bits.bits >= 1.0) || f->bits.bits > 8.5) {
+      *error = "bad --bits '" + value + "' (1 .. 8.5)";
+    }
+    return true;
+  }
+  if (args->Value("--sensitivity", &value)) {
+    if (value != "measure" && value != "proxy") *error = "--sensitivity is measure or proxy";
+    f->bits.measure = value == "measure";
+    return true;
+  }
+  if (args->Value("--sensitivity-tokens", &value)) {
+    return count("--sensitivity-tokens", 16, 1LL << 24, &f->bits.measure_tokens);
+  }
+  if (args->Is("--no-act-order")) {
+    f->act_order = false;
+    return true;
+  }
+  return false;
+}
 
 // Returns the exit code to end with (help, a usage error), or -1 to go on.
 int ParseFlags(int argc, char** argv, PackFlags* f) {
@@ -50,7 +128,10 @@ int ParseFlags(int argc, char** argv, PackFlags* f) {
       return kExitOk;
     }
     if (args.Value("-o", &f->output) || args.Value("--output", &f->output)) continue;
-    if (args.Value("--quant", &f->quant)) continue;
+    if (args.Value("--quant", &f->quant)) {
+      f->quant_given = true;
+      continue;
+    }
     if (args.Value("--codec", &f->codec_name)) continue;
     if (args.Value("--tokenizer", &f->tokenizer)) continue;
     if (args.Value("--block-size", &value)) {
@@ -62,6 +143,11 @@ int ParseFlags(int argc, char** argv, PackFlags* f) {
     if (args.Value("--threads", &value)) {
       if (!ParseInt(value, 0, 4096, &f->threads))
         return Usage("pack", "bad --threads '" + value + "'", kUsage);
+      continue;
+    }
+    std::string calib_error;
+    if (ParseCalibFlag(&args, f, &calib_error)) {
+      if (!calib_error.empty()) return Usage("pack", calib_error, kUsage);
       continue;
     }
     if (args.Is("--quiet")) {
@@ -84,7 +170,13 @@ int ParseFlags(int argc, char** argv, PackFlags* f) {
   if (f->input.empty()) return Usage("pack", "no input model given", kUsage);
   if (f->output.empty()) return Usage("pack", "no output given (-o OUT.tqf)", kUsage);
   if (f->output == f->input) return Usage("pack", "output would overwrite the input", kUsage);
-  for (const std::string& in : {f->input, f->tokenizer}) {
+  if (f->bits.bits > 0 && f->quant_given) {
+    return Usage("pack", "--bits chooses the schemes: give it or --quant, not both", kUsage);
+  }
+  if (!f->calib.text_path.empty() && f->calib.generate > 0) {
+    return Usage("pack", "--calib and --calib-generate exclude each other", kUsage);
+  }
+  for (const std::string& in : {f->input, f->tokenizer, f->calib.text_path}) {
     if (in.empty()) continue;
     if (Status st = CheckOutputIsNotInput(in, f->output); !st.ok()) {
       return Usage("pack", st.message(), kUsage);
@@ -96,9 +188,9 @@ int ParseFlags(int argc, char** argv, PackFlags* f) {
 // Quantizer, codec and writer settings from the flags. Returns the exit code
 // to end with (an unknown quantizer or codec), or -1 to go on.
 int MakePackOptions(const PackFlags& f, PackOptions* options) {
-  auto scheme = ParseQuantScheme(f.quant);
-  if (!scheme.ok()) return Usage("pack", scheme.status().message(), kUsage);
-  options->quant = *scheme;
+  auto spec = ParseQuantSpec(f.quant);
+  if (!spec.ok()) return Usage("pack", spec.status().message(), kUsage);
+  options->quant = *spec;
   if (!f.codec_name.empty()) {
     options->codec = FindCodecByName(f.codec_name);
     if (options->codec == nullptr) {
@@ -109,6 +201,8 @@ int MakePackOptions(const PackFlags& f, PackOptions* options) {
   options->writer.block_size = static_cast<uint32_t>(f.block_size);
   options->writer.threads = static_cast<int>(f.threads);
   options->allow_nonfinite = f.allow_nonfinite;
+  options->damping = f.damping;
+  options->act_order = f.act_order;
   return -1;
 }
 
@@ -118,22 +212,26 @@ void PrintReport(const PackFlags& f, const std::string& format, const PackOption
   const double fp16_bytes = 2.0 * r.elements;
   std::printf("packed %s (%s, %zu tensors, %.3fM weights) -> %s\n", f.input.c_str(), format.c_str(),
               r.tensors.size(), r.elements / 1e6, f.output.c_str());
-  std::printf("  quant %s, codec %s\n", QuantSchemeName(options.quant), codec->name());
+  std::printf("  quant %s, codec %s\n", QuantSpecName(options.quant).c_str(), codec->name());
   std::printf("  source tensors   %12llu B  (%s)\n", (unsigned long long)r.source_tensor_bytes,
               HumanBytes(r.source_tensor_bytes).c_str());
   std::printf("  quantized        %12llu B  (before the codec)\n", (unsigned long long)r.raw_bytes);
-  std::printf("  streams          %12llu B  (+ %llu B dictionaries)\n",
-              (unsigned long long)r.stored_bytes, (unsigned long long)r.dictionary_bytes);
+  std::printf(
+      "  streams          %12llu B  (+ %llu B dictionaries, %llu B codebooks, %llu B params)\n",
+      (unsigned long long)r.stored_bytes, (unsigned long long)r.dictionary_bytes,
+      (unsigned long long)r.codebook_bytes, (unsigned long long)r.params_bytes);
   std::printf("  file             %12llu B  (%s)\n", (unsigned long long)r.file_bytes,
               HumanBytes(r.file_bytes).c_str());
   std::printf(
       "  ratio            %.3fx vs source, %.3fx vs fp16, %.3fx vs quantized (streams+dicts)\n",
       double(r.source_tensor_bytes) / r.file_bytes, fp16_bytes / r.file_bytes,
       double(r.raw_bytes) / double(r.stored_bytes + r.dictionary_bytes));
-  std::printf("  bits per weight  %.3f (file), %.3f (streams+dicts)\n",
-              8.0 * r.file_bytes / r.elements,
-              8.0 * (r.stored_bytes + r.dictionary_bytes) / r.elements);
+  const WeightBits& w = r.weight_bits;
+  std::printf(
+      "  bits per weight  %.3f (weight matrices: streams+params+dicts+codebooks), %.3f (file)\n",
+      w.bits_per_weight(), r.elements ? 8.0 * r.file_bytes / r.elements : 0.0);
   std::printf("  time             %.2f s\n", r.seconds);
+  if (auto reader = Reader::Open(f.output); reader.ok()) PrintWeightSummary(**reader);
 }
 
 }  // namespace
@@ -150,13 +248,58 @@ int CmdPack(int argc, char** argv) {
   auto model = ImportModel(f.input, iopt);
   if (!model.ok()) return Fail("pack", model.status());
   Progress progress("pack");
+  std::unique_ptr<Calibration> calibration;
+  if (f.calib.enabled()) {
+#if TQF_WITH_RUNTIME
+    CalibFlags cf = f.calib;
+    cf.threads = static_cast<int>(f.threads);
+    auto started = StartCalibration(*model, cf, &progress);
+    if (!started.ok()) return Fail("pack", started.status().WithContext("calibration"));
+    calibration = std::move(started).value();
+    options.statistics = calibration->statistics();
+#else
+    return Usage("pack", "calibration needs the runtime (this tqf was built without it)", kUsage);
+#endif
+  }
   options.progress = [&](const char* phase, size_t done, size_t total) {
     progress.Update(phase, done, total);
   };
-  auto report = PackModel(*model, f.output, options);
+  std::string choice;
+  Result<PackReport> report = Status::InvalidArgument("not packed");
+  if (f.bits.bits > 0) {
+#if TQF_WITH_RUNTIME
+    // Rates are estimated per matrix with a table of its own; the pack
+    // shares tables, so it lands at or under the estimate. Should it not,
+    // pack again with the budget cut by the overshoot.
+    double budget = f.bits.bits;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      auto chose =
+          ChooseMixedPrecision(*model, f.bits, calibration.get(), budget, &options, &progress);
+      if (!chose.ok()) return Fail("pack", chose.status().WithContext("--bits"));
+      choice = *chose;
+      report = PackModel(*model, f.output, options);
+      if (!report.ok()) break;
+      const double got = report->weight_bits.bits_per_weight();
+      if (got <= f.bits.bits) break;
+      budget -= (got - f.bits.bits) + 0.002;
+    }
+#else
+    return Usage("pack", "--bits needs the runtime (this tqf was built without it)", kUsage);
+#endif
+  } else {
+    report = PackModel(*model, f.output, options);
+  }
   progress.Finish();
   if (!report.ok()) return Fail("pack", report.status());
-  if (!f.quiet) PrintReport(f, model->format, options, *report);
+  if (!f.quiet) {
+    PrintReport(f, model->format, options, *report);
+    if (calibration) std::printf("  calibration      %s\n", calibration->Describe().c_str());
+    if (!choice.empty()) std::printf("  --bits           %s\n", choice.c_str());
+  }
+  if (f.bits.bits > 0 && report->weight_bits.bits_per_weight() > f.bits.bits) {
+    std::fprintf(stderr, "tqf pack: warning: %.4f bits per weight, over the --bits %.4f asked\n",
+                 report->weight_bits.bits_per_weight(), f.bits.bits);
+  }
   return kExitOk;
 }
 

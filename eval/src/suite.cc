@@ -12,6 +12,7 @@
 #include "tqf/import.h"
 #include "tqf/pack.h"
 #include "tqf/reader.h"
+#include "tqf/rt/calibrate.h"
 
 namespace tqf::eval {
 
@@ -59,27 +60,6 @@ Status Finish(std::shared_ptr<const Reader> reader, const ModelOptions& options,
   return Status::OK();
 }
 
-// Packs `src` raw into a temporary file, opens it and unlinks it.
-Result<std::shared_ptr<const Reader>> PackRawTemp(const SourceModel& src) {
-  const char* env = std::getenv("TMPDIR");
-  std::string tmpl = std::string(env && *env ? env : "/tmp") + "/tqf-eval-XXXXXX.tqf";
-  const int fd = ::mkstemps(tmpl.data(), 4);
-  if (fd < 0) return Status::IOError(tmpl + ": cannot create a temporary file");
-  ::close(fd);
-  PackOptions po;
-  po.quant = QuantScheme::kRaw;
-  po.codec = FindCodec(CodecKind::kRaw);
-  Result<PackReport> packed = PackModel(src, tmpl, po);
-  if (!packed.ok()) {
-    ::unlink(tmpl.c_str());
-    return packed.status().WithContext("packing " + src.path + " raw into " + tmpl);
-  }
-  Result<std::unique_ptr<Reader>> reader = Reader::Open(tmpl);
-  ::unlink(tmpl.c_str());  // the mapping stays valid
-  if (!reader.ok()) return reader.status();
-  return std::shared_ptr<const Reader>(std::move(reader).value());
-}
-
 }  // namespace
 
 Result<std::unique_ptr<EvalModel>> OpenEvalModel(const std::string& path,
@@ -102,7 +82,9 @@ Result<std::unique_ptr<EvalModel>> OpenEvalModel(const std::string& path,
                                            ") nor an importable model (" + src.status().ToString() +
                                            ")");
   }
-  TQF_ASSIGN_OR_RETURN(std::shared_ptr<const Reader> reader, PackRawTemp(*src));
+  // Always f32: a source evaluated at its own precision.
+  TQF_ASSIGN_OR_RETURN(std::shared_ptr<const Reader> reader,
+                       rt::PackSourceForRuntime(*src, UINT64_MAX));
   m->format = src->format;
   m->file_bytes = src->file_bytes;
   std::set<std::string> dtypes;

@@ -45,7 +45,7 @@ Status ApplySubByteOptions(const std::optional<int>& bits, const py::object& cal
 
 std::string CodecNames() {
   std::string s;
-  for (const Codec* c : AllCodecs()) s += (s.empty() ? "" : ", ") + std::string(c->name());
+  for (const Codec* c : ByteCodecs()) s += (s.empty() ? "" : ", ") + std::string(c->name());
   return s;
 }
 
@@ -53,7 +53,7 @@ std::string CodecNames() {
 PackOptions MakePackOptions(const std::string& quant, const std::optional<std::string>& codec,
                             int64_t block_size, std::optional<int> threads, bool allow_nonfinite) {
   PackOptions options;
-  options.quant = Unwrap(ParseQuantScheme(quant));
+  options.quant = Unwrap(ParseQuantSpec(quant));
   if (codec) {
     options.codec = FindCodecByName(*codec);
     if (options.codec == nullptr) {
@@ -81,7 +81,9 @@ py::dict ReportDict(const std::string& format, const PackReport& r) {
     d["source_bytes"] = t.source_bytes;
     d["raw_bytes"] = t.raw_bytes;
     d["stored_bytes"] = t.stored_bytes;
+    d["params_bytes"] = t.params_bytes;
     d["dtype"] = DTypeName(t.dtype);
+    d["scheme"] = QuantSpecName(t.quant);
     const Codec* c = FindCodec(t.codec);
     d["codec"] = c ? c->name() : "unknown";
     tensors.append(d);
@@ -94,6 +96,9 @@ py::dict ReportDict(const std::string& format, const PackReport& r) {
   d["raw_bytes"] = r.raw_bytes;
   d["stored_bytes"] = r.stored_bytes;
   d["dictionary_bytes"] = r.dictionary_bytes;
+  d["params_bytes"] = r.params_bytes;
+  d["codebook_bytes"] = r.codebook_bytes;
+  d["bits_per_weight"] = r.weight_bits.bits_per_weight();
   d["file_bytes"] = r.file_bytes;
   d["seconds"] = r.seconds;
   d["tensors"] = tensors;

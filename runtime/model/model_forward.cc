@@ -110,6 +110,12 @@ Status Model::ForwardPass(const int32_t* tokens, size_t n, size_t pos, bool all_
     provider_->Prefetch(static_cast<int>((l + 1) % n_layers_));
     RunLayer(static_cast<int>(l), **layer, n, pos);
   }
+  if (observer_ != nullptr) {
+    for (size_t t = 0; t < n; ++t) {
+      RmsNorm(&b.x[t * dim_], output_norm_.data(), dim_, eps_, &b.xb[t * dim_]);
+    }
+    observer_->Observe(-1, MatrixInput::kOutput, b.xb.data(), n, dim_);
+  }
   if (logits == nullptr) return Status::OK();
   // Final norm and output head, for every token or only the last.
   const size_t first = all_logits ? 0 : n - 1;
@@ -143,6 +149,7 @@ void Model::RunLayer(int l, const DecodedLayer& layer, size_t n, size_t pos) {
   for (size_t t = 0; t < n; ++t) {
     RmsNorm(&b.x[t * dim_], attn_norm_[l].data(), dim_, eps_, &b.xb[t * dim_]);
   }
+  if (observer_) observer_->Observe(l, MatrixInput::kAttention, b.xb.data(), n, dim_);
   MatMul(*ops_, view(kQ), b.xb.data(), n, b.q.data(), s, threads_);
   MatMul(*ops_, view(kK), b.xb.data(), n, b.k.data(), s, threads_);
   MatMul(*ops_, view(kV), b.xb.data(), n, b.v.data(), s, threads_);
@@ -160,15 +167,18 @@ void Model::RunLayer(int l, const DecodedLayer& layer, size_t n, size_t pos) {
     std::memcpy(&b.value_cache[layer_off + (pos + t) * kv_dim_], &b.v[t * kv_dim_], kv_dim_ * 4);
   }
   Attention(l, n, pos);
+  if (observer_) observer_->Observe(l, MatrixInput::kAttentionOutput, b.att_out.data(), n, q_dim_);
   MatMul(*ops_, view(kO), b.att_out.data(), n, b.xb2.data(), s, threads_);
   for (size_t i = 0; i < n * dim_; ++i) b.x[i] += b.xb2[i];
 
   for (size_t t = 0; t < n; ++t) {
     RmsNorm(&b.x[t * dim_], ffn_norm_[l].data(), dim_, eps_, &b.xb[t * dim_]);
   }
+  if (observer_) observer_->Observe(l, MatrixInput::kFeedForward, b.xb.data(), n, dim_);
   MatMul(*ops_, view(kGate), b.xb.data(), n, b.hb.data(), s, threads_);
   MatMul(*ops_, view(kUp), b.xb.data(), n, b.hb2.data(), s, threads_);
   SwiGlu(b.hb.data(), b.hb2.data(), n * hidden_);
+  if (observer_) observer_->Observe(l, MatrixInput::kFeedForwardDown, b.hb.data(), n, hidden_);
   MatMul(*ops_, view(kDown), b.hb.data(), n, b.xb2.data(), s, threads_);
   for (size_t i = 0; i < n * dim_; ++i) b.x[i] += b.xb2[i];
 }

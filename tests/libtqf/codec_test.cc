@@ -77,7 +77,7 @@ const std::vector<size_t>& Sizes() {
 }
 
 TEST(Codec, RegistryFindsEveryCodec) {
-  auto all = AllCodecs();
+  auto all = ByteCodecs();
   ASSERT_GE(all.size(), 2u);
   for (size_t i = 0; i < all.size(); ++i) {
     EXPECT_EQ(FindCodec(all[i]->kind()), all[i]);
@@ -101,7 +101,7 @@ TEST(Codec, RawRejectsDictionary) {
 }
 
 TEST(Codec, RoundTripEveryCodecShapeAndSize) {
-  for (const Codec* codec : AllCodecs()) {
+  for (const Codec* codec : ByteCodecs()) {
     for (Shape shape : {Shape::kUniform, Shape::kLaplace, Shape::kConstant, Shape::kFewGroups}) {
       for (size_t size : Sizes()) {
         SCOPED_TRACE(std::string(codec->name()) + " shape " +
@@ -123,7 +123,7 @@ TEST(Codec, RoundTripEveryCodecShapeAndSize) {
 TEST(Codec, BlocksOfOneTableDecodeIndependently) {
   // One dictionary built over a whole "tensor", used for each of its blocks.
   auto data = MakeData(Shape::kLaplace, 200000, 3);
-  for (const Codec* codec : AllCodecs()) {
+  for (const Codec* codec : ByteCodecs()) {
     auto tables = TablesFor(codec, data);
     const size_t kBlock = 65536;
     for (size_t off = 0; off < data.size(); off += kBlock) {
@@ -141,7 +141,7 @@ TEST(Codec, BlocksOfOneTableDecodeIndependently) {
 // corruption of a short one, is rejected or decodes without touching memory
 // outside the buffers.
 TEST(Codec, HostileStreamsNeverCrash) {
-  for (const Codec* codec : AllCodecs()) {
+  for (const Codec* codec : ByteCodecs()) {
     for (Shape shape : {Shape::kLaplace, Shape::kUniform, Shape::kConstant}) {
       SCOPED_TRACE(std::string(codec->name()) + " shape " + std::to_string(int(shape)));
       auto data = MakeData(shape, 1203, 11);
@@ -174,7 +174,7 @@ TEST(Codec, HostileStreamsNeverCrash) {
 TEST(Codec, GarbageStreamsNeverCrash) {
   std::mt19937 rng(42);
   auto sample = MakeData(Shape::kLaplace, 4096, 5);
-  for (const Codec* codec : AllCodecs()) {
+  for (const Codec* codec : ByteCodecs()) {
     auto tables = TablesFor(codec, sample);
     for (int iter = 0; iter < 2000; ++iter) {
       std::vector<uint8_t> in(rng() % 300);

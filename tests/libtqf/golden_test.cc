@@ -81,6 +81,50 @@ TEST_P(GoldenFormat10, ReaderStillDecodesTheVector) {
   ExpectDecodesSmallModel(VectorPath(GetParam(), "1.0/"), codec->kind(), 0);
 }
 
+// Format 1.2's features (log8 params, codebooks, rans-alias-vq).
+TEST(GoldenLowBit, WriterReproducesTheVectorByteForByte) {
+  auto model = testing::MakeLowBitModel(42);
+  const std::string fresh = testing::TempDir() + "/golden-lowbit.tqf";
+  testing::WriteSmallModel(model, fresh, 256, "tqf-golden");
+  const auto bytes = testing::ReadFileBytes(fresh);
+  const char* regen = std::getenv("TQF_REGENERATE_GOLDEN");
+  if (regen && std::string(regen) == "1") testing::WriteFileBytes(VectorPath("lowbit"), bytes);
+  const auto golden = testing::ReadFileBytes(VectorPath("lowbit"));
+  ASSERT_FALSE(golden.empty()) << VectorPath("lowbit") << " missing";
+  ASSERT_EQ(golden.size(), bytes.size());
+  for (size_t i = 0; i < golden.size(); ++i) {
+    ASSERT_EQ(golden[i], bytes[i]) << "first difference at byte " << i;
+  }
+}
+
+TEST(GoldenLowBit, ReaderDecodesTheVector) {
+  auto model = testing::MakeLowBitModel(42);
+  auto r = Reader::Open(VectorPath("lowbit"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const FileInfo& f = (*r)->file_info();
+  EXPECT_EQ(f.format_minor, 2);
+  EXPECT_EQ(f.incompat_flags, 1u);  // bit 0: log8 params
+  EXPECT_TRUE((*r)->Verify().problems.empty());
+  ASSERT_EQ((*r)->codebooks().size(), 2u);
+  EXPECT_EQ((*r)->codebooks()[1].dim, 8u);
+  EXPECT_EQ((*r)->codebooks()[1].entries, 32u);
+  ASSERT_EQ((*r)->tensors().size(), model.tensors.size());
+  for (size_t i = 0; i < model.tensors.size(); ++i) {
+    const TensorInfo& t = (*r)->tensors()[i];
+    const auto& want = model.tensors[i];
+    SCOPED_TRACE(want.spec.name);
+    EXPECT_EQ(t.quantizer, want.spec.quantizer);
+    EXPECT_EQ(t.params_format, want.spec.params_format);
+    EXPECT_EQ(t.codebook, want.spec.codebook);
+    std::vector<uint8_t> out(t.raw_size);
+    ASSERT_TRUE((*r)->DecodeTensor(i, out.data(), out.size()).ok());
+    EXPECT_EQ(out, want.data);
+    std::vector<float> params(t.num_params);
+    ASSERT_TRUE((*r)->CopyParams(i, params.data(), params.size()).ok());
+    EXPECT_EQ(params, want.params);  // log8 scales are exact grid values
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Vectors, Golden, ::testing::ValuesIn(kGoldenCodecs),
                          [](const ::testing::TestParamInfo<const char*>& i) {
                            return GtestName(i.param);

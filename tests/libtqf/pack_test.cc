@@ -91,7 +91,7 @@ std::string Name(const ::testing::TestParamInfo<Param>& info) {
 
 std::vector<std::string> CodecNames() {
   std::vector<std::string> v;
-  for (const Codec* c : AllCodecs()) v.push_back(c->name());
+  for (const Codec* c : ByteCodecs()) v.push_back(c->name());
   return v;
 }
 
@@ -144,6 +144,131 @@ TEST(Pack, CancelStopsAndLeavesNoFile) {
     EXPECT_EQ(calls, 1u) << phase;  // no tensor after the one that cancelled
     EXPECT_TRUE(std::filesystem::is_empty(dir)) << phase;
   }
+}
+
+}  // namespace
+}  // namespace tqf
+
+namespace tqf {
+namespace {
+
+// Low-bit schemes through PackModel: what comes back is exactly what the
+// quantizer made (scalar schemes: the same codes and params; VQ: codebook
+// vectors), dequantized exactly as Dequantize does, and the report's bits
+// per weight are those the file shows.
+using LowBitParam = std::tuple<std::string, std::string>;  // model, quant spec
+class PackLowBit : public ::testing::TestWithParam<LowBitParam> {};
+
+TEST_P(PackLowBit, DecodesExactlyWhatTheQuantizerMade) {
+  const auto& [rel, spec_name] = GetParam();
+  auto model = ImportModel(testing::SharedPath(rel));
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  PackOptions opt;
+  opt.quant = *ParseQuantSpec(spec_name);
+  opt.vq_samples = 1 << 14;  // keep k-means quick
+  opt.vq_iterations = 8;
+  const std::string out = testing::TempDir() + "/lowbit.tqf";
+  auto report = PackModel(*model, out, opt);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  auto reader = Reader::Open(out);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  const Reader& r = **reader;
+  EXPECT_EQ(r.file_info().format_minor, 2);
+  EXPECT_TRUE(r.Verify().problems.empty());
+  const WeightBits w = MeasureWeightBits(r);
+  EXPECT_EQ(w.total_bytes(), report->weight_bits.total_bytes());
+  EXPECT_EQ(w.weights, report->weight_bits.weights);
+  EXPECT_GT(w.bits_per_weight(), 0.5);
+  EXPECT_LT(w.bits_per_weight(), 8.0);
+  for (size_t i = 0; i < model->tensors.size(); ++i) {
+    const SourceTensor& src = model->tensors[i];
+    const TensorInfo& t = r.tensors()[i];
+    if (src.shape.size() < 2) continue;
+    SCOPED_TRACE(t.name);
+    EXPECT_FALSE(t.quantizer.empty());
+    std::vector<uint8_t> decoded(t.raw_size);
+    ASSERT_TRUE(r.DecodeTensor(i, decoded.data(), decoded.size()).ok());
+    std::vector<float> params(t.num_params);
+    ASSERT_TRUE(r.CopyParams(i, params.data(), params.size()).ok());
+    if (t.codebook >= 0) {
+      const CodebookInfo& cb = r.codebooks()[t.codebook];
+      const uint8_t* vectors = r.data() + cb.offset;
+      for (size_t v = 0; v < decoded.size(); v += cb.dim) {
+        bool found = false;
+        for (uint32_t e = 0; e < cb.entries && !found; ++e) {
+          found = std::memcmp(&decoded[v], vectors + e * cb.dim, cb.dim) == 0;
+        }
+        ASSERT_TRUE(found) << "elements " << v << ".. are no codebook vector";
+      }
+    } else {
+      std::vector<float> values(src.num_elements());
+      ASSERT_TRUE(src.ToF32(values.data()).ok());
+      auto q = QuantizeWithSpec(*ParseQuantSpec(t.quantizer), values.data(), src.rows(), src.cols(),
+                                2, src.dtype, src.data);
+      ASSERT_TRUE(q.ok()) << q.status().ToString();
+      ASSERT_EQ(decoded, q->data);
+      ASSERT_EQ(params, q->params);
+    }
+    std::vector<float> deq(src.num_elements()), want(src.num_elements());
+    ASSERT_TRUE(r.DecodeTensorF32(i, deq.data(), deq.size()).ok());
+    ASSERT_TRUE(Dequantize(t.dtype, t.quant, t.quant_block, decoded.data(), src.rows(), src.cols(),
+                           params.data(), params.size(), want.data())
+                    .ok());
+    ASSERT_EQ(deq, want);
+  }
+}
+
+std::string LowBitName(const ::testing::TestParamInfo<LowBitParam>& info) {
+  std::string m = std::get<0>(info.param);
+  std::string n = m.substr(m.rfind('/') + 1) + "_" + std::get<1>(info.param);
+  for (char& c : n) {
+    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+  }
+  return n;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Stories260K, PackLowBit,
+    ::testing::Combine(::testing::Values("models/stories260K/stories260K.gguf"),
+                       ::testing::Values("q4-g32", "q3a-g16", "q2a-row", "nf4-g64", "q6-g128",
+                                         "ec3", "ec5.5", "vq4x256-row", "vq8x256-g32",
+                                         "vq2x64-row")),
+    LowBitName);
+INSTANTIATE_TEST_SUITE_P(
+    Gpt2Attention, PackLowBit,
+    ::testing::Combine(::testing::Values("models/gpt2-attention/gpt2-small-attention.safetensors"),
+                       ::testing::Values("q4a-g32", "ec4.25", "vq4x256-row")),
+    LowBitName);
+
+// A VQ vector length that does not divide a row (stories260K's ffn_down has
+// 172 columns) falls back to one that does, at the same index rate.
+TEST(PackLowBit, VqFallsBackWhereRowsAreNotWholeVectors) {
+  auto model = ImportModel(testing::SharedPath("models/stories260K/stories260K.gguf"));
+  ASSERT_TRUE(model.ok());
+  PackOptions opt;
+  opt.quant = *ParseQuantSpec("vq8x256-row");
+  opt.vq_iterations = 4;
+  const std::string out = testing::TempDir() + "/vq8.tqf";
+  auto report = PackModel(*model, out, opt);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  for (const PackedTensorReport& t : report->tensors) {
+    if (!t.matrix) continue;
+    const bool down = t.name.find("ffn_down") != std::string::npos;
+    EXPECT_EQ(QuantSpecName(t.quant), down ? "vq4x16-row" : "vq8x256-row") << t.name;
+  }
+}
+
+// 8-bit schemes still write format 1.1, without any 1.2 field.
+TEST(PackLowBit, EightBitFilesStayFormat11) {
+  auto model = ImportModel(testing::SharedPath("models/stories260K/stories260K.gguf"));
+  ASSERT_TRUE(model.ok());
+  const std::string out = testing::TempDir() + "/ch.tqf";
+  ASSERT_TRUE(PackModel(*model, out, {}).ok());
+  auto r = Reader::Open(out);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)->file_info().format_minor, 1);
+  EXPECT_EQ((*r)->file_info().incompat_flags, 0u);
+  for (const TensorInfo& t : (*r)->tensors()) EXPECT_TRUE(t.quantizer.empty());
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "tqf_file_builder.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
@@ -58,6 +59,79 @@ SmallModel MakeSmallModel(CodecKind codec, uint32_t seed) {
   return m;
 }
 
+SmallModel MakeLowBitModel(uint32_t seed) {
+  SmallModel m = MakeSmallModel(CodecKind::kRaw, seed);
+  m.tensors.resize(1);  // keep norm.weight
+  uint64_t state = 0x2545F4914F6CDD1Dull * (seed + 1);
+  auto next = [&](uint32_t n) {  // xorshift64, in [0, n)
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return static_cast<uint32_t>((state >> 33) % n);
+  };
+  // Codes skewed towards zero, as weights are: the smaller of two draws.
+  auto code = [&](int lo, int hi) {
+    const uint32_t span = static_cast<uint32_t>(hi - lo + 1);
+    const int a = static_cast<int>(next(span)), b = static_cast<int>(next(span));
+    const int mid = (lo + hi) / 2;
+    return std::abs(a + lo - mid) < std::abs(b + lo - mid) ? a + lo : b + lo;
+  };
+  auto add = [&](const std::string& name, std::vector<uint64_t> shape, QuantKind quant,
+                 uint32_t block, const char* quantizer, int lo, int hi) -> SmallModel::T& {
+    SmallModel::T t;
+    t.spec.name = name;
+    t.spec.shape = shape;
+    t.spec.dtype = DType::kI8;
+    t.spec.quant = quant;
+    t.spec.quant_block = block;
+    t.spec.codec = CodecKind::kRansAlias;
+    t.spec.quantizer = quantizer;
+    const size_t rows = shape[0], cols = shape[1];
+    t.data.resize(rows * cols);
+    for (uint8_t& b : t.data) b = static_cast<uint8_t>(static_cast<int8_t>(code(lo, hi)));
+    t.params.resize(NumQuantParams(quant, block, rows, cols));
+    m.tensors.push_back(std::move(t));
+    return m.tensors.back();
+  };
+  auto log8 = [&](SmallModel::T& t, float base) {
+    t.spec.params_format = ParamsFormat::kLog8;
+    t.spec.log8_base = base;
+    for (float& p : t.params) p = Log8Scale(base, static_cast<uint8_t>(100 + next(60)));
+    t.params[0] = 0.0f;  // code 0: a zero scale
+  };
+  log8(add("w.q4", {20, 70}, QuantKind::kBlock, 16, "q4-g16", -8, 7), 0.001f);
+  log8(add("w.q3a", {16, 64}, QuantKind::kChannel, 0, "q3a-row", -2, 5), 0.01f);
+  SmallModel::T& ec = add("w.ec", {12, 48}, QuantKind::kTensorMinMax, 0, "ec3", -20, 20);
+  ec.params = {0.0078125f, 0.0f};
+  // Two codebooks; each VQ tensor's codes are its indices' vectors.
+  for (uint32_t dim : {4u, 8u}) {
+    SmallModel::Codebook cb;
+    cb.dim = dim;
+    cb.entries = dim == 4 ? 16 : 32;
+    for (uint32_t i = 0; i < cb.dim * cb.entries; ++i) {
+      cb.vectors.push_back(static_cast<int8_t>(code(-127, 127)));
+    }
+    m.codebooks.push_back(std::move(cb));
+  }
+  auto vq = [&](const std::string& name, std::vector<uint64_t> shape, int book,
+                const char* quantizer) -> SmallModel::T& {
+    const SmallModel::Codebook& cb = m.codebooks[book];
+    SmallModel::T& t = add(name, shape, QuantKind::kChannel, 0, quantizer, 0, 0);
+    t.spec.codec = CodecKind::kRansAliasVq;
+    t.spec.codebook = book;
+    t.indices.resize(t.data.size() / cb.dim);
+    for (size_t v = 0; v < t.indices.size(); ++v) {
+      t.indices[v] = static_cast<uint8_t>(code(0, static_cast<int>(cb.entries) - 1));
+      std::memcpy(&t.data[v * cb.dim], &cb.vectors[t.indices[v] * cb.dim], cb.dim);
+    }
+    return t;
+  };
+  log8(vq("w.vq4", {24, 64}, 0, "vq4x16-row"), 0.02f);
+  SmallModel::T& v8 = vq("w.vq8", {6, 40}, 1, "vq8x32-row");
+  for (float& p : v8.params) p = 0.001f * static_cast<float>(1 + next(9));
+  return m;
+}
+
 void WriteSmallModel(const SmallModel& m, const std::string& path, uint32_t block_size,
                      const std::string& writer_name) {
   WriterOptions opt;
@@ -66,14 +140,16 @@ void WriteSmallModel(const SmallModel& m, const std::string& path, uint32_t bloc
   auto w = Writer::Create(path, m.info, opt);
   if (!w.ok()) throw std::runtime_error(w.status().ToString());
   std::vector<int> dict_of(m.tensors.size(), -1);
-  // One dictionary per dictionary codec used.
+  // One dictionary per dictionary codec used (rans-alias-vq's: a rans-alias
+  // table over the index bytes).
   for (const Codec* c : AllCodecs()) {
     if (!c->uses_dictionary()) continue;
     auto builder = c->NewDictionaryBuilder();
     bool used = false;
     for (size_t i = 0; i < m.tensors.size(); ++i) {
       if (m.tensors[i].spec.codec == c->kind()) {
-        builder->Add(i, m.tensors[i].data.data(), m.tensors[i].data.size());
+        const auto& bytes = c->uses_codebook() ? m.tensors[i].indices : m.tensors[i].data;
+        builder->Add(i, bytes.data(), bytes.size());
         used = true;
       }
     }
@@ -82,7 +158,7 @@ void WriteSmallModel(const SmallModel& m, const std::string& path, uint32_t bloc
     if (!plan.ok()) throw std::runtime_error(plan.status().ToString());
     std::vector<int> ids;
     for (const auto& d : plan->dictionaries) {
-      auto id = (*w)->AddDictionary(c->kind(), d);
+      auto id = (*w)->AddDictionary(c->uses_codebook() ? CodecKind::kRansAlias : c->kind(), d);
       if (!id.ok()) throw std::runtime_error(id.status().ToString());
       ids.push_back(*id);
     }
@@ -92,6 +168,10 @@ void WriteSmallModel(const SmallModel& m, const std::string& path, uint32_t bloc
         dict_of[i] = ids[plan->tensor_dictionary[i]];
       }
     }
+  }
+  for (const SmallModel::Codebook& cb : m.codebooks) {
+    auto id = (*w)->AddCodebook(cb.dim, cb.entries, cb.vectors);
+    if (!id.ok()) throw std::runtime_error(id.status().ToString());
   }
   for (size_t i = 0; i < m.tensors.size(); ++i) {
     TensorSpec spec = m.tensors[i].spec;

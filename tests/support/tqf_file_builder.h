@@ -22,13 +22,24 @@ struct SmallModel {
     TensorSpec spec;
     std::vector<uint8_t> data;
     std::vector<float> params;
+    std::vector<uint8_t> indices;  // rans-alias-vq: the vector index of each dim bytes
   };
   std::vector<T> tensors;
+  struct Codebook {
+    uint32_t dim = 0, entries = 0;
+    std::vector<int8_t> vectors;
+  };
+  std::vector<Codebook> codebooks;  // format 1.2
 };
 SmallModel MakeSmallModel(CodecKind codec, uint32_t seed = 1);
+// Format 1.2's features, from hand-made codes (independent of the
+// quantizers): log8 params (block and row scales), codebooks and codec
+// rans-alias-vq, the informative quantizer names, an f32-step tensor.
+SmallModel MakeLowBitModel(uint32_t seed = 1);
 
 // Writes `m` to `path` with `block_size`; the dictionary (if the codec needs
-// one) is built from the tensors.
+// one) is built from the tensors (for rans-alias-vq, from their indices:
+// a rans-alias table).
 void WriteSmallModel(const SmallModel& m, const std::string& path, uint32_t block_size = 1024,
                      const std::string& writer_name = "");
 

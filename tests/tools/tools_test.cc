@@ -13,7 +13,9 @@
 #include <sstream>
 
 #include "test_util.h"
+#include "tqf/import.h"
 #include "tqf/internal/json.h"
+#include "tqf/reader.h"
 #include "tqf/writer.h"
 
 namespace tqf {
@@ -157,6 +159,93 @@ TEST_F(ToolsTest, PackVerifyInspectAndDamage) {
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(Lines(r.err), 1u) << r.err;
   EXPECT_NE(r.err.find("truncated"), std::string::npos) << r.err;
+}
+
+// --bits: a file at or under the budget, its schemes named by pack and
+// inspect; unpack gives exactly the values the runtime decodes.
+TEST_F(ToolsTest, PackToABitBudget) {
+  const std::string out = dir_ + "/b.tqf";
+  CliResult r = Tqf({"pack", kStories, "-o", out, "--bits", "3.5", "--calib-generate", "1024",
+                     "--sensitivity-tokens", "512"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("--bits           3.500 bits per weight asked"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("calibration      "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  scheme    ec"), std::string::npos) << r.out;
+  r = Tqf({"inspect", out, "--json"});
+  ASSERT_EQ(r.code, 0);
+  auto doc = json::Parse(r.out);
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  const json::Value* wb = doc->Find("weight_bits");
+  ASSERT_NE(wb, nullptr);
+  const double bpw = wb->Find("bits_per_weight")->as_double();
+  EXPECT_LE(bpw, 3.5);
+  EXPECT_GT(bpw, 3.3);  // the budget is used, not wasted
+  EXPECT_EQ(doc->Find("format_version")->as_string(), "1.2");
+  size_t named = 0;
+  for (const json::Value& t : doc->Find("tensors")->items()) {
+    named += t.Find("scheme")->as_string().rfind("ec", 0) == 0;
+  }
+  EXPECT_EQ(named, 37u);  // every weight matrix
+  r = Tqf({"inspect", out});
+  EXPECT_NE(r.out.find("bits per weight (streams"), std::string::npos) << r.out;
+  EXPECT_EQ(Tqf({"verify", out}).code, 0);
+  // Unpacked to f32: exactly the values the reader decodes.
+  r = Tqf({"unpack", out, "-o", dir_ + "/b.safetensors", "--dtype", "f32"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto unpacked = ImportModel(dir_ + "/b.safetensors");
+  auto reader = Reader::Open(out);
+  ASSERT_TRUE(unpacked.ok() && reader.ok()) << unpacked.status().ToString();
+  for (const SourceTensor& t : unpacked->tensors) {
+    auto i = (*reader)->FindTensor(t.name);
+    ASSERT_TRUE(i.ok()) << t.name;
+    std::vector<float> a(t.num_elements()), b(t.num_elements());
+    ASSERT_TRUE(t.ToF32(a.data()).ok());
+    ASSERT_TRUE((*reader)->DecodeTensorF32(*i, b.data(), b.size()).ok());
+    ASSERT_EQ(a, b) << t.name;
+  }
+}
+
+// Lossless below the quantizer: the same low-bit codes, entropy coded or
+// stored raw, evaluate identically.
+TEST_F(ToolsTest, LowBitCodecsEvaluateIdentically) {
+  std::vector<double> nll;
+  for (const char* codec : {"rans-alias", "raw"}) {
+    const std::string out = dir_ + "/q-" + codec + ".tqf";
+    CliResult r = Tqf({"pack", kStories, "-o", out, "--quant", "q3a-g16", "--codec", codec});
+    ASSERT_EQ(r.code, 0) << r.err;
+    r = Tqf({"eval", out, "--ppl", testing::SharedPath("eval/text/tinystories-valid-subset.txt"),
+             "--ppl-tokens", "600", "--json"});
+    ASSERT_EQ(r.code, 0) << r.err;
+    auto d = json::Parse(r.out);
+    ASSERT_TRUE(d.ok());
+    nll.push_back(
+        d->Find("models")->items()[0].Find("tasks")->items()[0].Find("nll_sum")->as_double());
+  }
+  EXPECT_EQ(nll[0], nll[1]);
+}
+
+TEST_F(ToolsTest, LowBitFlagsAreChecked) {
+  const std::string out = dir_ + "/x.tqf";
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"--bits", "0.5"},
+                                             {"--bits", "4", "--quant", "q4-g32"},
+                                             {"--quant", "q9-g32"},
+                                             {"--quant", "vq3x16"},
+                                             {"--calib", "a.txt", "--calib-generate", "10"},
+                                             {"--calib-generate", "0"},
+                                             {"--damping", "-1"},
+                                             {"--sensitivity", "guess"}}) {
+    std::vector<std::string> full = {"pack", kStories, "-o", out};
+    full.insert(full.end(), args.begin(), args.end());
+    CliResult r = Tqf(full);
+    EXPECT_EQ(r.code, 2) << args[0] << " " << args[1] << ": " << r.err;
+    EXPECT_EQ(Lines(r.err) >= 1, true);
+  }
+  CliResult r =
+      Tqf({"pack", kStories, "-o", out, "--quant", "q4-g32", "--calib", dir_ + "/missing.txt"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("missing.txt"), std::string::npos) << r.err;
+  EXPECT_FALSE(Exists(out));
 }
 
 TEST_F(ToolsTest, InterruptedPackLeavesNothing) {

@@ -68,6 +68,9 @@ class TQF_EXPORT Codec {
   virtual CodecKind kind() const = 0;
   virtual const char* name() const = 0;  // "raw", "dict4", ...
   virtual bool uses_dictionary() const = 0;
+  // Whether the codec also needs a codebook (rans-alias-vq): its Encode and
+  // Decode then take CombineVqTables(dictionary, codebook) as `tables`.
+  virtual bool uses_codebook() const { return false; }
 
   // A builder for this codec's dictionaries; nullptr if it uses none.
   virtual std::unique_ptr<DictionaryBuilder> NewDictionaryBuilder() const;
@@ -97,12 +100,28 @@ class TQF_EXPORT Codec {
   virtual void DecodeMany(DecodeJob* jobs, size_t n) const;
 };
 
+// ---- Vector quantization (codec rans-alias-vq, format 1.2) ----
+// A codebook: `entries` (1..256) vectors of `dim` (1..8) signed bytes, row-
+// major; `vectors` need only live during the call. kCorruption for sizes out
+// of range (the values come from files).
+TQF_EXPORT Result<std::shared_ptr<const CodecTables>> MakeCodebookTables(uint32_t dim,
+                                                                         uint32_t entries,
+                                                                         const int8_t* vectors);
+// The tables rans-alias-vq's Encode/Decode take: a tensor's index table (its
+// dictionary, as LoadDictionary returns it) and its codebook.
+TQF_EXPORT std::shared_ptr<const CodecTables> CombineVqTables(
+    std::shared_ptr<const CodecTables> index_tables, std::shared_ptr<const CodecTables> codebook);
+
 // The codec for a kind, or nullptr if this build does not know it.
 TQF_EXPORT const Codec* FindCodec(CodecKind kind);
 // The codec named `name` ("raw", "dict4", ...), or nullptr.
 TQF_EXPORT const Codec* FindCodecByName(std::string_view name);
 // Every codec this build knows, in CodecKind order.
 TQF_EXPORT std::vector<const Codec*> AllCodecs();
+// The codecs that encode any bytes with a dictionary of their own (all but
+// rans-alias-vq, which needs a codebook from a VQ quantizer): what
+// `tqf pack --codec` and `tqf compare` offer.
+TQF_EXPORT std::vector<const Codec*> ByteCodecs();
 // The codec `tqf pack` uses when none is named.
 TQF_EXPORT const Codec* DefaultCodec();
 

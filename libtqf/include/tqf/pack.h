@@ -1,9 +1,11 @@
 // Pack: the whole import -> quantize -> build dictionaries -> encode ->
 // write pipeline that `tqf pack` runs, as a library call.
 //
-// Memory: tensors are quantized twice (once to gather dictionary statistics,
-// once to encode) so that at most one quantized tensor per thread is held at
-// a time, whatever the model size.
+// Memory: 8-bit schemes quantize every tensor twice (once to gather
+// dictionary statistics, once to encode) so that at most one quantized
+// tensor is held at a time, whatever the model size. Low-bit schemes
+// (QuantSpec::low_bit) are slow enough (GPTQ) to quantize once: their codes
+// are held until written, one byte per weight.
 //
 // Thread-safety: one call per thread; internally parallel.
 #ifndef TQF_PACK_H_
@@ -18,19 +20,52 @@
 #include "tqf/codec.h"
 #include "tqf/import.h"
 #include "tqf/quantize.h"
+#include "tqf/reader.h"
 #include "tqf/writer.h"
 
 namespace tqf {
 
+// Second moments of the inputs each weight matrix multiplies, gathered by
+// running the model on calibration text (runtime/calibrate.h makes one).
+// PackModel asks for tensors in file order and drops each answer once the
+// tensor is quantized, so an implementation may compute them a layer at a
+// time. Errors abort the pack.
+class TQF_EXPORT InputStatistics {
+ public:
+  virtual ~InputStatistics();
+  // X^T X (cols x cols, row-major) of the inputs of the 2-D tensor `name`,
+  // summed over the calibration tokens; an empty vector if it has none
+  // (embeddings, tensors the model does not multiply by).
+  virtual Result<std::vector<float>> SecondMoment(const std::string& name, size_t cols) = 0;
+  // Just its diagonal (cols values; empty if none): what codebook training
+  // weighs vectors by, asked for every tensor before any SecondMoment.
+  virtual Result<std::vector<float>> Diagonal(const std::string& name, size_t cols) = 0;
+};
+
 struct PackOptions {
-  QuantScheme quant = QuantScheme::kChannel;
+  // The scheme of every tensor of 2+ dimensions (1-D tensors stay f32).
+  QuantSpec quant = QuantScheme::kChannel;
+  // When set, chooses each 2-D tensor's scheme instead (mixed precision).
+  std::function<QuantSpec(const SourceTensor&)> tensor_quant;
   const Codec* codec = nullptr;  // nullptr: DefaultCodec()
   WriterOptions writer;
   // NaN/Inf source values are refused (kInvalidArgument naming the tensor
   // and element) unless this is set; even then only unquantized tensors
   // can hold them (quantizers refuse non-finite values).
   bool allow_nonfinite = false;
-  // Called as tensors are processed: (phase "analyse"/"encode", done, total).
+  // Calibration (optional, not owned; must outlive the call): low-bit
+  // schemes then compensate their errors (GPTQ) with this damping (times
+  // the Hessian's mean diagonal) and, for scalar schemes, act order.
+  InputStatistics* statistics = nullptr;
+  double damping = 0.01;
+  bool act_order = true;
+  // Vector quantization: codebooks are trained on at most this many sample
+  // vectors per codebook, for this many Lloyd iterations, from this seed.
+  size_t vq_samples = size_t{1} << 18;
+  int vq_iterations = 30;
+  uint64_t seed = 1;
+  // Called as tensors are processed: (phase "codebooks"/"analyse"/"encode",
+  // done, total).
   std::function<void(const char* phase, size_t done, size_t total)> progress;
   // Checked before each tensor of either pass: once it is set, PackModel
   // stops with kCancelled and leaves no output. May be set from any thread
@@ -44,8 +79,13 @@ struct PackedTensorReport {
   uint64_t source_bytes = 0;
   uint64_t raw_bytes = 0;     // stored element bytes before the codec
   uint64_t stored_bytes = 0;  // after the codec
+  uint64_t params_bytes = 0;  // stored quantization parameters
   DType dtype = DType::kF32;
   CodecKind codec = CodecKind::kRaw;
+  QuantSpec quant;      // the scheme it was stored with (raw for 1-D tensors)
+  bool matrix = false;  // 2+ dimensions: counted in WeightBits
+  int dictionary = -1;  // file indices, as Reader numbers them
+  int codebook = -1;
 };
 
 struct PackReport {
@@ -55,7 +95,12 @@ struct PackReport {
   uint64_t raw_bytes = 0;     // after quantization, before the codec
   uint64_t stored_bytes = 0;  // codeword streams
   uint64_t dictionary_bytes = 0;
+  uint64_t params_bytes = 0;
+  uint64_t codebook_bytes = 0;
   uint64_t file_bytes = 0;  // the .tqf
+  // The 2-D tensors' share: what MeasureWeightBits (and `tqf inspect`)
+  // reports for the written file.
+  WeightBits weight_bits;
   double seconds = 0;
   std::vector<PackedTensorReport> tensors;
 };

@@ -8,7 +8,8 @@
 // ReadOptions::verify_checksums is set, and all of them by Verify().
 //
 // Ownership: the Reader owns the mapping. TensorInfo references and
-// `params` pointers stay valid for the Reader's lifetime.
+// `params` pointers stay valid for the Reader's lifetime (but read the
+// mapping: Reader::CopyParams gives a private copy, decoded to f32).
 // Thread-safety: all const methods may be called concurrently (decoding
 // different or the same tensors from many threads is safe).
 #ifndef TQF_READER_H_
@@ -47,8 +48,19 @@ struct TensorInfo {
   uint64_t data_offset = 0;  // absolute offset of the stream
   uint32_t block_size = 0;
   uint32_t block_count = 0;
-  const float* params = nullptr;  // into the mapping (4-byte aligned)
+  // The quantization parameters: `num_params` floats once decoded
+  // (Reader::CopyParams), stored in `params_format` as `params_bytes` bytes.
+  // `params` points at them in the mapping when they are stored as f32
+  // (kF32), and is nullptr otherwise.
+  const float* params = nullptr;
   size_t num_params = 0;
+  ParamsFormat params_format = ParamsFormat::kF32;
+  uint64_t params_bytes = 0;
+  uint64_t params_offset = 0;  // absolute offset of the stored params (0 if none)
+  int codebook = -1;           // index into Reader::codebooks() (codec rans-alias-vq), or -1
+  // The scheme the writer says made it ("q4a-g32"; empty if not recorded).
+  // Informational and untrusted: never used to decode.
+  std::string quantizer;
 
   uint64_t num_elements() const;
   uint64_t rows() const;  // product of all dims but the last (1 for 1-D)
@@ -57,6 +69,15 @@ struct TensorInfo {
 
 struct DictionaryInfo {
   CodecKind codec = CodecKind::kRaw;
+  uint64_t offset = 0;
+  uint64_t size = 0;
+};
+
+// A vector-quantization codebook (format 1.2): `entries` vectors of `dim`
+// signed bytes at [offset, offset + entries * dim) of the file.
+struct CodebookInfo {
+  uint32_t dim = 0;
+  uint32_t entries = 0;
   uint64_t offset = 0;
   uint64_t size = 0;
 };
@@ -116,6 +137,7 @@ class TQF_EXPORT Reader {
   const ModelInfo& model() const;
   const std::vector<TensorInfo>& tensors() const;
   const std::vector<DictionaryInfo>& dictionaries() const;
+  const std::vector<CodebookInfo>& codebooks() const;
   const std::vector<SectionInfo>& sections() const;
   // Index of the tensor named `name`; kNotFound otherwise.
   Result<size_t> FindTensor(const std::string& name) const;
@@ -166,6 +188,23 @@ class TQF_EXPORT Reader {
   explicit Reader(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// What a file spends on its weight matrices (tensors of 2+ dimensions):
+// the bits per weight `tqf pack --bits` aims at and `tqf inspect` reports.
+// Seek indices, the header and 1-D tensors are not counted; a dictionary or
+// codebook is counted once if any weight matrix uses it.
+struct WeightBits {
+  uint64_t weights = 0;           // elements of the 2-D tensors
+  uint64_t stream_bytes = 0;      // their codeword streams
+  uint64_t params_bytes = 0;      // their stored quantization parameters
+  uint64_t dictionary_bytes = 0;  // dictionaries they use
+  uint64_t codebook_bytes = 0;    // codebooks they use
+  uint64_t total_bytes() const {
+    return stream_bytes + params_bytes + dictionary_bytes + codebook_bytes;
+  }
+  double bits_per_weight() const { return weights ? 8.0 * total_bytes() / weights : 0.0; }
+};
+TQF_EXPORT WeightBits MeasureWeightBits(const Reader& reader);
 
 }  // namespace tqf
 

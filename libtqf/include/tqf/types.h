@@ -55,7 +55,24 @@ enum class CodecKind : uint8_t {
   kDict4 = 1,      // the paper's fixed 4-byte-group dictionary code
   kRans = 2,       // interleaved static rANS, near order-0 entropy (format-spec/codec-rans.md)
   kRansAlias = 3,  // the same with alias-method slot layout (faster decode; format 1.1)
+  // One byte per `dim` elements, the index of a codebook vector, coded with
+  // rans-alias and expanded through the tensor's codebook (format 1.2).
+  kRansAliasVq = 4,
 };
+
+// How a tensor's quantization parameters are stored (format 1.2).
+//   kF32:  4 bytes each, little-endian.
+//   kLog8: an f32 `base`, then one byte per parameter: code 0 is 0, code c
+//          is Log8Scale(base, c) = base * 2^((c - 128) / 16) (see
+//          quantize.h). 8 bits a scale instead of 32, with 4.4% steps that
+//          quantizers choose from directly, so storing them is exact.
+enum class ParamsFormat : uint8_t {
+  kF32 = 0,
+  kLog8 = 1,
+};
+TQF_EXPORT const char* ParamsFormatName(ParamsFormat f);
+// Stored bytes of `n` params in format `f`.
+TQF_EXPORT uint64_t ParamsBytes(ParamsFormat f, uint64_t n);
 
 enum class TokenizerKind : uint8_t {
   kNone = 0,

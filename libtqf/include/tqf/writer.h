@@ -44,6 +44,15 @@ struct TensorSpec {
   uint32_t quant_block = 0;
   CodecKind codec = CodecKind::kRaw;
   int dictionary = -1;  // index returned by AddDictionary, or -1
+  // Format 1.2. How the params are stored; for kLog8 every param must be
+  // Log8Scale(log8_base, c) for some code c (quantize.h).
+  ParamsFormat params_format = ParamsFormat::kF32;
+  float log8_base = 0.0f;
+  int codebook = -1;  // index returned by AddCodebook (codec rans-alias-vq), or -1
+  // Informational: the scheme that made the tensor (QuantSpecName), shown
+  // by `tqf inspect`; empty: not recorded (8-bit schemes, whose stored form
+  // names them).
+  std::string quantizer;
 };
 
 // What AddTensor wrote, for progress reports.
@@ -66,10 +75,17 @@ class TQF_EXPORT Writer {
   // Stores a dictionary for `codec`; returns its index. Every dictionary
   // must be added before the first tensor (kInvalidArgument otherwise).
   Result<int> AddDictionary(CodecKind codec, const std::vector<uint8_t>& bytes);
+  // Stores a vector-quantization codebook (format 1.2): `entries` (1..256)
+  // vectors of `dim` (1..8) signed bytes; returns its index. Like
+  // dictionaries, before the first tensor.
+  Result<int> AddCodebook(uint32_t dim, uint32_t entries, const std::vector<int8_t>& vectors);
 
   // Encodes and appends one tensor. `data` holds the stored element bytes
   // (raw_size = elements * DTypeSize(dtype)); `params` the f32
-  // quantization parameters (NumQuantParams many). Both need only live
+  // quantization parameters (NumQuantParams many), stored in
+  // spec.params_format. For codec rans-alias-vq, `data` is the expanded
+  // int8 codes: every `dim` consecutive bytes must be a vector of the
+  // spec's codebook, and block_size a multiple of `dim`. Both need only live
   // during the call. kInvalidArgument for inconsistent specs (sizes,
   // duplicate names, unknown dictionary).
   Result<TensorWriteStats> AddTensor(const TensorSpec& spec, const uint8_t* data, size_t size,

@@ -43,9 +43,6 @@ std::string ShapeJson(const std::vector<uint64_t>& shape) {
   return s + "]";
 }
 
-// Bytes a tensor occupies in the file: stream + params.
-uint64_t StoredBytes(const TensorInfo& t) { return t.stored_size + t.num_params * 4; }
-
 void AppendModel(const ModelInfo& m, std::string* out) {
   const Hyperparameters& h = m.hparams;
   Appendf(out,
@@ -76,18 +73,27 @@ void AppendTensor(const TensorInfo& t, bool last, std::string* out) {
           "    {\"name\": \"%s\", \"shape\": %s, \"source_dtype\": \"%s\", \"dtype\": \"%s\", "
           "\"quant\": \"%s\", \"quant_block\": %u, \"codec\": \"%s\", \"dictionary\": %d, "
           "\"elements\": %llu, \"raw_bytes\": %llu, \"stored_bytes\": %llu, "
-          "\"params_bytes\": %llu, \"blocks\": %u, \"ratio\": %.4f, \"bits_per_weight\": %.4f}%s\n",
+          "\"params_bytes\": %llu, \"blocks\": %u, \"ratio\": %.4f, \"bits_per_weight\": %.4f, "
+          "\"params_format\": \"%s\", \"codebook\": %d, \"scheme\": \"%s\"}%s\n",
           JsonEscape(t.name).c_str(), ShapeJson(t.shape).c_str(), DTypeName(t.source_dtype),
           DTypeName(t.dtype), QuantKindName(t.quant), t.quant_block, CodecName(t.codec),
           t.dictionary, static_cast<unsigned long long>(t.num_elements()),
           static_cast<unsigned long long>(t.raw_size),
           static_cast<unsigned long long>(t.stored_size),
-          static_cast<unsigned long long>(t.num_params * 4), t.block_count,
+          static_cast<unsigned long long>(t.params_bytes), t.block_count,
           t.stored_size ? static_cast<double>(t.raw_size) / t.stored_size : 0.0,
-          t.num_elements() ? 8.0 * StoredBytes(t) / t.num_elements() : 0.0, last ? "" : ",");
+          t.num_elements() ? 8.0 * TensorStoredBytes(t) / t.num_elements() : 0.0,
+          ParamsFormatName(t.params_format), t.codebook, JsonEscape(TensorScheme(t)).c_str(),
+          last ? "" : ",");
 }
 
 }  // namespace
+
+uint64_t TensorStoredBytes(const TensorInfo& t) { return t.stored_size + t.params_bytes; }
+
+std::string TensorScheme(const TensorInfo& t) {
+  return t.quantizer.empty() ? QuantKindName(t.quant) : t.quantizer;
+}
 
 std::string InspectJson(const Reader& r) {
   std::string out;
@@ -113,7 +119,24 @@ std::string InspectJson(const Reader& r) {
             CodecName(d.codec), static_cast<unsigned long long>(d.offset),
             static_cast<unsigned long long>(d.size));
   }
-  Appendf(&out, "],\n  \"tensors\": [\n");
+  Appendf(&out, "],\n  \"codebooks\": [");
+  for (size_t i = 0; i < r.codebooks().size(); ++i) {
+    const CodebookInfo& c = r.codebooks()[i];
+    Appendf(&out, "%s{\"dim\": %u, \"entries\": %u, \"offset\": %llu, \"size\": %llu}",
+            i ? ", " : "", c.dim, c.entries, static_cast<unsigned long long>(c.offset),
+            static_cast<unsigned long long>(c.size));
+  }
+  const WeightBits w = MeasureWeightBits(r);
+  Appendf(&out,
+          "],\n  \"weight_bits\": {\"weights\": %llu, \"stream_bytes\": %llu, "
+          "\"params_bytes\": %llu, \"dictionary_bytes\": %llu, \"codebook_bytes\": %llu, "
+          "\"bits_per_weight\": %.6f},\n",
+          static_cast<unsigned long long>(w.weights),
+          static_cast<unsigned long long>(w.stream_bytes),
+          static_cast<unsigned long long>(w.params_bytes),
+          static_cast<unsigned long long>(w.dictionary_bytes),
+          static_cast<unsigned long long>(w.codebook_bytes), w.bits_per_weight());
+  Appendf(&out, "  \"tensors\": [\n");
   for (size_t i = 0; i < r.tensors().size(); ++i) {
     AppendTensor(r.tensors()[i], i + 1 == r.tensors().size(), &out);
   }

@@ -16,6 +16,7 @@ const Codec* RawCodec();
 const Codec* Dict4Codec();
 const Codec* RansCodec();
 const Codec* RansAliasCodec();
+const Codec* RansAliasVqCodec();
 
 // Little-endian loads and stores: LoadLE16/32, StoreLE16/32 from util/bytes.h.
 

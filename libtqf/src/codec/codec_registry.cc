@@ -12,10 +12,9 @@ namespace {
 // In CodecKind order.
 const Codec* const* Codecs(size_t* n) {
   static const Codec* const kCodecs[] = {
-      codec_internal::RawCodec(),
-      codec_internal::Dict4Codec(),
-      codec_internal::RansCodec(),
-      codec_internal::RansAliasCodec(),
+      codec_internal::RawCodec(),         codec_internal::Dict4Codec(),
+      codec_internal::RansCodec(),        codec_internal::RansAliasCodec(),
+      codec_internal::RansAliasVqCodec(),
   };
   *n = sizeof(kCodecs) / sizeof(kCodecs[0]);
   return kCodecs;
@@ -48,5 +47,13 @@ std::vector<const Codec*> AllCodecs() {
 }
 
 const Codec* DefaultCodec() { return codec_internal::RansAliasCodec(); }
+
+std::vector<const Codec*> ByteCodecs() {
+  std::vector<const Codec*> out;
+  for (const Codec* c : AllCodecs()) {
+    if (!c->uses_codebook()) out.push_back(c);
+  }
+  return out;
+}
 
 }  // namespace tqf

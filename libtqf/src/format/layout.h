@@ -17,7 +17,9 @@ namespace tqf::format {
 inline constexpr uint8_t kMagic[8] = {0x89, 'T', 'Q', 'F', '\r', '\n', 0x1a, '\n'};
 
 inline constexpr uint16_t kFormatMajor = 1;
-inline constexpr uint16_t kFormatMinor = 1;  // 1.1: codec rans-alias
+// 1.1: codec rans-alias; 1.2: compact params, codebooks, codec rans-alias-vq.
+// Writers record the oldest minor a file needs (1.1 without 1.2 features).
+inline constexpr uint16_t kFormatMinor = 2;
 
 inline constexpr size_t kPreambleSize = 64;
 inline constexpr size_t kFooterSize = 64;
@@ -27,8 +29,11 @@ inline constexpr uint64_t kPayloadAlignment = 64;    // every stream/dict/params
 inline constexpr uint64_t kHeaderAlignment = 8;
 
 // Feature bits. Unknown incompat bits make a reader refuse the file;
-// unknown compat bits are ignored. None are defined in format 1.0.
-inline constexpr uint64_t kKnownIncompatFlags = 0;
+// unknown compat bits are ignored.
+// Bit 0 (1.2): some tensor's params are stored in a format other than f32
+// (Tensor.params_format), which a 1.1 reader would misread as f32.
+inline constexpr uint64_t kIncompatParamsFormats = 1;
+inline constexpr uint64_t kKnownIncompatFlags = kIncompatParamsFormats;
 inline constexpr uint64_t kKnownCompatFlags = 0;
 
 struct Preamble {

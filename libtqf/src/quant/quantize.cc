@@ -133,6 +133,9 @@ const char* QuantSchemeName(QuantScheme s) {
     case QuantScheme::kTensorMinMax: return "tensor-minmax";
     case QuantScheme::kChannel: return "channel";
     case QuantScheme::kBlock32: return "block32";
+    case QuantScheme::kScalar: return "scalar";
+    case QuantScheme::kEntropy: return "entropy";
+    case QuantScheme::kVq: return "vq";
   }
   return "unknown";
 }
@@ -191,6 +194,9 @@ Result<QuantizedTensor> Quantize(QuantScheme scheme, const float* values, size_t
         QuantizeBlocks(values, rows, cols, kBlock32, &t);
         break;
       case QuantScheme::kRaw: break;  // handled above
+      default:
+        return Status::InvalidArgument(std::string("Quantize: ") + QuantSchemeName(scheme) +
+                                       " needs QuantizeWithSpec");
     }
   } catch (const std::bad_alloc&) {
     return Status::ResourceExhausted("Quantize: out of memory for " + std::to_string(n) +
@@ -303,6 +309,93 @@ float QuantErrorBound(QuantKind quant, uint32_t quant_block, const float* params
   scale = std::fabs(scale);
   const double bound = scale * 0.5 + scale * (std::fabs(zp) + 128.0) * kSlackUlps;
   return static_cast<float>(bound * (1.0 + kSlackUlps));
+}
+
+// ---- Log8 params ----
+
+namespace {
+
+// 2^(k/16) rounded to float: the normative table of the kLog8 format.
+constexpr float kFrac16[16] = {0x1.000000p+0f, 0x1.0b5586p+0f, 0x1.172b84p+0f, 0x1.2387a6p+0f,
+                               0x1.306fe0p+0f, 0x1.3dea64p+0f, 0x1.4bfdaep+0f, 0x1.5ab07ep+0f,
+                               0x1.6a09e6p+0f, 0x1.7a1148p+0f, 0x1.8ace54p+0f, 0x1.9c4918p+0f,
+                               0x1.ae89fap+0f, 0x1.c199bep+0f, 0x1.d5818ep+0f, 0x1.ea4afap+0f};
+
+// Bases whose every scale (up to base * 2^7.94) is a finite normal float.
+bool ValidBase(float base) { return base >= 0x1p-100f && base <= 0x1p100f; }
+
+}  // namespace
+
+float Log8Scale(float base, uint8_t code) {
+  if (code == 0) return 0.0f;
+  const float m = base * kFrac16[code & 15];  // one float rounding
+  return std::ldexp(m, (code >> 4) - 8);
+}
+
+int Log8Code(float base, float scale) {
+  if (scale == 0.0f) return 0;
+  if (!ValidBase(base) || !(scale > 0.0f)) return -1;
+  const uint8_t guess = NearestLog8Code(base, scale);
+  for (int c = std::max(1, guess - 1); c <= std::min(255, guess + 1); ++c) {
+    if (Log8Scale(base, static_cast<uint8_t>(c)) == scale) return c;
+  }
+  return -1;
+}
+
+uint8_t NearestLog8Code(float base, float scale) {
+  if (!(scale > 0.0f) || !ValidBase(base)) return 0;
+  const double c = std::round(128.0 + 16.0 * std::log2(static_cast<double>(scale) / base));
+  return static_cast<uint8_t>(std::clamp(c, 1.0, 255.0));
+}
+
+Status DecodeParams(ParamsFormat format, const uint8_t* stored, size_t size, float* out, size_t n) {
+  if (size != ParamsBytes(format, n)) {
+    return Status::Corruption("params of " + std::to_string(size) + " bytes, " +
+                              ParamsFormatName(format) + " needs " +
+                              std::to_string(ParamsBytes(format, n)) + " for " + std::to_string(n));
+  }
+  if (n == 0) return Status::OK();
+  if (format == ParamsFormat::kF32) {
+    std::memcpy(out, stored, n * sizeof(float));
+    return Status::OK();
+  }
+  float base;
+  std::memcpy(&base, stored, 4);
+  if (!ValidBase(base)) {
+    return Status::Corruption("log8 params: base " + std::to_string(base) +
+                              " is not a finite positive number");
+  }
+  float table[256];
+  for (int c = 0; c < 256; ++c) table[c] = Log8Scale(base, static_cast<uint8_t>(c));
+  for (size_t i = 0; i < n; ++i) out[i] = table[stored[4 + i]];
+  return Status::OK();
+}
+
+Status EncodeParams(ParamsFormat format, float log8_base, const float* params, size_t n,
+                    std::vector<uint8_t>* out) {
+  out->clear();
+  if (n == 0) return Status::OK();
+  if (format == ParamsFormat::kF32) {
+    out->resize(n * sizeof(float));
+    std::memcpy(out->data(), params, out->size());
+    return Status::OK();
+  }
+  if (!ValidBase(log8_base)) {
+    return Status::InvalidArgument("log8 params: base " + std::to_string(log8_base) +
+                                   " is not a finite positive number");
+  }
+  out->resize(4 + n);
+  std::memcpy(out->data(), &log8_base, 4);
+  for (size_t i = 0; i < n; ++i) {
+    const int c = Log8Code(log8_base, params[i]);
+    if (c < 0) {
+      return Status::InvalidArgument("log8 params: param " + std::to_string(i) + " (" +
+                                     std::to_string(params[i]) + ") is not on the grid of base " +
+                                     std::to_string(log8_base));
+    }
+    (*out)[4 + i] = static_cast<uint8_t>(c);
+  }
+  return Status::OK();
 }
 
 }  // namespace tqf

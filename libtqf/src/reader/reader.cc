@@ -61,6 +61,7 @@ const FileInfo& Reader::file_info() const { return impl_->file_info; }
 const ModelInfo& Reader::model() const { return impl_->model; }
 const std::vector<TensorInfo>& Reader::tensors() const { return impl_->tensors; }
 const std::vector<DictionaryInfo>& Reader::dictionaries() const { return impl_->dict_info; }
+const std::vector<CodebookInfo>& Reader::codebooks() const { return impl_->codebook_info; }
 const std::vector<SectionInfo>& Reader::sections() const { return impl_->section_info; }
 const uint8_t* Reader::data() const { return impl_->data; }
 size_t Reader::size() const { return impl_->size; }
@@ -126,18 +127,28 @@ Status Reader::CopyParams(size_t index, float* out, size_t count) const {
                                    " params requested, tensor has " + std::to_string(t.num_params));
   }
   if (count == 0) return Status::OK();
-  uint64_t sum = 0;
-  if (!RunGuarded([&] {
-        std::memcpy(out, t.params, count * sizeof(float));
-        if (impl_->options.verify_checksums) sum = Checksum64(out, count * sizeof(float));
-      })) {
+  // A private copy of the stored bytes first (the mapping may change), then
+  // checked and decoded from the copy.
+  std::vector<uint8_t> stored;
+  try {
+    stored.resize(t.params_bytes);
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted("tensor '" + t.name + "': cannot allocate " +
+                                     std::to_string(t.params_bytes) + " bytes of params");
+  }
+  const uint8_t* from = impl_->data + t.params_offset;
+  if (!RunGuarded([&] { std::memcpy(stored.data(), from, stored.size()); })) {
     return MappedFileChangedError(impl_->path());
   }
-  if (impl_->options.verify_checksums && sum != impl_->records[index].params_checksum) {
-    return Status::ChecksumMismatch("tensor '" + t.name + "' params: checksum " + Hex(sum) +
-                                    ", expected " + Hex(impl_->records[index].params_checksum));
+  if (impl_->options.verify_checksums) {
+    const uint64_t sum = Checksum64(stored.data(), stored.size());
+    if (sum != impl_->records[index].params_checksum) {
+      return Status::ChecksumMismatch("tensor '" + t.name + "' params: checksum " + Hex(sum) +
+                                      ", expected " + Hex(impl_->records[index].params_checksum));
+    }
   }
-  return Status::OK();
+  return DecodeParams(t.params_format, stored.data(), stored.size(), out, count)
+      .WithContext("tensor '" + t.name + "'");
 }
 
 Status Reader::DecodeTensorF32(size_t index, float* out, size_t count, int threads) const {
@@ -159,14 +170,15 @@ Status Reader::DecodeTensorF32(size_t index, float* out, size_t count, int threa
   }
   TQF_RETURN_IF_ERROR(
       impl_->DecodeAll(index, raw.data(), threads, impl_->options.verify_checksums));
-  Status st;
-  if (!RunGuarded([&] {  // the params are read from the mapping
-        st = Dequantize(t.dtype, t.quant, t.quant_block, raw.data(), t.rows(), t.cols(), t.params,
-                        t.num_params, out);
-      })) {
-    return MappedFileChangedError(impl_->path());
+  std::vector<float> params;
+  try {
+    params.resize(t.num_params);
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted("tensor '" + t.name + "': cannot allocate its params");
   }
-  return st;
+  TQF_RETURN_IF_ERROR(CopyParams(index, params.data(), params.size()));
+  return Dequantize(t.dtype, t.quant, t.quant_block, raw.data(), t.rows(), t.cols(), params.data(),
+                    params.size(), out);
 }
 
 void Reader::WillNeed(size_t index) const {
@@ -242,7 +254,7 @@ void Reader::Impl::DecodeRefsUnguarded(const BlockRef* refs, size_t n, bool veri
       }
     }
     DecodeJob& j = jobs[n_jobs];
-    j.tables = t.dictionary >= 0 ? dicts[t.dictionary].tables.get() : nullptr;
+    j.tables = records[refs[i].tensor].tables;
     j.in = in;
     j.in_size = e.stored_size;
     j.out = refs[i].out;
@@ -305,6 +317,34 @@ Status Reader::Impl::DecodeAll(size_t index, uint8_t* out, int threads, bool ver
   DecodeBlocks(index, out, threads, verify, &errors);
   for (const Status& s : errors) TQF_RETURN_IF_ERROR(s);  // lowest block's error first
   return Status::OK();
+}
+
+}  // namespace tqf
+
+namespace tqf {
+
+WeightBits MeasureWeightBits(const Reader& reader) {
+  WeightBits w;
+  std::vector<bool> dict_used(reader.dictionaries().size()), book_used(reader.codebooks().size());
+  for (const TensorInfo& t : reader.tensors()) {
+    if (t.shape.size() < 2) continue;
+    w.weights += t.num_elements();
+    w.stream_bytes += t.stored_size;
+    w.params_bytes += t.params_bytes;
+    if (t.dictionary >= 0 && static_cast<size_t>(t.dictionary) < dict_used.size()) {
+      dict_used[t.dictionary] = true;
+    }
+    if (t.codebook >= 0 && static_cast<size_t>(t.codebook) < book_used.size()) {
+      book_used[t.codebook] = true;
+    }
+  }
+  for (size_t i = 0; i < dict_used.size(); ++i) {
+    if (dict_used[i]) w.dictionary_bytes += reader.dictionaries()[i].size;
+  }
+  for (size_t i = 0; i < book_used.size(); ++i) {
+    if (book_used[i]) w.codebook_bytes += reader.codebooks()[i].size;
+  }
+  return w;
 }
 
 }  // namespace tqf

@@ -41,6 +41,10 @@ struct TensorExtents {
 // point a decode outside its stream.
 struct TensorRecord {
   const Codec* codec = nullptr;
+  // What the codec decodes with: the dictionary's tables, or for
+  // rans-alias-vq those combined with the codebook (owned here).
+  const CodecTables* tables = nullptr;
+  std::shared_ptr<const CodecTables> own_tables;
   std::vector<format::IndexEntry> blocks;
   uint64_t index_offset = 0;  // absolute
   uint64_t index_checksum = 0;
@@ -55,6 +59,9 @@ struct DictionaryRecord {
   uint64_t checksum = 0;
 };
 
+// A codebook's tables and checksum (its place is in CodebookInfo).
+using CodebookRecord = DictionaryRecord;
+
 }  // namespace reader_internal
 
 struct Reader::Impl {
@@ -65,10 +72,12 @@ struct Reader::Impl {
 
   FileInfo file_info;
   ModelInfo model;
-  std::vector<TensorInfo> tensors;                       // the public view (Reader::tensors())
-  std::vector<reader_internal::TensorRecord> records;    // records[i] is tensors[i]'s
-  std::vector<DictionaryInfo> dict_info;                 // the public view
-  std::vector<reader_internal::DictionaryRecord> dicts;  // dicts[i] is dict_info[i]'s
+  std::vector<TensorInfo> tensors;                         // the public view (Reader::tensors())
+  std::vector<reader_internal::TensorRecord> records;      // records[i] is tensors[i]'s
+  std::vector<DictionaryInfo> dict_info;                   // the public view
+  std::vector<reader_internal::DictionaryRecord> dicts;    // dicts[i] is dict_info[i]'s
+  std::vector<CodebookInfo> codebook_info;                 // the public view
+  std::vector<reader_internal::CodebookRecord> codebooks;  // codebooks[i] is codebook_info[i]'s
   std::vector<SectionInfo> section_info;
   std::unordered_map<std::string, size_t> by_name;
 
@@ -79,6 +88,7 @@ struct Reader::Impl {
   Status LoadEnvelope(const fb::Header** header);  // footer, preamble, header checksum, verifier
   Status LoadSections(const fb::Header& header, reader_internal::Sections* sections);
   Status LoadDictionaries(const fb::Header& header, const reader_internal::Range& section);
+  Status LoadCodebooks(const fb::Header& header, const reader_internal::Range& section);
   Status LoadTensor(size_t index, const fb::Tensor& ft, const reader_internal::Sections& sections,
                     reader_internal::TensorExtents* extents);
   Status LoadTensorType(const fb::Tensor& ft, const std::string& where, TensorInfo* t) const;
@@ -86,7 +96,7 @@ struct Reader::Impl {
                           const reader_internal::Range& plain, TensorInfo* t,
                           reader_internal::LabelledExtents* params) const;
   Status LoadTensorCodec(const fb::Tensor& ft, const std::string& where, TensorInfo* t,
-                         const Codec** codec) const;
+                         reader_internal::TensorRecord* rec) const;
   Status LoadTensorStream(const fb::Tensor& ft, const std::string& where,
                           const reader_internal::Sections& sections, TensorInfo* t,
                           reader_internal::TensorRecord* rec,

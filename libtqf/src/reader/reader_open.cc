@@ -3,6 +3,7 @@
 // FlatBuffers verifier, sections, dictionaries, tensors and seek indices.
 // Each step below follows a part of format-spec/tqf-format.md.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "format/header_model.h"
@@ -39,6 +40,13 @@ std::string ExtentStr(uint64_t off, uint64_t size) {
 }
 
 Range RangeOf(const fb::Extent& e) { return {e.offset(), e.offset() + e.size()}; }
+
+// A tensor's dictionary must be one its codec reads: of its own kind, or a
+// rans-alias table for rans-alias-vq (whose dictionaries are such tables).
+bool DictionaryFits(CodecKind dictionary, CodecKind codec) {
+  return dictionary == codec ||
+         (codec == CodecKind::kRansAliasVq && dictionary == CodecKind::kRansAlias);
+}
 
 // Extents of one kind (streams, indices...) must not overlap one another.
 Status CheckDisjoint(LabelledExtents v, const char* what) {
@@ -96,6 +104,7 @@ Status Reader::Impl::Load() {
   Sections sections;
   TQF_RETURN_IF_ERROR(LoadSections(*header, &sections));
   TQF_RETURN_IF_ERROR(LoadDictionaries(*header, sections.dictionary));
+  TQF_RETURN_IF_ERROR(LoadCodebooks(*header, sections.dictionary));
   const auto* ts = header->tensors();
   tensors.reserve(ts->size());
   records.reserve(ts->size());
@@ -211,10 +220,37 @@ Status Reader::Impl::LoadDictionaries(const fb::Header& header, const Range& sec
   return Status::OK();
 }
 
+// Codebooks (1.2) lie in the dictionary section beside the dictionaries.
+Status Reader::Impl::LoadCodebooks(const fb::Header& header, const Range& section) {
+  const auto* list = header.codebooks();
+  if (list == nullptr) return Status::OK();
+  for (size_t i = 0; i < list->size(); ++i) {
+    const fb::Codebook* c = list->Get(static_cast<flatbuffers::uoffset_t>(i));
+    const std::string where = "codebook " + std::to_string(i);
+    const fb::Extent* e = c->extent();
+    const uint64_t want = uint64_t{c->dim()} * c->entries();
+    if (e->size() != want || !RangeWithin(e->offset(), e->size(), section.begin, section.end)) {
+      return Status::Corruption(where + " " + ExtentStr(e->offset(), e->size()) + " must hold " +
+                                std::to_string(c->entries()) + " vectors of " +
+                                std::to_string(c->dim()) + " bytes inside the dictionary section");
+    }
+    if (options.verify_checksums) {
+      TQF_RETURN_IF_ERROR(CheckChecksum(data, e->offset(), e->size(), c->checksum(), where + ":"));
+    }
+    auto tables = MakeCodebookTables(c->dim(), c->entries(),
+                                     reinterpret_cast<const int8_t*>(data + e->offset()));
+    if (!tables.ok()) return tables.status().WithContext(where);
+    codebooks.push_back({std::move(tables).value(), c->checksum()});
+    codebook_info.push_back({c->dim(), c->entries(), e->offset(), e->size()});
+  }
+  return Status::OK();
+}
+
 Status Reader::Impl::LoadTensor(size_t index, const fb::Tensor& ft, const Sections& sections,
                                 TensorExtents* extents) {
   TensorInfo t;
   t.name = ft.name()->str();
+  if (ft.quantizer() != nullptr) t.quantizer = ft.quantizer()->str();
   const std::string where = "tensor " + std::to_string(index) + " '" + t.name + "'";
   if (!by_name.emplace(t.name, index).second) {
     return Status::Corruption(where + ": duplicate name");
@@ -222,7 +258,7 @@ Status Reader::Impl::LoadTensor(size_t index, const fb::Tensor& ft, const Sectio
   reader_internal::TensorRecord rec;
   TQF_RETURN_IF_ERROR(LoadTensorType(ft, where, &t));
   TQF_RETURN_IF_ERROR(LoadTensorParams(ft, where, sections.plain, &t, &extents->params));
-  TQF_RETURN_IF_ERROR(LoadTensorCodec(ft, where, &t, &rec.codec));
+  TQF_RETURN_IF_ERROR(LoadTensorCodec(ft, where, &t, &rec));
   TQF_RETURN_IF_ERROR(LoadTensorStream(ft, where, sections, &t, &rec, extents));
   rec.index_offset = ft.index()->offset();
   rec.index_checksum = ft.index_checksum();
@@ -284,21 +320,47 @@ Status Reader::Impl::LoadTensorParams(const fb::Tensor& ft, const std::string& w
   const fb::Extent* pe = ft.params();
   const uint64_t cols = t->cols(), rows = cols ? t->num_elements() / cols : 0;
   const uint64_t nparams = NumQuantParams(t->quant, t->quant_block, rows, cols);
-  if (pe == nullptr ? nparams != 0 : (pe->size() != nparams * 4)) {
+  const auto pf = static_cast<uint8_t>(ft.params_format());
+  if (pf > static_cast<uint8_t>(ParamsFormat::kLog8) ||
+      (pf != 0 && t->quant == QuantKind::kTensorMinMax)) {
+    return Status::NotSupported(where + ": params format " + std::to_string(pf) +
+                                " unknown, or not allowed with its quantizer");
+  }
+  t->params_format = static_cast<ParamsFormat>(pf);
+  if (pf != 0 && (file_info.incompat_flags & format::kIncompatParamsFormats) == 0) {
+    return Status::Corruption(where + ": params stored " + ParamsFormatName(t->params_format) +
+                              " but incompat bit 0 (params formats) is not set");
+  }
+  const uint64_t want = ParamsBytes(t->params_format, nparams);
+  if (pe == nullptr ? want != 0 : (pe->size() != want)) {
     return Status::Corruption(where + ": params extent holds " +
                               std::to_string(pe ? pe->size() : 0) + " bytes, quantizer needs " +
-                              std::to_string(nparams) + " floats");
+                              std::to_string(nparams) + " " + ParamsFormatName(t->params_format) +
+                              " params (" + std::to_string(want) + " bytes)");
   }
   t->num_params = nparams;
+  t->params_bytes = want;
   if (pe == nullptr || pe->size() == 0) return Status::OK();
   if (!RangeWithin(pe->offset(), pe->size(), plain.begin, plain.end) || pe->offset() % 4 != 0) {
     return Status::Corruption(where + ": params " + ExtentStr(pe->offset(), pe->size()) +
                               " outside the plain section or misaligned");
   }
   params->push_back({RangeOf(*pe), where});
-  t->params = reinterpret_cast<const float*>(data + pe->offset());
+  t->params_offset = pe->offset();
+  if (t->params_format == ParamsFormat::kF32) {
+    t->params = reinterpret_cast<const float*>(data + pe->offset());
+  }
   if (options.verify_checksums) {
-    return CheckChecksum(data, pe->offset(), pe->size(), ft.params_checksum(), where + ": params");
+    TQF_RETURN_IF_ERROR(
+        CheckChecksum(data, pe->offset(), pe->size(), ft.params_checksum(), where + ": params"));
+  }
+  if (t->params_format == ParamsFormat::kLog8) {
+    float base;
+    std::memcpy(&base, data + pe->offset(), 4);
+    if (!(base >= 0x1p-100f && base <= 0x1p100f)) {
+      return Status::Corruption(where + ": log8 params base " + std::to_string(base) +
+                                " outside [2^-100, 2^100]");
+    }
   }
   return Status::OK();
 }
@@ -306,23 +368,43 @@ Status Reader::Impl::LoadTensorParams(const fb::Tensor& ft, const std::string& w
 // The codec is known, and takes a dictionary of its own kind exactly when
 // it uses one.
 Status Reader::Impl::LoadTensorCodec(const fb::Tensor& ft, const std::string& where, TensorInfo* t,
-                                     const Codec** codec) const {
-  *codec = FindCodec(static_cast<CodecKind>(ft.codec()));
-  if (*codec == nullptr) {
+                                     reader_internal::TensorRecord* rec) const {
+  const Codec* codec = rec->codec = FindCodec(static_cast<CodecKind>(ft.codec()));
+  if (codec == nullptr) {
     return Status::NotSupported(where + ": codec " + std::to_string(int(ft.codec())) +
                                 " unknown to this reader");
   }
-  t->codec = (*codec)->kind();
+  t->codec = codec->kind();
   t->dictionary = ft.dictionary();
-  if ((*codec)->uses_dictionary()) {
+  t->codebook = ft.codebook();
+  if (codec->uses_dictionary()) {
     if (t->dictionary < 0 || size_t(t->dictionary) >= dicts.size() ||
-        dict_info[t->dictionary].codec != t->codec) {
+        !DictionaryFits(dict_info[t->dictionary].codec, t->codec)) {
       return Status::Corruption(where + ": dictionary " + std::to_string(t->dictionary) +
                                 " missing or of another codec");
     }
+    rec->tables = dicts[t->dictionary].tables.get();
   } else if (t->dictionary != -1) {
-    return Status::Corruption(where + ": codec " + (*codec)->name() + " takes no dictionary");
+    return Status::Corruption(where + ": codec " + codec->name() + " takes no dictionary");
   }
+  if (!codec->uses_codebook()) {
+    if (t->codebook != -1) {
+      return Status::Corruption(where + ": codec " + codec->name() + " takes no codebook");
+    }
+    return Status::OK();
+  }
+  // rans-alias-vq: int8 elements expanded from a codebook, whole vectors per
+  // block.
+  if (t->codebook < 0 || size_t(t->codebook) >= codebooks.size()) {
+    return Status::Corruption(where + ": codebook " + std::to_string(t->codebook) + " missing");
+  }
+  const uint32_t dim = codebook_info[t->codebook].dim;
+  if (t->dtype != DType::kI8 || (t->block_size != 0 && ft.block_size() % dim != 0)) {
+    return Status::Corruption(where + ": codec " + codec->name() + " needs int8 elements and " +
+                              "blocks of whole " + std::to_string(dim) + "-element vectors");
+  }
+  rec->own_tables = CombineVqTables(dicts[t->dictionary].tables, codebooks[t->codebook].tables);
+  rec->tables = rec->own_tables.get();
   return Status::OK();
 }
 

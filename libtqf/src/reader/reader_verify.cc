@@ -48,14 +48,19 @@ int64_t FirstNonFiniteParam(const float* p, uint64_t n) {
 
 class Verifier {
  public:
-  Verifier(const Reader::Impl& r, int threads, VerifyReport* report)
-      : r_(r), threads_(threads), report_(report) {}
+  Verifier(const Reader& reader, const Reader::Impl& r, int threads, VerifyReport* report)
+      : reader_(reader), r_(r), threads_(threads), report_(report) {}
 
   void Dictionaries() {
     for (size_t i = 0; i < r_.dict_info.size(); ++i) {
       const DictionaryInfo& d = r_.dict_info[i];
       ExpectChecksum("dictionary " + std::to_string(i), r_.data + d.offset, d.size,
                      r_.dicts[i].checksum, "checksum ");
+    }
+    for (size_t i = 0; i < r_.codebook_info.size(); ++i) {
+      const CodebookInfo& c = r_.codebook_info[i];
+      ExpectChecksum("codebook " + std::to_string(i), r_.data + c.offset, c.size,
+                     r_.codebooks[i].checksum, "checksum ");
     }
   }
 
@@ -65,14 +70,9 @@ class Verifier {
     const reader_internal::TensorRecord& rec = r_.records[i];
     const std::string where = "tensor '" + t.name + "'";
     if (t.num_params > 0) {
-      ExpectChecksum(where + " params", reinterpret_cast<const uint8_t*>(t.params),
-                     t.num_params * sizeof(float), rec.params_checksum, "checksum ");
-      int64_t bad = -1;
-      Guard([&] { bad = FirstNonFiniteParam(t.params, t.num_params); });
-      if (bad >= 0) {
-        Problem(where + " params", Status::Corruption("quantization parameter " +
-                                                      std::to_string(bad) + " is not finite"));
-      }
+      ExpectChecksum(where + " params", r_.data + t.params_offset, t.params_bytes,
+                     rec.params_checksum, "checksum ");
+      Params(i, where);
     }
     ExpectChecksum(where + " seek index", r_.data + rec.index_offset,
                    uint64_t(t.block_count) * format::kIndexEntrySize, rec.index_checksum,
@@ -98,6 +98,28 @@ class Verifier {
     report_->tensors_checked++;
     report_->blocks_checked += t.block_count;
     report_->bytes_decoded += t.raw_size;
+  }
+
+  // The params decoded (from a private copy) and every one finite.
+  void Params(size_t i, const std::string& where) {
+    std::vector<float> p;
+    try {
+      p.resize(r_.tensors[i].num_params);
+    } catch (const std::exception&) {
+      Problem(where + " params", Status::ResourceExhausted("cannot allocate the params"));
+      return;
+    }
+    Status st = reader_.CopyParams(i, p.data(), p.size());
+    if (st.IsIOError()) changed_ = true;
+    if (!st.ok()) {
+      if (!st.IsChecksumMismatch()) Problem(where + " params", st);  // checksums: reported above
+      return;
+    }
+    const int64_t bad = FirstNonFiniteParam(p.data(), p.size());
+    if (bad >= 0) {
+      Problem(where + " params", Status::Corruption("quantization parameter " +
+                                                    std::to_string(bad) + " is not finite"));
+    }
   }
 
   // Whether the file's mapping faulted (it shrank or was rewritten): no
@@ -146,6 +168,7 @@ class Verifier {
     report_->problems.push_back({where, s.WithContext(where)});
   }
 
+  const Reader& reader_;
   const Reader::Impl& r_;
   const int threads_;
   VerifyReport* report_;
@@ -157,7 +180,7 @@ class Verifier {
 VerifyReport Reader::Verify(int threads,
                             const std::function<void(size_t, size_t)>& progress) const {
   VerifyReport report;
-  Verifier v(*impl_, threads, &report);
+  Verifier v(*this, *impl_, threads, &report);
   v.Dictionaries();
   std::vector<uint8_t> buf;
   for (size_t i = 0; i < impl_->tensors.size() && !v.changed(); ++i) {

@@ -38,6 +38,19 @@ const char* QuantKindName(QuantKind q) {
   return "unknown";
 }
 
+const char* ParamsFormatName(ParamsFormat f) {
+  switch (f) {
+    case ParamsFormat::kF32: return "f32";
+    case ParamsFormat::kLog8: return "log8";
+  }
+  return "unknown";
+}
+
+uint64_t ParamsBytes(ParamsFormat f, uint64_t n) {
+  if (n == 0) return 0;
+  return f == ParamsFormat::kLog8 ? 4 + n : 4 * n;
+}
+
 const char* TokenizerKindName(TokenizerKind k) {
   switch (k) {
     case TokenizerKind::kNone: return "none";

@@ -2,43 +2,48 @@
 #include "tqf/pack.h"
 
 #include <chrono>
+#include <optional>
 #include <string>
+
+#include "writer/pack_internal.h"
 
 namespace tqf {
 
+InputStatistics::~InputStatistics() = default;
+
 namespace {
 
-// How one source tensor is stored.
-struct Plan {
-  QuantScheme scheme;
-  const Codec* codec;
+using pack_internal::Plan;
+
+// Everything PackModel decides before writing.
+struct Prepared {
+  std::vector<Plan> plans;
+  std::vector<VqCodebook> codebooks;
+  DictionaryPlan byte_dicts, vq_dicts;
+  std::vector<std::optional<QuantizedTensor>> held;  // low-bit tensors, quantized once
 };
 
-Plan PlanTensor(const SourceTensor& t, const PackOptions& o, const Codec* codec) {
-  // 1-D tensors (norms, biases) are small and precision-critical: kept f32
-  // and stored plainly.
-  if (t.shape.size() < 2) return {QuantScheme::kRaw, FindCodec(CodecKind::kRaw)};
-  return {o.quant, codec};
-}
-
-Result<QuantizedTensor> QuantizeSource(const SourceTensor& t, QuantScheme scheme,
-                                       bool allow_nonfinite) {
-  std::vector<float> values;
-  try {
-    values.resize(t.num_elements());
-  } catch (const std::bad_alloc&) {
-    return Status::ResourceExhausted("tensor '" + t.name + "': cannot allocate " +
-                                     std::to_string(t.num_elements()) + " floats");
-  }
-  TQF_RETURN_IF_ERROR(t.ToF32(values.data()).WithContext("tensor '" + t.name + "'"));
-  if (!allow_nonfinite) {
-    Status finite = CheckFiniteValues(values.data(), t.rows(), t.cols());
-    if (!finite.ok()) {
-      return Status::InvalidArgument("tensor '" + t.name + "': " + finite.message() +
-                                     " (--allow-nonfinite stores them, unquantized only)");
+Result<QuantizedTensor> QuantizeTensor(const SourceTensor& t, const Plan& plan,
+                                       const std::vector<VqCodebook>& codebooks,
+                                       const PackOptions& o) {
+  TQF_ASSIGN_OR_RETURN(std::vector<float> values,
+                       pack_internal::SourceValues(t, o.allow_nonfinite));
+  QuantizeInput in;
+  in.damping = o.damping;
+  in.act_order = o.act_order;
+  std::vector<float> hessian;
+  if (plan.spec.low_bit() && o.statistics != nullptr) {
+    TQF_ASSIGN_OR_RETURN(hessian, o.statistics->SecondMoment(t.name, t.cols()));
+    if (!hessian.empty() && hessian.size() != t.cols() * t.cols()) {
+      return Status::InvalidArgument("tensor '" + t.name + "': calibration statistics of " +
+                                     std::to_string(hessian.size()) + " values for " +
+                                     std::to_string(t.cols()) + " columns");
     }
+    if (!hessian.empty()) in.hessian = hessian.data();
   }
-  auto q = Quantize(scheme, values.data(), t.rows(), t.cols(), t.shape.size(), t.dtype, t.data);
+  if (plan.codebook >= 0) in.codebook = &codebooks[plan.codebook];
+  auto q = QuantizeWithSpec(plan.spec, values.data(), t.rows(), t.cols(), t.shape.size(), t.dtype,
+                            t.data, in);
   if (!q.ok()) return q.status().WithContext("tensor '" + t.name + "'");
   return q;
 }
@@ -48,34 +53,56 @@ Status CheckCancelled(const PackOptions& options) {
   return Status::Cancelled("pack cancelled");
 }
 
-// Pass 1: dictionaries, from the stored bytes of every tensor that uses them.
-Result<DictionaryPlan> PlanDictionaries(const SourceModel& model, const std::vector<Plan>& plans,
-                                        const Codec* codec, const PackOptions& options) {
+// Pass 1: quantize (holding low-bit results) and gather the dictionaries'
+// statistics: the stored bytes for the byte codec, the index bytes for VQ.
+Status Analyse(const SourceModel& model, const Codec* byte_codec, const PackOptions& o,
+               Prepared* p) {
   const size_t n = model.tensors.size();
-  DictionaryPlan dict_plan;
-  dict_plan.tensor_dictionary.assign(n, -1);
-  if (!codec->uses_dictionary()) return dict_plan;
-  auto builder = codec->NewDictionaryBuilder();
-  if (!builder)
-    return Status::InvalidArgument(std::string(codec->name()) + ": no dictionary builder");
-  for (size_t i = 0; i < n; ++i) {
-    TQF_RETURN_IF_ERROR(CheckCancelled(options));
-    if (plans[i].codec == codec) {
-      TQF_ASSIGN_OR_RETURN(QuantizedTensor q, QuantizeSource(model.tensors[i], plans[i].scheme,
-                                                             options.allow_nonfinite));
-      builder->Add(i, q.data.data(), q.data.size());
-    }
-    if (options.progress) options.progress("analyse", i + 1, n);
+  std::unique_ptr<DictionaryBuilder> bytes, vq;
+  if (byte_codec->uses_dictionary()) {
+    bytes = byte_codec->NewDictionaryBuilder();
+    if (!bytes) return Status::InvalidArgument(std::string(byte_codec->name()) + ": no builder");
   }
-  TQF_ASSIGN_OR_RETURN(dict_plan, builder->Build());
-  dict_plan.tensor_dictionary.resize(n, -1);
-  return dict_plan;
+  const Codec* vq_codec = FindCodec(CodecKind::kRansAliasVq);
+  if (!p->codebooks.empty()) vq = vq_codec->NewDictionaryBuilder();
+  p->held.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    TQF_RETURN_IF_ERROR(CheckCancelled(o));
+    const Plan& plan = p->plans[i];
+    const bool wanted = (plan.codec == byte_codec && bytes) || plan.codec == vq_codec;
+    if (wanted || plan.spec.low_bit()) {
+      TQF_ASSIGN_OR_RETURN(QuantizedTensor q,
+                           QuantizeTensor(model.tensors[i], plan, p->codebooks, o));
+      if (plan.codec == vq_codec) {
+        vq->Add(i, q.vq_indices.data(), q.vq_indices.size());
+      } else if (plan.codec == byte_codec && bytes) {
+        bytes->Add(i, q.data.data(), q.data.size());
+      }
+      if (plan.spec.low_bit()) p->held[i] = std::move(q);
+    }
+    if (o.progress) o.progress("analyse", i + 1, n);
+  }
+  for (auto [builder, plan] : {std::pair{bytes.get(), &p->byte_dicts}, {vq.get(), &p->vq_dicts}}) {
+    if (builder) {
+      TQF_ASSIGN_OR_RETURN(*plan, builder->Build());
+    }
+    plan->tensor_dictionary.resize(n, -1);
+  }
+  return Status::OK();
 }
 
-// Pass 2, for one tensor: quantize again, encode, and account for it.
-Status EncodeTensor(const SourceTensor& t, const Plan& plan, int dictionary, bool allow_nonfinite,
-                    Writer* writer, PackReport* report) {
-  TQF_ASSIGN_OR_RETURN(QuantizedTensor q, QuantizeSource(t, plan.scheme, allow_nonfinite));
+// Pass 2, for one tensor: encode (quantizing again unless held) and account.
+Status EncodeTensor(const SourceModel& model, size_t i, int dictionary, int codebook, Prepared* p,
+                    const PackOptions& o, Writer* writer, PackReport* report) {
+  const SourceTensor& t = model.tensors[i];
+  const Plan& plan = p->plans[i];
+  QuantizedTensor q;
+  if (p->held[i]) {
+    q = std::move(*p->held[i]);
+    p->held[i].reset();
+  } else {
+    TQF_ASSIGN_OR_RETURN(q, QuantizeTensor(t, plan, p->codebooks, o));
+  }
   TensorSpec spec;
   spec.name = t.name;
   spec.shape = t.shape;
@@ -85,6 +112,10 @@ Status EncodeTensor(const SourceTensor& t, const Plan& plan, int dictionary, boo
   spec.quant_block = q.quant_block;
   spec.codec = plan.codec->kind();
   spec.dictionary = dictionary;
+  spec.params_format = q.params_format;
+  spec.log8_base = q.log8_base;
+  spec.codebook = codebook;
+  if (plan.spec.low_bit()) spec.quantizer = QuantSpecName(plan.spec);
   TQF_ASSIGN_OR_RETURN(TensorWriteStats st, writer->AddTensor(spec, q.data.data(), q.data.size(),
                                                               q.params.data(), q.params.size()));
   PackedTensorReport tr;
@@ -93,14 +124,70 @@ Status EncodeTensor(const SourceTensor& t, const Plan& plan, int dictionary, boo
   tr.source_bytes = t.size;
   tr.raw_bytes = st.raw_bytes;
   tr.stored_bytes = st.stored_bytes;
+  tr.params_bytes = q.params.empty() ? 0 : ParamsBytes(q.params_format, q.params.size());
   tr.dtype = q.dtype;
   tr.codec = spec.codec;
+  tr.quant = plan.spec;
+  tr.matrix = t.shape.size() >= 2;
+  tr.codebook = codebook;
+  tr.dictionary = dictionary;
   report->elements += tr.elements;
   report->source_tensor_bytes += tr.source_bytes;
   report->raw_bytes += tr.raw_bytes;
   report->stored_bytes += tr.stored_bytes;
+  report->params_bytes += tr.params_bytes;
   report->tensors.push_back(std::move(tr));
   return Status::OK();
+}
+
+// Dictionaries and codebooks go before the tensors; returns the file index
+// of each VQ dictionary (a rans-alias table over the index bytes) and
+// codebook.
+Status WriteTables(const Codec* byte_codec, const Prepared& p, Writer* writer,
+                   std::vector<int>* vq_dict_index, std::vector<int>* book_index,
+                   PackReport* report) {
+  for (const auto& d : p.byte_dicts.dictionaries) {
+    TQF_RETURN_IF_ERROR(writer->AddDictionary(byte_codec->kind(), d).status());
+    report->dictionary_bytes += d.size();
+  }
+  for (const auto& d : p.vq_dicts.dictionaries) {
+    TQF_ASSIGN_OR_RETURN(int index, writer->AddDictionary(CodecKind::kRansAlias, d));
+    vq_dict_index->push_back(index);
+    report->dictionary_bytes += d.size();
+  }
+  for (const VqCodebook& b : p.codebooks) {
+    TQF_ASSIGN_OR_RETURN(int index, writer->AddCodebook(b.dim, b.entries, b.vectors));
+    book_index->push_back(index);
+    report->codebook_bytes += b.vectors.size();
+  }
+  return Status::OK();
+}
+
+// MeasureWeightBits of the file being written, from what was written
+// (dictionaries and codebooks are numbered in the order WriteTables adds
+// them).
+WeightBits WeightBitsOf(const PackReport& report, const Prepared& p) {
+  std::vector<size_t> dict_sizes, book_sizes;
+  for (const auto& d : p.byte_dicts.dictionaries) dict_sizes.push_back(d.size());
+  for (const auto& d : p.vq_dicts.dictionaries) dict_sizes.push_back(d.size());
+  for (const VqCodebook& b : p.codebooks) book_sizes.push_back(b.vectors.size());
+  std::vector<bool> dict_used(dict_sizes.size()), book_used(book_sizes.size());
+  WeightBits w;
+  for (const PackedTensorReport& t : report.tensors) {
+    if (!t.matrix) continue;
+    w.weights += t.elements;
+    w.stream_bytes += t.stored_bytes;
+    w.params_bytes += t.params_bytes;
+    if (t.dictionary >= 0) dict_used[t.dictionary] = true;
+    if (t.codebook >= 0) book_used[t.codebook] = true;
+  }
+  for (size_t i = 0; i < dict_sizes.size(); ++i) {
+    if (dict_used[i]) w.dictionary_bytes += dict_sizes[i];
+  }
+  for (size_t i = 0; i < book_sizes.size(); ++i) {
+    if (book_used[i]) w.codebook_bytes += book_sizes[i];
+  }
+  return w;
 }
 
 }  // namespace
@@ -110,30 +197,41 @@ Result<PackReport> PackModel(const SourceModel& model, const std::string& out_pa
   const auto start = std::chrono::steady_clock::now();
   const Codec* codec = options.codec ? options.codec : DefaultCodec();
   if (codec == nullptr) return Status::InvalidArgument("no codec");
+  if (codec->uses_codebook()) {
+    return Status::InvalidArgument(std::string(codec->name()) +
+                                   " is chosen by the vq quantizers, not as --codec");
+  }
   if (model.tensors.empty()) return Status::InvalidArgument(model.path + ": model has no tensors");
-  const size_t n = model.tensors.size();
-  std::vector<Plan> plans;
-  for (const SourceTensor& t : model.tensors) plans.push_back(PlanTensor(t, options, codec));
-  TQF_ASSIGN_OR_RETURN(const DictionaryPlan dict_plan,
-                       PlanDictionaries(model, plans, codec, options));
+  Prepared p;
+  p.plans = pack_internal::PlanTensors(model, options, codec);
+  TQF_ASSIGN_OR_RETURN(p.codebooks, pack_internal::TrainCodebooks(model, options, &p.plans));
+  TQF_RETURN_IF_ERROR(Analyse(model, codec, options, &p));
 
   TQF_ASSIGN_OR_RETURN(auto writer, Writer::Create(out_path, model.info, options.writer));
   PackReport report;
   report.source_file_bytes = model.file_bytes;
-  for (const auto& d : dict_plan.dictionaries) {
-    TQF_RETURN_IF_ERROR(writer->AddDictionary(codec->kind(), d).status());
-    report.dictionary_bytes += d.size();
-  }
+  std::vector<int> vq_dict_index, book_index;
+  TQF_RETURN_IF_ERROR(WriteTables(codec, p, writer.get(), &vq_dict_index, &book_index, &report));
+  const size_t n = model.tensors.size();
   for (size_t i = 0; i < n; ++i) {
+    const Plan& plan = p.plans[i];
+    int dictionary = -1, codebook = -1;
+    if (plan.codebook >= 0) {
+      const int d = p.vq_dicts.tensor_dictionary[i];
+      dictionary = d >= 0 ? vq_dict_index[d] : -1;
+      codebook = book_index[plan.codebook];
+    } else if (plan.codec == codec) {
+      dictionary = p.byte_dicts.tensor_dictionary[i];
+    }
     TQF_RETURN_IF_ERROR(CheckCancelled(options));
-    const int dictionary = plans[i].codec == codec ? dict_plan.tensor_dictionary[i] : -1;
-    TQF_RETURN_IF_ERROR(EncodeTensor(model.tensors[i], plans[i], dictionary,
-                                     options.allow_nonfinite, writer.get(), &report));
+    TQF_RETURN_IF_ERROR(
+        EncodeTensor(model, i, dictionary, codebook, &p, options, writer.get(), &report));
     if (options.progress) options.progress("encode", i + 1, n);
   }
   TQF_RETURN_IF_ERROR(CheckCancelled(options));
   TQF_RETURN_IF_ERROR(writer->Finish());
   report.file_bytes = writer->bytes_written();
+  report.weight_bits = WeightBitsOf(report, p);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }

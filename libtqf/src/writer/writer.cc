@@ -29,14 +29,20 @@ struct DictRecord {
   std::shared_ptr<const CodecTables> tables;
 };
 
+struct CodebookRecord {
+  uint32_t dim, entries;
+  uint64_t offset, size, checksum;
+  std::shared_ptr<const CodecTables> tables;
+};
+
 struct TensorRecord {
   TensorSpec spec;
   uint64_t raw_size = 0;
   uint32_t block_size = 0;
   uint64_t data_offset = 0, data_size = 0;
   uint64_t raw_checksum = 0;
-  std::vector<float> params;
-  std::vector<uint8_t> index;  // encoded entries
+  std::vector<uint8_t> params;  // as stored (spec.params_format)
+  std::vector<uint8_t> index;   // encoded entries
   // Set by WriteTail once the plain and seek-index sections are written.
   uint64_t params_offset = 0, index_offset = 0;
 };
@@ -45,11 +51,13 @@ struct Extent {
   uint64_t begin = 0, end = 0;
 };
 
-// The codec a tensor names and the dictionary tables it encodes with
-// (null for codecs without a dictionary).
+// The codec a tensor names and the tables it encodes with (null for codecs
+// without a dictionary; the dictionary combined with the codebook for
+// rans-alias-vq).
 struct CodecChoice {
   const Codec* codec = nullptr;
   const CodecTables* tables = nullptr;
+  std::shared_ptr<const CodecTables> own;
 };
 
 // The element count of a tensor whose shape, dtype and byte size agree.
@@ -101,15 +109,20 @@ Status CheckQuantization(const TensorSpec& spec, uint64_t elements, size_t num_p
   return Status::OK();
 }
 
-// A dictionary codec needs a dictionary added for that same codec.
+// A dictionary codec needs a dictionary added for that same codec (a
+// rans-alias table for rans-alias-vq, which also needs a codebook whose
+// vectors tile the blocks).
 Result<CodecChoice> ChooseCodec(const TensorSpec& spec, const std::vector<DictRecord>& dicts,
+                                const std::vector<CodebookRecord>& codebooks, uint32_t block_size,
                                 const std::string& where) {
   CodecChoice choice;
   choice.codec = FindCodec(spec.codec);
   if (choice.codec == nullptr) return Status::InvalidArgument(where + ": unknown codec");
+  const bool vq = choice.codec->uses_codebook();
   if (choice.codec->uses_dictionary()) {
+    const CodecKind dict_kind = vq ? CodecKind::kRansAlias : spec.codec;
     if (spec.dictionary < 0 || static_cast<size_t>(spec.dictionary) >= dicts.size() ||
-        dicts[spec.dictionary].codec != spec.codec) {
+        dicts[spec.dictionary].codec != dict_kind) {
       return Status::InvalidArgument(where + ": codec " + choice.codec->name() +
                                      " needs one of its dictionaries");
     }
@@ -118,6 +131,21 @@ Result<CodecChoice> ChooseCodec(const TensorSpec& spec, const std::vector<DictRe
     return Status::InvalidArgument(where + ": codec " + std::string(choice.codec->name()) +
                                    " takes no dictionary");
   }
+  if (!vq) {
+    if (spec.codebook != -1) {
+      return Status::InvalidArgument(where + ": codec " + std::string(choice.codec->name()) +
+                                     " takes no codebook");
+    }
+    return choice;
+  }
+  if (spec.codebook < 0 || static_cast<size_t>(spec.codebook) >= codebooks.size() ||
+      spec.dtype != DType::kI8 || block_size % codebooks[spec.codebook].dim != 0) {
+    return Status::InvalidArgument(where + ": codec " + std::string(choice.codec->name()) +
+                                   " needs int8 elements, one of the file's codebooks and "
+                                   "blocks of whole vectors");
+  }
+  choice.own = CombineVqTables(dicts[spec.dictionary].tables, codebooks[spec.codebook].tables);
+  choice.tables = choice.own.get();
   return choice;
 }
 
@@ -152,7 +180,9 @@ Status EncodeBlocks(const CodecChoice& codec, const uint8_t* data, size_t size, 
 fbs::Offset<fb::Tensor> BuildTensorTable(fbs::FlatBufferBuilder* b, const TensorRecord& t) {
   auto name = b->CreateString(t.spec.name);
   auto shape = b->CreateVector(t.spec.shape);
-  fb::Extent params(t.params_offset, t.params.size() * sizeof(float));
+  fbs::Offset<fbs::String> quantizer = 0;
+  if (!t.spec.quantizer.empty()) quantizer = b->CreateString(t.spec.quantizer);
+  fb::Extent params(t.params_offset, t.params.size());
   fb::Extent data(t.data_offset, t.data_size);
   fb::Extent idx(t.index_offset, t.index.size());
   fb::TensorBuilder tb(*b);
@@ -163,7 +193,7 @@ fbs::Offset<fb::Tensor> BuildTensorTable(fbs::FlatBufferBuilder* b, const Tensor
   tb.add_quant(static_cast<fb::QuantKind>(t.spec.quant));
   tb.add_quant_block(t.spec.quant_block);
   tb.add_params(&params);
-  tb.add_params_checksum(Checksum64(t.params.data(), t.params.size() * sizeof(float)));
+  tb.add_params_checksum(Checksum64(t.params.data(), t.params.size()));
   tb.add_codec(static_cast<fb::CodecKind>(t.spec.codec));
   tb.add_dictionary(t.spec.dictionary);
   tb.add_raw_size(t.raw_size);
@@ -172,6 +202,11 @@ fbs::Offset<fb::Tensor> BuildTensorTable(fbs::FlatBufferBuilder* b, const Tensor
   tb.add_index(&idx);
   tb.add_index_checksum(Checksum64(t.index.data(), t.index.size()));
   tb.add_raw_checksum(t.raw_checksum);
+  // Format 1.2 fields; at their defaults FlatBuffers writes nothing, so a
+  // file without 1.2 features is byte-identical to format 1.1.
+  tb.add_params_format(static_cast<fb::ParamsFormat>(t.spec.params_format));
+  tb.add_codebook(t.spec.codebook);
+  if (!quantizer.IsNull()) tb.add_quantizer(quantizer);
   return tb.Finish();
 }
 
@@ -186,6 +221,7 @@ struct Writer::Impl {
   bool finished = false;
   Status failed;  // sticky: after an error, nothing more is written
   std::vector<DictRecord> dicts;
+  std::vector<CodebookRecord> codebooks;
   std::vector<TensorRecord> tensors;
   std::set<std::string> names;
 
@@ -255,6 +291,35 @@ Result<int> Writer::AddDictionary(CodecKind codec, const std::vector<uint8_t>& b
   return static_cast<int>(w.dicts.size() - 1);
 }
 
+Result<int> Writer::AddCodebook(uint32_t dim, uint32_t entries,
+                                const std::vector<int8_t>& vectors) {
+  Impl& w = *impl_;
+  TQF_RETURN_IF_ERROR(w.failed);
+  if (w.finished) return Status::InvalidArgument("AddCodebook after Finish");
+  if (w.streams_started) return Status::InvalidArgument("codebooks must be added before tensors");
+  if (vectors.size() != size_t{dim} * entries) {
+    return Status::InvalidArgument("codebook of " + std::to_string(entries) + " x " +
+                                   std::to_string(dim) + " given " +
+                                   std::to_string(vectors.size()) + " bytes");
+  }
+  auto tables = MakeCodebookTables(dim, entries, vectors.data());
+  if (!tables.ok()) return Status::InvalidArgument(tables.status().message());
+  Status s = w.file->PadTo(kPayloadAlignment);
+  if (s.ok()) {
+    CodebookRecord c{dim,
+                     entries,
+                     w.file->offset(),
+                     vectors.size(),
+                     Checksum64(vectors.data(), vectors.size()),
+                     std::move(tables).value()};
+    s = w.file->Append(vectors.data(), vectors.size());
+    if (s.ok()) w.codebooks.push_back(std::move(c));
+  }
+  if (!s.ok()) w.failed = s;
+  TQF_RETURN_IF_ERROR(s);
+  return static_cast<int>(w.codebooks.size() - 1);
+}
+
 Status Writer::Impl::CheckName(const TensorSpec& spec, const std::string& where) const {
   if (spec.name.empty()) return Status::InvalidArgument("tensor with an empty name");
   if (names.count(spec.name)) return Status::InvalidArgument(where + ": duplicate name");
@@ -299,14 +364,20 @@ Result<TensorWriteStats> Writer::AddTensor(const TensorSpec& spec, const uint8_t
   TQF_RETURN_IF_ERROR(w.CheckName(spec, where));
   TQF_ASSIGN_OR_RETURN(const uint64_t elements, CheckShapeAndSize(spec, size, where));
   TQF_RETURN_IF_ERROR(CheckQuantization(spec, elements, num_params, where));
-  TQF_ASSIGN_OR_RETURN(const CodecChoice codec, ChooseCodec(spec, w.dicts, where));
+  TQF_ASSIGN_OR_RETURN(const CodecChoice codec,
+                       ChooseCodec(spec, w.dicts, w.codebooks, w.options.block_size, where));
+  if (spec.params_format != ParamsFormat::kF32 && spec.quant == QuantKind::kTensorMinMax) {
+    return Status::InvalidArgument(where + ": tensor-minmax params are stored as f32");
+  }
+  TensorRecord rec;
+  TQF_RETURN_IF_ERROR(
+      EncodeParams(spec.params_format, spec.log8_base, params, num_params, &rec.params)
+          .WithContext(where));
 
   TQF_RETURN_IF_ERROR(w.StartStreams());
-  TensorRecord rec;
   rec.spec = spec;
   rec.raw_size = size;
   rec.block_size = w.options.block_size;
-  rec.params.assign(params, params + num_params);
   rec.raw_checksum = Checksum64(data, size);
   std::vector<std::vector<uint8_t>> encoded;
   TQF_RETURN_IF_ERROR(
@@ -332,7 +403,7 @@ Result<Extent> Writer::Impl::WritePlainSection() {
   for (TensorRecord& t : tensors) {
     TQF_RETURN_IF_ERROR(file->PadTo(kPayloadAlignment));
     t.params_offset = file->offset();
-    TQF_RETURN_IF_ERROR(file->Append(t.params.data(), t.params.size() * sizeof(float)));
+    TQF_RETURN_IF_ERROR(file->Append(t.params.data(), t.params.size()));
   }
   plain.end = file->offset();
   return plain;
@@ -380,8 +451,20 @@ void Writer::Impl::BuildHeader(fbs::FlatBufferBuilder* b, const Extent& plain,
   auto tensors_vec = b->CreateVector(tensor_tables);
   auto writer_name = b->CreateString(
       options.writer_name.empty() ? std::string("tqf ") + VersionString() : options.writer_name);
-  auto header =
-      fb::CreateHeader(*b, hp, tok, meta, sections_vec, dicts_vec, tensors_vec, writer_name);
+  // Codebooks (1.2) only when there are some: a file without them keeps the
+  // 1.1 header bytes.
+  fbs::Offset<fbs::Vector<fbs::Offset<fb::Codebook>>> codebooks_vec = 0;
+  if (!codebooks.empty()) {
+    std::vector<fbs::Offset<fb::Codebook>> list;
+    for (const CodebookRecord& c : codebooks) {
+      fb::Extent ext(c.offset, c.size);
+      list.push_back(fb::CreateCodebook(*b, static_cast<uint8_t>(c.dim),
+                                        static_cast<uint16_t>(c.entries), &ext, c.checksum));
+    }
+    codebooks_vec = b->CreateVector(list);
+  }
+  auto header = fb::CreateHeader(*b, hp, tok, meta, sections_vec, dicts_vec, tensors_vec,
+                                 writer_name, codebooks_vec);
   b->Finish(header, fb::HeaderIdentifier());
 }
 
@@ -390,6 +473,16 @@ void Writer::Impl::BuildHeader(fbs::FlatBufferBuilder* b, const Extent& plain,
 Status Writer::Impl::WriteHeaderAndFooter(const fbs::FlatBufferBuilder& b) {
   TQF_RETURN_IF_ERROR(file->PadTo(format::kHeaderAlignment));
   format::Footer footer;
+  // The oldest minor version that reads this file right: 1.2 only if it
+  // uses a 1.2 feature, and compact params also set an incompat bit, since
+  // a 1.1 reader would take them for f32.
+  bool log8 = false, v12 = !codebooks.empty();
+  for (const TensorRecord& t : tensors) {
+    log8 |= t.spec.params_format != ParamsFormat::kF32;
+    v12 |= t.spec.codebook >= 0 || !t.spec.quantizer.empty();
+  }
+  footer.format_minor = log8 || v12 ? 2 : 1;
+  if (log8) footer.incompat_flags |= format::kIncompatParamsFormats;
   footer.header_offset = file->offset();
   footer.header_size = b.GetSize();
   footer.header_checksum = Checksum64(b.GetBufferPointer(), b.GetSize());
@@ -402,6 +495,8 @@ Status Writer::Impl::WriteHeaderAndFooter(const fbs::FlatBufferBuilder& b) {
   format::Preamble pre;
   pre.header_offset = footer.header_offset;
   pre.header_size = footer.header_size;
+  pre.format_minor = footer.format_minor;
+  pre.incompat_flags = footer.incompat_flags;
   uint8_t pbuf[format::kPreambleSize];
   format::EncodePreamble(pre, pbuf);
   return file->WriteAt(0, pbuf, sizeof(pbuf));

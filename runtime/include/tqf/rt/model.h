@@ -63,6 +63,23 @@ struct ForwardStats {
   uint64_t passes = 0;
 };
 
+// The inputs the weight matrices multiply, for calibration (runtime/
+// calibrate.h): x is n rows of `cols` floats, one per token.
+enum class MatrixInput {
+  kAttention,        // attn_q, attn_k, attn_v: the normed residual (dim)
+  kAttentionOutput,  // attn_output: the attention heads' outputs (q_dim)
+  kFeedForward,      // ffn_gate, ffn_up: the normed residual (dim)
+  kFeedForwardDown,  // ffn_down: the SwiGLU activations (hidden_dim)
+  kOutput,           // output (layer -1): the final-normed residual (dim)
+};
+class ActivationObserver {
+ public:
+  virtual ~ActivationObserver() = default;
+  // Called during Forward before each group of matrices runs, on the
+  // driving thread.
+  virtual void Observe(int layer, MatrixInput input, const float* x, size_t n, size_t cols) = 0;
+};
+
 class Model {
  public:
   // Opens and validates `path` (see Reader::Open for file errors).
@@ -82,6 +99,10 @@ class Model {
   // they come (the KV cache is then undefined beyond pos).
   Status Forward(const int32_t* tokens, size_t n, size_t pos, bool all_logits,
                  std::vector<float>* logits);
+
+  // Shows the matrices' inputs to `observer` during Forward (not owned;
+  // nullptr stops). The output head's inputs are shown for every token.
+  void set_observer(ActivationObserver* observer) { observer_ = observer; }
 
   const ModelInfo& info() const { return reader_->model(); }
   const Hyperparameters& hparams() const { return reader_->model().hparams; }
@@ -130,6 +151,7 @@ class Model {
   void Rope(float* v, size_t n_heads) const;
 
   std::shared_ptr<const Reader> reader_;
+  ActivationObserver* observer_ = nullptr;
   const KernelOps* ops_ = nullptr;
   int threads_ = 1;
   uint32_t ctx_size_ = 0;

@@ -144,6 +144,7 @@ std::string ShortName(const std::string& task) {
 struct ModelRun {
   std::string path, format, describe;
   uint64_t file_bytes = 0;
+  double bits_per_weight = 0;  // of the weight matrices
   uint32_t ctx = 0;
   std::vector<eval::TaskResult> results;  // parallel to the tasks run so far
 };
@@ -196,7 +197,8 @@ void PrintModels(const std::vector<ModelRun>& runs) {
 std::vector<std::string> SummaryRow(const std::vector<eval::EvalTask>& tasks,
                                     const std::vector<ModelRun>& runs, const ModelRun& m,
                                     bool compare) {
-  std::vector<std::string> row = {BaseName(m.path), HumanBytes(m.file_bytes)};
+  std::vector<std::string> row = {BaseName(m.path), HumanBytes(m.file_bytes),
+                                  Fmt("%.3f", m.bits_per_weight)};
   double lat_sum = 0;
   size_t lat_n = 0;
   for (size_t t = 0; t < tasks.size(); ++t) {
@@ -225,7 +227,7 @@ std::vector<std::string> SummaryRow(const std::vector<eval::EvalTask>& tasks,
 void PrintSummary(const std::vector<eval::EvalTask>& tasks, const std::vector<ModelRun>& runs,
                   bool compare) {
   std::vector<std::vector<std::string>> rows;
-  std::vector<std::string> head = {"model", "size"};
+  std::vector<std::string> head = {"model", "size", "bits/w"};
   for (const eval::EvalTask& t : tasks) {
     head.push_back(t.kind == eval::TaskKind::kPerplexity ? "ppl " + ShortName(t.name)
                                                          : ShortName(t.name) + " acc");
@@ -311,9 +313,9 @@ void PrintJson(const std::vector<eval::EvalTask>& tasks, const std::vector<Model
     const ModelRun& m = runs[i];
     std::printf(
         "%s\n  {\"path\": \"%s\", \"format\": \"%s\", \"describe\": \"%s\", \"file_bytes\": %llu, "
-        "\"ctx\": %u, \"tasks\": [",
+        "\"bits_per_weight\": %.6f, \"ctx\": %u, \"tasks\": [",
         i ? "," : "", JsonEscape(m.path).c_str(), m.format.c_str(), JsonEscape(m.describe).c_str(),
-        static_cast<unsigned long long>(m.file_bytes), m.ctx);
+        static_cast<unsigned long long>(m.file_bytes), m.bits_per_weight, m.ctx);
     for (size_t t = 0; t < m.results.size(); ++t) {
       const eval::TaskResult& r = m.results[t];
       std::printf(
@@ -411,7 +413,8 @@ Status RunModels(const Flags& f, const std::vector<eval::EvalTask>& tasks,
       break;
     }
     eval::EvalModel& m = **opened;
-    runs->push_back({path, m.format, m.describe, m.file_bytes, m.model->ctx_size(), {}});
+    runs->push_back(
+        {path, m.format, m.describe, m.file_bytes, m.bits_per_weight, m.model->ctx_size(), {}});
     failure = RunTasks(f, tasks, &m, path, &progress, &runs->back());
     if (!failure.ok()) break;
   }

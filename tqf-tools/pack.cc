@@ -268,21 +268,8 @@ int CmdPack(int argc, char** argv) {
   Result<PackReport> report = Status::InvalidArgument("not packed");
   if (f.bits.bits > 0) {
 #if TQF_WITH_RUNTIME
-    // Rates are estimated per matrix with a table of its own; the pack
-    // shares tables, so it lands at or under the estimate. Should it not,
-    // pack again with the budget cut by the overshoot.
-    double budget = f.bits.bits;
-    for (int attempt = 0; attempt < 3; ++attempt) {
-      auto chose =
-          ChooseMixedPrecision(*model, f.bits, calibration.get(), budget, &options, &progress);
-      if (!chose.ok()) return Fail("pack", chose.status().WithContext("--bits"));
-      choice = *chose;
-      report = PackModel(*model, f.output, options);
-      if (!report.ok()) break;
-      const double got = report->weight_bits.bits_per_weight();
-      if (got <= f.bits.bits) break;
-      budget -= (got - f.bits.bits) + 0.002;
-    }
+    report =
+        PackWithinBits(*model, f.output, f.bits, calibration.get(), options, &choice, &progress);
 #else
     return Usage("pack", "--bits needs the runtime (this tqf was built without it)", kUsage);
 #endif

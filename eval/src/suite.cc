@@ -38,6 +38,7 @@ std::string DescribeTqf(const Reader& reader) {
     if (t.shape.size() < 2) continue;
     std::string q = t.quant == QuantKind::kNone ? DTypeName(t.dtype) : QuantKindName(t.quant);
     if (t.quant == QuantKind::kBlock) q += std::to_string(t.quant_block);
+    if (!t.quantizer.empty()) q = t.quantizer;  // the low-bit scheme's own name
     quants.insert(q);
     const Codec* c = FindCodec(t.codec);
     codecs.insert(c != nullptr ? c->name() : "?");
@@ -71,6 +72,7 @@ Result<std::unique_ptr<EvalModel>> OpenEvalModel(const std::string& path,
     std::shared_ptr<const Reader> reader(std::move(opened).value());
     m->format = "tqf";
     m->file_bytes = reader->file_info().file_size;
+    m->bits_per_weight = MeasureWeightBits(*reader).bits_per_weight();
     m->describe = DescribeTqf(*reader);
     TQF_RETURN_IF_ERROR(Finish(std::move(reader), options, m.get()));
     return m;
@@ -87,6 +89,13 @@ Result<std::unique_ptr<EvalModel>> OpenEvalModel(const std::string& path,
                        rt::PackSourceForRuntime(*src, UINT64_MAX));
   m->format = src->format;
   m->file_bytes = src->file_bytes;
+  uint64_t weights = 0, bytes = 0;
+  for (const SourceTensor& t : src->tensors) {
+    if (t.shape.size() < 2) continue;
+    weights += t.num_elements();
+    bytes += t.size;
+  }
+  m->bits_per_weight = weights ? 8.0 * bytes / weights : 0.0;
   std::set<std::string> dtypes;
   for (const SourceTensor& t : src->tensors) dtypes.insert(DTypeName(t.dtype));
   std::string dts;

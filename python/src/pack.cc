@@ -19,28 +19,29 @@
 #include "tqf/codec.h"
 #include "tqf/import.h"
 #include "tqf/internal/files.h"
+#include "tqf/rt/pack_low_bit.h"
 
 namespace tqf::python {
 namespace py = pybind11;
 namespace {
 
-// Sub-8-bit quantization (`bits`, `calib`) is not in PackOptions yet: it is
-// being built as a separate change. Until then asking for it is refused
-// here, the one place to wire it up.
-Status ApplySubByteOptions(const std::optional<int>& bits, const py::object& calib,
-                           PackOptions* options) {
-  if (bits) {
-    return Status::NotSupported("bits=" + std::to_string(*bits) +
-                                ": sub-8-bit quantization is not available in this build "
-                                "(8-bit only; use bits=None)");
+// `calib`: a text file's path (str, bytes or PathLike) or a number of
+// tokens to sample from the model itself.
+rt::CalibrationRequest CalibrationFrom(const py::object& calib, std::optional<int> threads) {
+  rt::CalibrationRequest r;
+  r.threads = threads.value_or(0);
+  if (py::isinstance<py::bool_>(calib)) {
+    throw py::type_error("calib must be a text file's path or a number of tokens to generate");
   }
-  if (!calib.is_none()) {
-    return Status::NotSupported(
-        "calib: calibration data is used by sub-8-bit quantization, which is not available in "
-        "this build (use calib=None)");
+  if (py::isinstance<py::int_>(calib)) {
+    const long long n = calib.cast<long long>();
+    if (n < 1 || n > (1LL << 24))
+      ThrowInvalidArgument("calib: tokens to generate must be 1..2**24");
+    r.generate = static_cast<uint64_t>(n);
+  } else {
+    r.text_path = ToPath(calib);
   }
-  (void)options;
-  return Status::OK();
+  return r;
 }
 
 std::string CodecNames() {
@@ -122,19 +123,24 @@ class OmpThreads {
 };
 
 py::dict Pack(py::handle src_arg, py::handle dst_arg, const std::string& quant,
-              const std::optional<std::string>& codec, std::optional<int> bits, py::object calib,
+              const std::optional<std::string>& codec, std::optional<double> bits, py::object calib,
               py::object progress, py::object tokenizer, int64_t block_size,
               std::optional<int> threads, bool allow_nonfinite) {
   const std::string src = ToPath(src_arg), dst = ToPath(dst_arg);
   PackOptions options = MakePackOptions(quant, codec, block_size, threads, allow_nonfinite);
-  Check(ApplySubByteOptions(bits, calib, &options));
+  if (bits && quant != "channel")
+    ThrowInvalidArgument("bits chooses the schemes: give it or quant");
+  if (bits && !(*bits >= 1.0 && *bits <= 8.5)) ThrowInvalidArgument("bits must be in 1 .. 8.5");
+  std::optional<rt::CalibrationRequest> calib_request;
+  if (!calib.is_none()) calib_request = CalibrationFrom(calib, threads);
   if (!progress.is_none() && !PyCallable_Check(progress.ptr())) {
     throw py::type_error("progress must be callable(phase, done, total) or None");
   }
   ImportOptions iopt;
   if (!tokenizer.is_none()) iopt.tokenizer_path = ToPath(tokenizer);
   if (dst == src) ThrowInvalidArgument("output would overwrite the input");
-  for (const std::string& in : {src, iopt.tokenizer_path}) {
+  for (const std::string& in :
+       {src, iopt.tokenizer_path, calib_request ? calib_request->text_path : std::string()}) {
     if (!in.empty()) Check(CheckOutputIsNotInput(in, dst));
   }
 
@@ -158,15 +164,27 @@ py::dict Pack(py::handle src_arg, py::handle dst_arg, const std::string& quant,
     if (PyErr_CheckSignals() != 0) cancel.store(true);
   };
   OmpThreads omp_threads(options.writer.threads);
-  std::string format;
+  std::string format, choice;
   Result<PackReport> report = WithoutGil([&]() -> Result<PackReport> {
     Result<SourceModel> model = ImportModel(src, iopt);
     if (!model.ok()) return model.status();
     format = model->format;
-    return PackModel(*model, dst, options);
+    std::unique_ptr<rt::CalibrationSession> session;
+    if (calib_request) {
+      auto started = rt::CalibrationSession::Start(*model, *calib_request, options.progress);
+      if (!started.ok()) return started.status().WithContext("calibration");
+      session = std::move(started).value();
+      options.statistics = session->statistics();
+    }
+    if (!bits) return PackModel(*model, dst, options);
+    rt::BitsRequest br;
+    br.bits = *bits;
+    return rt::PackWithinBits(*model, dst, br, session.get(), options, &choice, options.progress);
   });
   if (PyErr_Occurred()) throw py::error_already_set();
-  return ReportDict(format, Unwrap(std::move(report)));
+  py::dict d = ReportDict(format, Unwrap(std::move(report)));
+  if (!choice.empty()) d["bits_choice"] = choice;
+  return d;
 }
 
 }  // namespace
@@ -179,10 +197,13 @@ void BindPack(py::module_& m) {
         py::arg("allow_nonfinite") = false,
         R"doc(Packs a GGUF, safetensors or llama2.c model into a .tqf, as `tqf pack` does.
 
-quant: raw | tensor-minmax | channel | block32. codec: raw | dict4 | rans |
-rans-alias (None: the default). bits, calib: sub-8-bit quantization, not in this
-build yet (NotSupportedError unless None). progress: called as
-progress(phase, done, total) between tensors ("analyse", then "encode"); an
+quant: any `tqf pack --quant` scheme: raw | tensor-minmax | channel | block32, or
+low-bit q<2..6>[a]-g<G>, nf4-g<G>, ec<bits>, vq<d>x<K>-g<G>|-row. codec: raw |
+dict4 | rans | rans-alias (None: the default). bits: the best file at or under this
+many bits per weight (a scheme per matrix; excludes quant). calib: a text file (path)
+or a number of tokens to sample from the model itself, for GPTQ error compensation
+and measured sensitivity. progress: called as progress(phase, done, total)
+("calib-gen", "calib", "costs", "codebooks", "analyse", "encode"); an
 exception it raises stops the pack and propagates. tokenizer: tokenizer.bin of a
 llama2.c checkpoint. The output is written atomically: a failed or interrupted
 pack leaves nothing. Runs without the GIL. Returns the pack report as a dict.)doc");

@@ -51,14 +51,36 @@ def test_exception_in_progress_stops_the_pack_and_leaves_nothing(stories_src, tm
     assert os.listdir(tmp_path) == []  # no output, no temporary file
 
 
-def test_sub_8_bit_options_are_refused_until_available(stories_src, tmp_path):
-    out = tmp_path / "x.tqf"
-    with pytest.raises(tqf.NotSupportedError, match="sub-8-bit"):
-        tqf.pack(stories_src, out, bits=4)
-    with pytest.raises(tqf.NotSupportedError, match="calib"):
-        tqf.pack(stories_src, out, calib="calibration.txt")
-    tqf.pack(stories_src, out, bits=None, calib=None)
-    assert out.exists()
+def test_low_bit_schemes_bits_and_calibration(stories_src, tmp_path):
+    out = tmp_path / "q.tqf"
+    r = tqf.pack(stories_src, out, quant="q3a-g16")
+    assert 2.5 < r["bits_per_weight"] < 4.0
+    with tqf.open(out) as f:
+        info = f.inspect()
+    assert info["format_version"] == "1.2"
+    assert abs(info["weight_bits"]["bits_per_weight"] - r["bits_per_weight"]) < 1e-6
+    # A bit budget, calibrated on tokens the model samples itself.
+    phases = set()
+    r = tqf.pack(stories_src, out, bits=3.5, calib=512,
+                 progress=lambda phase, done, total: phases.add(phase))
+    assert r["bits_per_weight"] <= 3.5
+    assert "3.500 bits per weight asked" in r["bits_choice"]
+    assert {"calib-gen", "calib", "costs", "encode"} <= phases
+    # Calibration text by path.
+    text = tmp_path / "calib.txt"
+    text.write_text("Once upon a time there was a little dog. " * 40)
+    r = tqf.pack(stories_src, out, quant="ec3", calib=text)
+    assert r["bits_per_weight"] < 3.6
+    with pytest.raises(tqf.InvalidArgumentError):
+        tqf.pack(stories_src, out, bits=0.5)
+    with pytest.raises(tqf.InvalidArgumentError):
+        tqf.pack(stories_src, out, bits=4, quant="q4-g32")
+    with pytest.raises(tqf.InvalidArgumentError):
+        tqf.pack(stories_src, out, calib=0)
+    with pytest.raises(TypeError):
+        tqf.pack(stories_src, out, calib=True)
+    with pytest.raises(tqf.Error, match="missing.txt"):
+        tqf.pack(stories_src, out, quant="q4-g32", calib=tmp_path / "missing.txt")
 
 
 def test_bad_pack_arguments(stories_src, tmp_path):

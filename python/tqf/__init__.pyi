@@ -153,12 +153,12 @@ def pack(
     *,
     quant: str = "channel",
     codec: Optional[str] = None,
-    bits: Optional[int] = None,
-    calib: Optional[object] = None,
+    bits: Optional[float] = None,
+    calib: Union[str, bytes, "os.PathLike[str]", int, None] = None,
     progress: Optional[Callable[[str, int, int], object]] = None,
     tokenizer: Optional[_Path] = None,
     block_size: int = 65536,
     threads: Optional[int] = None,
     allow_nonfinite: bool = False,
 ) -> dict[str, Any]:
-    """As `tqf pack`; bits/calib raise NotSupportedError until sub-8-bit lands."""
+    """As `tqf pack`: bits = --bits, calib = --calib FILE or --calib-generate N."""

@@ -30,6 +30,9 @@ struct EvalModel {
   std::string format;       // "tqf", or the source format ("gguf", ...)
   std::string describe;     // "quant channel, codec rans" / "gguf F32, packed raw"
   uint64_t file_bytes = 0;  // size on disk of `path`
+  // Bits per weight of the weight matrices: MeasureWeightBits for a .tqf,
+  // the source's own element size (32, 16, 8.5 for Q8_0) for a source.
+  double bits_per_weight = 0;
   std::unique_ptr<rt::Model> model;
   std::unique_ptr<rt::Tokenizer> tokenizer;
 };

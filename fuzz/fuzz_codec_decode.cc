@@ -76,7 +76,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         plain.clear();
         for (uint8_t idx : dict) {
           plain.insert(plain.end(), vectors.begin() + size_t{idx} * dim,
-                       vectors.begin() + size_t{idx + 1} * dim);
+                       vectors.begin() + (size_t{idx} + 1) * dim);
         }
       }
       std::vector<uint8_t> enc, dec(plain.size());

@@ -38,6 +38,9 @@ const char kUsage[] =
     "  --calib-seq N      tokens per calibration sequence (default 512, at most the context)\n"
     "  --calib-seed S     seed of --calib-generate (default 1)\n"
     "  --calib-mem B      bytes of second moments held at once (default 1G)\n"
+    "  --calib-one-shot   every layer's statistics from the unquantized model (default for\n"
+    "                     models up to 64M weights: sequential, each layer's from the model\n"
+    "                     with the earlier layers already quantized)\n"
     "  --damping X        GPTQ damping, times the mean Hessian diagonal (default 0.01)\n"
     "  --no-act-order     scalar schemes: quantize columns in order, not by importance\n"
     "  --tokenizer FILE   tokenizer.bin for llama2.c checkpoints\n"
@@ -110,6 +113,10 @@ bool ParseCalibFlag(Args* args, PackFlags* f, std::string* error) {
   }
   if (args->Value("--sensitivity-tokens", &value)) {
     return count("--sensitivity-tokens", 16, 1LL << 24, &f->bits.measure_tokens);
+  }
+  if (args->Is("--calib-one-shot")) {
+    f->calib.sequential = false;
+    return true;
   }
   if (args->Is("--no-act-order")) {
     f->act_order = false;

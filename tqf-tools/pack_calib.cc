@@ -33,6 +33,7 @@ Result<std::unique_ptr<Calibration>> StartCalibration(const SourceModel& source,
   r.seed = flags.seed;
   r.max_stat_bytes = flags.max_stat_bytes;
   r.threads = flags.threads;
+  r.sequential = flags.sequential;
   TQF_ASSIGN_OR_RETURN(auto session,
                        rt::CalibrationSession::Start(source, r, ToProgress(progress)));
   return std::unique_ptr<Calibration>(new RuntimeCalibration(std::move(session)));

@@ -22,6 +22,7 @@ struct CalibFlags {
   uint64_t seed = 1;                            // --calib-seed S
   uint64_t max_stat_bytes = uint64_t{1} << 30;  // --calib-mem B
   int threads = 0;
+  bool sequential = true;  // --calib-one-shot: false
   bool enabled() const { return !text_path.empty() || generate > 0; }
 };
 

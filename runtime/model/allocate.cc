@@ -12,7 +12,8 @@
 namespace tqf::rt {
 namespace {
 
-constexpr uint32_t kBlock = 64 * 1024;  // the pack's default block size
+constexpr uint32_t kBlock = 64 * 1024;            // the pack's default block size
+constexpr size_t kCostWeights = size_t{1} << 20;  // per matrix and candidate
 
 // Bits the pack spends on `q`: its codes entropy coded with a rans-alias
 // table of their own (table included), plus its params.
@@ -102,9 +103,18 @@ Status CostMatrix(const SourceModel& source, size_t index, const AllocationOptio
                   const std::vector<QuantSpec>& cands, size_t ref, double base_ce,
                   MatrixCosts* out) {
   const SourceTensor& t = source.tensors[index];
-  const size_t rows = t.rows(), cols = t.cols();
+  const size_t all_rows = t.rows(), cols = t.cols();
+  std::vector<float> full(all_rows * cols);
+  TQF_RETURN_IF_ERROR(t.ToF32(full.data()).WithContext("tensor '" + t.name + "'"));
+  // Rows quantize independently (given H), so big matrices are costed on
+  // every k-th row and scaled up; only the measured reference needs all.
+  const size_t k = std::max<size_t>(1, (all_rows * cols + kCostWeights - 1) / kCostWeights);
+  const size_t rows = (all_rows + k - 1) / k;
   std::vector<float> w(rows * cols);
-  TQF_RETURN_IF_ERROR(t.ToF32(w.data()).WithContext("tensor '" + t.name + "'"));
+  for (size_t r = 0; r < rows; ++r) {
+    std::copy(&full[r * k * cols], &full[r * k * cols] + cols, &w[r * cols]);
+  }
+  const double scale = double(all_rows) / rows;
   std::vector<float> h;
   if (o.statistics != nullptr) {
     TQF_ASSIGN_OR_RETURN(h, o.statistics->SecondMoment(t.name, cols));
@@ -114,19 +124,29 @@ Status CostMatrix(const SourceModel& source, size_t index, const AllocationOptio
   in.damping = o.damping;
   in.act_order = o.act_order;
   out->name = t.name;
-  out->elements = rows * cols;
+  out->elements = all_rows * cols;
   std::vector<double> err(cands.size());
   std::vector<float> ref_values;
   for (size_t s = 0; s < cands.size(); ++s) {
-    auto q = QuantizeWithSpec(cands[s], w.data(), rows, cols, 2, t.dtype, t.data, in);
+    auto q =
+        QuantizeWithSpec(cands[s], w.data(), rows, cols, 2, t.dtype, k == 1 ? t.data : nullptr, in);
     if (!q.ok())
       return q.status().WithContext("tensor '" + t.name + "', " + QuantSpecName(cands[s]));
     TQF_ASSIGN_OR_RETURN(double bits, RateBits(*q));
     TQF_ASSIGN_OR_RETURN(std::vector<float> back, Dequantized(*q, rows, cols));
-    if (s == ref) ref_values = back;
+    if (s == ref && o.measure) {
+      if (k == 1) {
+        ref_values = back;
+      } else {
+        auto whole =
+            QuantizeWithSpec(cands[s], full.data(), all_rows, cols, 2, t.dtype, t.data, in);
+        if (!whole.ok()) return whole.status().WithContext("tensor '" + t.name + "'");
+        TQF_ASSIGN_OR_RETURN(ref_values, Dequantized(*whole, all_rows, cols));
+      }
+    }
     for (size_t i = 0; i < back.size(); ++i) back[i] = w[i] - back[i];
-    err[s] = OutputError(back, rows, cols, h);
-    out->bits.push_back(bits);
+    err[s] = scale * OutputError(back, rows, cols, h);
+    out->bits.push_back(scale * bits);
   }
   if (o.measure) {
     TQF_ASSIGN_OR_RETURN(double ce, CrossEntropyWith(source, index, &ref_values, *o.sequences));
@@ -138,7 +158,7 @@ Status CostMatrix(const SourceModel& source, size_t index, const AllocationOptio
     }
   } else {
     // CostMatrices divides by every matrix's signal once all are known.
-    out->signal = OutputError(w, rows, cols, h);
+    out->signal = scale * OutputError(w, rows, cols, h);
     out->loss = err;
   }
   return Status::OK();

@@ -102,6 +102,16 @@ CalibrationStatistics::CalibrationStatistics(Model* model, TokenSequences sequen
 
 CalibrationStatistics::~CalibrationStatistics() = default;
 
+bool CalibrationStatistics::Covers(const std::string& name) const {
+  const Site site = SiteOf(name);
+  return site.layer == -2 || (window_ && window_->Covers(site.layer));
+}
+
+void CalibrationStatistics::Rebind(Model* model) {
+  model_ = model;
+  window_.reset();
+}
+
 size_t CalibrationStatistics::tokens() const {
   size_t n = 0;
   for (const auto& s : sequences_) n += s.size();
@@ -160,7 +170,9 @@ Result<std::vector<float>> CalibrationStatistics::SecondMoment(const std::string
     const double q_dim = double(h.n_heads) * h.head_dim;
     const double per_layer =
         8.0 * (2.0 * h.dim * h.dim + q_dim * q_dim + double(h.hidden_dim) * h.hidden_dim);
-    const size_t k = std::max<size_t>(1, size_t(options_.max_stat_bytes / per_layer));
+    const size_t k = options_.one_layer_windows
+                         ? 1
+                         : std::max<size_t>(1, size_t(options_.max_stat_bytes / per_layer));
     c->first = site.layer;
     c->last = static_cast<int>(std::min<size_t>(h.n_layers, size_t(site.layer + 1) + k - 1));
     c->last = std::max(c->last, site.layer + 1);

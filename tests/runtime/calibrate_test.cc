@@ -8,6 +8,7 @@
 
 #include "test_util.h"
 #include "tqf/rt/allocate.h"
+#include "tqf/rt/pack_low_bit.h"
 
 namespace tqf::rt {
 namespace {
@@ -192,6 +193,45 @@ TEST(Calibration, GptqPackBeatsRoundToNearest) {
   // Measured when written: fp 1.23, round to nearest +0.39, GPTQ +0.27 nats.
   EXPECT_LT(ce[1] - *fp, 0.85 * (ce[0] - *fp))
       << "fp " << *fp << " rtn " << ce[0] << " gptq " << ce[1];
+}
+
+}  // namespace
+}  // namespace tqf::rt
+
+namespace tqf::rt {
+namespace {
+
+// Sequential calibration: each layer's statistics from the model with the
+// earlier layers already quantized (one re-run per layer), which at low
+// rates gives a lower loss than statistics from the f32 model alone.
+TEST(Calibration, SequentialBeatsOneShotAtLowRates) {
+  Fixture& f = Stories();
+  auto held_out = CalibrationGenerate(f.model.get(), *f.tokenizer, 2048, 256, 12, nullptr);
+  ASSERT_TRUE(held_out.ok());
+  double ce[2];
+  for (bool seq : {false, true}) {
+    CalibrationRequest req;
+    req.generate = 8192;
+    req.seq_len = 256;
+    req.sequential = seq;
+    auto s = CalibrationSession::Start(f.source, req);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    PackOptions po;
+    po.quant = *ParseQuantSpec("ec2.5");
+    po.statistics = (*s)->statistics();
+    const std::string path = tqf::testing::TempDir() + "/seq" + std::to_string(seq) + ".tqf";
+    ASSERT_TRUE(PackModel(f.source, path, po).ok());
+    const std::string said = (*s)->Describe();
+    EXPECT_EQ(said.find("sequential (6 re-runs)") != std::string::npos, seq) << said;
+    ModelOptions mo;
+    mo.ctx_size = 256;
+    auto m = Model::Open(path, mo);
+    ASSERT_TRUE(m.ok());
+    auto c = MeanCrossEntropy(m->get(), *held_out);
+    ASSERT_TRUE(c.ok());
+    ce[seq] = *c;
+  }
+  EXPECT_LT(ce[1], ce[0]) << "one-shot " << ce[0] << ", sequential " << ce[1];
 }
 
 }  // namespace

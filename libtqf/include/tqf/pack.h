@@ -40,6 +40,12 @@ class TQF_EXPORT InputStatistics {
   // Just its diagonal (cols values; empty if none): what codebook training
   // weighs vectors by, asked for every tensor before any SecondMoment.
   virtual Result<std::vector<float>> Diagonal(const std::string& name, size_t cols) = 0;
+  // What the pack made of low-bit tensor `name` (dequantized, row-major),
+  // told as soon as it is quantized, before the next tensor's
+  // SecondMoment: a provider that calibrates sequentially runs the later
+  // layers on it. With statistics, PackModel quantizes in the order the
+  // model computes (embedding, blk.0, blk.1, ..., output). Default: ignored.
+  virtual Status Quantized(const std::string& name, const std::vector<float>& values);
 };
 
 struct PackOptions {

@@ -10,6 +10,9 @@
 namespace tqf {
 
 InputStatistics::~InputStatistics() = default;
+Status InputStatistics::Quantized(const std::string&, const std::vector<float>&) {
+  return Status::OK();
+}
 
 namespace {
 
@@ -48,6 +51,14 @@ Result<QuantizedTensor> QuantizeTensor(const SourceTensor& t, const Plan& plan,
   return q;
 }
 
+// InputStatistics::Quantized with the tensor's dequantized values.
+Status TellStatistics(const SourceTensor& t, const QuantizedTensor& q, InputStatistics* stats) {
+  std::vector<float> values(t.num_elements());
+  TQF_RETURN_IF_ERROR(Dequantize(q.dtype, q.quant, q.quant_block, q.data.data(), t.rows(), t.cols(),
+                                 q.params.data(), q.params.size(), values.data()));
+  return stats->Quantized(t.name, values);
+}
+
 Status CheckCancelled(const PackOptions& options) {
   if (options.cancel == nullptr || !options.cancel->load()) return Status::OK();
   return Status::Cancelled("pack cancelled");
@@ -66,8 +77,11 @@ Status Analyse(const SourceModel& model, const Codec* byte_codec, const PackOpti
   const Codec* vq_codec = FindCodec(CodecKind::kRansAliasVq);
   if (!p->codebooks.empty()) vq = vq_codec->NewDictionaryBuilder();
   p->held.resize(n);
-  for (size_t i = 0; i < n; ++i) {
+  const std::vector<size_t> order =
+      o.statistics ? pack_internal::ComputeOrder(model) : pack_internal::FileOrder(model);
+  for (size_t done = 0; done < n; ++done) {
     TQF_RETURN_IF_ERROR(CheckCancelled(o));
+    const size_t i = order[done];
     const Plan& plan = p->plans[i];
     const bool wanted = (plan.codec == byte_codec && bytes) || plan.codec == vq_codec;
     if (wanted || plan.spec.low_bit()) {
@@ -78,9 +92,12 @@ Status Analyse(const SourceModel& model, const Codec* byte_codec, const PackOpti
       } else if (plan.codec == byte_codec && bytes) {
         bytes->Add(i, q.data.data(), q.data.size());
       }
+      if (plan.spec.low_bit() && o.statistics) {
+        TQF_RETURN_IF_ERROR(TellStatistics(model.tensors[i], q, o.statistics));
+      }
       if (plan.spec.low_bit()) p->held[i] = std::move(q);
     }
-    if (o.progress) o.progress("analyse", i + 1, n);
+    if (o.progress) o.progress("analyse", done + 1, n);
   }
   for (auto [builder, plan] : {std::pair{bytes.get(), &p->byte_dicts}, {vq.get(), &p->vq_dicts}}) {
     if (builder) {

@@ -32,6 +32,12 @@ struct Plan {
 std::vector<Plan> PlanTensors(const SourceModel& model, const PackOptions& options,
                               const Codec* byte_codec);
 
+// Tensor indices in file order, and in the order the model computes with
+// them: blk.N tensors by N (file order within a layer), the output head
+// and final norm last, every other tensor (embedding) first.
+std::vector<size_t> FileOrder(const SourceModel& model);
+std::vector<size_t> ComputeOrder(const SourceModel& model);
+
 // The tensor's values as f32, checked finite unless allowed otherwise.
 Result<std::vector<float>> SourceValues(const SourceTensor& t, bool allow_nonfinite);
 

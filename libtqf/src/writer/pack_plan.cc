@@ -1,4 +1,5 @@
 // PackModel's plan: which scheme and codec each tensor gets.
+#include <algorithm>
 #include <cmath>
 #include <new>
 #include <string>
@@ -54,6 +55,31 @@ std::vector<Plan> PlanTensors(const SourceModel& model, const PackOptions& optio
     plans.push_back({spec, codec});
   }
   return plans;
+}
+
+std::vector<size_t> FileOrder(const SourceModel& model) {
+  std::vector<size_t> order(model.tensors.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  return order;
+}
+
+std::vector<size_t> ComputeOrder(const SourceModel& model) {
+  // Rank: -1 before the blocks, N for blk.N, a large number for the head.
+  auto rank = [](const std::string& name) -> long {
+    if (name.rfind("output", 0) == 0) return 1L << 40;
+    if (name.rfind("blk.", 0) != 0) return -1;
+    const size_t dot = name.find('.', 4);
+    const std::string num = name.substr(4, dot == std::string::npos ? 0 : dot - 4);
+    if (num.empty() || num.size() > 9 || num.find_first_not_of("0123456789") != std::string::npos) {
+      return -1;
+    }
+    return std::stol(num);
+  };
+  std::vector<size_t> order = FileOrder(model);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return rank(model.tensors[a].name) < rank(model.tensors[b].name);
+  });
+  return order;
 }
 
 Result<std::vector<float>> SourceValues(const SourceTensor& t, bool allow_nonfinite) {

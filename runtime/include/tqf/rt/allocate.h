@@ -18,6 +18,9 @@
 // knapsack, solved by bisection on the Lagrange multiplier, which picks
 // from each matrix's lower convex hull of (R, D)).
 //
+// Matrices over 2^20 weights are costed on every k-th row (rows quantize
+// independently given H), scaled up.
+//
 // Thread-safety: one call at a time per Model.
 #ifndef TQF_RUNTIME_ALLOCATE_H_
 #define TQF_RUNTIME_ALLOCATE_H_

@@ -50,6 +50,9 @@ Result<TokenSequences> CalibrationGenerate(Model* model, const Tokenizer& tokeni
 
 struct CalibrationOptions {
   size_t max_stat_bytes = size_t{1} << 30;  // second moments held at once (f64)
+  // Windows of one layer only (sequential calibration: the model changes
+  // between layers, see Rebind).
+  bool one_layer_windows = false;
   // (pass, passes) as passes over the calibration tokens finish.
   std::function<void(size_t, size_t)> progress;
 };
@@ -66,6 +69,13 @@ class CalibrationStatistics final : public InputStatistics {
   // multiplies the tensor by; the model's errors as they come.
   Result<std::vector<float>> SecondMoment(const std::string& name, size_t cols) override;
   Result<std::vector<float>> Diagonal(const std::string& name, size_t cols) override;
+
+  // Runs `model` from now on (its earlier layers changed): forgets the
+  // second moments gathered so far, keeps the diagonals.
+  void Rebind(Model* model);
+
+  // Whether the current window already holds `name`'s second moments.
+  bool Covers(const std::string& name) const;
 
   size_t tokens() const;
   const TokenSequences& sequences() const { return sequences_; }

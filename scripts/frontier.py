@@ -167,9 +167,15 @@ def cmd_plot(args):
         fams = {}
         for r in rows:
             fams.setdefault(family(r["config"]), []).append(r)
+        colors = {}
         for name, rs in sorted(fams.items()):
             rs.sort(key=lambda r: r["bits_per_weight"])
-            ax.plot([r["bits_per_weight"] for r in rs], [y(r) for r in rs], marker="o", label=name)
+            base = name.replace(" calibrated", "")
+            colors.setdefault(base, "C%d" % len(colors))
+            calibrated = name.endswith("calibrated")
+            ax.plot([r["bits_per_weight"] for r in rs], [y(r) for r in rs], color=colors[base],
+                    marker="o" if calibrated else "s", linestyle="-" if calibrated else "--",
+                    label=name)
         ax.set_xlabel("bits per weight (weight matrices: streams + scales + tables)")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)

@@ -12,6 +12,10 @@ pkgs=(
   clang libclang-rt-dev
   python3-dev python3-pybind11 pybind11-dev python3-numpy python3-pytest python3-matplotlib
 )
+# npm (and git) fetch and unpack llama.cpp, the peer the interop tests run
+# against (scripts/llamacpp.sh); a Node.js that already brings npm is kept.
+command -v npm >/dev/null || pkgs+=(nodejs npm)
+command -v git >/dev/null || pkgs+=(git)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

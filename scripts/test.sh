@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 jobs=$(nproc 2>/dev/null || echo 2)
 bash scripts/build.sh
+# llama.cpp, the peer of the interop test (cached in build/llamacpp).
+bash scripts/llamacpp.sh build/llamacpp
 (cd build && ctest --output-on-failure -j "$jobs" --timeout 900)
 # The library-only configuration must keep building (TQF_BUILD_RUNTIME=OFF:
 # libtqf and the file commands, no runtime/eval/service).

@@ -192,4 +192,48 @@ void PrintWeightSummary(const Reader& r) {
   }
 }
 
+namespace {
+
+// Bits per weight a matrix is stored in (streams + params).
+double StoredBits(const TensorInfo& t) {
+  const uint64_t n = t.num_elements();
+  return n ? 8.0 * TensorStoredBytes(t) / n : 0.0;
+}
+
+}  // namespace
+
+void PrintSourceTypes(const Reader& r) {
+  std::map<std::string, size_t> types;
+  for (const TensorInfo& t : r.tensors()) {
+    if (t.shape.size() >= 2) types[DTypeName(t.source_dtype)]++;
+  }
+  std::string list;
+  for (const auto& [name, count] : types) {
+    list += (list.empty() ? "" : ", ") + name + " " + std::to_string(count);
+  }
+  std::printf("  source types     %s (weight matrices)\n", list.c_str());
+}
+
+void WarnRequantizedBelowSource(const Reader& r, const char* command) {
+  size_t below = 0;
+  std::string first;
+  for (const TensorInfo& t : r.tensors()) {
+    if (t.shape.size() < 2 || DTypeSize(t.source_dtype) != 0 ||
+        StoredBits(t) >= DTypeBits(t.source_dtype) - 1e-9) {
+      continue;  // only quantized (block-type) sources lose precision twice
+    }
+    if (below++ == 0) {
+      char line[200];
+      std::snprintf(line, sizeof(line), "%s: %s %.3f -> %.3f", TerminalSafe(t.name).c_str(),
+                    DTypeName(t.source_dtype), DTypeBits(t.source_dtype), StoredBits(t));
+      first = line;
+    }
+  }
+  if (below == 0) return;
+  std::fprintf(stderr,
+               "tqf %s: warning: %zu weight matrices are stored in fewer bits per weight than "
+               "their quantized source had (re-quantizing adds error to error), e.g. %s\n",
+               command, below, first.c_str());
+}
+
 }  // namespace tqf::tools

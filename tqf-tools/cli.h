@@ -75,6 +75,12 @@ class Progress {
 // The weight matrices' bits per weight (MeasureWeightBits) and one line per
 // scheme: what `tqf inspect` and `tqf pack` print.
 void PrintWeightSummary(const Reader& r);
+// One line: the source types the weight matrices came from, tensors per type.
+void PrintSourceTypes(const Reader& r);
+// A warning on stderr when weight matrices are stored in fewer bits per
+// weight (streams + params) than their source type had (a Q4_K GGUF packed
+// at 3 bits): re-quantizing a quantized source adds error to error.
+void WarnRequantizedBelowSource(const Reader& r, const char* command);
 
 }  // namespace tqf::tools
 

@@ -238,7 +238,10 @@ void PrintReport(const PackFlags& f, const std::string& format, const PackOption
       "  bits per weight  %.3f (weight matrices: streams+params+dicts+codebooks), %.3f (file)\n",
       w.bits_per_weight(), r.elements ? 8.0 * r.file_bytes / r.elements : 0.0);
   std::printf("  time             %.2f s\n", r.seconds);
-  if (auto reader = Reader::Open(f.output); reader.ok()) PrintWeightSummary(**reader);
+  if (auto reader = Reader::Open(f.output); reader.ok()) {
+    PrintSourceTypes(**reader);
+    PrintWeightSummary(**reader);
+  }
 }
 
 }  // namespace
@@ -290,6 +293,8 @@ int CmdPack(int argc, char** argv) {
     if (calibration) std::printf("  calibration      %s\n", calibration->Describe().c_str());
     if (!choice.empty()) std::printf("  --bits           %s\n", choice.c_str());
   }
+  if (auto reader = Reader::Open(f.output); reader.ok())
+    WarnRequantizedBelowSource(**reader, "pack");
   if (f.bits.bits > 0 && report->weight_bits.bits_per_weight() > f.bits.bits) {
     std::fprintf(stderr, "tqf pack: warning: %.4f bits per weight, over the --bits %.4f asked\n",
                  report->weight_bits.bits_per_weight(), f.bits.bits);

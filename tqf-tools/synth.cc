@@ -33,7 +33,7 @@ namespace {
 
 const char kUsage[] =
     "usage: tqf synth SHAPE -o OUT.gguf [--seed S] [--tokenizer FILE] [--threads N]\n"
-    "  SHAPE             llama-3.2-1b, smollm-135m or tiny (--list shows them)\n"
+    "  SHAPE             llama-3.2-1b, smollm-135m, tiny or tiny256 (--list shows them)\n"
     "  -o OUT.gguf       output file (written to a temporary file, then renamed)\n"
     "  --seed S          random seed (default 1)\n"
     "  --tokenizer FILE  use this byte-level BPE tokenizer (tokenizer.json) instead\n"

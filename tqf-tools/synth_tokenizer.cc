@@ -18,6 +18,10 @@ const SynthShape kShapes[] = {
     // For tests: small, untied, grouped-query attention.
     {"tiny", "for tests: 2 layers, dim 64, ffn 192, 4/2 heads, vocab 512, untied", 2, 64, 192, 4, 2,
      512, 256, false, 10000.0f, 1e-5f, 0.0f, 0.0f, 0.0f, 0},
+    // For interop tests: every row a whole number of llama.cpp's 256-blocks
+    // (K-quants), head_dim 64.
+    {"tiny256", "for tests: 2 layers, dim 256, ffn 512, 4/2 heads, vocab 512, untied", 2, 256, 512,
+     4, 2, 512, 512, false, 10000.0f, 1e-5f, 0.0f, 0.0f, 0.0f, 0},
 };
 
 // GPT-2's byte-to-unicode character for `b`, as UTF-8.

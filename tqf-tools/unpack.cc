@@ -1,4 +1,4 @@
-// tqf unpack FILE.tqf -o OUT.gguf [--dtype f32|f16] [--threads N]
+// tqf unpack FILE.tqf -o OUT.gguf [--dtype f32|f16|q8_0] [--threads N]
 #include <cstdio>
 
 #include "cli.h"
@@ -11,9 +11,11 @@ namespace tqf::tools {
 namespace {
 
 const char kUsage[] =
-    "usage: tqf unpack FILE.tqf -o OUT.gguf [--dtype f32|f16] [--threads N]\n"
+    "usage: tqf unpack FILE.tqf -o OUT.gguf [--dtype f32|f16|q8_0] [--threads N]\n"
     "  Exports the model as GGUF v3 (dequantized tensors, hyperparameters, tokenizer).\n"
-    "  --dtype f32 (default) is exact; f16 halves the size.\n";
+    "  --dtype f32 (default) is exact; f16 halves the size; q8_0 (llama.cpp's 8-bit\n"
+    "  blocks) quarters it, int8 files keeping their codes (scales rounded to f16).\n"
+    "  1-D tensors stay f32; q8_0 writes rows that are not whole 32-blocks as f16.\n";
 
 }  // namespace
 
@@ -51,8 +53,10 @@ int CmdUnpack(int argc, char** argv) {
     opt.dtype = DType::kF32;
   else if (dtype == "f16")
     opt.dtype = DType::kF16;
+  else if (dtype == "q8_0")
+    opt.dtype = DType::kQ8_0;
   else
-    return Usage("unpack", "bad --dtype '" + dtype + "' (f32 or f16)", kUsage);
+    return Usage("unpack", "bad --dtype '" + dtype + "' (f32, f16 or q8_0)", kUsage);
   opt.threads = static_cast<int>(threads);
   auto reader = Reader::Open(file);
   if (!reader.ok()) return Fail("unpack", reader.status());

@@ -52,7 +52,7 @@ py::dtype StoredDType(const TensorInfo& t) {
     case DType::kF16: return py::dtype("float16");
     case DType::kBF16: return py::dtype("uint16");
     case DType::kI8: return py::dtype("int8");
-    case DType::kQ8_0: break;
+    default: break;  // block types are never stored
   }
   throw StatusError(Status::NotSupported("tensor '" + t.name + "': stored type " +
                                          DTypeName(t.dtype) + " has no numpy equivalent"));

@@ -3,6 +3,7 @@
 // dequantized values exactly; hyperparameters and tokenizer survive.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "test_util.h"
@@ -64,6 +65,53 @@ TEST(ExportGguf, QuantizedExportsItsDequantizedValues) {
     ASSERT_TRUE(back->tensors[i].ToF32(got.data()).ok());
     EXPECT_EQ(want, got) << t.name;
   }
+}
+
+// Q8_0: an int8 (channel) file keeps its codes, so every value moves by at
+// most the f16 rounding of its row scale (2^-11 relative), far below the
+// requantization error ggml's own rounding would add (up to d/2); rows of
+// 172 (not whole 32-blocks) fall back to f16; 1-D tensors stay f32; the
+// file type says Q8_0.
+TEST(ExportGguf, Q8_0KeepsInt8CodesAndFallsBackToF16) {
+  auto src = ImportModel(testing::SharedPath("models/stories260K/stories260K.gguf"));
+  ASSERT_TRUE(src.ok());
+  const std::string dir = testing::TempDir();
+  ASSERT_TRUE(PackModel(*src, dir + "/c.tqf").ok());  // channel int8
+  auto reader = Reader::Open(dir + "/c.tqf");
+  ASSERT_TRUE(reader.ok());
+  ExportOptions opt;
+  opt.dtype = DType::kQ8_0;
+  ASSERT_TRUE(ExportGguf(**reader, dir + "/q8.gguf", opt).ok());
+  auto back = ImportModel(dir + "/q8.gguf");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  size_t q8 = 0, f16 = 0;
+  for (size_t i = 0; i < (*reader)->tensors().size(); ++i) {
+    const TensorInfo& t = (*reader)->tensors()[i];
+    const SourceTensor& b = back->tensors[i];
+    ASSERT_EQ(b.name, t.name);
+    const DType want_type = t.shape.size() < 2   ? DType::kF32
+                            : t.cols() % 32 != 0 ? DType::kF16
+                                                 : DType::kQ8_0;
+    EXPECT_EQ(b.dtype, want_type) << t.name;
+    q8 += b.dtype == DType::kQ8_0;
+    f16 += b.dtype == DType::kF16;
+    std::vector<float> want(t.num_elements()), got(t.num_elements());
+    ASSERT_TRUE((*reader)->DecodeTensorF32(i, want.data(), want.size()).ok());
+    ASSERT_TRUE(b.ToF32(got.data()).ok());
+    if (b.dtype != DType::kQ8_0) continue;
+    std::vector<float> scales(t.num_params);
+    ASSERT_TRUE((*reader)->CopyParams(i, scales.data(), scales.size()).ok());
+    for (size_t k = 0; k < want.size(); ++k) {
+      const float s = scales[k / t.cols()];
+      ASSERT_LE(std::fabs(got[k] - want[k]), 127.0f * s * 0x1p-11f + 1e-12f)
+          << t.name << " [" << k << "]";
+    }
+  }
+  EXPECT_GT(q8, 0u);
+  EXPECT_EQ(f16, 5u);  // ffn_down of each layer: rows of 172
+  bool file_type = false;
+  for (const auto& [k, v] : back->info.metadata) file_type |= k == "general.file_type" && v == "7";
+  EXPECT_TRUE(file_type);
 }
 
 TEST(ExportGguf, RefusesUnsupportedDtypeAndLeavesNoFile) {

@@ -3,7 +3,12 @@
 //
 // Tensors are dequantized to `dtype` (F32 default: exact for every stored
 // form, since int8 x f32 scale products and f16/bf16 values are all exactly
-// representable in f32; F16 halves the size at a small rounding cost).
+// representable in f32; F16 halves the size at a small rounding cost; Q8_0
+// quarters it: int8 tensors keep their codes with the scale rounded to f16,
+// other blocks are rounded as llama-quantize rounds them, whichever is
+// closer per block). 1-D tensors stay F32; a matrix whose rows are not
+// whole Q8_0 blocks is written F16 (llama-quantize's fallback too).
+// general.file_type says the type (0 F32, 1 F16, 7 Q8_0).
 // Hyperparameters go to the `llama.*` keys, the tokenizer to
 // `tokenizer.ggml.*`, and the free metadata (other than keys those cover)
 // as strings.
@@ -23,7 +28,7 @@
 namespace tqf {
 
 struct ExportOptions {
-  DType dtype = DType::kF32;  // kF32 or kF16
+  DType dtype = DType::kF32;  // kF32, kF16 or kQ8_0
   int threads = 0;
   std::function<void(size_t done, size_t total)> progress;
 };

@@ -32,7 +32,7 @@ namespace tqf {
 struct SourceTensor {
   std::string name;               // canonical name
   std::vector<uint64_t> shape;    // row-major, outermost first
-  DType dtype = DType::kF32;      // F32, F16, BF16 or Q8_0
+  DType dtype = DType::kF32;      // F32, F16, BF16 or a ggml block type (Q8_0, Q4_K...)
   const uint8_t* data = nullptr;  // into a mapping the SourceModel owns
   size_t size = 0;                // bytes at data
 

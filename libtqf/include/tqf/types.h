@@ -27,10 +27,28 @@ enum class DType : uint8_t {
   kBF16 = 2,
   kI8 = 3,    // signed 8-bit, with quantization parameters
   kQ8_0 = 4,  // GGUF Q8_0 blocks (source files only)
+  // ggml's other block types, as llama.cpp GGUFs hold them (source files
+  // only: imported by dequantizing exactly as ggml does).
+  kQ4_0 = 5,
+  kQ4_1 = 6,
+  kQ5_0 = 7,
+  kQ5_1 = 8,
+  kQ2_K = 9,
+  kQ3_K = 10,
+  kQ4_K = 11,
+  kQ5_K = 12,
+  kQ6_K = 13,
+  kIQ4_NL = 14,
+  kIQ4_XS = 15,
 };
+// The largest DType value this library knows.
+constexpr uint8_t kMaxDType = 15;
 TQF_EXPORT const char* DTypeName(DType t);
-// Bytes per element for the fixed-width types; 0 for block types (Q8_0).
+// Bytes per element for the fixed-width types; 0 for block types (Q8_0...).
 TQF_EXPORT size_t DTypeSize(DType t);
+// Bits per element as a source file stores the type, block scales included
+// (32 for F32, 8.5 for Q8_0, 4.5 for Q4_K).
+TQF_EXPORT double DTypeBits(DType t);
 
 // How a tensor's values were mapped to int8 (kNone: stored unquantized).
 //   kTensorMinMax: x = scale * (q - zero_point), one (scale, zero_point) per

@@ -2,6 +2,9 @@
 // and the metadata writer `tqf synth` shares.
 #include "tqf/export_gguf.h"
 
+#include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <set>
 
 #include "tqf/gguf_writer.h"
@@ -75,6 +78,96 @@ Status WriteTokenizer(const TokenizerData& t, GgufWriter* w) {
   return w->SetBool(GgufKeyName(GgufKey::kTokenizerAddEos), t.add_eos);
 }
 
+constexpr size_t kQ8Block = 32;
+
+// One Q8_0 block (f16 d, 32 int8) for v[0..32): the better, by squared
+// error, of ggml's own rounding (d = amax / 127, as llama-quantize makes
+// it) and, when the values lie on a tqf code grid s * q (grid > 0), d =
+// f16(s) with q = round(v / d): the int8 codes themselves, so an int8 tqf
+// tensor leaves for Q8_0 with only its scale rounded to f16.
+void EncodeQ8_0(const float* v, float grid, uint8_t* out) {
+  auto encode = [v](float d, int8_t* q) {
+    const float dh = F16ToF32(F32ToF16(d));
+    const float id = dh != 0.0f ? 1.0f / dh : 0.0f;
+    double err = 0;
+    for (size_t j = 0; j < kQ8Block; ++j) {
+      const float r = std::round(v[j] * id);
+      q[j] = static_cast<int8_t>(std::max(-127.0f, std::min(127.0f, r)));
+      const double e = static_cast<double>(v[j]) - static_cast<double>(dh) * q[j];
+      err += e * e;
+    }
+    return err;
+  };
+  float amax = 0;
+  for (size_t j = 0; j < kQ8Block; ++j) amax = std::max(amax, std::fabs(v[j]));
+  int8_t qa[kQ8Block], qb[kQ8Block];
+  float d = amax / 127.0f;
+  const double err_a = encode(d, qa);
+  const int8_t* q = qa;
+  if (grid > 0 && std::isfinite(grid) && encode(grid, qb) < err_a) {
+    d = grid;
+    q = qb;
+  }
+  const uint16_t dh = F32ToF16(d);
+  std::memcpy(out, &dh, 2);  // little-endian hosts only, as the writer
+  std::memcpy(out + 2, q, kQ8Block);
+}
+
+// The code-grid scale of each 32-value block of a row-major tensor, or 0
+// when its values are not s * q on one scale (unquantized, min-max with a
+// zero point, or quantizer blocks that split a Q8_0 block).
+std::vector<float> Q8GridScales(const Reader& reader, size_t index) {
+  const TensorInfo& t = reader.tensors()[index];
+  const uint64_t rows = t.rows(), cols = t.cols(), per_row = cols / kQ8Block;
+  std::vector<float> grid(rows * per_row, 0.0f);
+  const bool channel = t.quant == QuantKind::kChannel;
+  const bool block = t.quant == QuantKind::kBlock && t.quant_block % kQ8Block == 0;
+  if (t.dtype != DType::kI8 || (!channel && !block)) return grid;
+  std::vector<float> params(t.num_params);
+  if (!reader.CopyParams(index, params.data(), params.size()).ok()) return grid;
+  const uint64_t qblocks = block ? (cols + t.quant_block - 1) / t.quant_block : 1;
+  for (uint64_t r = 0; r < rows; ++r) {
+    for (uint64_t b = 0; b < per_row; ++b) {
+      const uint64_t p = channel ? r : r * qblocks + b * kQ8Block / t.quant_block;
+      if (p < params.size()) grid[r * per_row + b] = params[p];
+    }
+  }
+  return grid;
+}
+
+// The type a tensor is exported as: 1-D tensors stay f32 (GGUF convention);
+// Q8_0 needs rows of whole blocks, else f16 (as llama-quantize falls back).
+DType ExportType(const TensorInfo& t, DType want) {
+  if (t.shape.size() < 2) return DType::kF32;
+  if (want == DType::kQ8_0 && t.cols() % kQ8Block != 0) return DType::kF16;
+  return want;
+}
+
+// llama.cpp's general.file_type (llama_ftype) for the export type.
+int FileType(DType t) {
+  switch (t) {
+    case DType::kF16: return 1;   // LLAMA_FTYPE_MOSTLY_F16
+    case DType::kQ8_0: return 7;  // LLAMA_FTYPE_MOSTLY_Q8_0
+    default: return 0;            // LLAMA_FTYPE_ALL_F32
+  }
+}
+
+Status WriteTensorData(const Reader& reader, size_t i, DType dt, const std::vector<float>& values,
+                       GgufWriter* w) {
+  if (dt == DType::kF32) return w->WriteData(values.data(), values.size() * sizeof(float));
+  if (dt == DType::kF16) {
+    std::vector<uint16_t> halves(values.size());
+    for (size_t k = 0; k < values.size(); ++k) halves[k] = F32ToF16(values[k]);
+    return w->WriteData(halves.data(), halves.size() * sizeof(uint16_t));
+  }
+  const std::vector<float> grid = Q8GridScales(reader, i);
+  std::vector<uint8_t> blocks(grid.size() * 34);
+  for (size_t b = 0; b < grid.size(); ++b) {
+    EncodeQ8_0(values.data() + b * kQ8Block, grid[b], blocks.data() + b * 34);
+  }
+  return w->WriteData(blocks.data(), blocks.size());
+}
+
 }  // namespace
 
 Status WriteGgufMetadata(const ModelInfo& m, const GgufMetadataOptions& options, GgufWriter* w) {
@@ -104,20 +197,21 @@ Status WriteGgufMetadata(const ModelInfo& m, const GgufMetadataOptions& options,
 }
 
 Status ExportGguf(const Reader& reader, const std::string& path, const ExportOptions& options) {
-  if (options.dtype != DType::kF32 && options.dtype != DType::kF16) {
+  if (options.dtype != DType::kF32 && options.dtype != DType::kF16 &&
+      options.dtype != DType::kQ8_0) {
     return Status::InvalidArgument(std::string("cannot export tensors as ") +
-                                   DTypeName(options.dtype) + " (f32 or f16)");
+                                   DTypeName(options.dtype) + " (f32, f16 or q8_0)");
   }
   TQF_ASSIGN_OR_RETURN(auto w, GgufWriter::Create(path));
-  TQF_RETURN_IF_ERROR(WriteGgufMetadata(reader.model(), GgufMetadataOptions(), w.get()));
+  GgufMetadataOptions meta;
+  meta.file_type = FileType(options.dtype);
+  TQF_RETURN_IF_ERROR(WriteGgufMetadata(reader.model(), meta, w.get()));
   const auto& tensors = reader.tensors();
   for (const TensorInfo& t : tensors) {
-    // Norms and other 1-D tensors stay f32 (GGUF convention).
-    DType dt = t.shape.size() < 2 ? DType::kF32 : options.dtype;
-    TQF_RETURN_IF_ERROR(w->AddTensor(t.name, t.shape, dt).WithContext("tensor '" + t.name + "'"));
+    TQF_RETURN_IF_ERROR(w->AddTensor(t.name, t.shape, ExportType(t, options.dtype))
+                            .WithContext("tensor '" + t.name + "'"));
   }
   std::vector<float> values;
-  std::vector<uint16_t> halves;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const TensorInfo& t = tensors[i];
     try {
@@ -126,13 +220,8 @@ Status ExportGguf(const Reader& reader, const std::string& path, const ExportOpt
       return Status::ResourceExhausted("tensor '" + t.name + "': cannot allocate its f32 copy");
     }
     TQF_RETURN_IF_ERROR(reader.DecodeTensorF32(i, values.data(), values.size(), options.threads));
-    if (t.shape.size() < 2 || options.dtype == DType::kF32) {
-      TQF_RETURN_IF_ERROR(w->WriteData(values.data(), values.size() * sizeof(float)));
-    } else {
-      halves.resize(values.size());
-      for (size_t k = 0; k < values.size(); ++k) halves[k] = F32ToF16(values[k]);
-      TQF_RETURN_IF_ERROR(w->WriteData(halves.data(), halves.size() * sizeof(uint16_t)));
-    }
+    TQF_RETURN_IF_ERROR(WriteTensorData(reader, i, ExportType(t, options.dtype), values, w.get())
+                            .WithContext("tensor '" + t.name + "'"));
     if (options.progress) options.progress(i + 1, tensors.size());
   }
   return w->Finish();

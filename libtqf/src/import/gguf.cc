@@ -1,7 +1,7 @@
 // GGUF v2/v3 importer: header, metadata key-values (all types, arrays
-// included), tensor infos (F32, F16, BF16, Q8_0) and the aligned data
-// section. Every count, length and offset from the file is checked against
-// the bytes that remain, without overflow, before it is used.
+// included), tensor infos (F32, F16, BF16 and ggml's block types, see
+// ggml_blocks.h) and the aligned data section. Every count, length and offset from the file is
+// checked against the bytes that remain, without overflow, before it is used.
 //
 // GGUF lists a tensor's dims ne0 first (ne0 = the input dimension), so the
 // dims are reversed into SourceTensor's outermost-first shape.
@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "import/ggml_blocks.h"
 #include "import/gguf_meta.h"
 #include "import/import_internal.h"
 #include "tqf/import.h"
@@ -30,15 +31,15 @@ using gguf::ValueType;
 constexpr int kMaxDims = 4;
 constexpr uint32_t kDefaultAlignment = 32;
 
-// ggml type numbers we read, and names of some others for messages.
+// ggml type numbers we read, and names of the others for messages.
 Result<DType> MapGgmlType(uint32_t t, const std::string& tensor) {
   switch (t) {
     case 0: return DType::kF32;
     case 1: return DType::kF16;
-    case 8: return DType::kQ8_0;
     case 30: return DType::kBF16;
     default: break;
   }
+  if (const ggml::BlockType* bt = ggml::FindByGgmlType(t)) return bt->dtype;
   static const char* kNames[] = {
       "F32",     "F16",    "Q4_0",    "Q4_1",  "Q4_2",   "Q4_3",  "Q5_0",  "Q5_1",
       "Q8_0",    "Q8_1",   "Q2_K",    "Q3_K",  "Q4_K",   "Q5_K",  "Q6_K",  "Q8_K",
@@ -47,7 +48,9 @@ Result<DType> MapGgmlType(uint32_t t, const std::string& tensor) {
   std::string name = t < sizeof(kNames) / sizeof(kNames[0]) ? std::string(" (") + kNames[t] + ")"
                                                             : std::string(" (unknown)");
   return Status::NotSupported("GGUF tensor '" + tensor + "': ggml type " + std::to_string(t) +
-                              name + " is not supported (supported: F32, F16, BF16, Q8_0)");
+                              name + " is not supported (supported: F32, F16, BF16, Q4_0, " +
+                              "Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, " +
+                              "IQ4_XS)");
 }
 
 struct TensorInfo {
@@ -84,9 +87,10 @@ Status ReadTensorInfo(Cursor* c, uint32_t alignment, TensorInfo* ti) {
   TQF_RETURN_IF_ERROR(c->U32(&type, "tensor type"));
   TQF_RETURN_IF_ERROR(c->U64(&ti->offset, "tensor offset"));
   TQF_ASSIGN_OR_RETURN(ti->dtype, MapGgmlType(type, ti->name));
-  if (ti->dtype == DType::kQ8_0 && ti->ne[0] % 32 != 0) {
-    return Status::Corruption(where + ": Q8_0 row length ne0 = " + std::to_string(ti->ne[0]) +
-                              " is not a multiple of 32");
+  if (const ggml::BlockType* bt = ggml::FindByDType(ti->dtype); bt && ti->ne[0] % bt->elements) {
+    return Status::Corruption(
+        where + ": " + bt->name + " row length ne0 = " + std::to_string(ti->ne[0]) +
+        " is not a multiple of its block (" + std::to_string(bt->elements) + ")");
   }
   if (ti->offset % alignment != 0) {
     return Status::Corruption(where + ": data offset " + std::to_string(ti->offset) +

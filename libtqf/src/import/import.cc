@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "import/ggml_blocks.h"
 #include "import/import_internal.h"
 #include "tqf/internal/half.h"
 #include "tqf/mapped_file.h"
@@ -16,9 +17,9 @@ namespace tqf {
 namespace import_internal {
 
 bool TensorBytes(DType dtype, uint64_t count, uint64_t* bytes) {
-  if (dtype == DType::kQ8_0) {
-    if (count % 32 != 0) return false;
-    return !MulOverflow(count / 32, 34, bytes);
+  if (const ggml::BlockType* bt = ggml::FindByDType(dtype)) {
+    if (count % bt->elements != 0) return false;
+    return !MulOverflow(count / bt->elements, bt->bytes, bytes);
   }
   const size_t es = DTypeSize(dtype);
   if (es == 0) return false;
@@ -37,9 +38,6 @@ void AddKeepAlive(SourceModel* m, std::shared_ptr<const void> owner) {
 }  // namespace import_internal
 
 namespace {
-
-constexpr size_t kQ8Block = 32;
-constexpr size_t kQ8BlockBytes = 34;  // f16 scale + 32 int8
 
 // Plausibility of a llama2.c header for detection (the importer itself
 // then checks the exact size).
@@ -94,15 +92,13 @@ Status SourceTensor::ToF32(float* out) const {
     case DType::kBF16:
       for (uint64_t i = 0; i < n; ++i) out[i] = BF16ToF32(LoadLE16(p + 2 * i));
       return Status::OK();
-    case DType::kQ8_0:
-      for (uint64_t b = 0; b < n / kQ8Block; ++b) {
-        const uint8_t* blk = p + b * kQ8BlockBytes;
-        const float d = F16ToF32(LoadLE16(blk));
-        const int8_t* q = reinterpret_cast<const int8_t*>(blk + 2);
-        for (size_t i = 0; i < kQ8Block; ++i) out[b * kQ8Block + i] = d * q[i];
-      }
-      return Status::OK();
     case DType::kI8: break;
+    default:
+      if (const ggml::BlockType* bt = ggml::FindByDType(dtype)) {
+        bt->decode(p, n / bt->elements, out);
+        return Status::OK();
+      }
+      break;
   }
   return Status::NotSupported("tensor '" + name + "': cannot convert " + DTypeName(dtype) +
                               " to f32");

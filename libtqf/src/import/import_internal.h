@@ -25,9 +25,9 @@ inline bool AddOverflow(uint64_t a, uint64_t b, uint64_t* out) {
   return __builtin_add_overflow(a, b, out);
 }
 
-// Bytes that `count` elements of `dtype` occupy (Q8_0: 34 bytes per block
-// of 32; count must then be a multiple of 32). false on overflow or a
-// partial Q8_0 block.
+// Bytes that `count` elements of `dtype` occupy (block types: whole
+// blocks, e.g. Q8_0 34 bytes per 32, so count must be a multiple of the
+// block). false on overflow or a partial block.
 bool TensorBytes(DType dtype, uint64_t count, uint64_t* bytes);
 
 // Parses a llama2.c tokenizer.bin image: int32 max_token_length, then per

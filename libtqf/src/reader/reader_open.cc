@@ -285,13 +285,14 @@ Status Reader::Impl::LoadTensorType(const fb::Tensor& ft, const std::string& whe
   }
   const auto dt = static_cast<uint8_t>(ft.dtype());
   if (dt > uint8_t(DType::kI8)) {
-    return Status::NotSupported(where + ": stored dtype " + std::to_string(dt) +
-                                (dt == uint8_t(DType::kQ8_0) ? " (q8_0) is a source-only type"
-                                                             : " unknown to this reader"));
+    return Status::NotSupported(
+        where + ": stored dtype " + std::to_string(dt) +
+        (dt <= kMaxDType ? " (" + std::string(DTypeName(DType(dt))) + ") is a source-only type"
+                         : " unknown to this reader"));
   }
   t->dtype = static_cast<DType>(dt);
   const auto sdt = static_cast<uint8_t>(ft.source_dtype());
-  t->source_dtype = sdt <= uint8_t(DType::kQ8_0) ? static_cast<DType>(sdt) : DType::kF32;
+  t->source_dtype = sdt <= kMaxDType ? static_cast<DType>(sdt) : DType::kF32;
   const auto q = static_cast<uint8_t>(ft.quant());
   if (q > uint8_t(QuantKind::kBlock)) {
     return Status::NotSupported(where + ": quantizer " + std::to_string(q) + " unknown");

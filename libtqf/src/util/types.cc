@@ -1,5 +1,6 @@
 #include "tqf/types.h"
 
+#include "import/ggml_blocks.h"
 #include "tqf/version.h"
 
 namespace tqf {
@@ -13,6 +14,17 @@ const char* DTypeName(DType t) {
     case DType::kBF16: return "bf16";
     case DType::kI8: return "i8";
     case DType::kQ8_0: return "q8_0";
+    case DType::kQ4_0: return "q4_0";
+    case DType::kQ4_1: return "q4_1";
+    case DType::kQ5_0: return "q5_0";
+    case DType::kQ5_1: return "q5_1";
+    case DType::kQ2_K: return "q2_K";
+    case DType::kQ3_K: return "q3_K";
+    case DType::kQ4_K: return "q4_K";
+    case DType::kQ5_K: return "q5_K";
+    case DType::kQ6_K: return "q6_K";
+    case DType::kIQ4_NL: return "iq4_nl";
+    case DType::kIQ4_XS: return "iq4_xs";
   }
   return "unknown";
 }
@@ -23,9 +35,14 @@ size_t DTypeSize(DType t) {
     case DType::kF16: return 2;
     case DType::kBF16: return 2;
     case DType::kI8: return 1;
-    case DType::kQ8_0: return 0;
+    default: return 0;  // block types
   }
   return 0;
+}
+
+double DTypeBits(DType t) {
+  if (const ggml::BlockType* bt = ggml::FindByDType(t)) return ggml::BitsPerWeight(*bt);
+  return 8.0 * static_cast<double>(DTypeSize(t));
 }
 
 const char* QuantKindName(QuantKind q) {

@@ -55,7 +55,7 @@ Result<bool> Generator::Next(int32_t* token, std::string* piece) {
     next_ = sampler_.Sample(&logits_);
   }
   if (stats_.generated_tokens >= options_.max_tokens ||
-      (options_.stop_at_eos && (next_ == tokenizer_.eos_id() || next_ == tokenizer_.bos_id()))) {
+      (options_.stop_at_eos && (tokenizer_.IsStop(next_) || next_ == tokenizer_.bos_id()))) {
     done_ = true;
     stats_.generate_seconds += Since(start);
     return false;

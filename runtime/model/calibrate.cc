@@ -243,7 +243,7 @@ Result<TokenSequences> CalibrationGenerate(Model* model, const Tokenizer& tokeni
       seq.push_back(next);
       ++done;
       if (progress && done % 64 == 0) progress(done, n_tokens);
-      if (next == tokenizer.eos_id()) break;
+      if (tokenizer.IsStop(next)) break;
     }
     out.push_back(std::move(seq));
   }

@@ -40,6 +40,15 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::Create(const TokenizerData& data) 
   }
 }
 
+bool Tokenizer::IsStop(int32_t id) const {
+  if (id < 0) return false;
+  if (id == eos_id_) return true;
+  for (int32_t s : stop_ids_) {
+    if (s == id) return true;
+  }
+  return false;
+}
+
 Status Tokenizer::InitBase(const TokenizerData& data, std::vector<std::string> tokens) {
   const size_t n = tokens.size();
   if (n == 0) return Status::InvalidArgument("tokenizer has no tokens");
@@ -54,6 +63,10 @@ Status Tokenizer::InitBase(const TokenizerData& data, std::vector<std::string> t
   TQF_RETURN_IF_ERROR(CheckId("eos", data.eos_id, n));
   TQF_RETURN_IF_ERROR(CheckId("unk", data.unk_id, n));
   TQF_RETURN_IF_ERROR(CheckId("pad", data.pad_id, n));
+  for (int32_t id : data.stop_ids) {
+    TQF_RETURN_IF_ERROR(CheckId("stop", id, n));
+    if (id >= 0 && id != data.eos_id) stop_ids_.push_back(id);
+  }
   kind_ = data.kind;
   tokens_ = std::move(tokens);
   bos_id_ = data.bos_id;

@@ -134,6 +134,40 @@ TEST(Stories260K, GeneratorPullsTheSameTokensAsGenerate) {
   EXPECT_FALSE(*after);
 }
 
+// Generation ends at any of the tokenizer's stop ids, not only at EOS
+// (Llama 3 instruct ends turns with <|eot_id|>): make the third greedy
+// token a stop id and generation ends before it.
+TEST(Stories260K, GenerationStopsAtEveryStopId) {
+  const std::string path = PackedStories("gguf", "block32", "rans");
+  ASSERT_FALSE(path.empty());
+  auto model = Model::Open(path, ModelOptions());
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  TokenizerData data = (*model)->info().tokenizer;
+  auto tok = Tokenizer::Create(data);
+  ASSERT_TRUE(tok.ok());
+  GenerateOptions go;
+  go.max_tokens = 20;
+  go.sampler.temperature = 0.0f;
+  const std::vector<int32_t> prompt = (*tok)->Encode("Once upon a time", true);
+  auto all = Generate(model->get(), **tok, prompt, go, nullptr, nullptr);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_GE(all->size(), 4u);
+  const int32_t stop = (*all)[2];
+  ASSERT_NE(stop, (*all)[0]);
+  ASSERT_NE(stop, (*all)[1]);
+  data.stop_ids = {data.eos_id, stop};
+  auto stopping = Tokenizer::Create(data);
+  ASSERT_TRUE(stopping.ok()) << stopping.status().ToString();
+  EXPECT_TRUE((*stopping)->IsStop(stop));
+  EXPECT_TRUE((*stopping)->IsStop(data.eos_id));
+  EXPECT_FALSE((*stopping)->IsStop((*all)[0]));
+  auto cut = Generate(model->get(), **stopping, prompt, go, nullptr, nullptr);
+  ASSERT_TRUE(cut.ok()) << cut.status().ToString();
+  EXPECT_EQ(*cut, std::vector<int32_t>(all->begin(), all->begin() + 2));
+  data.stop_ids = {static_cast<int32_t>(data.tokens.size())};
+  EXPECT_FALSE(Tokenizer::Create(data).ok());  // a stop id must be a token
+}
+
 // Running the model on other tokens between two Next() calls overwrites
 // the KV cache; Replay() rebuilds it, and the tokens stay those of an
 // uninterrupted run (a prefill computes each position as single steps do).

@@ -1,6 +1,7 @@
 // Importers: read a model from GGUF v3, safetensors (+ config.json and
 // tokenizer.json beside it), or a llama2.c checkpoint (+ tokenizer.bin) into
 // a SourceModel with canonical tensor names and (out, in) row-major shapes.
+// Hugging Face checkpoints may be sharded (model.safetensors.index.json).
 //
 // Canonical names for LLaMA models (the GGUF convention):
 //   token_embd.weight, output_norm.weight, output.weight,
@@ -65,7 +66,12 @@ struct ImportOptions {
 
 // Detects the format of `path` from its content (GGUF magic; safetensors
 // header; otherwise a llama2.c checkpoint if its header is consistent with
-// its size) and imports it. kNotSupported for unknown formats or tensor
+// its size) and imports it. A directory is read as a Hugging Face model
+// directory (model.safetensors.index.json and its shards, or
+// model.safetensors; config.json and tokenizer.json required,
+// generation_config.json optional); a path ending in
+// ".safetensors.index.json" as a sharded checkpoint's index. Shards are
+// memory-mapped, never copied whole. kNotSupported for unknown formats or tensor
 // types, kCorruption for malformed files, kNotFound for missing files.
 TQF_EXPORT Result<SourceModel> ImportModel(const std::string& path,
                                            const ImportOptions& options = {});
@@ -76,8 +82,10 @@ TQF_EXPORT Result<SourceModel> ImportLlama2c(const std::string& path,
                                              const ImportOptions& options = {});
 
 // Reads a tokenizer on its own: a llama2.c tokenizer.bin (SentencePiece
-// BPE with scores) or a Hugging Face tokenizer.json (byte-level BPE with
-// merges, added/special tokens and the pre-tokenizer regex).
+// BPE with scores) or a Hugging Face tokenizer.json: byte-level BPE (merges,
+// added/special tokens, the pre-tokenizer regex), or SentencePiece-style BPE
+// with byte_fallback (Llama 2, TinyLlama, Mistral), read as kSentencePieceBpe
+// with scores derived from the merge ranks (score = -rank).
 TQF_EXPORT Result<TokenizerData> ImportTokenizer(const std::string& path);
 
 }  // namespace tqf

@@ -131,6 +131,11 @@ struct TokenizerData {
   std::string pre_split_regex;       // byte-level BPE pre-tokenizer pattern
   int32_t bos_id = -1;
   int32_t eos_id = -1;
+  // Every id that ends generation (eos_id among them), when the source
+  // names several (Llama 3 instruct: <|end_of_text|>, <|eom_id|>,
+  // <|eot_id|>); empty: eos_id alone. Stored in the .tqf header as the
+  // metadata entry "tokenizer.stop_ids" (the schema has one eos_id).
+  std::vector<int32_t> stop_ids;
   int32_t pad_id = -1;
   int32_t unk_id = -1;
   bool add_bos = true;

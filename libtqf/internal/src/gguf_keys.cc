@@ -45,9 +45,11 @@ constexpr KeyName kKeys[] = {
     {GgufKey::kTokenizerPaddingId, false, "tokenizer.ggml.padding_token_id"},
     {GgufKey::kTokenizerAddBos, false, "tokenizer.ggml.add_bos_token"},
     {GgufKey::kTokenizerAddEos, false, "tokenizer.ggml.add_eos_token"},
+    {GgufKey::kTokenizerEotId, false, "tokenizer.ggml.eot_token_id"},
+    {GgufKey::kTokenizerEomId, false, "tokenizer.ggml.eom_token_id"},
 };
 
-static_assert(static_cast<int>(GgufKey::kTokenizerAddEos) + 1 == sizeof(kKeys) / sizeof(kKeys[0]),
+static_assert(static_cast<int>(GgufKey::kTokenizerEomId) + 1 == sizeof(kKeys) / sizeof(kKeys[0]),
               "kKeys must list every GgufKey in order");
 
 }  // namespace

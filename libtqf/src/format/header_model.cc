@@ -2,7 +2,9 @@
 #include "format/header_model.h"
 
 #include <cmath>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace tqf::format {
 
@@ -60,11 +62,20 @@ fbs::Offset<fb::Tokenizer> BuildTokenizer(fbs::FlatBufferBuilder& b, const Token
 }
 
 fbs::Offset<fbs::Vector<fbs::Offset<fb::KeyValue>>> BuildMetadata(
-    fbs::FlatBufferBuilder& b, const std::vector<std::pair<std::string, std::string>>& kv) {
+    fbs::FlatBufferBuilder& b, const std::vector<std::pair<std::string, std::string>>& kv,
+    const std::vector<int32_t>& stop_ids) {
   std::vector<fbs::Offset<fb::KeyValue>> out;
   for (const auto& [k, v] : kv) {
+    if (k == kStopIdsKey) continue;  // rewritten from stop_ids below
     auto key = b.CreateString(k);
     auto value = b.CreateString(v);
+    out.push_back(fb::CreateKeyValue(b, key, value));
+  }
+  if (!stop_ids.empty()) {
+    std::string list;
+    for (int32_t id : stop_ids) list += (list.empty() ? "" : ",") + std::to_string(id);
+    auto key = b.CreateString(kStopIdsKey);
+    auto value = b.CreateString(list);
     out.push_back(fb::CreateKeyValue(b, key, value));
   }
   return b.CreateVector(out);
@@ -154,6 +165,29 @@ Status ParseTokenizer(const fb::Tokenizer& tk, TokenizerData* out) {
   return CheckId("unk_id", t.unk_id, n);
 }
 
+// "1,2,3" -> ids, each a token id below n.
+Status ParseStopIds(const std::string& list, size_t n, std::vector<int32_t>* out) {
+  const std::string where = std::string("header metadata ") + kStopIdsKey + " '" + list + "'";
+  size_t i = 0;
+  while (i < list.size()) {
+    int64_t id = 0;
+    size_t digits = 0;
+    for (; i < list.size() && list[i] >= '0' && list[i] <= '9' && digits < 10; ++i, ++digits) {
+      id = id * 10 + (list[i] - '0');
+    }
+    if (digits == 0 || (i < list.size() && list[i] != ',') || static_cast<uint64_t>(id) >= n) {
+      return Status::Corruption(where + ": expected comma-separated token ids below " +
+                                std::to_string(n));
+    }
+    out->push_back(static_cast<int32_t>(id));
+    if (i < list.size()) ++i;  // the comma
+  }
+  if (out->empty() || list.back() == ',') {
+    return Status::Corruption(where + ": expected comma-separated token ids");
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 Status ParseModelInfo(const fb::Header& header, ModelInfo* out) {
@@ -173,6 +207,11 @@ Status ParseModelInfo(const fb::Header& header, ModelInfo* out) {
   if (header.metadata()) {
     for (const fb::KeyValue* kv : *header.metadata()) {
       out->metadata.emplace_back(Str(kv->key()), Str(kv->value()));
+      if (out->metadata.back().first == kStopIdsKey) {
+        out->tokenizer.stop_ids.clear();
+        TQF_RETURN_IF_ERROR(ParseStopIds(out->metadata.back().second, out->tokenizer.tokens.size(),
+                                         &out->tokenizer.stop_ids));
+      }
     }
   }
   return Status::OK();

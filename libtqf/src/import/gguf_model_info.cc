@@ -1,5 +1,6 @@
 // GGUF metadata -> ModelInfo: hyperparameters from `<arch>.*` keys, the
 // tokenizer from `tokenizer.ggml.*`, other scalar keys as string metadata.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <set>
@@ -57,6 +58,18 @@ class Meta {
   std::set<std::string> used_;
 };
 
+// EOS plus llama.cpp's end-of-turn / end-of-message ids, when the file has
+// them: generation ends at any (Llama 3 instruct: 128001, 128009, 128008).
+void SetStopIds(Meta* meta, size_t n, TokenizerData* tok) {
+  std::vector<int32_t> ids;
+  for (GgufKey key :
+       {GgufKey::kTokenizerEosId, GgufKey::kTokenizerEotId, GgufKey::kTokenizerEomId}) {
+    const int32_t id = meta->Id(GgufKeyName(key), n);
+    if (id >= 0 && std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+  }
+  if (ids.size() > 1) tok->stop_ids = std::move(ids);
+}
+
 Status FillTokenizer(Meta* meta, ModelInfo* info) {
   TokenizerData& tok = info->tokenizer;
   const KeyValue* model = meta->Get(GgufKeyName(GgufKey::kTokenizerModel));
@@ -100,6 +113,7 @@ Status FillTokenizer(Meta* meta, ModelInfo* info) {
   }
   tok.bos_id = meta->Id(GgufKeyName(GgufKey::kTokenizerBosId), n);
   tok.eos_id = meta->Id(GgufKeyName(GgufKey::kTokenizerEosId), n);
+  SetStopIds(meta, n, &tok);
   tok.unk_id = meta->Id(GgufKeyName(GgufKey::kTokenizerUnknownId), n);
   tok.pad_id = meta->Id(GgufKeyName(GgufKey::kTokenizerPaddingId), n);
   if (const KeyValue* b = meta->Get(GgufKeyName(GgufKey::kTokenizerAddBos)); b && b->IsInteger()) {

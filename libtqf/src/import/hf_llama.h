@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "tqf/import.h"
 
@@ -18,6 +19,35 @@ namespace tqf::hf {
 // into m->buffers. Other architectures only set hparams.architecture.
 // kCorruption for malformed JSON or inconsistent shapes.
 Status ApplyConfig(const std::string& config_path, SourceModel* m);
+
+// kNotFound naming `dir`config.json or `dir`tokenizer.json when either is
+// missing. `dir` is empty or ends in '/'.
+Status RequireSidecars(const std::string& dir);
+
+// Applies what lies in `dir` (empty or ending in '/') beside the weights:
+// config.json (ApplyConfig), tokenizer.json (an unsupported one becomes an
+// "import.note" metadata entry) and generation_config.json (its
+// eos_token_id, an int or a list, becomes tokenizer.eos_id = the first and
+// tokenizer.stop_ids = all). kCorruption for malformed files.
+Status ApplySidecars(const std::string& dir, SourceModel* m);
+
+// generation_config.json's eos_token_id as a list (empty when absent or
+// null). kCorruption for malformed JSON or non-id entries.
+Result<std::vector<int32_t>> ReadGenerationStopIds(const std::string& path);
+
+// A sharded checkpoint: `index_path` names model.safetensors.index.json;
+// its weight_map's shards are memory-mapped (kept alive by the result) and
+// merged into one model, then ApplySidecars. kCorruption naming the file and
+// tensor for a shard path outside the directory, a tensor missing from its
+// shard, in two shards or not in weight_map; kNotFound for a missing shard
+// or a missing config.json / tokenizer.json.
+Result<SourceModel> ImportSafetensorsIndex(const std::string& index_path);
+
+// A Hugging Face model directory: model.safetensors.index.json if present,
+// else model.safetensors; both need config.json and tokenizer.json.
+Result<SourceModel> ImportDirectory(const std::string& dir);
+
+bool IsDirectory(const std::string& path);
 
 // Rows of a (rows x row_bytes) matrix reordered as
 // reshape(n_head, 2, rows/n_head/2, ...).swapaxes(1, 2): output row

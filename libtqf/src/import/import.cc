@@ -7,6 +7,7 @@
 #include <string>
 
 #include "import/ggml_blocks.h"
+#include "import/hf_llama.h"
 #include "import/import_internal.h"
 #include "tqf/internal/half.h"
 #include "tqf/mapped_file.h"
@@ -50,6 +51,10 @@ bool LooksLikeLlama2c(const uint8_t* d, size_t n) {
   return dim > 0 && hidden > 0 && layers > 0 && heads > 0 && kv > 0 && vocab > 0 && seq > 0 &&
          dim % heads == 0 && kv <= heads && dim <= (1 << 20) && hidden <= (1 << 22) &&
          layers <= 4096 && vocab <= (1 << 24);
+}
+
+bool EndsWith(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
 
 }  // namespace
@@ -105,10 +110,12 @@ Status SourceTensor::ToF32(float* out) const {
 }
 
 Result<SourceModel> ImportModel(const std::string& path, const ImportOptions& options) {
+  if (hf::IsDirectory(path)) return hf::ImportDirectory(path);
   TQF_ASSIGN_OR_RETURN(std::shared_ptr<const MappedFile> file, MappedFile::Open(path));
   const uint8_t* d = file->data();
   const size_t n = file->size();
   if (n >= 4 && std::memcmp(d, "GGUF", 4) == 0) return ImportGguf(path);
+  if (EndsWith(path, ".safetensors.index.json")) return hf::ImportSafetensorsIndex(path);
   if (n >= 9) {
     const uint64_t header_len = LoadLE64(d);
     if (header_len >= 2 && header_len <= n - 8 && d[8] == '{') return ImportSafetensors(path);

@@ -14,6 +14,10 @@
 #include "tqf/result.h"
 #include "tqf/types.h"
 
+namespace tqf::json {
+class Value;
+}  // namespace tqf::json
+
 namespace tqf::import_internal {
 
 // *out = a * b; false on uint64 overflow.
@@ -38,8 +42,18 @@ bool TensorBytes(DType dtype, uint64_t count, uint64_t* bytes);
 Result<TokenizerData> ParseLlama2cTokenizer(const uint8_t* data, size_t size,
                                             int64_t expected_tokens, const std::string& where);
 
-// Parses a Hugging Face tokenizer.json (byte-level BPE): see ImportTokenizer.
+// Parses a Hugging Face tokenizer.json (byte-level BPE, or SentencePiece-
+// style BPE with byte_fallback): see ImportTokenizer.
 Result<TokenizerData> ParseHfTokenizerJson(std::string_view text, const std::string& where);
+
+// Turns `tok`, read from a byte_fallback tokenizer.json `doc` (tokens,
+// token types, merges), into a kSentencePieceBpe tokenizer: scores from
+// merge ranks, byte/control/unknown token types, BOS/EOS/UNK, add_bos from
+// the post-processor (tokenizer_hf_spm.cc). kNotSupported when the
+// normalizer / pre-tokenizer is not SentencePiece's metaspace handling;
+// kCorruption for a merge that is not "a b" or makes no vocabulary token.
+Status ToSentencePiece(const json::Value& doc, const json::Value& model, const std::string& where,
+                       TokenizerData* tok);
 
 // Directory part of `path` including the trailing '/', or "" for a bare name.
 std::string DirName(const std::string& path);

@@ -140,22 +140,7 @@ Result<SourceModel> ImportSafetensors(const std::string& path) {
   SourceModel m = std::move(r).value();
   m.path = path;
   import_internal::AddKeepAlive(&m, file);
-  const std::string dir = import_internal::DirName(path);
-  if (import_internal::FileExists(dir + "config.json")) {
-    TQF_RETURN_IF_ERROR(hf::ApplyConfig(dir + "config.json", &m));
-  }
-  const std::string tok_path = dir + "tokenizer.json";
-  if (import_internal::FileExists(tok_path)) {
-    Result<TokenizerData> tok = ImportTokenizer(tok_path);
-    if (tok.ok()) {
-      m.info.tokenizer = std::move(tok).value();
-      m.info.metadata.emplace_back("tokenizer.source", tok_path);
-    } else if (tok.status().IsNotSupported()) {
-      m.info.metadata.emplace_back("import.note", tok.status().message());
-    } else {
-      return tok.status();
-    }
-  }
+  TQF_RETURN_IF_ERROR(hf::ApplySidecars(import_internal::DirName(path), &m));
   return m;
 }
 

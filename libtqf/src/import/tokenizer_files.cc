@@ -1,5 +1,6 @@
 // Tokenizer files on their own: llama2.c tokenizer.bin and Hugging Face
-// tokenizer.json (byte-level BPE), plus small path helpers.
+// tokenizer.json (byte-level BPE; SentencePiece-style BPE with byte_fallback
+// continues in tokenizer_hf_spm.cc), plus small path helpers.
 #include <sys/stat.h>
 
 #include <cstring>
@@ -60,10 +61,6 @@ Result<const json::Value*> FindBpeModel(const json::Value& doc, const std::strin
   if (bf && !bf->is_bool() && !bf->is_null()) {
     return Status::Corruption(where + ": model.byte_fallback is a " + json::TypeName(bf->type()) +
                               ", expected true or false");
-  }
-  if (bf && bf->as_bool()) {
-    return Status::NotSupported(where + ": SentencePiece-style BPE with byte_fallback " +
-                                "(use the model's tokenizer.bin or GGUF instead)");
   }
   return model;
 }
@@ -281,6 +278,14 @@ Result<TokenizerData> ParseHfTokenizerJson(std::string_view text, const std::str
     return Status::ResourceExhausted(where + ": out of memory building the vocabulary");
   }
   if (tok.tokens.empty()) return Status::Corruption(where + ": empty vocabulary");
+  if (const json::Value* bf = model->Find("byte_fallback"); bf && bf->as_bool()) {
+    try {
+      TQF_RETURN_IF_ERROR(ToSentencePiece(doc, *model, where, &tok));
+    } catch (const std::bad_alloc&) {
+      return Status::ResourceExhausted(where + ": out of memory deriving token scores");
+    }
+    return tok;
+  }
   if (const json::Value* pre = doc.Find("pre_tokenizer")) {
     if (const std::string* re = FindSplitRegex(*pre, 0)) tok.pre_split_regex = *re;
   }

@@ -428,7 +428,7 @@ void Writer::Impl::BuildHeader(fbs::FlatBufferBuilder* b, const Extent& plain,
                                const Extent& index) const {
   auto hp = format::BuildHyperparameters(*b, model.hparams);
   auto tok = format::BuildTokenizer(*b, model.tokenizer);
-  auto meta = format::BuildMetadata(*b, model.metadata);
+  auto meta = format::BuildMetadata(*b, model.metadata, model.tokenizer.stop_ids);
   std::vector<fbs::Offset<fb::Section>> sections;
   auto add_section = [&](fb::SectionKind kind, const Extent& e) {
     fb::Extent ext(e.begin, e.end - e.begin);

@@ -5,7 +5,8 @@
 // tokens (an iterator in another language, a server interleaving work);
 // Generate is a loop over it, so both give the same tokens.
 //
-// Stops after `max_tokens` new tokens, at EOS or BOS (when stop_at_eos), or
+// Stops after `max_tokens` new tokens, at EOS, another stop id (Tokenizer::IsStop)
+// or BOS (when stop_at_eos), or
 // when the context is full.
 //
 // Thread-safety: drives one Model; one call at a time per Model. Anything

@@ -45,8 +45,8 @@ class Tokenizer {
   //   kNotSupported     kind kNone or unknown; a byte-level pre-tokenizer
   //                     pattern other than Llama 3's or GPT-2's;
   //   kInvalidArgument  no tokens; scores/token_types of the wrong length;
-  //                     SentencePiece without scores; bos/eos/unk/pad id
-  //                     out of range;
+  //                     SentencePiece without scores; bos/eos/unk/pad or
+  //                     stop id out of range;
   //   kCorruption       a merge that is not "a b" or names tokens the
   //                     vocabulary lacks.
   static Result<std::unique_ptr<Tokenizer>> Create(const TokenizerData& data);
@@ -82,6 +82,9 @@ class Tokenizer {
   int32_t vocab_size() const { return static_cast<int32_t>(tokens_.size()); }
   int32_t bos_id() const { return bos_id_; }  // -1 if none
   int32_t eos_id() const { return eos_id_; }  // -1 if none
+  // Whether generation ends at `id`: eos_id() or one of the data's
+  // stop_ids (Llama 3 instruct ends turns with <|eot_id|> or <|eom_id|>).
+  bool IsStop(int32_t id) const;
   int32_t unk_id() const { return unk_id_; }  // -1 if none
   // Whether the model's metadata asks for BOS at the start of a prompt.
   bool add_bos_default() const { return add_bos_default_; }
@@ -111,6 +114,7 @@ class Tokenizer {
   bool strip_leading_space_ = false;
   int32_t bos_id_ = -1;
   int32_t eos_id_ = -1;
+  std::vector<int32_t> stop_ids_;  // besides eos_id_
   int32_t unk_id_ = -1;
   bool add_bos_default_ = true;
 

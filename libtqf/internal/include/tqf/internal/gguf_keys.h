@@ -47,6 +47,8 @@ enum class GgufKey {
   kTokenizerPaddingId,
   kTokenizerAddBos,
   kTokenizerAddEos,
+  kTokenizerEotId,  // end of turn (Llama 3 <|eot_id|>): also ends generation
+  kTokenizerEomId,  // end of message (Llama 3.1 <|eom_id|>): also ends generation
 };
 
 // The key's name. Hyperparameter keys are per architecture: "<arch>.suffix"

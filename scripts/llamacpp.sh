@@ -7,9 +7,10 @@
 # usage: scripts/llamacpp.sh [DIR]
 #   DIR  the cache (default: $TQF_LLAMACPP_DIR, else build/llamacpp). After a
 #        successful run DIR/bin holds llama-quantize, llama-simple,
-#        llama-bench, llama-perplexity and tqf's ggml_dump probe
-#        (tests/interop/ggml_dump.cc, built against the same ggml); a later
-#        run with the same version and probe source returns at once.
+#        llama-bench, llama-perplexity and tqf's probes ggml_dump and
+#        llama_logits (tests/interop/*.cc, built against the same ggml and
+#        libllama); a later run with the same version and probe sources
+#        returns at once.
 # Fails loudly (non-zero exit, the reason on stderr) when npm, git, cmake
 # or the compiler cannot produce them: callers must not skip.
 set -euo pipefail
@@ -20,8 +21,9 @@ jobs=$(nproc 2>/dev/null || echo 2)
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 stamp="$dir/stamp"
-want="node-llama-cpp@$version $(sha256sum "$root/tests/interop/ggml_dump.cc" | cut -c1-16)"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$dir/bin/ggml_dump" ]; then
+probes=(ggml_dump llama_logits)
+want="node-llama-cpp@$version $(cd "$root/tests/interop" && cat ggml_dump.cc llama_logits.cc | sha256sum | cut -c1-16)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$dir/bin/llama_logits" ]; then
   echo "$dir"
   exit 0
 fi
@@ -53,10 +55,12 @@ mkdir -p "$dir/bin"
 for t in llama-quantize llama-simple llama-bench llama-perplexity; do
   cp "$dir/build/bin/$t" "$dir/bin/$t"
 done
-# The probe links the same static ggml/llama libraries.
+# The probes link the same static ggml/llama libraries.
 libs=$(find "$dir/build" -name 'libllama.a' -o -name 'libggml*.a' | sort)
-c++ -std=c++17 -O2 -o "$dir/bin/ggml_dump" "$root/tests/interop/ggml_dump.cc" \
-  -I"$dir/src/include" -I"$dir/src/ggml/include" -Wl,--start-group $libs -Wl,--end-group \
-  -fopenmp -lpthread -ldl >> "$log" 2>&1 || fail "building the ggml_dump probe failed"
+for p in "${probes[@]}"; do
+  c++ -std=c++17 -O2 -o "$dir/bin/$p" "$root/tests/interop/$p.cc" \
+    -I"$dir/src/include" -I"$dir/src/ggml/include" -Wl,--start-group $libs -Wl,--end-group \
+    -fopenmp -lpthread -ldl >> "$log" 2>&1 || fail "building the $p probe failed"
+done
 echo "$want" > "$stamp"
 echo "$dir"

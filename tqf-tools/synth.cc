@@ -26,6 +26,7 @@
 #include "tqf/gguf_writer.h"
 #include "tqf/import.h"
 #include "tqf/internal/half.h"
+#include "tqf/internal/rope.h"
 #include "tqf/quantize.h"
 
 namespace tqf::tools {
@@ -33,7 +34,7 @@ namespace {
 
 const char kUsage[] =
     "usage: tqf synth SHAPE -o OUT.gguf [--seed S] [--tokenizer FILE] [--threads N]\n"
-    "  SHAPE             llama-3.2-1b, smollm-135m, tiny or tiny256 (--list shows them)\n"
+    "  SHAPE             llama-3.2-1b, smollm-135m, tiny, tiny256, tiny-llama3 (--list)\n"
     "  -o OUT.gguf       output file (written to a temporary file, then renamed)\n"
     "  --seed S          random seed (default 1)\n"
     "  --tokenizer FILE  use this byte-level BPE tokenizer (tokenizer.json) instead\n"
@@ -90,28 +91,6 @@ void FillStudentT(Rng* rng, float scale, float* out, size_t n) {
       out[i + k] = scale * z[k] / std::sqrt(v);
     }
   }
-}
-
-// llama.cpp's rope_freqs for Llama 3 rope scaling (convert_hf_to_gguf.py).
-std::vector<float> RopeFreqs(const SynthShape& s) {
-  const uint32_t head_dim = s.dim / s.n_heads;
-  const double low_wavelen = s.rope_original_context / s.rope_low_freq;
-  const double high_wavelen = s.rope_original_context / s.rope_high_freq;
-  std::vector<float> f;
-  for (uint32_t i = 0; i < head_dim; i += 2) {
-    const double freq = 1.0 / std::pow(s.rope_theta, static_cast<double>(i) / head_dim);
-    const double wavelen = 2 * 3.14159265358979323846 / freq;
-    if (wavelen < high_wavelen) {
-      f.push_back(1.0f);
-    } else if (wavelen > low_wavelen) {
-      f.push_back(s.rope_factor);
-    } else {
-      const double smooth = (s.rope_original_context / wavelen - s.rope_low_freq) /
-                            (s.rope_high_freq - s.rope_low_freq);
-      f.push_back(static_cast<float>(1.0 / ((1 - smooth) / s.rope_factor + smooth)));
-    }
-  }
-  return f;
 }
 
 std::vector<TensorPlan> PlanTensors(const SynthShape& s) {
@@ -316,7 +295,9 @@ Status WriteTensor(const TensorPlan& t, size_t index, uint64_t seed, const std::
 // chunk whatever the model's size.
 Status WriteTensors(const SynthShape& shape, const std::vector<TensorPlan>& plan, uint64_t seed,
                     const std::string& label, GgufWriter* w) {
-  const std::vector<float> rope = shape.rope_factor > 0 ? RopeFreqs(shape) : std::vector<float>();
+  // Llama 3 rope scaling as llama.cpp's converter writes it (divisors).
+  const std::vector<float> rope =
+      Llama3RopeDivisors(SynthModelInfo(shape, TokenizerData()).hparams, shape.dim / shape.n_heads);
   std::vector<float> f32(kChunk);
   std::vector<uint16_t> f16(kChunk);
   Progress progress(label);

@@ -22,6 +22,11 @@ const SynthShape kShapes[] = {
     // (K-quants), head_dim 64.
     {"tiny256", "for tests: 2 layers, dim 256, ffn 512, 4/2 heads, vocab 512, untied", 2, 256, 512,
      4, 2, 512, 512, false, 10000.0f, 1e-5f, 0.0f, 0.0f, 0.0f, 0},
+    // For interop tests: tiny256 with Llama 3 rope scaling whose original
+    // context is 32 positions, so the scaling changes attention within a
+    // few dozen positions.
+    {"tiny-llama3", "for tests: tiny256 with Llama 3 rope scaling (factor 8, original context 32)",
+     2, 256, 512, 4, 2, 512, 512, false, 500000.0f, 1e-5f, 8.0f, 1.0f, 4.0f, 32},
 };
 
 // GPT-2's byte-to-unicode character for `b`, as UTF-8.

@@ -174,7 +174,7 @@ Status Model::Init(std::shared_ptr<const Reader> reader, const ModelOptions& opt
   ResolvedTensors tensors;
   TQF_RETURN_IF_ERROR(ResolveTensors(&tensors));
   TQF_RETURN_IF_ERROR(HoldResidentWeights(tensors, options.layer_source.get()));
-  ComputeRopeFrequencies();
+  TQF_RETURN_IF_ERROR(ComputeRopeFrequencies());
   TQF_RETURN_IF_ERROR(ConnectLayers(tensors.layers, options));
   buf_ = std::make_unique<Buffers>();
   return buf_->Allocate(*this);
@@ -358,16 +358,53 @@ Status Model::HoldNorm(size_t tensor_index, std::vector<float>* v) {
   return reader_->DecodeTensorF32(tensor_index, v->data(), dim_, 1);
 }
 
-// RoPE inverse frequencies, with Llama 3 scaling when the file asks.
-void Model::ComputeRopeFrequencies() {
+// RoPE inverse frequencies, with Llama 3 scaling when the file asks: as
+// parameters (Hugging Face's rope_scaling) or as llama.cpp's per-frequency
+// divisors, the tensor rope_freqs.weight (head_dim / 2 values, > 0). Files
+// from older tqf tools hold both; they must then agree.
+Status Model::ComputeRopeFrequencies() {
   const Hyperparameters& hp = hparams();
+  std::vector<float> divisors;
+  TQF_RETURN_IF_ERROR(ReadRopeDivisors(&divisors));
+  const bool by_params = hp.rope_scaling_factor > 0.0f;
+  if (by_params && !divisors.empty()) {
+    const std::vector<float> implied = Llama3RopeDivisors(hp, static_cast<uint32_t>(head_dim_));
+    for (size_t i = 0; i < divisors.size(); ++i) {
+      if (std::fabs(divisors[i] - implied[i]) > 1e-3f * implied[i]) {
+        return Status::InvalidArgument(
+            std::string(kRopeFreqsTensor) + "[" + std::to_string(i) +
+            "] = " + std::to_string(divisors[i]) + " contradicts the rope scaling parameters (" +
+            std::to_string(implied[i]) + "); a model has one or the other");
+      }
+    }
+    divisors.clear();  // the same scaling: apply it once, from the parameters
+  }
   rope_freq_.resize(head_dim_ / 2);
   for (size_t i = 0; i < head_dim_ / 2; ++i) {
     float freq =
         1.0f / std::pow(hp.rope_theta, static_cast<float>(2 * i) / static_cast<float>(head_dim_));
-    if (hp.rope_scaling_factor > 0.0f) freq = Llama3ScaleFrequency(freq, hp);
+    if (by_params) freq = Llama3ScaleFrequency(freq, hp);
+    if (!divisors.empty()) freq /= divisors[i];
     rope_freq_[i] = freq;
   }
+  return Status::OK();
+}
+
+// rope_freqs.weight when the file has it (else leaves `out` empty).
+Status Model::ReadRopeDivisors(std::vector<float>* out) {
+  Result<size_t> found = reader_->FindTensor(kRopeFreqsTensor);
+  if (!found.ok()) return Status::OK();
+  TQF_ASSIGN_OR_RETURN(size_t i, CheckTensor(*reader_, kRopeFreqsTensor, {head_dim_ / 2},
+                                             "one divisor per rotary frequency"));
+  out->resize(head_dim_ / 2);
+  TQF_RETURN_IF_ERROR(reader_->DecodeTensorF32(i, out->data(), out->size(), 1));
+  for (float d : *out) {
+    if (!(d > 0.0f) || !std::isfinite(d)) {
+      return Status::InvalidArgument(std::string(kRopeFreqsTensor) + ": divisor " +
+                                     std::to_string(d) + " (each must be finite and > 0)");
+    }
+  }
+  return Status::OK();
 }
 
 Status Model::ConnectLayers(const std::vector<std::vector<size_t>>& layers,
@@ -385,19 +422,6 @@ Status Model::ConnectLayers(const std::vector<std::vector<size_t>>& layers,
     provider_ = std::make_shared<LayerProvider>(reader_.get(), layers, popts);
   }
   return provider_->Bind(*reader_, layers);
-}
-
-float Llama3ScaleFrequency(float freq, const Hyperparameters& hp) {
-  const float kPi = 3.14159265358979323846f;
-  const float old_ctx = static_cast<float>(hp.rope_original_context);
-  const float low_wavelen = old_ctx / hp.rope_low_freq_factor;
-  const float high_wavelen = old_ctx / hp.rope_high_freq_factor;
-  const float wavelen = 2.0f * kPi / freq;
-  if (wavelen < high_wavelen) return freq;
-  if (wavelen > low_wavelen) return freq / hp.rope_scaling_factor;
-  const float smooth = (old_ctx / wavelen - hp.rope_low_freq_factor) /
-                       (hp.rope_high_freq_factor - hp.rope_low_freq_factor);
-  return (1.0f - smooth) * freq / hp.rope_scaling_factor + smooth * freq;
 }
 
 size_t Model::kv_cache_bytes() const { return 2 * n_layers_ * ctx_size_ * kv_dim_ * sizeof(float); }

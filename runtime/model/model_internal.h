@@ -6,13 +6,11 @@
 #include <memory>
 #include <vector>
 
+#include "tqf/internal/rope.h"
 #include "tqf/rt/kernels.h"
 #include "tqf/rt/model.h"
 
 namespace tqf::rt {
-
-// Llama 3 ("llama3" rope type) adjustment of one RoPE inverse frequency.
-float Llama3ScaleFrequency(float freq, const Hyperparameters& hp);
 
 // Activations for one pass of up to max_batch tokens, and the KV cache.
 struct Model::Buffers {

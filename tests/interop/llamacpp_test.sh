@@ -8,7 +8,15 @@
 #   2. GGUFs llama-quantize makes (every type tqf imports) import into tqf,
 #      and the values tqf decodes equal ggml's dequantization bit for bit
 #      (tqf pack --quant raw keeps them as f32; tqf unpack writes them back).
+#   3. Llama 3 rope scaling: a synthetic model whose original context is 32
+#      positions gives the same logits (within a float tolerance) in tqf
+#      and llama.cpp over 200 positions, from llama.cpp's form (the
+#      rope_freqs.weight divisors) and from the parameter form (what a
+#      Hugging Face rope_scaling imports to), and tqf's export of the latter
+#      loads in llama.cpp with the same logits; dropping the scaling changes
+#      them by far more than the tolerance (so the check can fail).
 # usage: tests/interop/llamacpp_test.sh TQF_BIN SHARED_DIR [LLAMACPP_DIR]
+# Needs the tqf Python module on PYTHONPATH (for its logits) and numpy.
 set -uo pipefail
 tqf=$1 shared=$2
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -63,6 +71,41 @@ for q in Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K_M Q4_K_M Q5_K_M Q6_K IQ4_NL IQ4_XS; 
   done < "$work/a.list"
   printf '%-8s %-34s %s\n' "$q" "$types" "$same/$((same + differ)) tensors bit-identical"
 done
+
+echo "== 3. Llama 3 rope scaling: logits agree with llama.cpp"
+# Tolerance: the two runtimes differ by float rounding (llama.cpp rounds
+# activations to f16 for f16 weights): 0.007 measured on logits up to ~5.
+tol=0.02 control=0.5
+export PYTHONPATH="$llama/src/gguf-py${PYTHONPATH:+:$PYTHONPATH}"
+# Debian's python3 (numpy, the tqf module's ABI) unless told otherwise.
+py=${TQF_PYTHON:-python3}
+[ -z "${TQF_PYTHON:-}" ] && [ -x /usr/bin/python3 ] && py=/usr/bin/python3
+$py -c "import tqf, numpy, gguf" 2>"$work/py.err" || fail "python: $(tail -1 "$work/py.err")"
+$py -c "import random; r = random.Random(5); print(*(r.randrange(1, 512) for _ in range(200)))" \
+  > "$work/ids"
+logits() { "$llama/bin/llama_logits" "$1" "$2" $(cat "$work/ids") || fail "llama_logits $1"; }
+same() {  # NAME TQF LOGITS MODE TOL
+  if out=$($py "$root/tests/interop/compare_logits.py" "$2" "$3" "$work/ids" "$4" "$5"); then
+    echo "ok   $1: $out"
+  else
+    fail "$1: $out"
+  fi
+}
+"$tqf" synth tiny-llama3 -o "$work/l3.gguf" >/dev/null || fail "synth tiny-llama3"
+$py "$root/tests/interop/regguf.py" "$work/l3.gguf" "$work/l3-params.gguf" params 8 1 4 32 &&
+  $py "$root/tests/interop/regguf.py" "$work/l3.gguf" "$work/l3-none.gguf" none ||
+  fail "rewriting the GGUF with gguf-py"
+for v in l3 l3-params l3-none; do
+  "$tqf" pack "$work/$v.gguf" -o "$work/$v.tqf" --quant raw --quiet || fail "pack $v"
+done
+logits "$work/l3.gguf" "$work/llama.f32"
+same "llama.cpp form (rope_freqs.weight)" "$work/l3.tqf" "$work/llama.f32" same $tol
+same "parameter form (rope.scaling keys)" "$work/l3-params.tqf" "$work/llama.f32" same $tol
+"$tqf" unpack "$work/l3-params.tqf" -o "$work/l3-back.gguf" >/dev/null || fail "unpack l3-params"
+logits "$work/l3-back.gguf" "$work/back.f32"
+same "tqf's export of the parameter form, in llama.cpp" "$work/l3-params.tqf" "$work/back.f32" \
+  same $tol
+same "control: scaling dropped differs" "$work/l3-none.tqf" "$work/llama.f32" differ $control
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures failure(s)"

@@ -5,6 +5,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
 
 #include "test_util.h"
 #include "tqf/export_gguf.h"
@@ -109,9 +112,12 @@ TEST(ExportGguf, Q8_0KeepsInt8CodesAndFallsBackToF16) {
   }
   EXPECT_GT(q8, 0u);
   EXPECT_EQ(f16, 5u);  // ffn_down of each layer: rows of 172
-  bool file_type = false;
-  for (const auto& [k, v] : back->info.metadata) file_type |= k == "general.file_type" && v == "7";
-  EXPECT_TRUE(file_type);
+  // general.file_type = 7 (u32 type 4, value 7), as llama.cpp reads it.
+  std::ifstream in(dir + "/q8.gguf", std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  const std::string key = "general.file_type";
+  const std::string want = key + std::string("\x04\0\0\0\x07\0\0\0", 8);
+  EXPECT_NE(bytes.find(want), std::string::npos);
 }
 
 TEST(ExportGguf, RefusesUnsupportedDtypeAndLeavesNoFile) {

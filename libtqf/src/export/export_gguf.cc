@@ -11,6 +11,7 @@
 #include "tqf/internal/gguf_keys.h"
 #include "tqf/internal/half.h"
 #include "tqf/internal/pretokenizer.h"
+#include "tqf/internal/rope.h"
 #include "tqf/quantize.h"
 
 namespace tqf {
@@ -36,17 +37,9 @@ Status WriteHparams(const Hyperparameters& h, const std::string& arch, GgufWrite
   TQF_RETURN_IF_ERROR(u32(GgufKey::kVocabSize, h.vocab_size));
   TQF_RETURN_IF_ERROR(w->SetF32(GgufKeyName(GgufKey::kRmsEpsilon, arch), h.norm_eps));
   TQF_RETURN_IF_ERROR(w->SetF32(GgufKeyName(GgufKey::kRopeFreqBase, arch), h.rope_theta));
-  if (h.rope_scaling_factor > 0) {
-    TQF_RETURN_IF_ERROR(w->SetString(GgufKeyName(GgufKey::kRopeScalingType, arch), "llama3"));
-    TQF_RETURN_IF_ERROR(
-        w->SetF32(GgufKeyName(GgufKey::kRopeScalingFactor, arch), h.rope_scaling_factor));
-    TQF_RETURN_IF_ERROR(
-        w->SetF32(GgufKeyName(GgufKey::kRopeScalingLowFreqFactor, arch), h.rope_low_freq_factor));
-    TQF_RETURN_IF_ERROR(
-        w->SetF32(GgufKeyName(GgufKey::kRopeScalingHighFreqFactor, arch), h.rope_high_freq_factor));
-    TQF_RETURN_IF_ERROR(w->SetU32(GgufKeyName(GgufKey::kRopeScalingOriginalContext, arch),
-                                  h.rope_original_context));
-  }
+  // Llama 3 rope scaling is not written as keys: llama.cpp knows no
+  // "llama3" scaling type. Its converter's form, the rope_freqs.weight
+  // divisors, goes with the tensors (ExportGguf, tqf synth).
   return Status::OK();
 }
 
@@ -211,6 +204,14 @@ Status ExportGguf(const Reader& reader, const std::string& path, const ExportOpt
     TQF_RETURN_IF_ERROR(w->AddTensor(t.name, t.shape, ExportType(t, options.dtype))
                             .WithContext("tensor '" + t.name + "'"));
   }
+  // Llama 3 rope scaling held as parameters leaves as llama.cpp's divisors.
+  const Hyperparameters& h = reader.model().hparams;
+  const uint32_t head_dim = h.head_dim ? h.head_dim : (h.n_heads ? h.dim / h.n_heads : 0);
+  std::vector<float> divisors;
+  if (!reader.FindTensor(kRopeFreqsTensor).ok()) divisors = Llama3RopeDivisors(h, head_dim);
+  if (!divisors.empty()) {
+    TQF_RETURN_IF_ERROR(w->AddTensor(kRopeFreqsTensor, {divisors.size()}, DType::kF32));
+  }
   std::vector<float> values;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const TensorInfo& t = tensors[i];
@@ -223,6 +224,9 @@ Status ExportGguf(const Reader& reader, const std::string& path, const ExportOpt
     TQF_RETURN_IF_ERROR(WriteTensorData(reader, i, ExportType(t, options.dtype), values, w.get())
                             .WithContext("tensor '" + t.name + "'"));
     if (options.progress) options.progress(i + 1, tensors.size());
+  }
+  if (!divisors.empty()) {
+    TQF_RETURN_IF_ERROR(w->WriteData(divisors.data(), divisors.size() * sizeof(float)));
   }
   return w->Finish();
 }

@@ -197,7 +197,9 @@ Status FillModelInfo(const std::vector<KeyValue>& kvs, const std::vector<SourceT
   Meta meta(kvs);
   TQF_RETURN_IF_ERROR(FillTokenizer(&meta, info));
   TQF_RETURN_IF_ERROR(FillHparams(&meta, tensors, info));
+  // Storage details of the GGUF itself, which a .tqf re-stores its own way.
   meta.Get(GgufKeyName(GgufKey::kAlignment));
+  meta.Get(GgufKeyName(GgufKey::kFileType));
   info->metadata.emplace_back("source.format", "gguf");
   for (const KeyValue& kv : kvs) {
     if (kv.type == ValueType::kArray || meta.Used(kv.key)) continue;

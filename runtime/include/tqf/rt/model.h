@@ -2,7 +2,8 @@
 //
 // Architecture: token embedding; per layer RMSNorm -> Q/K/V projections ->
 // RoPE (adjacent pairs (x[2i], x[2i+1]), GGUF layout, theta from the file,
-// Llama 3 frequency scaling when rope_scaling_factor > 0) -> grouped-query
+// Llama 3 frequency scaling when rope_scaling_factor > 0, or llama.cpp's
+// per-frequency divisors when the file has rope_freqs.weight) -> grouped-query
 // attention over a KV cache -> output projection -> residual; RMSNorm ->
 // SwiGLU feed-forward -> residual; final RMSNorm; output head (tied to the
 // embedding when hparams.tied_embeddings is set or output.weight is absent).
@@ -140,7 +141,8 @@ class Model {
   Status HoldResidentWeights(const ResolvedTensors& t, const LayerSource* source);
   Status HoldTensor(size_t tensor_index, const LayerSource* source, WeightView* view);
   Status HoldNorm(size_t tensor_index, std::vector<float>* v);
-  void ComputeRopeFrequencies();
+  Status ComputeRopeFrequencies();
+  Status ReadRopeDivisors(std::vector<float>* out);
   // Layer weights from options.layer_source, or from a LayerProvider of our own.
   Status ConnectLayers(const std::vector<std::vector<size_t>>& layers, const ModelOptions& options);
   WeightView View(size_t tensor_index, const uint8_t* data, const float* params) const;

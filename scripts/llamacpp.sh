@@ -7,7 +7,7 @@
 # usage: scripts/llamacpp.sh [DIR]
 #   DIR  the cache (default: $TQF_LLAMACPP_DIR, else build/llamacpp). After a
 #        successful run DIR/bin holds llama-quantize, llama-simple,
-#        llama-bench, llama-perplexity and tqf's probes ggml_dump and
+#        llama-tokenize, llama-bench, llama-perplexity and tqf's probes ggml_dump and
 #        llama_logits (tests/interop/*.cc, built against the same ggml and
 #        libllama); a later run with the same version and probe sources
 #        returns at once.
@@ -22,7 +22,8 @@ mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 stamp="$dir/stamp"
 probes=(ggml_dump llama_logits)
-want="node-llama-cpp@$version $(cd "$root/tests/interop" && cat ggml_dump.cc llama_logits.cc | sha256sum | cut -c1-16)"
+want="node-llama-cpp@$version $(cat "$0" "$root/tests/interop/ggml_dump.cc" \
+  "$root/tests/interop/llama_logits.cc" | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$dir/bin/llama_logits" ]; then
   echo "$dir"
   exit 0
@@ -49,10 +50,11 @@ echo "llama.cpp $(git -C "$dir/src" rev-parse --short HEAD) from node-llama-cpp@
 cmake -S "$dir/src" -B "$dir/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
   -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF \
   -DGGML_NATIVE=ON >> "$log" 2>&1 || fail "cmake configure of llama.cpp failed"
-cmake --build "$dir/build" -j "$jobs" --target llama-quantize llama-simple llama-bench \
-  llama-perplexity >> "$log" 2>&1 || fail "building llama.cpp's tools failed"
+tools=(llama-quantize llama-simple llama-tokenize llama-bench llama-perplexity)
+cmake --build "$dir/build" -j "$jobs" --target "${tools[@]}" >> "$log" 2>&1 ||
+  fail "building llama.cpp's tools failed"
 mkdir -p "$dir/bin"
-for t in llama-quantize llama-simple llama-bench llama-perplexity; do
+for t in "${tools[@]}"; do
   cp "$dir/build/bin/$t" "$dir/bin/$t"
 done
 # The probes link the same static ggml/llama libraries.

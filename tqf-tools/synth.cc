@@ -38,7 +38,8 @@ const char kUsage[] =
     "  -o OUT.gguf       output file (written to a temporary file, then renamed)\n"
     "  --seed S          random seed (default 1)\n"
     "  --tokenizer FILE  use this byte-level BPE tokenizer (tokenizer.json) instead\n"
-    "                    of the built-in 256-byte vocabulary with filler tokens\n"
+    "                    of the built-in 256-byte vocabulary with filler tokens (the\n"
+    "                    vocabulary grows to the tokenizer's size if that is larger)\n"
     "  --threads N       generator threads (default: all cores)\n"
     "The weights are random: the model's text is gibberish.\n";
 
@@ -233,23 +234,25 @@ int ParseFlags(int argc, char** argv, SynthFlags* f) {
 }
 
 // The built-in 256-byte vocabulary, or the byte-level BPE tokenizer at
-// `path` padded to the shape's vocabulary. Returns the exit code to end
-// with, or -1 to go on.
-int ChooseTokenizer(const SynthShape& shape, const std::string& path, TokenizerData* tok) {
+// `path` padded to the shape's vocabulary (which grows to the tokenizer's
+// size when that is larger: a small test shape with a real vocabulary).
+// Returns the exit code to end with, or -1 to go on.
+int ChooseTokenizer(const std::string& path, SynthShape* shape, TokenizerData* tok) {
   if (path.empty()) {
-    *tok = SynthTokenizer(shape.vocab_size);
+    *tok = SynthTokenizer(shape->vocab_size);
     return -1;
   }
   Result<TokenizerData> t = ImportTokenizer(path);
   if (!t.ok()) return Fail("synth", t.status().ToString());
-  if (t->kind != TokenizerKind::kByteLevelBpe || t->tokens.size() > shape.vocab_size) {
-    return Fail("synth", path + ": needs a byte-level BPE tokenizer of at most " +
-                             std::to_string(shape.vocab_size) + " tokens, got " +
-                             TokenizerKindName(t->kind) + " with " +
-                             std::to_string(t->tokens.size()));
+  if (t->kind != TokenizerKind::kByteLevelBpe) {
+    return Fail("synth",
+                path + ": needs a byte-level BPE tokenizer, got " + TokenizerKindName(t->kind));
+  }
+  if (t->tokens.size() > shape->vocab_size) {
+    shape->vocab_size = static_cast<uint32_t>(t->tokens.size());
   }
   *tok = std::move(t).value();
-  PadTokenizer(shape.vocab_size, tok);
+  PadTokenizer(shape->vocab_size, tok);
   return -1;
 }
 
@@ -317,17 +320,18 @@ int CmdSynth(int argc, char** argv) {
   SynthFlags f;
   if (int code = ParseFlags(argc, argv, &f); code >= 0) return code;
   if (f.threads > 0) omp_set_num_threads(static_cast<int>(f.threads));
+  SynthShape shape = *f.shape;
   TokenizerData tok;
-  if (int code = ChooseTokenizer(*f.shape, f.tokenizer_path, &tok); code >= 0) return code;
+  if (int code = ChooseTokenizer(f.tokenizer_path, &shape, &tok); code >= 0) return code;
 
   const auto start_time = std::chrono::steady_clock::now();
   auto writer = GgufWriter::Create(f.out_path);
   if (!writer.ok()) return Fail("synth", writer.status());
   GgufWriter& w = **writer;
-  const std::vector<TensorPlan> plan = PlanTensors(*f.shape);
-  Status st = WriteHeader(*f.shape, std::move(tok), plan, &w);
+  const std::vector<TensorPlan> plan = PlanTensors(shape);
+  Status st = WriteHeader(shape, std::move(tok), plan, &w);
   if (!st.ok()) return Fail("synth", st);
-  st = WriteTensors(*f.shape, plan, static_cast<uint64_t>(f.seed), "synth " + f.shape_name, &w);
+  st = WriteTensors(shape, plan, static_cast<uint64_t>(f.seed), "synth " + f.shape_name, &w);
   if (!st.ok()) return Fail("synth", st);
   uint64_t params = 0;
   for (const TensorPlan& t : plan) params += NumElements(t);

@@ -15,6 +15,11 @@
 #      Hugging Face rope_scaling imports to), and tqf's export of the latter
 #      loads in llama.cpp with the same logits; dropping the scaling changes
 #      them by far more than the tolerance (so the check can fail).
+#   4. Tokenizers: llama.cpp's own tokenizer tests (models/ggml-vocab-
+#      llama-bpe/-spm.gguf with .inp strings and expected .out ids): tqf
+#      gives the expected ids from llama.cpp's vocabulary files, from a .tqf
+#      made with Hugging Face's Llama 3 tokenizer.json, and llama.cpp gives
+#      them from tqf's export of that .tqf (its tokenizer.ggml.* metadata).
 # usage: tests/interop/llamacpp_test.sh TQF_BIN SHARED_DIR [LLAMACPP_DIR]
 # Needs the tqf Python module on PYTHONPATH (for its logits) and numpy.
 set -uo pipefail
@@ -106,6 +111,18 @@ logits "$work/l3-back.gguf" "$work/back.f32"
 same "tqf's export of the parameter form, in llama.cpp" "$work/l3-params.tqf" "$work/back.f32" \
   same $tol
 same "control: scaling dropped differs" "$work/l3-none.tqf" "$work/llama.f32" differ $control
+
+echo "== 4. Tokenizers: llama.cpp's tokenizer tests"
+vocab="$llama/src/models/ggml-vocab-llama"
+"$tqf" synth tiny-llama3 --tokenizer "$shared/models/llama3-tokenizer/tokenizer.json" \
+  -o "$work/tok.gguf" >/dev/null || fail "synth with the Llama 3 tokenizer"
+"$tqf" pack "$work/tok.gguf" -o "$work/tok.tqf" --quiet && rm -f "$work/tok.gguf" &&
+  "$tqf" unpack "$work/tok.tqf" -o "$work/tok-q8.gguf" --dtype q8_0 >/dev/null ||
+  fail "pack/unpack the Llama 3 tokenizer model"
+$py "$root/tests/interop/compare_tokenizers.py" "$tqf" "$vocab-bpe.gguf" "$work/tok.tqf" \
+  "$llama/bin/llama-tokenize" "$work/tok-q8.gguf" || fail "Llama 3 (BPE) tokenization"
+$py "$root/tests/interop/compare_tokenizers.py" "$tqf" "$vocab-spm.gguf" ||
+  fail "Llama 2 (SentencePiece) tokenization"
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures failure(s)"

@@ -15,6 +15,7 @@
 #include "test_util.h"
 #include "tqf/import.h"
 #include "tqf/internal/json.h"
+#include "tqf/pack.h"
 #include "tqf/reader.h"
 #include "tqf/writer.h"
 
@@ -346,6 +347,54 @@ TEST_F(ToolsTest, HostileNamesGiveValidJsonAndSafeText) {
   r = Tqf({"verify", dir_ + "/\x1b[2Jmissing.tqf"});
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(no_controls(r.err)) << r.err;
+}
+
+// Llama 3 rope scaling read as llama.cpp writes it (rope_freqs.weight
+// divisors): a divisor that is not > 0, or divisors that contradict rope
+// scaling parameters in the same file, are refused with what and where.
+TEST_F(ToolsTest, RopeDivisorsAreChecked) {
+  const std::string gguf = dir_ + "/l3.gguf";
+  ASSERT_EQ(Tqf({"synth", "tiny-llama3", "-o", gguf}).code, 0);
+  auto src = ImportModel(gguf);
+  ASSERT_TRUE(src.ok()) << src.status().ToString();
+  SourceTensor* rope = nullptr;
+  for (SourceTensor& t : src->tensors) {
+    if (t.name == "rope_freqs.weight") rope = &t;
+  }
+  ASSERT_NE(rope, nullptr);
+  EXPECT_EQ(rope->shape, (std::vector<uint64_t>{32}));
+  std::vector<float> divisors(32);
+  ASSERT_TRUE(rope->ToF32(divisors.data()).ok());
+  EXPECT_EQ(divisors.front(), 1.0f);                       // the highest frequency is not scaled
+  EXPECT_EQ(divisors.back(), 8.0f);                        // the lowest is divided by the factor
+  ASSERT_EQ(src->info.hparams.rope_scaling_factor, 0.0f);  // no "llama3" keys
+
+  auto pack_with = [&](const std::vector<float>& d, float factor) {
+    SourceModel m = *src;
+    for (SourceTensor& t : m.tensors) {
+      if (t.name != "rope_freqs.weight") continue;
+      t.data = reinterpret_cast<const uint8_t*>(d.data());
+      t.size = d.size() * sizeof(float);
+    }
+    m.info.hparams.rope_scaling_factor = factor;
+    m.info.hparams.rope_low_freq_factor = 1.0f;
+    m.info.hparams.rope_high_freq_factor = 4.0f;
+    m.info.hparams.rope_original_context = 32;
+    const std::string out = dir_ + "/p" + std::to_string(factor) + ".tqf";
+    PackOptions opt;
+    opt.quant = QuantScheme::kRaw;
+    EXPECT_TRUE(PackModel(m, out, opt).ok());
+    return Tqf({"run", out, "-p", "hi", "-n", "2"});
+  };
+  std::vector<float> zero = divisors;
+  zero[5] = 0.0f;
+  CliResult r = pack_with(zero, 0.0f);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("rope_freqs.weight: divisor 0"), std::string::npos) << r.err;
+  EXPECT_EQ(pack_with(divisors, 8.0f).code, 0) << "both forms, agreeing (older tqf files)";
+  r = pack_with(std::vector<float>(32, 1.0f), 8.0f);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("contradicts the rope scaling parameters"), std::string::npos) << r.err;
 }
 
 TEST(TokenizeCommand, EncodesAndDecodes) {

@@ -186,5 +186,45 @@ TEST(Codec, GarbageStreamsNeverCrash) {
   }
 }
 
+// rans-alias-vq expands indices through the codebook for every vector
+// length (the constant-size copies of 2, 4 and 8 and the general path), keeps
+// only the first bytes of a short last vector, and refuses an index beyond
+// the codebook wherever it is.
+TEST(VqCodec, ExpandsEveryDimAndRefusesIndicesBeyondTheCodebook) {
+  const Codec* vq = FindCodec(CodecKind::kRansAliasVq);
+  ASSERT_NE(vq, nullptr);
+  for (uint32_t dim : {1u, 2u, 3u, 4u, 8u}) {
+    const uint32_t entries = 5;
+    std::vector<int8_t> book(dim * entries);
+    for (size_t i = 0; i < book.size(); ++i) book[i] = static_cast<int8_t>(i * 7 - 50);
+    auto cb = MakeCodebookTables(dim, entries, book.data());
+    ASSERT_TRUE(cb.ok());
+    const size_t n_vectors = 1000, size = n_vectors * dim - (dim > 1 ? 1 : 0);
+    std::vector<uint8_t> data(size), indices(n_vectors);
+    for (size_t v = 0; v < n_vectors; ++v) {
+      indices[v] = static_cast<uint8_t>((v * 3 + v / 7) % entries);
+      for (size_t j = 0; j < dim && v * dim + j < size; ++j) {
+        data[v * dim + j] = static_cast<uint8_t>(book[indices[v] * dim + j]);
+      }
+    }
+    auto rans = TablesFor(FindCodec(CodecKind::kRansAlias), indices);
+    ASSERT_NE(rans, nullptr);
+    auto tables = CombineVqTables(rans, *cb);
+    std::vector<uint8_t> enc;
+    ASSERT_TRUE(vq->Encode(tables.get(), data.data(), data.size(), &enc).ok()) << dim;
+    std::vector<uint8_t> out(size);
+    ASSERT_TRUE(vq->Decode(tables.get(), enc.data(), enc.size(), out.data(), size).ok()) << dim;
+    EXPECT_EQ(out, data) << "dim " << dim;
+    // The same stream against a codebook one vector short: index 4 is out.
+    auto small = MakeCodebookTables(dim, entries - 1, book.data());
+    ASSERT_TRUE(small.ok());
+    Status st =
+        vq->Decode(CombineVqTables(rans, *small).get(), enc.data(), enc.size(), out.data(), size);
+    EXPECT_TRUE(st.IsCorruption()) << st.ToString();
+    EXPECT_NE(st.message().find("beyond the codebook's 4 vectors"), std::string::npos)
+        << st.ToString();
+  }
+}
+
 }  // namespace
 }  // namespace tqf

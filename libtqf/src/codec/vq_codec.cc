@@ -8,6 +8,9 @@
 // the codebook comes from the header (Reader/Writer combine the two with
 // CombineVqTables). Blocks hold a whole number of vectors except a tensor's
 // last, whose last vector may be cut short (only its first bytes are kept).
+#include <algorithm>
+#include <cstring>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -163,18 +166,36 @@ class VqCodec final : public Codec {
   }
 
  private:
+  // Checks every index first (one branch-free pass), then copies whole
+  // vectors with a copy of constant size for the common lengths: a
+  // variable-length memcpy per 2-8 bytes costs a library call each.
   static Status Expand(const CodebookTables& cb, const uint8_t* idx, size_t n, uint8_t* out,
                        size_t out_size) {
+    uint8_t top = 0;
+    for (size_t v = 0; v < n; ++v) top = std::max(top, idx[v]);
+    if (n > 0 && top >= cb.entries()) {
+      return Bad("index " + std::to_string(top) + " beyond the codebook's " +
+                 std::to_string(cb.entries()) + " vectors");
+    }
     const uint32_t dim = cb.dim();
-    for (size_t v = 0; v < n; ++v) {
-      if (idx[v] >= cb.entries()) {
-        return Bad("index " + std::to_string(idx[v]) + " beyond the codebook's " +
-                   std::to_string(cb.entries()) + " vectors");
-      }
-      const size_t len = std::min<size_t>(dim, out_size - v * dim);
-      std::memcpy(out + v * dim, cb.vector(idx[v]), len);
+    const size_t whole = std::min(n, out_size / dim);
+    switch (dim) {
+      case 2: CopyVectors<2>(cb, idx, whole, out); break;
+      case 4: CopyVectors<4>(cb, idx, whole, out); break;
+      case 8: CopyVectors<8>(cb, idx, whole, out); break;
+      default:
+        for (size_t v = 0; v < whole; ++v) std::memcpy(out + v * dim, cb.vector(idx[v]), dim);
+    }
+    if (whole < n) {  // a last, partial vector
+      std::memcpy(out + whole * dim, cb.vector(idx[whole]), out_size - whole * dim);
     }
     return Status::OK();
+  }
+
+  template <size_t kDim>
+  static void CopyVectors(const CodebookTables& cb, const uint8_t* idx, size_t n, uint8_t* out) {
+    const int8_t* base = cb.vector(0);
+    for (size_t v = 0; v < n; ++v) std::memcpy(out + v * kDim, base + size_t{idx[v]} * kDim, kDim);
   }
 };
 

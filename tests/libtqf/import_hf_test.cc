@@ -10,6 +10,7 @@
 #include "import/import_internal.h"
 #include "import_test_util.h"
 #include "test_util.h"
+#include "tqf/export_gguf.h"
 #include "tqf/import.h"
 #include "tqf/pack.h"
 #include "tqf/reader.h"
@@ -294,7 +295,14 @@ TEST(ImportHfGenerationConfig, StopIdsSurvivePacking) {
     }
   }
   EXPECT_EQ(entries, 1);
+  // ... and leave for llama.cpp as its end-of-turn / end-of-message ids.
+  const std::string gguf = testing::TempDir() + "/hf_stop_ids.gguf";
+  ASSERT_TRUE(ExportGguf(**r, gguf).ok());
+  Result<SourceModel> back = ImportModel(gguf);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->info.tokenizer.stop_ids, (std::vector<int32_t>{2, 9, 8}));
   std::remove(out.c_str());
+  std::remove(gguf.c_str());
 }
 
 TEST(ImportHfSentencePiece, ScoresFromMergeRanks) {

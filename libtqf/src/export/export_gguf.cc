@@ -43,6 +43,30 @@ Status WriteHparams(const Hyperparameters& h, const std::string& arch, GgufWrite
   return Status::OK();
 }
 
+// The stop ids besides EOS as llama.cpp's end-of-turn / end-of-message ids
+// (which the importer reads back as stop ids): <|eot_id|> and <|eom_id|> by
+// their text, other ids into whichever is left. GGUF has no key for a third.
+void StopIdsAsGguf(const TokenizerData& t, int32_t* eot, int32_t* eom) {
+  std::vector<int32_t> rest;
+  for (int32_t id : t.stop_ids) {
+    if (id == t.eos_id || id < 0 || static_cast<size_t>(id) >= t.tokens.size()) continue;
+    if (t.tokens[id] == "<|eot_id|>" && *eot < 0) {
+      *eot = id;
+    } else if (t.tokens[id] == "<|eom_id|>" && *eom < 0) {
+      *eom = id;
+    } else {
+      rest.push_back(id);
+    }
+  }
+  for (int32_t id : rest) {
+    if (*eot < 0) {
+      *eot = id;
+    } else if (*eom < 0) {
+      *eom = id;
+    }
+  }
+}
+
 Status WriteTokenizer(const TokenizerData& t, GgufWriter* w) {
   if (t.kind == TokenizerKind::kNone) return Status::OK();
   const bool byte_level = t.kind == TokenizerKind::kByteLevelBpe;
@@ -65,6 +89,10 @@ Status WriteTokenizer(const TokenizerData& t, GgufWriter* w) {
   }
   TQF_RETURN_IF_ERROR(SetId(w, GgufKey::kTokenizerBosId, t.bos_id));
   TQF_RETURN_IF_ERROR(SetId(w, GgufKey::kTokenizerEosId, t.eos_id));
+  int32_t eot = -1, eom = -1;
+  StopIdsAsGguf(t, &eot, &eom);
+  TQF_RETURN_IF_ERROR(SetId(w, GgufKey::kTokenizerEotId, eot));
+  TQF_RETURN_IF_ERROR(SetId(w, GgufKey::kTokenizerEomId, eom));
   TQF_RETURN_IF_ERROR(SetId(w, GgufKey::kTokenizerUnknownId, t.unk_id));
   TQF_RETURN_IF_ERROR(SetId(w, GgufKey::kTokenizerPaddingId, t.pad_id));
   TQF_RETURN_IF_ERROR(w->SetBool(GgufKeyName(GgufKey::kTokenizerAddBos), t.add_bos));

@@ -11,6 +11,7 @@ int CmdVerify(int argc, char** argv);
 int CmdCompare(int argc, char** argv);
 int CmdUnpack(int argc, char** argv);
 int CmdRun(int argc, char** argv);
+int CmdBench(int argc, char** argv);
 int CmdEval(int argc, char** argv);
 int CmdServe(int argc, char** argv);
 int CmdTokenize(int argc, char** argv);

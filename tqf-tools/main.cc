@@ -31,6 +31,7 @@ const Command kCommands[] = {
     {"unpack", tqf::tools::CmdUnpack, "export a .tqf back to GGUF"},
 #if TQF_WITH_RUNTIME
     {"run", tqf::tools::CmdRun, "generate text from a .tqf with the bundled CPU runtime"},
+    {"bench", tqf::tools::CmdBench, "prompt and generation speed, as llama.cpp's llama-bench"},
     {"eval", tqf::tools::CmdEval, "perplexity and multiple-choice accuracy (ARC, HellaSwag, MMLU)"},
     {"serve", tqf::tools::CmdServe,
      "share one model's decoded layers with many `tqf run --attach`"},

@@ -1,0 +1,162 @@
+// `tqf bench` as a user meets it: the markdown table and the JSON carry
+// every field (model, size, bits/weight, threads, budget, kernels, test,
+// t/s, peak RSS) for every (threads, budget) combination, and bad
+// arguments or files exit 2 or 1 with one line. No timing is asserted.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "test_util.h"
+#include "tqf/internal/json.h"
+
+namespace tqf {
+namespace {
+
+struct CliResult {
+  int code = -1;
+  std::string out, err;
+};
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Runs the tqf binary with `args`, capturing stdout and stderr.
+CliResult Tqf(const std::vector<std::string>& args) {
+  static int n = 0;
+  const std::string base = testing::TempDir() + "/bench" + std::to_string(n++);
+  pid_t pid = fork();
+  if (pid == 0) {
+    freopen((base + ".out").c_str(), "w", stdout);
+    freopen((base + ".err").c_str(), "w", stderr);
+    std::vector<char*> argv{const_cast<char*>(TQF_CLI_PATH)};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(TQF_CLI_PATH, argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  CliResult r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = Slurp(base + ".out");
+  r.err = Slurp(base + ".err");
+  return r;
+}
+
+size_t Count(const std::string& s, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
+  return n;
+}
+
+class BenchTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    packed_ = new std::string(testing::TempDir() + "/bench_stories.tqf");
+    const CliResult r =
+        Tqf({"pack", testing::SharedPath("models/stories260K/stories260K.gguf"), "-o", *packed_});
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+  static void TearDownTestSuite() {
+    std::remove(packed_->c_str());
+    delete packed_;
+  }
+  static std::string* packed_;
+};
+std::string* BenchTest::packed_ = nullptr;
+
+TEST_F(BenchTest, PrintsOneTableRowPerTestAndConfiguration) {
+  const CliResult r = Tqf(
+      {"bench", *packed_, "-p", "16", "-n", "8", "-r", "2", "-t", "1,2", "--mem-budget", "none,0"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("| model | size | params | bits/weight | threads | budget | kernels | "
+                       "test | t/s |"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(Count(r.out, " | pp16 | "), 4u) << r.out;  // 2 thread counts x 2 budgets
+  EXPECT_EQ(Count(r.out, " | tg8 | "), 4u) << r.out;
+  EXPECT_EQ(Count(r.out, "bench_stories.tqf"), 8u) << r.out;
+  EXPECT_EQ(Count(r.out, " ± "), 8u) << r.out;
+  EXPECT_NE(r.out.find("| 2 | none |"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("| 1 | 0 B |"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("weights read per token "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("peak RSS "), std::string::npos) << r.out;
+}
+
+TEST_F(BenchTest, JsonCarriesEverySample) {
+  const CliResult r = Tqf({"bench", *packed_, "-p", "8", "-n", "4", "-r", "3", "-t", "1",
+                           "--mem-budget", "64K", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto doc = json::Parse(r.out);
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString() << "\n" << r.out;
+  EXPECT_NE(doc->Find("model")->as_string().find("bench_stories.tqf"), std::string::npos);
+  EXPECT_GT(doc->Find("size_bytes")->as_int(), 0);
+  EXPECT_GT(doc->Find("params")->as_int(), 200000);  // stories260K
+  EXPECT_NEAR(doc->Find("bits_per_weight")->as_double(), 8.0, 2.0);
+  EXPECT_GT(doc->Find("peak_rss_bytes")->as_int(), 0);
+  const json::Value* results = doc->Find("results");
+  ASSERT_TRUE(results && results->is_array());
+  ASSERT_EQ(results->size(), 2u);
+  const char* tests[] = {"pp8", "tg4"};
+  for (size_t i = 0; i < 2; ++i) {
+    const json::Value& t = results->items()[i];
+    EXPECT_EQ(t.Find("test")->as_string(), tests[i]);
+    EXPECT_EQ(t.Find("threads")->as_int(), 1);
+    EXPECT_EQ(t.Find("mem_budget")->as_int(), 65536);
+    EXPECT_FALSE(t.Find("kernels")->as_string().empty());
+    EXPECT_EQ(t.Find("samples_ts")->size(), 3u);
+    EXPECT_GT(t.Find("avg_ts")->as_double(), 0.0);
+    EXPECT_TRUE(t.Find("stddev_ts")->is_number());
+    EXPECT_GT(t.Find("weight_bytes_per_token")->as_int(), 200000);
+  }
+  EXPECT_EQ(results->items()[0].Find("n_prompt")->as_int(), 8);
+  EXPECT_EQ(results->items()[1].Find("n_gen")->as_int(), 4);
+}
+
+TEST_F(BenchTest, BadArgumentsExitTwoWithOneLine) {
+  const std::vector<std::vector<std::string>> bad = {
+      {"bench"},
+      {"bench", *packed_, "-p", "x"},
+      {"bench", *packed_, "-t", "0"},
+      {"bench", *packed_, "-t", "2,"},
+      {"bench", *packed_, "--mem-budget", "lots"},
+      {"bench", *packed_, "-r", "0"},
+      {"bench", *packed_, "-p", "0", "-n", "0"},
+      {"bench", *packed_, "--frobnicate"},
+      {"bench", *packed_, *packed_},
+      {"bench", *packed_, "-n"},
+      {"bench", *packed_, "-p", "100000"},  // beyond the model's context
+  };
+  for (const auto& args : bad) {
+    const CliResult r = Tqf(args);
+    EXPECT_EQ(r.code, 2) << args.back() << ": " << r.err;
+    EXPECT_EQ(r.err.rfind("tqf bench: ", 0), 0u) << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+  }
+}
+
+TEST_F(BenchTest, MissingOrBadFileExitsOne) {
+  CliResult r = Tqf({"bench", testing::TempDir() + "/no-such.tqf"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("no-such.tqf"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  const std::string not_tqf = testing::TempDir() + "/not.tqf";
+  std::ofstream(not_tqf) << "this is not a model";
+  r = Tqf({"bench", not_tqf, "-p", "4", "-n", "4", "-r", "1"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("tqf pack"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+}  // namespace
+}  // namespace tqf

@@ -35,7 +35,8 @@ const char kUsage[] =
     "                 [--json]\n"
     "  Prompt processing (ppN) and generation (tgN) speed, as llama.cpp's llama-bench\n"
     "  measures them, for every combination of threads and budget.\n"
-    "  -p N               prompt tokens of the pp test (default 512; 0 skips it)\n"
+    "  -p N               prompt tokens of the pp test (default 512, or the model's\n"
+    "                     context if smaller; 0 skips it)\n"
     "  -n N               generated tokens of the tg test (default 128; 0 skips it)\n"
     "  -t N[,N...]        compute threads (default: all cores)\n"
     "  --mem-budget B,..  bytes of decoded layers to hold (suffixes K, M, G), or\n"
@@ -46,6 +47,7 @@ const char kUsage[] =
 struct BenchFlags {
   std::string file;
   long long prompt = 512, gen = 128, reps = 5;
+  bool prompt_given = false, gen_given = false;  // defaults shrink to the context
   std::vector<int> threads;
   std::vector<int64_t> budgets;  // -1 = none
   bool json = false;
@@ -91,8 +93,10 @@ int ParseOption(Args& args, BenchFlags* f) {
   std::string v;
   if (args.Value("-p", &v)) {
     if (!ParseInt(v, 0, 1 << 20, &f->prompt)) return usage("bad -p '" + v + "'");
+    f->prompt_given = true;
   } else if (args.Value("-n", &v)) {
     if (!ParseInt(v, 0, 1 << 20, &f->gen)) return usage("bad -n '" + v + "'");
+    f->gen_given = true;
   } else if (args.Value("-r", &v)) {
     if (!ParseInt(v, 1, 1000000, &f->reps)) return usage("bad -r '" + v + "' (want R >= 1)");
   } else if (args.Value("-t", &v) || args.Value("--threads", &v)) {
@@ -321,6 +325,10 @@ int CmdBench(int argc, char** argv) {
   }
   std::shared_ptr<const Reader> reader(std::move(opened).value());
   const uint64_t model_ctx = reader->model().hparams.context_length;
+  if (model_ctx > 0) {  // a default never exceeds a small model's context
+    if (!f.prompt_given) f.prompt = std::min<long long>(f.prompt, model_ctx);
+    if (!f.gen_given) f.gen = std::min<long long>(f.gen, model_ctx);
+  }
   const long long longest = std::max(f.prompt, f.gen);
   if (model_ctx > 0 && static_cast<uint64_t>(longest) > model_ctx) {
     return Usage("bench",

@@ -14,6 +14,7 @@
 #include "tqf/import.h"
 #include "tqf/pack.h"
 #include "tqf/reader.h"
+#include "tqf/writer.h"
 
 namespace tqf {
 namespace {
@@ -303,6 +304,26 @@ TEST(ImportHfGenerationConfig, StopIdsSurvivePacking) {
   EXPECT_EQ(back->info.tokenizer.stop_ids, (std::vector<int32_t>{2, 9, 8}));
   std::remove(out.c_str());
   std::remove(gguf.c_str());
+}
+
+// A writer refuses stop ids no reader would accept: ids that are not
+// tokens, or a list without eos_id.
+TEST(ImportHfGenerationConfig, WriterRefusesStopIdsReadersWouldReject) {
+  ModelInfo info;
+  info.tokenizer.tokens = {"<unk>", "<s>", "</s>", "a"};
+  info.tokenizer.eos_id = 2;
+  const std::string out = testing::TempDir() + "/bad_stop_ids.tqf";
+  info.tokenizer.stop_ids = {2, 4};
+  Result<std::unique_ptr<Writer>> w = Writer::Create(out, info);
+  ASSERT_FALSE(w.ok());
+  EXPECT_TRUE(w.status().IsInvalidArgument()) << w.status().ToString();
+  EXPECT_NE(w.status().message().find("stop id 4"), std::string::npos);
+  info.tokenizer.stop_ids = {3};
+  w = Writer::Create(out, info);
+  ASSERT_FALSE(w.ok());
+  EXPECT_NE(w.status().message().find("do not include eos_id 2"), std::string::npos);
+  info.tokenizer.stop_ids = {3, 2};
+  EXPECT_TRUE(Writer::Create(out, info).ok());
 }
 
 TEST(ImportHfSentencePiece, ScoresFromMergeRanks) {

@@ -145,6 +145,18 @@ TEST_F(BenchTest, BadArgumentsExitTwoWithOneLine) {
   }
 }
 
+// The default -p 512 shrinks to a smaller model's context (tiny: 256)
+// instead of being refused; an explicit -p beyond it still is (above).
+TEST_F(BenchTest, DefaultsFitASmallContext) {
+  const std::string dir = testing::TempDir();
+  ASSERT_EQ(Tqf({"synth", "tiny", "-o", dir + "/t.gguf"}).code, 0);
+  ASSERT_EQ(Tqf({"pack", dir + "/t.gguf", "-o", dir + "/t.tqf", "--quiet"}).code, 0);
+  const CliResult r = Tqf({"bench", dir + "/t.tqf", "-r", "1", "-t", "1"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("pp256"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tg128"), std::string::npos) << r.out;
+}
+
 TEST_F(BenchTest, MissingOrBadFileExitsOne) {
   CliResult r = Tqf({"bench", testing::TempDir() + "/no-such.tqf"});
   EXPECT_EQ(r.code, 1);

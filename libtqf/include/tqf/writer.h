@@ -65,7 +65,8 @@ struct TensorWriteStats {
 class TQF_EXPORT Writer {
  public:
   // Opens the temporary file beside `path`. kIOError if it cannot be
-  // created; kInvalidArgument for a bad block size.
+  // created; kInvalidArgument for a bad block size, or stop ids that are
+  // not token ids or leave out eos_id.
   static Result<std::unique_ptr<Writer>> Create(const std::string& path, const ModelInfo& model,
                                                 const WriterOptions& options = {});
   ~Writer();

@@ -1,6 +1,7 @@
 // ModelInfo <-> FlatBuffers header tables.
 #include "format/header_model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -190,6 +191,20 @@ Status ParseStopIds(const std::string& list, size_t n, std::vector<int32_t>* out
 
 }  // namespace
 
+Status CheckStopIds(const TokenizerData& t) {
+  if (t.stop_ids.empty()) return Status::OK();
+  for (int32_t id : t.stop_ids) {
+    if (id < 0 || static_cast<size_t>(id) >= t.tokens.size()) {
+      return Status::Corruption("stop id " + std::to_string(id) + " is not a token id (" +
+                                std::to_string(t.tokens.size()) + " tokens)");
+    }
+  }
+  if (std::find(t.stop_ids.begin(), t.stop_ids.end(), t.eos_id) == t.stop_ids.end()) {
+    return Status::Corruption("stop ids do not include eos_id " + std::to_string(t.eos_id));
+  }
+  return Status::OK();
+}
+
 Status ParseModelInfo(const fb::Header& header, ModelInfo* out) {
   // model is required: the verifier ensured its presence.
   TQF_RETURN_IF_ERROR(ParseHyperparameters(*header.model(), &out->hparams));
@@ -211,6 +226,8 @@ Status ParseModelInfo(const fb::Header& header, ModelInfo* out) {
         out->tokenizer.stop_ids.clear();
         TQF_RETURN_IF_ERROR(ParseStopIds(out->metadata.back().second, out->tokenizer.tokens.size(),
                                          &out->tokenizer.stop_ids));
+        TQF_RETURN_IF_ERROR(CheckStopIds(out->tokenizer)
+                                .WithContext(std::string("header metadata ") + kStopIdsKey));
       }
     }
   }

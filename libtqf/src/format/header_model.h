@@ -26,6 +26,10 @@ flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fb::KeyValue>>> Buil
     flatbuffers::FlatBufferBuilder& b, const std::vector<std::pair<std::string, std::string>>& kv,
     const std::vector<int32_t>& stop_ids);
 
+// kCorruption unless every stop id names a token and eos_id is among them
+// (an empty list passes: eos_id alone ends generation).
+Status CheckStopIds(const TokenizerData& t);
+
 // Reads a verified header's model description. kCorruption for values a
 // verified buffer can still hold but that make no sense (per-token arrays
 // whose lengths disagree with the token count, ids out of range, a

@@ -60,7 +60,9 @@ class Meta {
 
 // EOS plus llama.cpp's end-of-turn / end-of-message ids, when the file has
 // them: generation ends at any (Llama 3 instruct: 128001, 128009, 128008).
+// Without a valid EOS there are none (the list must hold EOS).
 void SetStopIds(Meta* meta, size_t n, TokenizerData* tok) {
+  if (meta->Id(GgufKeyName(GgufKey::kTokenizerEosId), n) < 0) return;
   std::vector<int32_t> ids;
   for (GgufKey key :
        {GgufKey::kTokenizerEosId, GgufKey::kTokenizerEotId, GgufKey::kTokenizerEomId}) {

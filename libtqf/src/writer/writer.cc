@@ -252,6 +252,10 @@ Result<std::unique_ptr<Writer>> Writer::Create(const std::string& path, const Mo
     return Status::InvalidArgument("block size " + std::to_string(options.block_size) +
                                    " out of range (1 .. 1 GiB)");
   }
+  // A file no reader would open is refused before it is written.
+  if (Status st = format::CheckStopIds(model.tokenizer); !st.ok()) {
+    return Status::InvalidArgument("tokenizer: " + st.message());
+  }
   TQF_ASSIGN_OR_RETURN(auto file, AtomicOutputFile::Create(path));
   auto impl = std::make_unique<Impl>();
   impl->file = std::move(file);

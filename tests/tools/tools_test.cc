@@ -12,6 +12,7 @@
 #include <memory>
 #include <sstream>
 
+#include "cli_test_util.h"
 #include "test_util.h"
 #include "tqf/import.h"
 #include "tqf/internal/json.h"
@@ -22,40 +23,9 @@
 namespace tqf {
 namespace {
 
-struct CliResult {
-  int code = -1;
-  std::string out, err;
-};
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Runs the tqf binary with `args`, capturing stdout and stderr.
-CliResult Tqf(const std::vector<std::string>& args) {
-  static int n = 0;
-  std::string base = testing::TempDir() + "/run" + std::to_string(n++);
-  pid_t pid = fork();
-  if (pid == 0) {
-    freopen((base + ".out").c_str(), "w", stdout);
-    freopen((base + ".err").c_str(), "w", stderr);
-    std::vector<char*> argv{const_cast<char*>(TQF_CLI_PATH)};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(TQF_CLI_PATH, argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  CliResult r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = Slurp(base + ".out");
-  r.err = Slurp(base + ".err");
-  return r;
-}
+using testing::CliResult;
+using testing::Slurp;
+using testing::Tqf;
 
 size_t Lines(const std::string& s) { return std::count(s.begin(), s.end(), '\n'); }
 bool Exists(const std::string& p) { return access(p.c_str(), F_OK) == 0; }

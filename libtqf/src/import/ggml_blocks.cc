@@ -6,6 +6,7 @@
 #include "import/ggml_blocks.h"
 
 #include <cstring>
+#include <utility>
 
 #include "tqf/internal/half.h"
 #include "util/bytes.h"
@@ -158,6 +159,13 @@ inline void ScaleMinK4(int j, const uint8_t* q, uint8_t* sc, uint8_t* mn) {
   }
 }
 
+// Sub-block j's scale and min as floats: d * scale, dmin * min.
+inline std::pair<float, float> SubBlockScale(int j, const uint8_t* scales, float d, float dmin) {
+  uint8_t sc, mn;
+  ScaleMinK4(j, scales, &sc, &mn);
+  return {d * static_cast<float>(sc), dmin * static_cast<float>(mn)};
+}
+
 // Q4_K: d, dmin, scales[12], qs[128]. Per 32: d1 = d * sc, m1 = dmin * mn,
 // y = d1 * q - m1.
 void DecodeQ4_K(const uint8_t* b, size_t n, float* y) {
@@ -166,11 +174,8 @@ void DecodeQ4_K(const uint8_t* b, size_t n, float* y) {
     const uint8_t* scales = b + 4;
     const uint8_t* q = b + 16;
     for (int j = 0; j < kQKK / 64; ++j, q += 32) {
-      uint8_t sc, mn;
-      ScaleMinK4(2 * j, scales, &sc, &mn);
-      const float d1 = d * static_cast<float>(sc), m1 = dmin * static_cast<float>(mn);
-      ScaleMinK4(2 * j + 1, scales, &sc, &mn);
-      const float d2 = d * static_cast<float>(sc), m2 = dmin * static_cast<float>(mn);
+      const auto [d1, m1] = SubBlockScale(2 * j, scales, d, dmin);
+      const auto [d2, m2] = SubBlockScale(2 * j + 1, scales, d, dmin);
       for (int l = 0; l < 32; ++l) *y++ = d1 * static_cast<float>(q[l] & 0xF) - m1;
       for (int l = 0; l < 32; ++l) *y++ = d2 * static_cast<float>(q[l] >> 4) - m2;
     }
@@ -186,11 +191,8 @@ void DecodeQ5_K(const uint8_t* b, size_t n, float* y) {
     const uint8_t* ql = b + 48;
     uint8_t u1 = 1, u2 = 2;
     for (int j = 0; j < kQKK / 64; ++j, ql += 32) {
-      uint8_t sc, mn;
-      ScaleMinK4(2 * j, scales, &sc, &mn);
-      const float d1 = d * static_cast<float>(sc), m1 = dmin * static_cast<float>(mn);
-      ScaleMinK4(2 * j + 1, scales, &sc, &mn);
-      const float d2 = d * static_cast<float>(sc), m2 = dmin * static_cast<float>(mn);
+      const auto [d1, m1] = SubBlockScale(2 * j, scales, d, dmin);
+      const auto [d2, m2] = SubBlockScale(2 * j + 1, scales, d, dmin);
       for (int l = 0; l < 32; ++l) {
         *y++ = d1 * static_cast<float>((ql[l] & 0xF) + ((qh[l] & u1) ? 16 : 0)) - m1;
       }

@@ -167,6 +167,14 @@ TEST(Allocation, CostsFallAsBitsGrow) {
 
 // The point of calibration: GPTQ with the model's own second moments gives
 // a lower loss (on other generated text) than rounding to nearest.
+// Mean cross-entropy of the packed model at `path` on `tokens`.
+Result<double> FileCrossEntropy(const std::string& path, const TokenSequences& tokens) {
+  ModelOptions mo;
+  mo.ctx_size = 256;
+  TQF_ASSIGN_OR_RETURN(std::unique_ptr<Model> m, Model::Open(path, mo));
+  return MeanCrossEntropy(m.get(), tokens);
+}
+
 TEST(Calibration, GptqPackBeatsRoundToNearest) {
   Fixture& f = Stories();
   auto calib = CalibrationGenerate(f.model.get(), *f.tokenizer, 4096, 256, 11, nullptr);
@@ -180,12 +188,8 @@ TEST(Calibration, GptqPackBeatsRoundToNearest) {
     if (with) po.statistics = &stats;
     const std::string path = tqf::testing::TempDir() + "/gptq" + std::to_string(with) + ".tqf";
     ASSERT_TRUE(PackModel(f.source, path, po).ok());
-    ModelOptions mo;
-    mo.ctx_size = 256;
-    auto m = Model::Open(path, mo);
-    ASSERT_TRUE(m.ok());
-    auto c = MeanCrossEntropy(m->get(), *held_out);
-    ASSERT_TRUE(c.ok());
+    auto c = FileCrossEntropy(path, *held_out);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
     ce[with] = *c;
   }
   auto fp = MeanCrossEntropy(f.model.get(), *held_out);
@@ -223,12 +227,8 @@ TEST(Calibration, SequentialBeatsOneShotAtLowRates) {
     ASSERT_TRUE(PackModel(f.source, path, po).ok());
     const std::string said = (*s)->Describe();
     EXPECT_EQ(said.find("sequential (6 re-runs)") != std::string::npos, seq) << said;
-    ModelOptions mo;
-    mo.ctx_size = 256;
-    auto m = Model::Open(path, mo);
-    ASSERT_TRUE(m.ok());
-    auto c = MeanCrossEntropy(m->get(), *held_out);
-    ASSERT_TRUE(c.ok());
+    auto c = FileCrossEntropy(path, *held_out);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
     ce[seq] = *c;
   }
   EXPECT_LT(ce[1], ce[0]) << "one-shot " << ce[0] << ", sequential " << ce[1];

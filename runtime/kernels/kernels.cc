@@ -138,6 +138,150 @@ namespace {
 // depend on it, since every row is computed whole by one thread.
 constexpr long kRowChunk = 16;
 
+// The batched path. Rows go to threads in chunks of 16 (whole 4-row
+// tiles); within a chunk, every 4-token tile of activations passes every
+// 4-row tile of weights. (Slicing the columns to keep a chunk's weights in
+// L1 measured slower: the kernel, not the cache, is the limit.)
+constexpr long kTileRowChunk = 16;
+constexpr size_t kTile = 4;
+
+bool UseTiles(const KernelOps& ops, const WeightView& w, size_t n) {
+  return ops.dot_i8_tile != nullptr && n >= kTile &&
+         (w.quant == QuantKind::kChannel || w.quant == QuantKind::kTensorMinMax);
+}
+
+// Offsets the quantized activations to unsigned for the tile kernels.
+void PrepareTiles(size_t n, size_t cols, MatMulScratch* s) {
+  s->qu.resize(n * cols);
+  for (size_t i = 0; i < n * cols; ++i) s->qu[i] = static_cast<uint8_t>(s->q[i]) ^ 0x80;
+  s->ones.assign(cols, 1);
+}
+
+// Calls emit(t, r, dot) with the exact int32 dot of weight row r and
+// activation row t, for rows [r0, r1) (at most kTileRowChunk) and every
+// token.
+template <typename Emit>
+void TiledDots(const KernelOps& ops, const int8_t* wq, size_t cols, const MatMulScratch& s,
+               size_t n, size_t r0, size_t r1, Emit emit) {
+  // The tiles sum (q + 128) * w: 128 * sum(w) comes back off, modulo 2^32
+  // (the true dot fits int32).
+  uint32_t offset[kTileRowChunk];
+  for (size_t r = r0; r < r1; ++r) {
+    offset[r - r0] = 128u * static_cast<uint32_t>(ops.dot_i8(wq + r * cols, s.ones.data(), cols));
+  }
+  int32_t tile[kTile * kTile];
+  for (size_t t0 = 0; t0 < n; t0 += kTile) {
+    const uint8_t* xs[kTile];
+    for (size_t t = 0; t < kTile; ++t) xs[t] = s.qu.data() + std::min(t0 + t, n - 1) * cols;
+    for (size_t rr = r0; rr < r1; rr += kTile) {
+      const int8_t* ws[kTile];
+      for (size_t r = 0; r < kTile; ++r) ws[r] = wq + std::min(rr + r, r1 - 1) * cols;
+      ops.dot_i8_tile(ws, xs, cols, tile);
+      for (size_t t = 0; t < kTile && t0 + t < n; ++t) {
+        for (size_t r = 0; r < kTile && rr + r < r1; ++r) {
+          const uint32_t dot = static_cast<uint32_t>(tile[t * kTile + r]) - offset[rr + r - r0];
+          emit(t0 + t, rr + r, static_cast<int32_t>(dot));
+        }
+      }
+    }
+  }
+}
+
+// MatMulI8 for per-channel or per-tensor weights through TiledDots: the
+// same int32 dots and the same float expressions as the one-token loops.
+void MatMulI8Tiled(const KernelOps& ops, const WeightView& w, size_t n, float* y, MatMulScratch* s,
+                   int threads) {
+  const size_t rows = w.rows, cols = w.cols;
+  PrepareTiles(n, cols, s);
+  const int8_t* wq = reinterpret_cast<const int8_t*>(w.data);
+  const float* xs = s->scales.data();
+  const int32_t* xsum = s->sums.data();
+  const float* p = w.params;
+  const bool channel = w.quant == QuantKind::kChannel;
+  const long chunks = static_cast<long>((rows + kTileRowChunk - 1) / kTileRowChunk);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (long c = 0; c < chunks; ++c) {
+    const size_t r0 = static_cast<size_t>(c) * kTileRowChunk;
+    const size_t r1 = std::min(rows, r0 + kTileRowChunk);
+    if (channel) {
+      TiledDots(ops, wq, cols, *s, n, r0, r1, [&](size_t t, size_t r, int32_t dot) {
+        y[t * rows + r] = static_cast<float>(dot) * (p[r] * xs[t]);
+      });
+    } else {
+      const double scale = p[0], zp = p[1];
+      TiledDots(ops, wq, cols, *s, n, r0, r1, [&](size_t t, size_t r, int32_t dot) {
+        const double v = (static_cast<double>(dot) - zp * xsum[t]) * (scale * xs[t]);
+        y[t * rows + r] = static_cast<float>(v);
+      });
+    }
+  }
+}
+
+bool UseBlockTiles(const KernelOps& ops, const WeightView& w, size_t n) {
+  const size_t b = w.quant_block;
+  return ops.matmul_i8_block_tile != nullptr && n >= kTile && w.quant == QuantKind::kBlock &&
+         (b == 16 || b == 32 || b >= 64);
+}
+
+// Activation scales laid out per 4-token tile as matmul_i8_block_tile
+// reads them: tile tt, block k, lane t*4 + r = scale of token 4tt + t.
+void ExpandTokenScales(size_t n, size_t nb, MatMulScratch* s) {
+  const size_t tiles = (n + kTile - 1) / kTile;
+  s->xscale_tiles.resize(tiles * nb * 16);
+  for (size_t tt = 0; tt < tiles; ++tt) {
+    for (size_t k = 0; k < nb; ++k) {
+      float* lanes = &s->xscale_tiles[(tt * nb + k) * 16];
+      for (size_t t = 0; t < kTile; ++t) {
+        const float v = s->scales[std::min(tt * kTile + t, n - 1) * nb + k];
+        for (size_t r = 0; r < kTile; ++r) lanes[t * kTile + r] = v;
+      }
+    }
+  }
+}
+
+// MatMulI8 for block-quantized weights through matmul_i8_block_tile: one
+// 4-row tile at a time against every 4-token tile.
+void MatMulI8BlockTiled(const KernelOps& ops, const WeightView& w, size_t n, float* y,
+                        MatMulScratch* s, int threads) {
+  const size_t rows = w.rows, cols = w.cols, block = w.quant_block;
+  const size_t nb = (cols + block - 1) / block;
+  PrepareTiles(n, cols, s);
+  ExpandTokenScales(n, nb, s);
+  const int8_t* wq = reinterpret_cast<const int8_t*>(w.data);
+  const long row_tiles = static_cast<long>((rows + kTile - 1) / kTile);
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<float> wscale(nb * kTile);
+    std::vector<int32_t> wsum(nb * kTile), sums(nb);
+    float out[kTile * kTile];
+#pragma omp for schedule(dynamic, kTileRowChunk / kTile)
+    for (long rt = 0; rt < row_tiles; ++rt) {
+      const size_t rr = static_cast<size_t>(rt) * kTile;
+      const int8_t* ws[kTile];
+      for (size_t r = 0; r < kTile; ++r) {
+        const size_t row = std::min(rr + r, rows - 1);
+        ws[r] = wq + row * cols;
+        ops.dot_i8_blocks(ws[r], s->ones.data(), cols, block, sums.data());
+        for (size_t k = 0; k < nb; ++k) {
+          wsum[k * kTile + r] = sums[k];
+          wscale[k * kTile + r] = w.params[row * nb + k];
+        }
+      }
+      for (size_t t0 = 0; t0 < n; t0 += kTile) {
+        const uint8_t* xs[kTile];
+        for (size_t t = 0; t < kTile; ++t) xs[t] = s->qu.data() + std::min(t0 + t, n - 1) * cols;
+        ops.matmul_i8_block_tile(ws, xs, cols, block, wscale.data(), wsum.data(),
+                                 &s->xscale_tiles[(t0 / kTile) * nb * 16], out);
+        for (size_t t = 0; t < kTile && t0 + t < n; ++t) {
+          for (size_t r = 0; r < kTile && rr + r < rows; ++r) {
+            y[(t0 + t) * rows + rr + r] = out[t * kTile + r];
+          }
+        }
+      }
+    }
+  }
+}
+
 void MatMulI8(const KernelOps& ops, const WeightView& w, const float* x, size_t n, float* y,
               MatMulScratch* s, int threads) {
   const size_t rows = w.rows, cols = w.cols;
@@ -146,7 +290,17 @@ void MatMulI8(const KernelOps& ops, const WeightView& w, const float* x, size_t 
   s->q.resize(n * cols);
   s->scales.resize(n * nb);
   s->sums.resize(n);
-  QuantizeActivations(x, n, cols, block, s->q.data(), s->scales.data(), s->sums.data());
+  if (ops.quantize_i8 != nullptr) {
+    // Rows are independent: split them over threads for prompts.
+#pragma omp parallel for schedule(static) num_threads(threads) if (n >= 16)
+    for (long t = 0; t < static_cast<long>(n); ++t) {
+      s->sums[t] = ops.quantize_i8(x + t * cols, cols, block, &s->q[t * cols], &s->scales[t * nb]);
+    }
+  } else {
+    QuantizeActivations(x, n, cols, block, s->q.data(), s->scales.data(), s->sums.data());
+  }
+  if (UseTiles(ops, w, n)) return MatMulI8Tiled(ops, w, n, y, s, threads);
+  if (UseBlockTiles(ops, w, n)) return MatMulI8BlockTiled(ops, w, n, y, s, threads);
   const int8_t* wq = reinterpret_cast<const int8_t*>(w.data);
   const int8_t* xq = s->q.data();
   const float* xs = s->scales.data();

@@ -65,6 +65,194 @@ TQF_AVX512 void DotI8Blocks(const int8_t* a, const int8_t* b, size_t n, size_t b
   for (; i < n; i += block, ++k) out[k] = DotI8Avx512(a + i, b + i, n - i < block ? n - i : block);
 }
 
+// Sums 16 vectors: lane i of the result is the sum of a[i]'s lanes (a
+// transposed reduction: 15 adds instead of 16 full horizontal sums).
+TQF_AVX512 inline __m512i Reduce16(const __m512i* a) {
+  __m512i b[8], c[4];
+  for (int i = 0; i < 8; ++i) {
+    b[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(a[2 * i], a[2 * i + 1]),
+                            _mm512_unpackhi_epi32(a[2 * i], a[2 * i + 1]));
+  }
+  for (int i = 0; i < 4; ++i) {  // 128-bit chunk j of c[i]: a[4i..4i+3] over chunk j
+    c[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(b[2 * i], b[2 * i + 1]),
+                            _mm512_unpackhi_epi64(b[2 * i], b[2 * i + 1]));
+  }
+  const __m512i d0 = _mm512_add_epi32(_mm512_shuffle_i32x4(c[0], c[1], 0x88),
+                                      _mm512_shuffle_i32x4(c[0], c[1], 0xdd));
+  const __m512i d1 = _mm512_add_epi32(_mm512_shuffle_i32x4(c[2], c[3], 0x88),
+                                      _mm512_shuffle_i32x4(c[2], c[3], 0xdd));
+  return _mm512_add_epi32(_mm512_shuffle_i32x4(d0, d1, 0x88), _mm512_shuffle_i32x4(d0, d1, 0xdd));
+}
+
+// 4 weight rows x 4 unsigned-offset activation rows (see KernelOps): each
+// 64-byte step loads 8 vectors for 16 dpbusd, and the 16 sums are reduced
+// together once at the end.
+TQF_AVX512 void DotI8Tile(const int8_t* const* w, const uint8_t* const* x, size_t n, int32_t* out) {
+  __m512i acc[16];
+  for (int i = 0; i < 16; ++i) acc[i] = _mm512_setzero_si512();
+  size_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    __m512i wv[4];
+    for (int r = 0; r < 4; ++r) wv[r] = _mm512_loadu_si512(w[r] + i);
+    for (int t = 0; t < 4; ++t) {
+      const __m512i xv = _mm512_loadu_si512(x[t] + i);
+      for (int r = 0; r < 4; ++r) acc[t * 4 + r] = _mm512_dpbusd_epi32(acc[t * 4 + r], xv, wv[r]);
+    }
+  }
+  if (i < n) {
+    const __mmask64 m = ~uint64_t{0} >> (64 - (n - i));
+    __m512i wv[4];
+    for (int r = 0; r < 4; ++r) wv[r] = _mm512_maskz_loadu_epi8(m, w[r] + i);
+    for (int t = 0; t < 4; ++t) {
+      const __m512i xv = _mm512_maskz_loadu_epi8(m, x[t] + i);
+      for (int r = 0; r < 4; ++r) acc[t * 4 + r] = _mm512_dpbusd_epi32(acc[t * 4 + r], xv, wv[r]);
+    }
+  }
+  _mm512_storeu_si512(out, Reduce16(acc));
+}
+
+// The 16 accumulators' sums over each 16-byte quarter of a 64-byte step:
+// q[j] lane i = sum of a[i]'s lanes 4j..4j+3.
+TQF_AVX512 inline void ReduceQuarters(const __m512i* a, __m512i* q) {
+  __m512i b[8], c[4];
+  for (int i = 0; i < 8; ++i) {
+    b[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(a[2 * i], a[2 * i + 1]),
+                            _mm512_unpackhi_epi32(a[2 * i], a[2 * i + 1]));
+  }
+  for (int i = 0; i < 4; ++i) {  // 128-bit chunk j of c[i]: a[4i..4i+3] over chunk j
+    c[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(b[2 * i], b[2 * i + 1]),
+                            _mm512_unpackhi_epi64(b[2 * i], b[2 * i + 1]));
+  }
+  const __m512i e0 = _mm512_shuffle_i32x4(c[0], c[1], 0x44);  // c0.0 c0.1 c1.0 c1.1
+  const __m512i e1 = _mm512_shuffle_i32x4(c[2], c[3], 0x44);
+  const __m512i e2 = _mm512_shuffle_i32x4(c[0], c[1], 0xee);  // c0.2 c0.3 c1.2 c1.3
+  const __m512i e3 = _mm512_shuffle_i32x4(c[2], c[3], 0xee);
+  q[0] = _mm512_shuffle_i32x4(e0, e1, 0x88);
+  q[1] = _mm512_shuffle_i32x4(e0, e1, 0xdd);
+  q[2] = _mm512_shuffle_i32x4(e2, e3, 0x88);
+  q[3] = _mm512_shuffle_i32x4(e2, e3, 0xdd);
+}
+
+// Adds block k's term to the 16 (token, row) accumulators in the order of
+// the one-token loop: acc + float(dot) * (weight scale * activation scale).
+// `dot` still holds sum (q + 128) * w; 128 * sum(w) comes off here.
+struct BlockTileArgs {
+  const float* wscale;  // nb x 4: block k of row r at [4k + r]
+  const int32_t* wsum;  // nb x 4, the same layout
+  const float* xscale;  // nb x 16: lane t*4 + r holds token t's scale
+};
+
+TQF_AVX512 inline __m512 AddBlock(__m512 acc, __m512i dot, const BlockTileArgs& a, size_t k) {
+  const __m512i wsum =
+      _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.wsum + 4 * k)));
+  dot = _mm512_sub_epi32(dot, _mm512_slli_epi32(wsum, 7));
+  const __m512 prod = _mm512_mul_ps(_mm512_broadcast_f32x4(_mm_loadu_ps(a.wscale + 4 * k)),
+                                    _mm512_loadu_ps(a.xscale + 16 * k));
+  return _mm512_add_ps(acc, _mm512_mul_ps(_mm512_cvtepi32_ps(dot), prod));
+}
+
+// dpbusd of one 64-byte step (masked to `len` bytes) into fresh or running
+// accumulators.
+TQF_AVX512 inline void StepTile(const int8_t* const* w, const uint8_t* const* x, size_t i,
+                                size_t len, __m512i* acc) {
+  const __mmask64 m = len >= 64 ? ~uint64_t{0} : ~uint64_t{0} >> (64 - len);
+  __m512i wv[4];
+  for (int r = 0; r < 4; ++r) wv[r] = _mm512_maskz_loadu_epi8(m, w[r] + i);
+  for (int t = 0; t < 4; ++t) {
+    const __m512i xv = _mm512_maskz_loadu_epi8(m, x[t] + i);
+    for (int r = 0; r < 4; ++r) acc[t * 4 + r] = _mm512_dpbusd_epi32(acc[t * 4 + r], xv, wv[r]);
+  }
+}
+
+// The block-quantized tile (see KernelOps::matmul_i8_block_tile): blocks of
+// 16 or 32 take the quarters of each step; blocks of 64 * m accumulate m
+// steps and reduce once.
+TQF_AVX512 void MatMulI8BlockTile(const int8_t* const* w, const uint8_t* const* x, size_t n,
+                                  size_t block, const float* wscale, const int32_t* wsum,
+                                  const float* xscale, float* out) {
+  const BlockTileArgs args{wscale, wsum, xscale};
+  __m512 acc = _mm512_setzero_ps();
+  __m512i a[16];
+  size_t k = 0;
+  if (block < 64) {
+    const size_t per = block / 16;  // quarters per block
+    for (size_t i = 0; i < n; i += 64) {
+      for (int j = 0; j < 16; ++j) a[j] = _mm512_setzero_si512();
+      StepTile(w, x, i, n - i, a);
+      __m512i q[4];
+      ReduceQuarters(a, q);
+      for (size_t j = 0; j < 4 && i + 16 * j < n; j += per, ++k) {
+        const __m512i dot = per == 1 ? q[j] : _mm512_add_epi32(q[j], q[j + 1]);
+        acc = AddBlock(acc, dot, args, k);
+      }
+    }
+  } else {
+    for (size_t b = 0; b < n; b += block, ++k) {
+      for (int j = 0; j < 16; ++j) a[j] = _mm512_setzero_si512();
+      const size_t end = b + block < n ? b + block : n;
+      for (size_t i = b; i < end; i += 64) StepTile(w, x, i, end - i, a);
+      acc = AddBlock(acc, Reduce16(a), args, k);
+    }
+  }
+  _mm512_storeu_ps(out, acc);
+}
+
+// QuantizeActivations for one row, vectorized with the same arithmetic:
+// absmax (|x| by clearing the sign), scale = amax / 127, round(x * 127 /
+// amax) to nearest even (lrintf's mode; cvtps uses MXCSR's, the same),
+// clamped to [-127, 127]. Returns the row's sum of q.
+TQF_AVX512 int32_t QuantizeRowI8(const float* x, size_t cols, size_t block, int8_t* q,
+                                 float* scales) {
+  const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+  __m512i sum = _mm512_setzero_si512();
+  for (size_t k = 0, begin = 0; begin < cols; begin += block, ++k) {
+    const size_t end = begin + block < cols ? begin + block : cols;
+    __m512 vmax = _mm512_setzero_ps();
+    for (size_t i = begin; i < end; i += 16) {
+      const __mmask16 m = end - i >= 16 ? 0xffff : static_cast<__mmask16>((1u << (end - i)) - 1);
+      vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_maskz_loadu_ps(m, x + i)));
+    }
+    const float amax = _mm512_reduce_max_ps(vmax);
+    const __m512 inv = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+    for (size_t i = begin; i < end; i += 16) {
+      const __mmask16 m = end - i >= 16 ? 0xffff : static_cast<__mmask16>((1u << (end - i)) - 1);
+      __m512i r = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
+      r = _mm512_max_epi32(_mm512_min_epi32(r, hi), lo);
+      sum = _mm512_add_epi32(sum, _mm512_maskz_mov_epi32(m, r));
+      _mm512_mask_cvtepi32_storeu_epi8(q + i, m, r);
+    }
+    scales[k] = amax / 127.0f;
+  }
+  return _mm512_reduce_add_epi32(sum);
+}
+
+// The weighted sum with 64 outputs held in registers across the count
+// (heads of up to 64; wider ones in slices of 64): mul then add, as the
+// scalar loop rounds.
+TQF_AVX512 void WeightedSumF32Avx512(const float* a, const float* v, size_t count, size_t stride,
+                                     size_t dim, float* out) {
+  for (size_t i0 = 0; i0 < dim; i0 += 64) {
+    const size_t left = dim - i0;
+    __mmask16 m[4];
+    for (int j = 0; j < 4; ++j) {
+      const size_t lo = 16 * static_cast<size_t>(j);
+      m[j] = left >= lo + 16 ? 0xffff
+             : left > lo     ? static_cast<__mmask16>((1u << (left - lo)) - 1)
+                             : 0;
+    }
+    __m512 acc[4];
+    for (int j = 0; j < 4; ++j) acc[j] = _mm512_setzero_ps();
+    for (size_t p = 0; p < count; ++p) {
+      const __m512 ap = _mm512_set1_ps(a[p]);
+      const float* vp = v + p * stride + i0;
+      for (int j = 0; j < 4; ++j) {
+        acc[j] = _mm512_add_ps(acc[j], _mm512_mul_ps(ap, _mm512_maskz_loadu_ps(m[j], vp + 16 * j)));
+      }
+    }
+    for (int j = 0; j < 4; ++j) _mm512_mask_storeu_ps(out + i0 + 16 * j, m[j], acc[j]);
+  }
+}
+
 TQF_AVX512 float DotF32(const float* a, const float* b, size_t n) {
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   size_t i = 0;
@@ -114,8 +302,16 @@ TQF_AVX512 float DotBF16(const uint16_t* w, const float* x, size_t n) {
 }  // namespace
 
 const KernelOps& Avx512VnniKernelOps() {
-  static const KernelOps ops = {
-      KernelPath::kAvx512Vnni, DotI8, DotI8Blocks, DotF32, DotF16, DotBF16};
+  static const KernelOps ops = {KernelPath::kAvx512Vnni,
+                                DotI8,
+                                DotI8Blocks,
+                                DotF32,
+                                DotF16,
+                                DotBF16,
+                                DotI8Tile,
+                                MatMulI8BlockTile,
+                                QuantizeRowI8,
+                                WeightedSumF32Avx512};
   return ops;
 }
 

@@ -40,8 +40,19 @@ float DotBF16(const uint16_t* w, const float* x, size_t n) {
 
 }  // namespace
 
+void WeightedSumF32(const float* a, const float* v, size_t count, size_t stride, size_t dim,
+                    float* out) {
+  for (size_t i = 0; i < dim; ++i) out[i] = 0.0f;
+  for (size_t p = 0; p < count; ++p) {
+    const float* vp = v + p * stride;
+    for (size_t i = 0; i < dim; ++i) out[i] += a[p] * vp[i];
+  }
+}
+
 const KernelOps& ScalarKernelOps() {
-  static const KernelOps ops = {KernelPath::kScalar, DotI8, DotI8Blocks, DotF32, DotF16, DotBF16};
+  static const KernelOps ops = {
+      KernelPath::kScalar, DotI8, DotI8Blocks, DotF32, DotF16, DotBF16, nullptr, nullptr, nullptr,
+      WeightedSumF32};
   return ops;
 }
 

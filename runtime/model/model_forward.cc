@@ -47,8 +47,8 @@ Status Model::Buffers::Allocate(const Model& m) {
     hb.assign(b * m.hidden_, 0.0f);
     hb2.assign(b * m.hidden_, 0.0f);
     att.assign(static_cast<size_t>(m.threads_) * m.ctx_size_, 0.0f);
-    rope_cos.assign(m.head_dim_ / 2, 0.0f);
-    rope_sin.assign(m.head_dim_ / 2, 0.0f);
+    rope_cos.assign(b * (m.head_dim_ / 2), 0.0f);  // per token of a pass
+    rope_sin.assign(b * (m.head_dim_ / 2), 0.0f);
   } catch (const std::bad_alloc&) {
     return Status::ResourceExhausted("cannot allocate activation buffers for batches of " +
                                      std::to_string(b) + " tokens and ctx_size " +
@@ -127,9 +127,7 @@ Status Model::ForwardPass(const int32_t* tokens, size_t n, size_t pos, bool all_
   return Status::OK();
 }
 
-void Model::Rope(float* v, size_t n_heads) const {
-  const float* cs = buf_->rope_cos.data();
-  const float* sn = buf_->rope_sin.data();
+void Model::Rope(float* v, size_t n_heads, const float* cs, const float* sn) const {
   for (size_t h = 0; h < n_heads; ++h) {
     float* hv = v + h * head_dim_;
     for (size_t i = 0; i < head_dim_ / 2; ++i) {
@@ -140,47 +138,75 @@ void Model::Rope(float* v, size_t n_heads) const {
   }
 }
 
+// The per-token steps between the matrix products run in parallel over the
+// tokens of a prompt (one token: on the calling thread). Each token's
+// arithmetic is unchanged, so results do not depend on it.
+void Model::NormTokens(const float* weight, size_t n) {
+  Buffers& b = *buf_;
+#pragma omp parallel for schedule(static) num_threads(threads_) if (n >= 8)
+  for (long t = 0; t < static_cast<long>(n); ++t) {
+    RmsNorm(&b.x[t * dim_], weight, dim_, eps_, &b.xb[t * dim_]);
+  }
+}
+
+void Model::AddResidual(size_t n) {
+  Buffers& b = *buf_;
+#pragma omp parallel for schedule(static) num_threads(threads_) if (n >= 8)
+  for (long t = 0; t < static_cast<long>(n); ++t) {
+    for (size_t i = t * dim_; i < (t + 1) * dim_; ++i) b.x[i] += b.xb2[i];
+  }
+}
+
+void Model::RopeAndCache(int l, size_t n, size_t pos) {
+  Buffers& b = *buf_;
+  const size_t layer_off = static_cast<size_t>(l) * ctx_size_ * kv_dim_;
+  const size_t half = head_dim_ / 2;
+#pragma omp parallel for schedule(static) num_threads(threads_) if (n >= 8)
+  for (long tl = 0; tl < static_cast<long>(n); ++tl) {
+    const size_t t = static_cast<size_t>(tl);
+    float* cs = &b.rope_cos[t * half];
+    float* sn = &b.rope_sin[t * half];
+    const float p = static_cast<float>(pos + t);
+    for (size_t i = 0; i < half; ++i) {
+      const float val = p * rope_freq_[i];
+      cs[i] = std::cos(val);
+      sn[i] = std::sin(val);
+    }
+    Rope(&b.q[t * q_dim_], n_heads_, cs, sn);
+    Rope(&b.k[t * kv_dim_], n_kv_, cs, sn);
+    std::memcpy(&b.key_cache[layer_off + (pos + t) * kv_dim_], &b.k[t * kv_dim_], kv_dim_ * 4);
+    std::memcpy(&b.value_cache[layer_off + (pos + t) * kv_dim_], &b.v[t * kv_dim_], kv_dim_ * 4);
+  }
+}
+
 void Model::RunLayer(int l, const DecodedLayer& layer, size_t n, size_t pos) {
   Buffers& b = *buf_;
   const size_t* idx = &layer_tensor_index_[static_cast<size_t>(l) * kNumLayerTensors];
   auto view = [&](LayerTensor t) { return View(idx[t], layer.tensor(t), layer.params(t)); };
   MatMulScratch* s = &b.scratch;
 
-  for (size_t t = 0; t < n; ++t) {
-    RmsNorm(&b.x[t * dim_], attn_norm_[l].data(), dim_, eps_, &b.xb[t * dim_]);
-  }
+  NormTokens(attn_norm_[l].data(), n);
   if (observer_) observer_->Observe(l, MatrixInput::kAttention, b.xb.data(), n, dim_);
   MatMul(*ops_, view(kQ), b.xb.data(), n, b.q.data(), s, threads_);
   MatMul(*ops_, view(kK), b.xb.data(), n, b.k.data(), s, threads_);
   MatMul(*ops_, view(kV), b.xb.data(), n, b.v.data(), s, threads_);
-  const size_t layer_off = static_cast<size_t>(l) * ctx_size_ * kv_dim_;
-  for (size_t t = 0; t < n; ++t) {
-    const float p = static_cast<float>(pos + t);
-    for (size_t i = 0; i < head_dim_ / 2; ++i) {
-      const float val = p * rope_freq_[i];
-      b.rope_cos[i] = std::cos(val);
-      b.rope_sin[i] = std::sin(val);
-    }
-    Rope(&b.q[t * q_dim_], n_heads_);
-    Rope(&b.k[t * kv_dim_], n_kv_);
-    std::memcpy(&b.key_cache[layer_off + (pos + t) * kv_dim_], &b.k[t * kv_dim_], kv_dim_ * 4);
-    std::memcpy(&b.value_cache[layer_off + (pos + t) * kv_dim_], &b.v[t * kv_dim_], kv_dim_ * 4);
-  }
+  RopeAndCache(l, n, pos);
   Attention(l, n, pos);
   if (observer_) observer_->Observe(l, MatrixInput::kAttentionOutput, b.att_out.data(), n, q_dim_);
   MatMul(*ops_, view(kO), b.att_out.data(), n, b.xb2.data(), s, threads_);
-  for (size_t i = 0; i < n * dim_; ++i) b.x[i] += b.xb2[i];
+  AddResidual(n);
 
-  for (size_t t = 0; t < n; ++t) {
-    RmsNorm(&b.x[t * dim_], ffn_norm_[l].data(), dim_, eps_, &b.xb[t * dim_]);
-  }
+  NormTokens(ffn_norm_[l].data(), n);
   if (observer_) observer_->Observe(l, MatrixInput::kFeedForward, b.xb.data(), n, dim_);
   MatMul(*ops_, view(kGate), b.xb.data(), n, b.hb.data(), s, threads_);
   MatMul(*ops_, view(kUp), b.xb.data(), n, b.hb2.data(), s, threads_);
-  SwiGlu(b.hb.data(), b.hb2.data(), n * hidden_);
+#pragma omp parallel for schedule(static) num_threads(threads_) if (n >= 8)
+  for (long t = 0; t < static_cast<long>(n); ++t) {
+    SwiGlu(&b.hb[t * hidden_], &b.hb2[t * hidden_], hidden_);
+  }
   if (observer_) observer_->Observe(l, MatrixInput::kFeedForwardDown, b.hb.data(), n, hidden_);
   MatMul(*ops_, view(kDown), b.hb.data(), n, b.xb2.data(), s, threads_);
-  for (size_t i = 0; i < n * dim_; ++i) b.x[i] += b.xb2[i];
+  AddResidual(n);
 }
 
 void Model::Attention(int l, size_t n, size_t pos) {
@@ -205,13 +231,8 @@ void Model::Attention(int l, size_t n, size_t pos) {
       att[p] = ops_->dot_f32(q, kc + p * kv_dim_ + kv_off, head_dim_) * inv_sqrt;
     }
     Softmax(att, last + 1);
-    float* out = &b.att_out[t * q_dim_ + h * head_dim_];
-    std::fill(out, out + head_dim_, 0.0f);
-    for (size_t p = 0; p <= last; ++p) {
-      const float a = att[p];
-      const float* v = vc + p * kv_dim_ + kv_off;
-      for (size_t i = 0; i < head_dim_; ++i) out[i] += a * v[i];
-    }
+    ops_->weighted_sum_f32(att, vc + kv_off, last + 1, kv_dim_, head_dim_,
+                           &b.att_out[t * q_dim_ + h * head_dim_]);
   }
 }
 

@@ -112,6 +112,65 @@ TEST(Kernels, QuantizeActivationsRoundTrips) {
   for (size_t i = cols; i < 2 * cols; ++i) EXPECT_EQ(q[i], 0);
 }
 
+// A path's vectorized activation quantizer gives QuantizeActivations'
+// bytes, scales and sums, ties included (127 / amax = 1 below, so x.5
+// values land exactly halfway and must round to even).
+TEST(Kernels, QuantizeI8MatchesScalar) {
+  std::mt19937 rng(12);
+  int checked = 0;
+  for (KernelPath p : SupportedKernelPaths()) {
+    const KernelOps& ops = GetKernelOps(p);
+    if (ops.quantize_i8 == nullptr) continue;
+    for (size_t cols : {1, 15, 16, 70, 172, 2048}) {
+      for (size_t block : {size_t{16}, size_t{32}, cols}) {
+        std::vector<float> x = RandomF32(&rng, cols, 40.0f);
+        for (size_t i = 0; i < cols; i += 3) x[i] = std::round(x[i]) + 0.5f;  // ties
+        for (size_t b = 0; b < cols; b += block) x[b] = 127.0f;  // amax 127 in every block
+        const size_t nb = (cols + block - 1) / block;
+        std::vector<int8_t> want_q(cols), got_q(cols);
+        std::vector<float> want_s(nb), got_s(nb);
+        int32_t want_sum = 0;
+        QuantizeActivations(x.data(), 1, cols, block, want_q.data(), want_s.data(), &want_sum);
+        const int32_t got_sum = ops.quantize_i8(x.data(), cols, block, got_q.data(), got_s.data());
+        ASSERT_EQ(want_q, got_q) << KernelPathName(p) << " cols " << cols << " block " << block;
+        ASSERT_EQ(0, std::memcmp(want_s.data(), got_s.data(), nb * 4));
+        ASSERT_EQ(want_sum, got_sum);
+        ++checked;
+      }
+    }
+  }
+  if (DefaultKernelOps().quantize_i8 != nullptr) {
+    EXPECT_GT(checked, 0);
+  }
+}
+
+// Attention's weighted sum of values is the same on every path, bit for
+// bit (mul then add in the scalar order), for head sizes under, at and
+// over the vector width.
+TEST(Kernels, WeightedSumMatchesScalarExactly) {
+  std::mt19937 rng(13);
+  for (size_t dim : {1, 16, 63, 64, 70, 128}) {
+    for (size_t count : {1, 2, 37, 300}) {
+      const size_t stride = dim + 5;
+      std::vector<float> a = RandomF32(&rng, count), v = RandomF32(&rng, count * stride);
+      std::vector<float> want(dim + 1, -7.0f);
+      ScalarKernelOps().weighted_sum_f32(a.data(), v.data(), count, stride, dim, want.data());
+      for (size_t i = 0; i < dim; ++i) {  // the scalar path is the plain loop
+        float ref = 0.0f;
+        for (size_t p = 0; p < count; ++p) ref += a[p] * v[p * stride + i];
+        ASSERT_EQ(ref, want[i]);
+      }
+      ASSERT_EQ(want[dim], -7.0f);  // nothing written past dim
+      for (KernelPath p : SupportedKernelPaths()) {
+        std::vector<float> got(dim + 1, -7.0f);
+        GetKernelOps(p).weighted_sum_f32(a.data(), v.data(), count, stride, dim, got.data());
+        ASSERT_EQ(0, std::memcmp(want.data(), got.data(), (dim + 1) * 4))
+            << KernelPathName(p) << " dim " << dim << " count " << count;
+      }
+    }
+  }
+}
+
 // A quantized (or raw) weight matrix with its own storage.
 struct TestWeight {
   QuantizedTensor qt;
@@ -229,6 +288,71 @@ TEST(Kernels, MatMulIndependentOfThreadCountAndBatch) {
     }
     EXPECT_EQ(0, std::memcmp(y1.data(), y3.data(), y1.size() * 4)) << form.name;
     EXPECT_EQ(0, std::memcmp(y1.data(), yseq.data(), y1.size() * 4)) << form.name;
+  }
+}
+
+// The batched tile kernels (dot_i8_tile, matmul_i8_block_tile) against the
+// one-token loop of the same path and the scalar path, bit for bit, over
+// the edges: rows and tokens not multiples of 4, rows not multiples of 64
+// bytes, short last blocks, every block size the tiles take (and some they
+// leave to the loop), weights of -128 and full-scale activations.
+TEST(Kernels, BatchedTilesEqualOneTokenLoop) {
+  std::mt19937 rng(9);
+  const KernelOps& best = DefaultKernelOps();
+  KernelOps no_tiles = best;
+  no_tiles.dot_i8_tile = nullptr;
+  no_tiles.matmul_i8_block_tile = nullptr;
+  struct Kind {
+    QuantKind quant;
+    uint32_t block;
+  };
+  const Kind kinds[] = {{QuantKind::kChannel, 0}, {QuantKind::kTensorMinMax, 0},
+                        {QuantKind::kBlock, 16},  {QuantKind::kBlock, 32},
+                        {QuantKind::kBlock, 48},  {QuantKind::kBlock, 64},
+                        {QuantKind::kBlock, 96},  {QuantKind::kBlock, 128}};
+  for (const Kind& kind : kinds) {
+    for (size_t cols : {16, 64, 70, 172, 300}) {
+      const size_t rows = 13;
+      std::vector<int8_t> q = RandomI8(&rng, rows * cols, -128, 127);
+      q[1] = -128;
+      WeightView w;
+      w.dtype = DType::kI8;
+      w.quant = kind.quant;
+      w.quant_block = kind.block;
+      w.rows = rows;
+      w.cols = cols;
+      w.data = reinterpret_cast<const uint8_t*>(q.data());
+      const size_t nb = kind.block ? (cols + kind.block - 1) / kind.block : 1;
+      std::vector<float> params = RandomF32(&rng,
+                                            kind.quant == QuantKind::kBlock     ? rows * nb
+                                            : kind.quant == QuantKind::kChannel ? rows
+                                                                                : 2,
+                                            0.01f);
+      if (kind.quant == QuantKind::kTensorMinMax) params = {0.01f, 3.0f};
+      w.params = params.data();
+      w.num_params = params.size();
+      std::string why;
+      ASSERT_TRUE(ValidateWeightView(w, &why)) << why;
+      for (size_t n : {4, 5, 11}) {
+        std::vector<float> x = RandomF32(&rng, n * cols);
+        x[0] = 1e4f;  // an outlier: other activations of its block round small
+        std::vector<float> tiled(n * rows), loop(n * rows), scalar(n * rows);
+        MatMulScratch s;
+        MatMul(best, w, x.data(), n, tiled.data(), &s, 2);
+        MatMul(no_tiles, w, x.data(), n, loop.data(), &s, 3);
+        MatMul(ScalarKernelOps(), w, x.data(), n, scalar.data(), &s, 1);
+        const std::string where = std::string(" quant ") + std::to_string(int(kind.quant)) +
+                                  " block " + std::to_string(kind.block) + " cols " +
+                                  std::to_string(cols) + " n " + std::to_string(n);
+        ASSERT_EQ(0, std::memcmp(tiled.data(), loop.data(), tiled.size() * 4)) << where;
+        ASSERT_EQ(0, std::memcmp(tiled.data(), scalar.data(), tiled.size() * 4)) << where;
+      }
+    }
+  }
+  // On a CPU with the AVX-512 path the tiles were exercised, not skipped.
+  if (best.path == KernelPath::kAvx512Vnni) {
+    EXPECT_NE(best.dot_i8_tile, nullptr);
+    EXPECT_NE(best.matmul_i8_block_tile, nullptr);
   }
 }
 

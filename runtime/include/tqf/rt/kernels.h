@@ -13,6 +13,10 @@
 // and multiplied with an int8 dot product accumulated in int32; the int32
 // sums are then scaled in a fixed order. Int8 results are therefore bit
 // identical on every SIMD path; fp32 paths differ only in summation order.
+// Prompts (4+ tokens) go through 4-row x 4-token tile kernels where a path
+// has them (AVX-512 VNNI: every loaded weight vector feeds 4 dpbusd, about
+// 2x the one-token loop for per-channel weights and 3x for blocks; see
+// bench/matmul_bench.cc), with the same integer dots and scaling order.
 //
 // SIMD: the path (scalar, AVX2, AVX-VNNI, AVX-512 VNNI) is chosen at run
 // time from the CPU's features (functions carry `target` attributes, so one
@@ -50,6 +54,34 @@ struct KernelOps {
   float (*dot_f32)(const float* a, const float* b, size_t n);
   float (*dot_f16)(const uint16_t* w, const float* x, size_t n);
   float (*dot_bf16)(const uint16_t* w, const float* x, size_t n);
+  // Optional (nullptr on paths without one): a 4 x 4 tile of a batched
+  // int8 product, for prompts. out[t * 4 + r] = sum_i w[r][i] * x[t][i]
+  // over i < n, where x holds quantized activations offset to unsigned
+  // (q + 128, that is q ^ 0x80): u8 x s8 is what dpbusd multiplies, so
+  // each loaded vector serves four products with no sign fix-up. The
+  // caller subtracts 128 * sum_i w[r][i]; the sums wrap modulo 2^32, so
+  // the corrected dot is exact whenever the true one fits int32 (n < 2^17).
+  // Rows and tokens may repeat (a short edge tile passes one twice).
+  void (*dot_i8_tile)(const int8_t* const* w, const uint8_t* const* x, size_t n, int32_t* out);
+  // Optional: the same tile for block-quantized weights (kBlock with
+  // blocks of 16, 32 or 64 and more), scales applied. With dot_k the exact
+  // dot of block k, i.e. sum over the block of w[r][i] * x[t][i] (x as in
+  // dot_i8_tile) minus 128 * wsum[4k + r] (the block's sum of w[r]):
+  //   out[t * 4 + r] = sum over k, in order, from 0.0f, of
+  //                    float(dot_k) * (wscale[4k + r] * xscale[16k + 4t + r])
+  // with every product and sum rounded to float as the one-token loop
+  // does it, so results are bit identical to it.
+  void (*matmul_i8_block_tile)(const int8_t* const* w, const uint8_t* const* x, size_t n,
+                               size_t block, const float* wscale, const int32_t* wsum,
+                               const float* xscale, float* out);
+  // Optional: QuantizeActivations of one row (its q, scales and, returned,
+  // its sum of q), with the same results for finite inputs.
+  int32_t (*quantize_i8)(const float* x, size_t cols, size_t block, int8_t* q, float* scales);
+  // out[i] = sum over p < count, in order from 0.0f, of a[p] * v[p * stride + i],
+  // for i < dim (attention's weighted sum of values). Each product and sum is
+  // rounded as written (no fused multiply-add), so every path agrees exactly.
+  void (*weighted_sum_f32)(const float* a, const float* v, size_t count, size_t stride, size_t dim,
+                           float* out);
 };
 
 // True if this CPU (and build) can run `p`.
@@ -82,14 +114,22 @@ struct WeightView {
 
 // Reusable buffers for the quantized activations of MatMul.
 struct MatMulScratch {
-  std::vector<int8_t> q;      // n x cols
-  std::vector<float> scales;  // n x blocks
-  std::vector<int32_t> sums;  // n (sum of q, for the zero point)
+  std::vector<int8_t> q;            // n x cols
+  std::vector<float> scales;        // n x blocks
+  std::vector<int32_t> sums;        // n (sum of q, for the zero point)
+  std::vector<uint8_t> qu;          // n x cols: q ^ 0x80, for dot_i8_tile
+  std::vector<int8_t> ones;         // cols ones: a weight row's sum is its dot with them
+  std::vector<float> xscale_tiles;  // per 4-token tile, blocks x 16 (matmul_i8_block_tile)
 };
 
 // y[t*w.rows + r] = sum_c W[r,c] * x[t*w.cols + c] for t < n (x is n rows of
 // w.cols floats, y n rows of w.rows floats). `w` must have been validated
 // (ValidateWeightView). Parallel over output rows on `threads` threads.
+// Batches of 4 or more tokens over int8 weights use the path's tile
+// kernels where it has them (dot_i8_tile, matmul_i8_block_tile: each
+// loaded weight vector serves 4 tokens); their integer dots are exact and
+// their scaling follows the one-token order, so results equal the
+// one-token path bit for bit.
 void MatMul(const KernelOps& ops, const WeightView& w, const float* x, size_t n, float* y,
             MatMulScratch* scratch, int threads);
 

@@ -148,9 +148,12 @@ class Model {
   WeightView View(size_t tensor_index, const uint8_t* data, const float* params) const;
   Status ForwardPass(const int32_t* tokens, size_t n, size_t pos, bool all_logits, float* logits);
   void RunLayer(int l, const DecodedLayer& layer, size_t n, size_t pos);
+  void NormTokens(const float* weight, size_t n);  // xb = RmsNorm(x) per token
+  void AddResidual(size_t n);                      // x += xb2
+  void RopeAndCache(int l, size_t n, size_t pos);  // rotate q, k; append k, v to the cache
   void Attention(int l, size_t n, size_t pos);
-  // Rotates n_heads heads of v by the angles in buf_->rope_cos/sin.
-  void Rope(float* v, size_t n_heads) const;
+  // Rotates n_heads heads of v by the angles cs/sn (head_dim / 2 each).
+  void Rope(float* v, size_t n_heads, const float* cs, const float* sn) const;
 
   std::shared_ptr<const Reader> reader_;
   ActivationObserver* observer_ = nullptr;

@@ -271,6 +271,48 @@ TEST(ImportHfGenerationConfig, StopIdsListOrInt) {
   }
 }
 
+// tokenizer_config.json's add_bos_token / add_eos_token decide, over the
+// post-processor's template; bad values and impossible requests are errors
+// naming the file.
+TEST(ImportHfTokenizerConfig, AddBosAndEosSwitches) {
+  const std::string dir = NewDir("hf_tokconf");
+  WriteShardedModel(dir);
+  std::remove((dir + "/tokenizer_config.json").c_str());  // a previous run's
+  Result<SourceModel> m = ImportModel(dir);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_TRUE(m->info.tokenizer.add_bos);  // the template's default
+  ASSERT_FALSE(m->info.tokenizer.add_eos);
+
+  ASSERT_TRUE(
+      WriteFile(dir + "/tokenizer_config.json",
+                R"({"add_bos_token": false, "add_eos_token": true, "model_max_length": 4096})"));
+  m = ImportModel(dir);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_FALSE(m->info.tokenizer.add_bos);
+  EXPECT_TRUE(m->info.tokenizer.add_eos);
+
+  // Through pack and the reader: the runtime's default follows it.
+  const std::string out = testing::TempDir() + "/hf_tokconf.tqf";
+  ASSERT_TRUE(PackModel(*m, out, PackOptions()).ok());
+  Result<std::unique_ptr<Reader>> r = Reader::Open(out);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE((*r)->model().tokenizer.add_bos);
+
+  ASSERT_TRUE(WriteFile(dir + "/tokenizer_config.json", R"({"legacy": true})"));
+  m = ImportModel(dir);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_TRUE(m->info.tokenizer.add_bos);  // nothing said: unchanged
+
+  for (const char* bad : {R"({"add_bos_token": "yes"})", R"([true])", R"({"add_bos_token": )"}) {
+    ASSERT_TRUE(WriteFile(dir + "/tokenizer_config.json", bad));
+    Result<SourceModel> b = ImportModel(dir);
+    ASSERT_FALSE(b.ok()) << bad;
+    EXPECT_TRUE(b.status().IsCorruption()) << bad << ": " << b.status().ToString();
+    EXPECT_NE(b.status().message().find("tokenizer_config.json"), std::string::npos)
+        << b.status().ToString();
+  }
+}
+
 // Several stop ids survive pack -> .tqf -> reader (as the metadata entry
 // "tokenizer.stop_ids"; the schema has one eos_id).
 TEST(ImportHfGenerationConfig, StopIdsSurvivePacking) {
@@ -344,6 +386,37 @@ TEST(ImportHfSentencePiece, ScoresFromMergeRanks) {
   EXPECT_EQ(t->token_types[1], 3);  // control
   EXPECT_EQ(t->token_types[3], 6);  // byte
   EXPECT_EQ(t->token_types[5], 1);  // normal
+}
+
+// The array spelling of merges says where a piece with a space splits,
+// which "a b" strings cannot: a SentencePiece-style file may use it (the
+// merge still ranks its token), a byte-level one is refused (its pieces
+// never hold a literal space).
+TEST(ImportHfSentencePiece, ArrayMergesWithSpacesInPieces) {
+  std::string spm = kSpmTokenizer;
+  const std::string vocab_end = R"("\u2581ab": 9})";
+  spm.replace(spm.find(vocab_end), vocab_end.size(), R"("\u2581ab": 9, " x": 10, "a x": 11})");
+  const std::string merges = R"(["\u2581 a", "a b", "\u2581a b"])";
+  spm.replace(spm.find(merges), merges.size(),
+              R"([["\u2581", "a"], ["a", "b"], ["a", " x"], ["\u2581a", "b"]])");
+  Result<TokenizerData> t = import_internal::ParseHfTokenizerJson(spm, "tokenizer.json");
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  ASSERT_EQ(t->scores.size(), 12u);
+  EXPECT_EQ(t->scores[11], -2.0f);  // "a" + " x", rank 2
+  EXPECT_EQ(t->scores[9], -3.0f);
+
+  const std::string bpe = R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "a b": 2, "ab": 3},
+      "merges": [["a", "b"], ["a", " b"]]}})";
+  Result<TokenizerData> b = import_internal::ParseHfTokenizerJson(bpe, "tokenizer.json");
+  ASSERT_FALSE(b.ok());
+  EXPECT_TRUE(b.status().IsCorruption()) << b.status().ToString();
+  EXPECT_NE(b.status().message().find("model.merges[1]"), std::string::npos)
+      << b.status().ToString();
+  const std::string ok_bpe = R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2},
+      "merges": [["a", "b"]]}})";
+  Result<TokenizerData> o = import_internal::ParseHfTokenizerJson(ok_bpe, "tokenizer.json");
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_EQ(o->merges, (std::vector<std::string>{"a b"}));
 }
 
 TEST(ImportHfSentencePiece, RefusesWhatItCannotReproduce) {

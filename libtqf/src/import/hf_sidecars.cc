@@ -1,5 +1,6 @@
 // The Hugging Face files beside a safetensors checkpoint (see hf_llama.h):
-// config.json, tokenizer.json and generation_config.json.
+// config.json, tokenizer.json, tokenizer_config.json and
+// generation_config.json.
 #include <limits>
 #include <memory>
 #include <new>
@@ -51,6 +52,38 @@ Status ApplyTokenizer(const std::string& tok_path, SourceModel* m) {
   } else {
     return tok.status();
   }
+  return Status::OK();
+}
+
+// tokenizer_config.json's add_bos_token / add_eos_token (LlamaTokenizer's
+// switches) override what tokenizer.json's post-processor implies, as
+// transformers does. Other keys are not ours to read.
+Status ApplyTokenizerConfig(const std::string& path, SourceModel* m) {
+  TQF_ASSIGN_OR_RETURN(std::shared_ptr<const MappedFile> file, MappedFile::Open(path));
+  Result<json::Value> doc =
+      json::Parse(std::string_view(reinterpret_cast<const char*>(file->data()), file->size()));
+  if (!doc.ok()) return doc.status().WithContext(path);
+  if (!doc->is_object()) return Status::Corruption(path + ": not a JSON object");
+  TokenizerData& tok = m->info.tokenizer;
+  bool used = false;
+  for (const char* key : {"add_bos_token", "add_eos_token"}) {
+    const json::Value* v = doc->Find(key);
+    if (v == nullptr || v->is_null()) continue;
+    if (!v->is_bool()) return Status::Corruption(path + ": " + key + " must be true or false");
+    if (tok.tokens.empty()) {
+      m->info.metadata.emplace_back("import.note", path + ": " + key + " ignored (no tokenizer)");
+      continue;
+    }
+    const bool bos = key[4] == 'b';
+    const int32_t id = bos ? tok.bos_id : tok.eos_id;
+    if (v->as_bool() && id < 0) {
+      return Status::Corruption(path + ": " + key + " is true but the tokenizer has no " +
+                                (bos ? "BOS" : "EOS") + " token");
+    }
+    (bos ? tok.add_bos : tok.add_eos) = v->as_bool();
+    used = true;
+  }
+  if (used) m->info.metadata.emplace_back("tokenizer_config.source", path);
   return Status::OK();
 }
 
@@ -106,6 +139,9 @@ Status ApplySidecars(const std::string& dir, SourceModel* m) {
       TQF_RETURN_IF_ERROR(ApplyConfig(dir + "config.json", m));
     }
     TQF_RETURN_IF_ERROR(ApplyTokenizer(dir + "tokenizer.json", m));
+    if (import_internal::FileExists(dir + "tokenizer_config.json")) {
+      TQF_RETURN_IF_ERROR(ApplyTokenizerConfig(dir + "tokenizer_config.json", m));
+    }
     if (import_internal::FileExists(dir + "generation_config.json")) {
       TQF_RETURN_IF_ERROR(ApplyGenerationConfig(dir + "generation_config.json", m));
     }

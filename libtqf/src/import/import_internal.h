@@ -46,14 +46,22 @@ Result<TokenizerData> ParseLlama2cTokenizer(const uint8_t* data, size_t size,
 // style BPE with byte_fallback): see ImportTokenizer.
 Result<TokenizerData> ParseHfTokenizerJson(std::string_view text, const std::string& where);
 
+// A tokenizer.json merge as its two pieces. The string spelling "a b"
+// cannot say where a piece with a space splits: such a string (not
+// exactly one space) is kept whole in `first` with `second` empty, which
+// no real merge has.
+struct MergePair {
+  std::string first, second;
+};
+
 // Turns `tok`, read from a byte_fallback tokenizer.json `doc` (tokens,
-// token types, merges), into a kSentencePieceBpe tokenizer: scores from
-// merge ranks, byte/control/unknown token types, BOS/EOS/UNK, add_bos from
+// token types), into a kSentencePieceBpe tokenizer: scores from the ranks
+// of `merges`, byte/control/unknown token types, BOS/EOS/UNK, add_bos from
 // the post-processor (tokenizer_hf_spm.cc). kNotSupported when the
 // normalizer / pre-tokenizer is not SentencePiece's metaspace handling;
 // kCorruption for a merge that is not "a b" or makes no vocabulary token.
 Status ToSentencePiece(const json::Value& doc, const json::Value& model, const std::string& where,
-                       TokenizerData* tok);
+                       const std::vector<MergePair>& merges, TokenizerData* tok);
 
 // Directory part of `path` including the trailing '/', or "" for a bare name.
 std::string DirName(const std::string& path);

@@ -158,22 +158,49 @@ Status ReadAddedTokens(const json::Value* added, size_t n_added, const std::stri
 }
 
 // model.merges, in either spelling: "a b" or ["a", "b"].
-Status ReadMerges(const json::Value& model, const std::string& where,
-                  std::vector<std::string>* out) {
+Status ReadMerges(const json::Value& model, const std::string& where, std::vector<MergePair>* out) {
   const json::Value* merges = model.Find("merges");
   if (!merges || !merges->is_array()) return Status::OK();
   out->reserve(merges->size());
   for (size_t i = 0; i < merges->size(); ++i) {
     const json::Value& m = merges->items()[i];
     if (m.is_string()) {
-      out->push_back(m.as_string());
+      const std::string& s = m.as_string();
+      const size_t space = s.find(' ');
+      if (space == std::string::npos || s.find(' ', space + 1) != std::string::npos) {
+        out->push_back({s, ""});
+      } else {
+        out->push_back({s.substr(0, space), s.substr(space + 1)});
+      }
     } else if (m.is_array() && m.size() == 2 && m.items()[0].is_string() &&
                m.items()[1].is_string()) {
-      out->push_back(m.items()[0].as_string() + " " + m.items()[1].as_string());
+      out->push_back({m.items()[0].as_string(), m.items()[1].as_string()});
     } else {
       return Status::Corruption(where + ": model.merges[" + std::to_string(i) +
                                 "] is neither \"a b\" nor [\"a\", \"b\"]");
     }
+  }
+  return Status::OK();
+}
+
+// Byte-level BPE keeps its merges as "a b" strings (the .tqf form). Its
+// pieces are mapped bytes, never a literal space, so a piece with one is
+// a broken file rather than a merge the string form cannot hold.
+Status JoinByteLevelMerges(const std::vector<MergePair>& pairs, const std::string& where,
+                           std::vector<std::string>* out) {
+  out->reserve(pairs.size());
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    const MergePair& m = pairs[i];
+    if (m.second.empty()) {  // a string spelling, kept as it was written
+      out->push_back(m.first);
+      continue;
+    }
+    if (m.first.find(' ') != std::string::npos || m.second.find(' ') != std::string::npos) {
+      return Status::Corruption(where + ": model.merges[" + std::to_string(i) +
+                                "] has a piece with a space, which byte-level BPE pieces "
+                                "never have");
+    }
+    out->push_back(m.first + " " + m.second);
   }
   return Status::OK();
 }
@@ -268,23 +295,29 @@ Result<TokenizerData> ParseHfTokenizerJson(std::string_view text, const std::str
   TokenizerData tok;
   tok.kind = TokenizerKind::kByteLevelBpe;
   tok.add_bos = false;
+  std::vector<MergePair> merges;
   try {
     VocabById ids(static_cast<uint64_t>(vocab->size()) + n_added, where, &tok);
     TQF_RETURN_IF_ERROR(ReadVocab(*vocab, where, &ids));
     TQF_RETURN_IF_ERROR(ReadAddedTokens(added, n_added, where, &ids));
     TQF_RETURN_IF_ERROR(ids.TrimToDense());
-    TQF_RETURN_IF_ERROR(ReadMerges(*model, where, &tok.merges));
+    TQF_RETURN_IF_ERROR(ReadMerges(*model, where, &merges));
   } catch (const std::bad_alloc&) {
     return Status::ResourceExhausted(where + ": out of memory building the vocabulary");
   }
   if (tok.tokens.empty()) return Status::Corruption(where + ": empty vocabulary");
   if (const json::Value* bf = model->Find("byte_fallback"); bf && bf->as_bool()) {
     try {
-      TQF_RETURN_IF_ERROR(ToSentencePiece(doc, *model, where, &tok));
+      TQF_RETURN_IF_ERROR(ToSentencePiece(doc, *model, where, merges, &tok));
     } catch (const std::bad_alloc&) {
       return Status::ResourceExhausted(where + ": out of memory deriving token scores");
     }
     return tok;
+  }
+  try {
+    TQF_RETURN_IF_ERROR(JoinByteLevelMerges(merges, where, &tok.merges));
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted(where + ": out of memory reading the merges");
   }
   if (const json::Value* pre = doc.Find("pre_tokenizer")) {
     if (const std::string* re = FindSplitRegex(*pre, 0)) tok.pre_split_regex = *re;

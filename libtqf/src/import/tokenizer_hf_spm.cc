@@ -95,23 +95,23 @@ Status CheckSpaceHandling(const json::Value& doc, const std::string& where) {
 }
 
 // Scores from merge ranks (see the file comment).
-Status ScoresFromMerges(const std::string& where, TokenizerData* tok) {
+Status ScoresFromMerges(const std::string& where, const std::vector<MergePair>& merges,
+                        TokenizerData* tok) {
   std::unordered_map<std::string, int32_t> ids;
   ids.reserve(tok->tokens.size());
   for (size_t i = 0; i < tok->tokens.size(); ++i)
     ids.emplace(tok->tokens[i], static_cast<int32_t>(i));
   tok->scores.assign(tok->tokens.size(), kNeverMerges);
-  for (size_t rank = 0; rank < tok->merges.size(); ++rank) {
-    const std::string& m = tok->merges[rank];
-    const size_t space = m.find(' ');
-    if (space == std::string::npos || m.find(' ', space + 1) != std::string::npos) {
-      return Status::Corruption(where + ": merge " + std::to_string(rank) + " '" + m +
+  for (size_t rank = 0; rank < merges.size(); ++rank) {
+    const MergePair& m = merges[rank];
+    if (m.first.empty() || m.second.empty()) {
+      return Status::Corruption(where + ": merge " + std::to_string(rank) + " '" + m.first +
                                 "' is not \"a b\"");
     }
-    auto it = ids.find(m.substr(0, space) + m.substr(space + 1));
+    auto it = ids.find(m.first + m.second);
     if (it == ids.end()) {
-      return Status::Corruption(where + ": merge " + std::to_string(rank) + " '" + m +
-                                "' makes a token the vocabulary lacks");
+      return Status::Corruption(where + ": merge " + std::to_string(rank) + " '" + m.first + " " +
+                                m.second + "' makes a token the vocabulary lacks");
     }
     float& score = tok->scores[it->second];
     if (score == kNeverMerges) score = -static_cast<float>(rank);
@@ -160,9 +160,9 @@ void SetSpecialTokens(const json::Value& doc, const json::Value& model, Tokenize
 }  // namespace
 
 Status ToSentencePiece(const json::Value& doc, const json::Value& model, const std::string& where,
-                       TokenizerData* tok) {
+                       const std::vector<MergePair>& merges, TokenizerData* tok) {
   TQF_RETURN_IF_ERROR(CheckSpaceHandling(doc, where));
-  TQF_RETURN_IF_ERROR(ScoresFromMerges(where, tok));
+  TQF_RETURN_IF_ERROR(ScoresFromMerges(where, merges, tok));
   tok->kind = TokenizerKind::kSentencePieceBpe;
   tok->merges.clear();  // the scores carry them
   tok->pre_split_regex.clear();

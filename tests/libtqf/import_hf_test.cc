@@ -3,6 +3,7 @@
 // SentencePiece-style tokenizer.json, and generation_config.json stop ids.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <string>
 #include <vector>
@@ -200,6 +201,32 @@ TEST(ImportHfShards, HostileIndexes) {
           << c.name << ": '" << s << "' not in " << m.status().ToString();
     }
   }
+}
+
+// The Hugging Face hub cache keeps a snapshot as symlinks into a blob
+// store (snapshots/REV/NAME -> ../../blobs/HASH): import follows them, as
+// the files the user points at.
+TEST(ImportHfShards, HubCacheSnapshotOfSymlinks) {
+  const std::string root = NewDir("hf_hub_cache");
+  const std::string blobs = root + "/blobs", snap = root + "/snapshots";
+  ::mkdir(blobs.c_str(), 0755);
+  ::mkdir(snap.c_str(), 0755);
+  const std::string rev = snap + "/0123abc";
+  ::mkdir(rev.c_str(), 0755);
+  WriteShardedModel(blobs);
+  for (const char* name :
+       {"config.json", "tokenizer.json", "model.safetensors.index.json",
+        "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"}) {
+    const std::string link = rev + "/" + name;
+    std::remove(link.c_str());
+    ASSERT_EQ(::symlink((std::string("../../blobs/") + name).c_str(), link.c_str()), 0) << name;
+  }
+  Result<SourceModel> direct = ImportModel(blobs);
+  Result<SourceModel> linked = ImportModel(rev);
+  ASSERT_TRUE(direct.ok()) << direct.status().ToString();
+  ASSERT_TRUE(linked.ok()) << linked.status().ToString();
+  ASSERT_EQ(linked->tensors.size(), direct->tensors.size());
+  EXPECT_EQ(linked->info.tokenizer.tokens, direct->info.tokenizer.tokens);
 }
 
 TEST(ImportHfShards, TensorInTwoShards) {

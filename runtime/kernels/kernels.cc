@@ -151,15 +151,20 @@ bool UseTiles(const KernelOps& ops, const WeightView& w, size_t n) {
 }
 
 // Offsets the quantized activations to unsigned for the tile kernels.
-void PrepareTiles(size_t n, size_t cols, MatMulScratch* s) {
+void PrepareTiles(size_t n, size_t cols, MatMulScratch* s, int threads) {
   s->qu.resize(n * cols);
-  for (size_t i = 0; i < n * cols; ++i) s->qu[i] = static_cast<uint8_t>(s->q[i]) ^ 0x80;
+  const uint8_t* q = reinterpret_cast<const uint8_t*>(s->q.data());
+  uint8_t* qu = s->qu.data();
+#pragma omp parallel for schedule(static) num_threads(threads) if (n >= 16)
+  for (long t = 0; t < static_cast<long>(n); ++t) {
+    for (size_t i = t * cols; i < (t + 1) * cols; ++i) qu[i] = q[i] ^ 0x80;
+  }
   s->ones.assign(cols, 1);
 }
 
-// Calls emit(t, r, dot) with the exact int32 dot of weight row r and
-// activation row t, for rows [r0, r1) (at most kTileRowChunk) and every
-// token.
+// Calls emit(t, r, dots, count) with the exact int32 dots of activation
+// row t and weight rows r..r+count-1 (count <= 4), for rows [r0, r1) (at
+// most kTileRowChunk) and every token.
 template <typename Emit>
 void TiledDots(const KernelOps& ops, const int8_t* wq, size_t cols, const MatMulScratch& s,
                size_t n, size_t r0, size_t r1, Emit emit) {
@@ -177,11 +182,14 @@ void TiledDots(const KernelOps& ops, const int8_t* wq, size_t cols, const MatMul
       const int8_t* ws[kTile];
       for (size_t r = 0; r < kTile; ++r) ws[r] = wq + std::min(rr + r, r1 - 1) * cols;
       ops.dot_i8_tile(ws, xs, cols, tile);
-      for (size_t t = 0; t < kTile && t0 + t < n; ++t) {
-        for (size_t r = 0; r < kTile && rr + r < r1; ++r) {
-          const uint32_t dot = static_cast<uint32_t>(tile[t * kTile + r]) - offset[rr + r - r0];
-          emit(t0 + t, rr + r, static_cast<int32_t>(dot));
+      const size_t nt = std::min(kTile, n - t0), nr = std::min(kTile, r1 - rr);
+      for (size_t t = 0; t < nt; ++t) {
+        int32_t dots[kTile];
+        for (size_t r = 0; r < kTile; ++r) {
+          dots[r] = static_cast<int32_t>(static_cast<uint32_t>(tile[t * kTile + r]) -
+                                         offset[std::min(rr + r - r0, r1 - r0 - 1)]);
         }
+        emit(t0 + t, rr, dots, nr);
       }
     }
   }
@@ -192,7 +200,7 @@ void TiledDots(const KernelOps& ops, const int8_t* wq, size_t cols, const MatMul
 void MatMulI8Tiled(const KernelOps& ops, const WeightView& w, size_t n, float* y, MatMulScratch* s,
                    int threads) {
   const size_t rows = w.rows, cols = w.cols;
-  PrepareTiles(n, cols, s);
+  PrepareTiles(n, cols, s, threads);
   const int8_t* wq = reinterpret_cast<const int8_t*>(w.data);
   const float* xs = s->scales.data();
   const int32_t* xsum = s->sums.data();
@@ -204,15 +212,29 @@ void MatMulI8Tiled(const KernelOps& ops, const WeightView& w, size_t n, float* y
     const size_t r0 = static_cast<size_t>(c) * kTileRowChunk;
     const size_t r1 = std::min(rows, r0 + kTileRowChunk);
     if (channel) {
-      TiledDots(ops, wq, cols, *s, n, r0, r1, [&](size_t t, size_t r, int32_t dot) {
-        y[t * rows + r] = static_cast<float>(dot) * (p[r] * xs[t]);
-      });
+      TiledDots(ops, wq, cols, *s, n, r0, r1,
+                [&](size_t t, size_t r, const int32_t* dots, size_t count) {
+                  float* out = y + t * rows + r;
+                  const float* ps = p + r;
+                  if (count == kTile) {  // fixed trip count: the compiler vectorizes it
+                    for (size_t i = 0; i < kTile; ++i) {
+                      out[i] = static_cast<float>(dots[i]) * (ps[i] * xs[t]);
+                    }
+                  } else {
+                    for (size_t i = 0; i < count; ++i) {
+                      out[i] = static_cast<float>(dots[i]) * (ps[i] * xs[t]);
+                    }
+                  }
+                });
     } else {
       const double scale = p[0], zp = p[1];
-      TiledDots(ops, wq, cols, *s, n, r0, r1, [&](size_t t, size_t r, int32_t dot) {
-        const double v = (static_cast<double>(dot) - zp * xsum[t]) * (scale * xs[t]);
-        y[t * rows + r] = static_cast<float>(v);
-      });
+      TiledDots(
+          ops, wq, cols, *s, n, r0, r1, [&](size_t t, size_t r, const int32_t* dots, size_t count) {
+            for (size_t i = 0; i < count; ++i) {
+              const double v = (static_cast<double>(dots[i]) - zp * xsum[t]) * (scale * xs[t]);
+              y[t * rows + r + i] = static_cast<float>(v);
+            }
+          });
     }
   }
 }
@@ -245,7 +267,7 @@ void MatMulI8BlockTiled(const KernelOps& ops, const WeightView& w, size_t n, flo
                         MatMulScratch* s, int threads) {
   const size_t rows = w.rows, cols = w.cols, block = w.quant_block;
   const size_t nb = (cols + block - 1) / block;
-  PrepareTiles(n, cols, s);
+  PrepareTiles(n, cols, s, threads);
   ExpandTokenScales(n, nb, s);
   const int8_t* wq = reinterpret_cast<const int8_t*>(w.data);
   const long row_tiles = static_cast<long>((rows + kTile - 1) / kTile);
@@ -291,7 +313,8 @@ void MatMulI8(const KernelOps& ops, const WeightView& w, const float* x, size_t 
   s->scales.resize(n * nb);
   s->sums.resize(n);
   if (ops.quantize_i8 != nullptr) {
-    // Rows are independent: split them over threads for prompts.
+    // Rows are independent: split them over threads for prompts (below 16
+    // rows the fork costs more than the work).
 #pragma omp parallel for schedule(static) num_threads(threads) if (n >= 16)
     for (long t = 0; t < static_cast<long>(n); ++t) {
       s->sums[t] = ops.quantize_i8(x + t * cols, cols, block, &s->q[t * cols], &s->scales[t * nb]);

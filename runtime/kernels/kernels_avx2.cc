@@ -97,6 +97,11 @@ TQF_AVX2 float DotF32(const float* a, const float* b, size_t n) {
   return s;
 }
 
+TQF_AVX2 void ScoresF32(const float* q, const float* k, size_t count, size_t stride, size_t dim,
+                        float scale, float* out) {
+  for (size_t p = 0; p < count; ++p) out[p] = DotF32(q, k + p * stride, dim) * scale;
+}
+
 TQF_AVX2 float DotF16(const uint16_t* w, const float* x, size_t n) {
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   size_t i = 0;
@@ -135,10 +140,14 @@ const KernelOps& Avx2KernelOps() {
   // than the one-token loop (maddubs saturates on offset bytes, so every
   // pair still needs the sign trick).
   static const KernelOps ops = {KernelPath::kAvx2, DotI8,   DotI8Blocks, DotF32,  DotF16,
-                                DotBF16,           nullptr, nullptr,     nullptr, WeightedSumF32};
+                                DotBF16,           nullptr, nullptr,     nullptr, WeightedSumF32,
+                                ScoresF32};
   return ops;
 }
 
+// AVX-VNNI has dpbusd, so the AVX-512 tiles would carry over in 256-bit
+// form; none of the machines this is tested on has AVX-VNNI, so it keeps
+// the one-token loop rather than ship a kernel no test has run.
 const KernelOps& AvxVnniKernelOps() {
   static const KernelOps ops = {KernelPath::kAvxVnni,
                                 DotI8Vnni,
@@ -149,7 +158,8 @@ const KernelOps& AvxVnniKernelOps() {
                                 nullptr,
                                 nullptr,
                                 nullptr,
-                                WeightedSumF32};
+                                WeightedSumF32,
+                                ScoresF32};
   return ops;
 }
 

@@ -165,8 +165,8 @@ TQF_AVX512 inline void StepTile(const int8_t* const* w, const uint8_t* const* x,
 }
 
 // The block-quantized tile (see KernelOps::matmul_i8_block_tile): blocks of
-// 16 or 32 take the quarters of each step; blocks of 64 * m accumulate m
-// steps and reduce once.
+// 16 or 32 take the quarters of each step; blocks of 64 or more
+// accumulate their steps and reduce once.
 TQF_AVX512 void MatMulI8BlockTile(const int8_t* const* w, const uint8_t* const* x, size_t n,
                                   size_t block, const float* wscale, const int32_t* wsum,
                                   const float* xscale, float* out) {
@@ -210,7 +210,9 @@ TQF_AVX512 int32_t QuantizeRowI8(const float* x, size_t cols, size_t block, int8
     __m512 vmax = _mm512_setzero_ps();
     for (size_t i = begin; i < end; i += 16) {
       const __mmask16 m = end - i >= 16 ? 0xffff : static_cast<__mmask16>((1u << (end - i)) - 1);
-      vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_maskz_loadu_ps(m, x + i)));
+      // |x| first: vmaxps returns its second operand when either is NaN, so a
+      // NaN is ignored as std::max(amax, fabs(x)) ignores it.
+      vmax = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(m, x + i)), vmax);
     }
     const float amax = _mm512_reduce_max_ps(vmax);
     const __m512 inv = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
@@ -253,7 +255,8 @@ TQF_AVX512 void WeightedSumF32Avx512(const float* a, const float* v, size_t coun
   }
 }
 
-TQF_AVX512 float DotF32(const float* a, const float* b, size_t n) {
+// DotF32's 16 partial sums of a . b, before the final reduction.
+TQF_AVX512 inline __m512 DotF32Lanes(const float* a, const float* b, size_t n) {
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   size_t i = 0;
   for (; i + 32 <= n; i += 32) {
@@ -268,7 +271,98 @@ TQF_AVX512 float DotF32(const float* a, const float* b, size_t n) {
     const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
     acc1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc1);
   }
-  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+  return _mm512_add_ps(acc0, acc1);
+}
+
+// The final reduction, spelled out (lanes 8 apart, then 4, 2, 1) so that
+// ReduceF32x16 below can reproduce it exactly for 16 sums at once.
+TQF_AVX512 inline float HSumF32(__m512 v) {
+  const __m256 t8 = _mm256_add_ps(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)),
+                                  _mm512_castps512_ps256(v));
+  const __m128 t4 = _mm_add_ps(_mm256_extractf128_ps(t8, 1), _mm256_castps256_ps128(t8));
+  const __m128 t2 = _mm_add_ps(t4, _mm_movehl_ps(t4, t4));
+  return _mm_cvtss_f32(_mm_add_ss(t2, _mm_movehdup_ps(t2)));
+}
+
+TQF_AVX512 float DotF32(const float* a, const float* b, size_t n) {
+  return HSumF32(DotF32Lanes(a, b, n));
+}
+
+// HSumF32 of 16 vectors at once: lane i of the result is HSumF32(v[i]),
+// bit for bit (the same pairs added in the same order, transposed).
+TQF_AVX512 inline __m512 ReduceF32x16(const __m512* v) {
+  __m512 b[8], c[4], d[2];
+  for (int i = 0; i < 8; ++i) {  // lanes 8 apart: b[i] = v[2i] (chunks 0-1), v[2i+1] (2-3)
+    b[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0xee),
+                         _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0x44));
+  }
+  for (int i = 0; i < 4; ++i) {  // 4 apart: chunk j of c[i] is v[4i + j]
+    c[i] = _mm512_add_ps(_mm512_shuffle_f32x4(b[2 * i], b[2 * i + 1], 0xdd),
+                         _mm512_shuffle_f32x4(b[2 * i], b[2 * i + 1], 0x88));
+  }
+  for (int i = 0; i < 2; ++i) {  // 2 apart: chunk j of d[i] is v[4(2i) + j] x2, v[4(2i+1) + j] x2
+    d[i] = _mm512_add_ps(_mm512_shuffle_ps(c[2 * i], c[2 * i + 1], 0x44),
+                         _mm512_shuffle_ps(c[2 * i], c[2 * i + 1], 0xee));
+  }
+  // 1 apart: chunk j holds v[j], v[4 + j], v[8 + j], v[12 + j]; the adds
+  // pair lane 0 + lane 1 of each, as HSumF32's last step does.
+  const __m512 e =
+      _mm512_add_ps(_mm512_shuffle_ps(d[0], d[1], 0x88), _mm512_shuffle_ps(d[0], d[1], 0xdd));
+  const __m512i to_order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  return _mm512_permutexvar_ps(to_order, e);
+}
+
+// DotF32Lanes for a fixed size (a multiple of 32) with `q` already in
+// registers: the same fused multiply-adds in the same order, without the
+// loop's bookkeeping, which dominates for one head (64 or 128 floats).
+template <int kVecs>
+TQF_AVX512 inline __m512 DotF32LanesFixed(const __m512* q, const float* k) {
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  for (int j = 0; j < kVecs; j += 2) {
+    acc0 = _mm512_fmadd_ps(q[j], _mm512_loadu_ps(k + 16 * j), acc0);
+    acc1 = _mm512_fmadd_ps(q[j + 1], _mm512_loadu_ps(k + 16 * j + 16), acc1);
+  }
+  return _mm512_add_ps(acc0, acc1);
+}
+
+// Scores of positions [p0, p0 + m), m <= 16, into out[p0..).
+template <int kVecs>
+TQF_AVX512 inline void ScoresBlock(const __m512* q, const float* k, size_t p0, size_t m,
+                                   size_t stride, __m512 scale, float* out) {
+  __m512 lanes[16];
+  for (size_t j = 0; j < 16; ++j) {
+    lanes[j] = j < m ? DotF32LanesFixed<kVecs>(q, k + (p0 + j) * stride) : _mm512_setzero_ps();
+  }
+  const __mmask16 mask = m == 16 ? 0xffff : static_cast<__mmask16>((1u << m) - 1);
+  _mm512_mask_storeu_ps(out + p0, mask, _mm512_mul_ps(ReduceF32x16(lanes), scale));
+}
+
+template <int kVecs>
+TQF_AVX512 void ScoresFixed(const float* q, const float* k, size_t count, size_t stride,
+                            __m512 scale, float* out) {
+  __m512 qv[kVecs];
+  for (int j = 0; j < kVecs; ++j) qv[j] = _mm512_loadu_ps(q + 16 * j);
+  for (size_t p0 = 0; p0 < count; p0 += 16) {
+    ScoresBlock<kVecs>(qv, k, p0, count - p0 < 16 ? count - p0 : 16, stride, scale, out);
+  }
+}
+
+// Attention scores 16 positions at a time (see KernelOps::scores_f32);
+// heads of 64 and 128 (LLaMA's) take the fixed-size dot products.
+TQF_AVX512 void ScoresF32(const float* q, const float* k, size_t count, size_t stride, size_t dim,
+                          float scale, float* out) {
+  const __m512 vscale = _mm512_set1_ps(scale);
+  if (dim == 64) return ScoresFixed<4>(q, k, count, stride, vscale, out);
+  if (dim == 128) return ScoresFixed<8>(q, k, count, stride, vscale, out);
+  for (size_t p0 = 0; p0 < count; p0 += 16) {
+    const size_t m = count - p0 < 16 ? count - p0 : 16;
+    __m512 lanes[16];
+    for (size_t j = 0; j < 16; ++j) {
+      lanes[j] = j < m ? DotF32Lanes(q, k + (p0 + j) * stride, dim) : _mm512_setzero_ps();
+    }
+    const __mmask16 mask = m == 16 ? 0xffff : static_cast<__mmask16>((1u << m) - 1);
+    _mm512_mask_storeu_ps(out + p0, mask, _mm512_mul_ps(ReduceF32x16(lanes), vscale));
+  }
 }
 
 TQF_AVX512 float DotF16(const uint16_t* w, const float* x, size_t n) {
@@ -311,7 +405,8 @@ const KernelOps& Avx512VnniKernelOps() {
                                 DotI8Tile,
                                 MatMulI8BlockTile,
                                 QuantizeRowI8,
-                                WeightedSumF32Avx512};
+                                WeightedSumF32Avx512,
+                                ScoresF32};
   return ops;
 }
 

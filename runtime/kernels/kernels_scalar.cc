@@ -26,6 +26,11 @@ float DotF32(const float* a, const float* b, size_t n) {
   return s;
 }
 
+void ScoresF32(const float* q, const float* k, size_t count, size_t stride, size_t dim, float scale,
+               float* out) {
+  for (size_t p = 0; p < count; ++p) out[p] = DotF32(q, k + p * stride, dim) * scale;
+}
+
 float DotF16(const uint16_t* w, const float* x, size_t n) {
   float s = 0.0f;
   for (size_t i = 0; i < n; ++i) s += F16ToF32(w[i]) * x[i];
@@ -50,9 +55,17 @@ void WeightedSumF32(const float* a, const float* v, size_t count, size_t stride,
 }
 
 const KernelOps& ScalarKernelOps() {
-  static const KernelOps ops = {
-      KernelPath::kScalar, DotI8, DotI8Blocks, DotF32, DotF16, DotBF16, nullptr, nullptr, nullptr,
-      WeightedSumF32};
+  static const KernelOps ops = {KernelPath::kScalar,
+                                DotI8,
+                                DotI8Blocks,
+                                DotF32,
+                                DotF16,
+                                DotBF16,
+                                nullptr,
+                                nullptr,
+                                nullptr,
+                                WeightedSumF32,
+                                ScoresF32};
   return ops;
 }
 

@@ -59,7 +59,8 @@ Status Model::Buffers::Allocate(const Model& m) {
 
 size_t Model::Buffers::ActivationBytes() const {
   size_t n = 0;
-  for (const std::vector<float>* v : {&x, &xb, &xb2, &q, &k, &v, &att_out, &hb, &hb2, &att}) {
+  for (const std::vector<float>* v :
+       {&x, &xb, &xb2, &q, &k, &v, &att_out, &hb, &hb2, &att, &rope_cos, &rope_sin}) {
     n += v->size() * sizeof(float);
   }
   return n;
@@ -139,8 +140,9 @@ void Model::Rope(float* v, size_t n_heads, const float* cs, const float* sn) con
 }
 
 // The per-token steps between the matrix products run in parallel over the
-// tokens of a prompt (one token: on the calling thread). Each token's
-// arithmetic is unchanged, so results do not depend on it.
+// tokens of a prompt (under 8 tokens on the calling thread: a fork costs
+// more than a few rows of this work). Each token's arithmetic is
+// unchanged, so results do not depend on it.
 void Model::NormTokens(const float* weight, size_t n) {
   Buffers& b = *buf_;
 #pragma omp parallel for schedule(static) num_threads(threads_) if (n >= 8)
@@ -227,9 +229,7 @@ void Model::Attention(int l, size_t n, size_t pos) {
     const float* q = &b.q[t * q_dim_ + h * head_dim_];
     const size_t kv_off = (h / group) * head_dim_;
     float* att = &b.att[static_cast<size_t>(omp_get_thread_num()) * ctx_size_];
-    for (size_t p = 0; p <= last; ++p) {
-      att[p] = ops_->dot_f32(q, kc + p * kv_dim_ + kv_off, head_dim_) * inv_sqrt;
-    }
+    ops_->scores_f32(q, kc + kv_off, last + 1, kv_dim_, head_dim_, inv_sqrt, att);
     Softmax(att, last + 1);
     ops_->weighted_sum_f32(att, vc + kv_off, last + 1, kv_dim_, head_dim_,
                            &b.att_out[t * q_dim_ + h * head_dim_]);

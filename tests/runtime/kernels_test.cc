@@ -114,7 +114,8 @@ TEST(Kernels, QuantizeActivationsRoundTrips) {
 
 // A path's vectorized activation quantizer gives QuantizeActivations'
 // bytes, scales and sums, ties included (127 / amax = 1 below, so x.5
-// values land exactly halfway and must round to even).
+// values land exactly halfway and must round to even), and for zero
+// blocks, NaN and infinities.
 TEST(Kernels, QuantizeI8MatchesScalar) {
   std::mt19937 rng(12);
   int checked = 0;
@@ -126,6 +127,12 @@ TEST(Kernels, QuantizeI8MatchesScalar) {
         std::vector<float> x = RandomF32(&rng, cols, 40.0f);
         for (size_t i = 0; i < cols; i += 3) x[i] = std::round(x[i]) + 0.5f;  // ties
         for (size_t b = 0; b < cols; b += block) x[b] = 127.0f;  // amax 127 in every block
+        if (cols >= 64) {  // a block of zeros, NaN and infinities (as a broken model makes)
+          std::fill(x.begin(), x.begin() + std::min<size_t>(block, 16), 0.0f);
+          x[cols - 2] = std::nanf("");
+          x[cols / 2] = -INFINITY;
+          x[cols / 3] = std::nanf("");
+        }
         const size_t nb = (cols + block - 1) / block;
         std::vector<int8_t> want_q(cols), got_q(cols);
         std::vector<float> want_s(nb), got_s(nb);
@@ -141,6 +148,27 @@ TEST(Kernels, QuantizeI8MatchesScalar) {
   }
   if (DefaultKernelOps().quantize_i8 != nullptr) {
     EXPECT_GT(checked, 0);
+  }
+  // One NaN at each lane of a vector: where it lands decides whether a
+  // careless vector max keeps it (the scalar max always skips it).
+  for (KernelPath p : SupportedKernelPaths()) {
+    const KernelOps& ops = GetKernelOps(p);
+    if (ops.quantize_i8 == nullptr) continue;
+    for (size_t cols : {5, 16, 40}) {
+      for (size_t at = 0; at < cols; ++at) {
+        std::vector<float> x(cols);
+        for (size_t i = 0; i < cols; ++i) x[i] = 0.1f * static_cast<float>(i + 1);
+        x[at] = std::nanf("");
+        std::vector<int8_t> want_q(cols), got_q(cols);
+        std::vector<float> want_s(4), got_s(4);
+        int32_t want_sum = 0;
+        QuantizeActivations(x.data(), 1, cols, 16, want_q.data(), want_s.data(), &want_sum);
+        const int32_t got_sum = ops.quantize_i8(x.data(), cols, 16, got_q.data(), got_s.data());
+        ASSERT_EQ(want_q, got_q) << KernelPathName(p) << " cols " << cols << " NaN at " << at;
+        ASSERT_EQ(0, std::memcmp(want_s.data(), got_s.data(), (cols + 15) / 16 * 4));
+        ASSERT_EQ(want_sum, got_sum);
+      }
+    }
   }
 }
 
@@ -166,6 +194,31 @@ TEST(Kernels, WeightedSumMatchesScalarExactly) {
         GetKernelOps(p).weighted_sum_f32(a.data(), v.data(), count, stride, dim, got.data());
         ASSERT_EQ(0, std::memcmp(want.data(), got.data(), (dim + 1) * 4))
             << KernelPathName(p) << " dim " << dim << " count " << count;
+      }
+    }
+  }
+}
+
+// Attention scores for many positions at once equal the path's own
+// dot_f32 per position, bit for bit (the AVX-512 path reduces 16 positions
+// together in dot_f32's order), for head sizes under, at and over 16 and
+// position counts around multiples of 16.
+TEST(Kernels, ScoresMatchDotPerPosition) {
+  std::mt19937 rng(14);
+  for (KernelPath p : SupportedKernelPaths()) {
+    const KernelOps& ops = GetKernelOps(p);
+    for (size_t dim : {1, 15, 16, 33, 64, 128}) {
+      for (size_t count : {1, 15, 16, 17, 100}) {
+        const size_t stride = dim + 3;
+        std::vector<float> q = RandomF32(&rng, dim), k = RandomF32(&rng, count * stride);
+        std::vector<float> got(count + 1, -7.0f);
+        ops.scores_f32(q.data(), k.data(), count, stride, dim, 0.125f, got.data());
+        for (size_t i = 0; i < count; ++i) {
+          const float want = ops.dot_f32(q.data(), &k[i * stride], dim) * 0.125f;
+          ASSERT_EQ(0, std::memcmp(&want, &got[i], 4))
+              << KernelPathName(p) << " dim " << dim << " count " << count << " p " << i;
+        }
+        ASSERT_EQ(got[count], -7.0f);  // nothing written past count
       }
     }
   }
@@ -291,68 +344,140 @@ TEST(Kernels, MatMulIndependentOfThreadCountAndBatch) {
   }
 }
 
-// The batched tile kernels (dot_i8_tile, matmul_i8_block_tile) against the
-// one-token loop of the same path and the scalar path, bit for bit, over
-// the edges: rows and tokens not multiples of 4, rows not multiples of 64
-// bytes, short last blocks, every block size the tiles take (and some they
-// leave to the loop), weights of -128 and full-scale activations.
-TEST(Kernels, BatchedTilesEqualOneTokenLoop) {
-  std::mt19937 rng(9);
-  const KernelOps& best = DefaultKernelOps();
-  KernelOps no_tiles = best;
+// Counting wrappers around a path's tile kernels: proof that MatMul took
+// the tiles rather than its loop.
+const KernelOps* g_counted = nullptr;
+int g_tile_calls = 0;
+void CountedTile(const int8_t* const* w, const uint8_t* const* x, size_t n, int32_t* out) {
+  ++g_tile_calls;
+  g_counted->dot_i8_tile(w, x, n, out);
+}
+void CountedBlockTile(const int8_t* const* w, const uint8_t* const* x, size_t n, size_t block,
+                      const float* wscale, const int32_t* wsum, const float* xscale, float* out) {
+  ++g_tile_calls;
+  g_counted->matmul_i8_block_tile(w, x, n, block, wscale, wsum, xscale, out);
+}
+
+struct IntForm {
+  QuantKind quant;
+  uint32_t block;
+};
+
+// An int8 WeightView over `q` with random scales of the form's layout.
+WeightView IntWeight(const IntForm& f, const std::vector<int8_t>& q, size_t rows, size_t cols,
+                     std::mt19937* rng, std::vector<float>* params) {
+  WeightView w;
+  w.dtype = DType::kI8;
+  w.quant = f.quant;
+  w.quant_block = f.block;
+  w.rows = rows;
+  w.cols = cols;
+  w.data = reinterpret_cast<const uint8_t*>(q.data());
+  const size_t nb = f.block ? (cols + f.block - 1) / f.block : 1;
+  if (f.quant == QuantKind::kTensorMinMax) {
+    *params = {0.01f, 3.0f};
+  } else {
+    *params = RandomF32(rng, f.quant == QuantKind::kBlock ? rows * nb : rows, 0.01f);
+  }
+  w.params = params->data();
+  w.num_params = params->size();
+  return w;
+}
+
+// MatMul through `tiles` (counted), through the same path without its
+// tiles, and through the scalar path: all three bit for bit.
+void ExpectTilesMatchLoop(const KernelOps& tiles, const WeightView& w, const std::vector<float>& x,
+                          size_t n, const std::string& where) {
+  KernelOps counted = tiles, no_tiles = tiles;
+  g_counted = &tiles;
+  if (tiles.dot_i8_tile) counted.dot_i8_tile = CountedTile;
+  if (tiles.matmul_i8_block_tile) counted.matmul_i8_block_tile = CountedBlockTile;
   no_tiles.dot_i8_tile = nullptr;
   no_tiles.matmul_i8_block_tile = nullptr;
-  struct Kind {
-    QuantKind quant;
-    uint32_t block;
-  };
-  const Kind kinds[] = {{QuantKind::kChannel, 0}, {QuantKind::kTensorMinMax, 0},
-                        {QuantKind::kBlock, 16},  {QuantKind::kBlock, 32},
-                        {QuantKind::kBlock, 48},  {QuantKind::kBlock, 64},
-                        {QuantKind::kBlock, 96},  {QuantKind::kBlock, 128}};
-  for (const Kind& kind : kinds) {
-    for (size_t cols : {16, 64, 70, 172, 300}) {
-      const size_t rows = 13;
-      std::vector<int8_t> q = RandomI8(&rng, rows * cols, -128, 127);
-      q[1] = -128;
-      WeightView w;
-      w.dtype = DType::kI8;
-      w.quant = kind.quant;
-      w.quant_block = kind.block;
-      w.rows = rows;
-      w.cols = cols;
-      w.data = reinterpret_cast<const uint8_t*>(q.data());
-      const size_t nb = kind.block ? (cols + kind.block - 1) / kind.block : 1;
-      std::vector<float> params = RandomF32(&rng,
-                                            kind.quant == QuantKind::kBlock     ? rows * nb
-                                            : kind.quant == QuantKind::kChannel ? rows
-                                                                                : 2,
-                                            0.01f);
-      if (kind.quant == QuantKind::kTensorMinMax) params = {0.01f, 3.0f};
-      w.params = params.data();
-      w.num_params = params.size();
-      std::string why;
-      ASSERT_TRUE(ValidateWeightView(w, &why)) << why;
-      for (size_t n : {4, 5, 11}) {
-        std::vector<float> x = RandomF32(&rng, n * cols);
-        x[0] = 1e4f;  // an outlier: other activations of its block round small
-        std::vector<float> tiled(n * rows), loop(n * rows), scalar(n * rows);
-        MatMulScratch s;
-        MatMul(best, w, x.data(), n, tiled.data(), &s, 2);
-        MatMul(no_tiles, w, x.data(), n, loop.data(), &s, 3);
-        MatMul(ScalarKernelOps(), w, x.data(), n, scalar.data(), &s, 1);
-        const std::string where = std::string(" quant ") + std::to_string(int(kind.quant)) +
-                                  " block " + std::to_string(kind.block) + " cols " +
-                                  std::to_string(cols) + " n " + std::to_string(n);
-        ASSERT_EQ(0, std::memcmp(tiled.data(), loop.data(), tiled.size() * 4)) << where;
-        ASSERT_EQ(0, std::memcmp(tiled.data(), scalar.data(), tiled.size() * 4)) << where;
+  std::vector<float> tiled(n * w.rows), loop(n * w.rows), scalar(n * w.rows);
+  MatMulScratch s;
+  const int before = g_tile_calls;
+  MatMul(counted, w, x.data(), n, tiled.data(), &s, 2);
+  const bool tileable =
+      w.quant == QuantKind::kBlock
+          ? tiles.matmul_i8_block_tile != nullptr &&
+                (w.quant_block == 16 || w.quant_block == 32 || w.quant_block >= 64)
+          : tiles.dot_i8_tile != nullptr;
+  EXPECT_EQ(g_tile_calls > before, tileable) << where;
+  MatMul(no_tiles, w, x.data(), n, loop.data(), &s, 3);
+  MatMul(ScalarKernelOps(), w, x.data(), n, scalar.data(), &s, 1);
+  ASSERT_EQ(0, std::memcmp(tiled.data(), loop.data(), tiled.size() * 4)) << where;
+  ASSERT_EQ(0, std::memcmp(tiled.data(), scalar.data(), tiled.size() * 4)) << where;
+}
+
+const IntForm kIntForms[] = {{QuantKind::kChannel, 0}, {QuantKind::kTensorMinMax, 0},
+                             {QuantKind::kBlock, 16},  {QuantKind::kBlock, 32},
+                             {QuantKind::kBlock, 48},  {QuantKind::kBlock, 64},
+                             {QuantKind::kBlock, 96},  {QuantKind::kBlock, 128}};
+
+// The batched tile kernels (dot_i8_tile, matmul_i8_block_tile) of every
+// path that has them, against the one-token loop and the scalar path, bit
+// for bit, over the edges: rows and tokens not multiples of 4 (and rows
+// over several 16-row chunks), rows not multiples of 64 bytes, short last
+// blocks, every block size the tiles take (and some they leave to the
+// loop), weights of -128, and prompts long enough to quantize in parallel.
+TEST(Kernels, BatchedTilesEqualOneTokenLoop) {
+  std::mt19937 rng(9);
+  int paths = 0;
+  for (KernelPath p : SupportedKernelPaths()) {
+    const KernelOps& ops = GetKernelOps(p);
+    if (ops.dot_i8_tile == nullptr && ops.matmul_i8_block_tile == nullptr) continue;
+    ++paths;
+    for (const IntForm& form : kIntForms) {
+      for (size_t cols : {16, 64, 70, 172, 300}) {
+        const size_t rows = 37;
+        std::vector<int8_t> q = RandomI8(&rng, rows * cols, -128, 127);
+        q[1] = -128;
+        std::vector<float> params;
+        const WeightView w = IntWeight(form, q, rows, cols, &rng, &params);
+        std::string why;
+        ASSERT_TRUE(ValidateWeightView(w, &why)) << why;
+        for (size_t n : {4, 5, 11, 17}) {
+          std::vector<float> x = RandomF32(&rng, n * cols);
+          x[0] = 1e4f;  // an outlier: other activations of its block round small
+          ExpectTilesMatchLoop(ops, w, x, n,
+                               std::string(KernelPathName(p)) + " quant " +
+                                   std::to_string(int(form.quant)) + " block " +
+                                   std::to_string(form.block) + " cols " + std::to_string(cols) +
+                                   " n " + std::to_string(n));
+        }
       }
     }
   }
-  // On a CPU with the AVX-512 path the tiles were exercised, not skipped.
-  if (best.path == KernelPath::kAvx512Vnni) {
-    EXPECT_NE(best.dot_i8_tile, nullptr);
-    EXPECT_NE(best.matmul_i8_block_tile, nullptr);
+  if (KernelPathSupported(KernelPath::kAvx512Vnni)) {
+    EXPECT_GT(paths, 0);  // the tiles were exercised here, not skipped
+  }
+}
+
+// The longest rows ValidateWeightView allows, at full scale: the offset
+// sums (q + 128) * w wrap modulo 2^32 and must still give the exact dots
+// (-128 * 127 * 131071 = -2130690176 fits int32, barely).
+TEST(Kernels, BatchedTilesExactAtTheLongestRows) {
+  std::mt19937 rng(10);
+  const size_t rows = 4, cols = (size_t{1} << 17) - 1, n = 4;
+  for (KernelPath p : SupportedKernelPaths()) {
+    const KernelOps& ops = GetKernelOps(p);
+    if (ops.dot_i8_tile == nullptr && ops.matmul_i8_block_tile == nullptr) continue;
+    for (const IntForm& form : {IntForm{QuantKind::kChannel, 0}, IntForm{QuantKind::kBlock, 16},
+                                IntForm{QuantKind::kBlock, 32}, IntForm{QuantKind::kBlock, 64}}) {
+      std::vector<int8_t> q(rows * cols);
+      for (size_t r = 0; r < rows; ++r) {
+        std::fill(&q[r * cols], &q[(r + 1) * cols], static_cast<int8_t>(r % 2 ? 127 : -128));
+      }
+      std::vector<float> params;
+      const WeightView w = IntWeight(form, q, rows, cols, &rng, &params);
+      std::vector<float> x(n * cols);
+      for (size_t t = 0; t < n; ++t) {
+        std::fill(&x[t * cols], &x[(t + 1) * cols], t % 2 ? -1.0f : 1.0f);
+      }
+      ExpectTilesMatchLoop(ops, w, x, n,
+                           std::string(KernelPathName(p)) + " block " + std::to_string(form.block));
+    }
   }
 }
 

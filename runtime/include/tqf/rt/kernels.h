@@ -64,7 +64,9 @@ struct KernelOps {
   // Rows and tokens may repeat (a short edge tile passes one twice).
   void (*dot_i8_tile)(const int8_t* const* w, const uint8_t* const* x, size_t n, int32_t* out);
   // Optional: the same tile for block-quantized weights (kBlock with
-  // blocks of 16, 32 or 64 and more), scales applied. With dot_k the exact
+  // blocks of 16, 32, or 64 and more: smaller blocks are whole 16-byte
+  // quarters of a 64-byte step, larger ones whole steps; other sizes use
+  // the one-token loop), scales applied. With dot_k the exact
   // dot of block k, i.e. sum over the block of w[r][i] * x[t][i] (x as in
   // dot_i8_tile) minus 128 * wsum[4k + r] (the block's sum of w[r]):
   //   out[t * 4 + r] = sum over k, in order, from 0.0f, of
@@ -75,13 +77,18 @@ struct KernelOps {
                                size_t block, const float* wscale, const int32_t* wsum,
                                const float* xscale, float* out);
   // Optional: QuantizeActivations of one row (its q, scales and, returned,
-  // its sum of q), with the same results for finite inputs.
+  // its sum of q), with the same results (NaN and infinities included).
   int32_t (*quantize_i8)(const float* x, size_t cols, size_t block, int8_t* q, float* scales);
+  // Required (every path has them; a hand-built table must too):
   // out[i] = sum over p < count, in order from 0.0f, of a[p] * v[p * stride + i],
   // for i < dim (attention's weighted sum of values). Each product and sum is
   // rounded as written (no fused multiply-add), so every path agrees exactly.
   void (*weighted_sum_f32)(const float* a, const float* v, size_t count, size_t stride, size_t dim,
                            float* out);
+  // Required: out[p] = dot_f32(q, k + p * stride, dim) * scale for
+  // p < count (attention scores), bit identical to this path's dot_f32.
+  void (*scores_f32)(const float* q, const float* k, size_t count, size_t stride, size_t dim,
+                     float scale, float* out);
 };
 
 // True if this CPU (and build) can run `p`.

@@ -65,7 +65,7 @@ using CodebookRecord = DictionaryRecord;
 }  // namespace reader_internal
 
 struct Reader::Impl {
-  std::shared_ptr<const MappedFile> mapping;  // null for OpenMemory
+  std::shared_ptr<Source> source;  // null for OpenMemory
   const uint8_t* data = nullptr;
   size_t size = 0;
   ReadOptions options;
@@ -85,7 +85,11 @@ struct Reader::Impl {
   // file is cheapest to reject (reader_open.cc).
   Status Load();
   // Load's steps.
-  Status LoadEnvelope(const fb::Header** header);  // footer, preamble, header checksum, verifier
+  Status LoadEnvelope(const fb::Header** header);
+  Status FetchEnvelope();  // remote only: preamble and header in one round trip
+  // A header this large is refused before a remote reader fetches it (the
+  // Llama 3 tokenizer makes a 2.3 MB one): a hostile footer costs no download.
+  static constexpr uint64_t kMaxRemoteHeader = 256ull << 20;  // footer, preamble, header checksum, verifier
   Status LoadSections(const fb::Header& header, reader_internal::Sections* sections);
   Status LoadDictionaries(const fb::Header& header, const reader_internal::Range& section);
   Status LoadCodebooks(const fb::Header& header, const reader_internal::Range& section);
@@ -111,8 +115,16 @@ struct Reader::Impl {
   // The file's path for messages ("" for OpenMemory).
   const std::string& path() const {
     static const std::string kNone;
-    return mapping ? mapping->path() : kNone;
+    return source ? source->name() : kNone;
   }
+  bool remote() const { return source && source->remote(); }
+  // Makes bytes readable before they are read (a no-op unless remote()):
+  // a range of the file; the stored bytes of refs[0..n), with their
+  // checksums; every block of tensor `index`.
+  Status EnsureRange(uint64_t offset, uint64_t size) const;
+  Status EnsureRefs(const BlockRef* refs, size_t n) const;
+  Status EnsureTensor(size_t index) const;
+  std::vector<SourceExtent> BlockExtents(size_t index) const;
   // The same on up to `threads` threads (0: all cores), pairs as the unit.
   void DecodeRefsParallel(const BlockRef* refs, size_t n, int threads, bool verify,
                           Status* errors) const;

@@ -90,9 +90,10 @@ Status HttpSource::Ensure(const SourceExtent* ranges, size_t n) {
   return EnsureLocked(ranges, n);
 }
 
-std::vector<std::pair<uint64_t, uint64_t>> HttpSource::FromCache(const SourceExtent* ranges,
-                                                                 size_t n) {
+std::vector<std::pair<uint64_t, uint64_t>> HttpSource::FromCache(
+    const SourceExtent* ranges, size_t n, std::vector<const SourceExtent*>* from_network) {
   std::vector<std::pair<uint64_t, uint64_t>> missing;
+  std::vector<uint8_t> entry;
   for (size_t i = 0; i < n; ++i) {
     const SourceExtent& r = ranges[i];
     std::vector<std::pair<uint64_t, uint64_t>> gaps;
@@ -101,14 +102,21 @@ std::vector<std::pair<uint64_t, uint64_t>> HttpSource::FromCache(const SourceExt
       gaps = present_.Missing(r.offset, r.offset + r.size);
     }
     if (gaps.empty()) continue;
-    // Only absent bytes are ever written: readers may be reading present ones.
-    if (cache_ && r.checked && gaps.size() == 1 && gaps[0].first == r.offset &&
-        gaps[0].second == r.offset + r.size && cache_->Get(r.checksum, r.size, base_ + r.offset)) {
-      fetcher_.CountCacheHit(r.size);
-      std::lock_guard<std::mutex> lock(set_mu_);
-      present_.Add(r.offset, r.offset + r.size);
-      continue;
+    // From the cache only the absent bytes are copied: readers may be
+    // reading present ones (a block shares pages with its neighbours).
+    if (cache_ && r.checked) {
+      entry.resize(r.size);
+      if (cache_->Get(r.checksum, r.size, entry.data())) {
+        for (const auto& g : gaps) {
+          std::memcpy(base_ + g.first, entry.data() + (g.first - r.offset), g.second - g.first);
+        }
+        fetcher_.CountCacheHit(r.size);
+        std::lock_guard<std::mutex> lock(set_mu_);
+        present_.Add(r.offset, r.offset + r.size);
+        continue;
+      }
     }
+    if (r.checked) from_network->push_back(&r);
     missing.insert(missing.end(), gaps.begin(), gaps.end());
   }
   // One request per run of adjacent missing bytes, at most max_request_bytes each.
@@ -152,7 +160,8 @@ Status HttpSource::EnsureLocked(const SourceExtent* ranges, size_t n) {
   // Bytes of a range whose checksum fails are fetched once more (a flaky
   // proxy); a second failure is the file's or the server's fault.
   for (int attempt = 0;; ++attempt) {
-    const auto requests = FromCache(ranges, n);
+    std::vector<const SourceExtent*> from_network;
+    const auto requests = FromCache(ranges, n, &from_network);
     if (requests.empty()) return Status::OK();
     TQF_RETURN_IF_ERROR(fetcher_.Fetch(requests, base_));
     std::vector<const SourceExtent*> bad;
@@ -172,10 +181,7 @@ Status HttpSource::EnsureLocked(const SourceExtent* ranges, size_t n) {
           " (fetched twice; the server sends corrupted bytes)");
     }
     if (cache_) {
-      for (size_t i = 0; i < n; ++i) {
-        const SourceExtent& r = ranges[i];
-        if (r.checked) cache_->Put(r.checksum, r.size, base_ + r.offset);
-      }
+      for (const SourceExtent* r : from_network) cache_->Put(r->checksum, r->size, base_ + r->offset);
     }
     std::lock_guard<std::mutex> lock(set_mu_);
     for (const auto& q : requests) present_.Add(q.first, q.second);

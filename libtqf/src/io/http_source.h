@@ -39,8 +39,10 @@ class HttpSource : public Source {
   Status Map(uint64_t size);
   // Ensure's work, with fetch_mu_ held.
   Status EnsureLocked(const SourceExtent* ranges, size_t n);
-  // Reads the missing checked ranges from the cache; returns what is still missing.
-  std::vector<std::pair<uint64_t, uint64_t>> FromCache(const SourceExtent* ranges, size_t n);
+  // Fills what it can of the ranges' missing bytes from the block cache;
+  // returns the requests for the rest, and the checked ranges they touch.
+  std::vector<std::pair<uint64_t, uint64_t>> FromCache(
+      const SourceExtent* ranges, size_t n, std::vector<const SourceExtent*>* from_network);
   Status CheckFetched(const SourceExtent* ranges, size_t n,
                       std::vector<const SourceExtent*>* bad);
   void PrefetchLoop();

@@ -17,17 +17,19 @@ bool StartsWithNoCase(const std::string& s, const char* prefix) {
   return true;
 }
 
-// Reads decimal digits at s[*pos...] into *v; false if none or > 2^63.
+// Reads decimal digits at s[*pos...] into *v; false if none or >= 2^63.
 bool ParseDecimal(const std::string& s, size_t* pos, uint64_t* v) {
+  constexpr uint64_t kMax = (uint64_t{1} << 63) - 1;
   const size_t begin = *pos;
   uint64_t x = 0;
   while (*pos < s.size() && s[*pos] >= '0' && s[*pos] <= '9') {
-    if (x > (uint64_t{1} << 62) / 5) return false;  // x * 10 would pass 2^63
-    x = x * 10 + uint64_t(s[*pos] - '0');
+    const uint64_t d = uint64_t(s[*pos] - '0');
+    if (x > (kMax - d) / 10) return false;
+    x = x * 10 + d;
     ++*pos;
   }
   *v = x;
-  return *pos > begin && *pos - begin <= 19;
+  return *pos > begin;
 }
 
 }  // namespace

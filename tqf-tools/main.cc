@@ -11,8 +11,8 @@
 #include <string>
 
 #include "commands.h"
-#include "tqf/source.h"
 #include "tqf/signals.h"
+#include "tqf/source.h"
 #include "tqf/version.h"
 
 namespace {
@@ -47,16 +47,17 @@ void PrintUsage(FILE* out) {
   std::fprintf(out, "tqf %s: compressed single-file LLaMA models\n\nusage: tqf COMMAND [ARGS]\n\n",
                tqf::VersionString());
   for (const Command& c : kCommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
-  std::fprintf(out,
-               "\n`tqf COMMAND --help` describes a command.\n\n"
-               "Any FILE.tqf may be an http:// or https:// URL: it is read lazily with Range\n"
-               "requests, every block verified against its checksum. Remote options, for any\n"
-               "command:\n"
-               "  --cache-dir DIR        keep verified blocks in DIR, shared by URLs and processes\n"
-               "  --cache-max-bytes N    evict the least recently used blocks past N bytes\n"
-               "  --http-retries N       retries per range (default 4, exponential backoff)\n"
-               "  --http-timeout S       connect timeout; a stalled transfer is dropped after 3*S\n"
-               "  --http-stats           print requests and bytes fetched on exit (stderr)\n");
+  std::fprintf(
+      out,
+      "\n`tqf COMMAND --help` describes a command.\n\n"
+      "Any FILE.tqf may be an http:// or https:// URL: it is read lazily with Range\n"
+      "requests, every block verified against its checksum. Remote options, for any\n"
+      "command:\n"
+      "  --cache-dir DIR        keep verified blocks in DIR, shared by URLs and processes\n"
+      "  --cache-max-bytes N    evict the least recently used blocks past N bytes\n"
+      "  --http-retries N       retries per range (default 4, exponential backoff)\n"
+      "  --http-timeout S       connect timeout; a stalled transfer is dropped after 3*S\n"
+      "  --http-stats           print requests and bytes fetched on exit (stderr)\n");
 }
 
 // Takes the remote options (any command's) out of argv; false with a

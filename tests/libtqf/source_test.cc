@@ -1,6 +1,8 @@
 // The source layer's pure parts: range bookkeeping, URL redaction, the
 // Content-Range parser and the block cache's keying and self-checks. The
 // HTTP paths run against a real nginx in tests/remote/remote_test.py.
+#include "tqf/source.h"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,7 +14,6 @@
 #include "io/block_cache.h"
 #include "io/range_set.h"
 #include "io/url.h"
-#include "tqf/source.h"
 #include "util/checksum.h"
 
 namespace tqf {
@@ -112,9 +113,9 @@ TEST(ContentRange, ParsesWellFormed) {
 TEST(ContentRange, RefusesMalformedAndHostile) {
   ContentRange r;
   for (const char* bad :
-       {"", "bytes", "bytes */1000", "bytes 0-99/*", "bytes 5-4/10", "bytes 0-10/10",
-        "items 0-1/2", "bytes -1-2/3", "bytes 0-1/99999999999999999999", "bytes 0-1/2 x",
-        "bytes 0x0-1/2", "bytes 0-1/9223372036854775809"}) {
+       {"", "bytes", "bytes */1000", "bytes 0-99/*", "bytes 5-4/10", "bytes 0-10/10", "items 0-1/2",
+        "bytes -1-2/3", "bytes 0-1/99999999999999999999", "bytes 0-1/2 x", "bytes 0x0-1/2",
+        "bytes 0-1/9223372036854775809"}) {
     const Status s = ParseContentRange(bad, &r);
     EXPECT_TRUE(s.IsCorruption()) << bad << ": " << s.ToString();
   }

@@ -60,6 +60,15 @@ class Servers:
         for k, v in {"@ROOT@": root, "@PREFIX@": prefix, "@PORT@": str(self.port),
                      "@LIMIT_RATE@": "0"}.items():
             conf = conf.replace(k, v)
+        # A TLS server with a self-signed certificate: tqf must refuse it.
+        self.tls_port = free_port()
+        cert, key = os.path.join(prefix, "cert.pem"), os.path.join(prefix, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", cert],
+                       check=True, capture_output=True, timeout=60)
+        with open(os.path.join(prefix, "extra.conf"), "w") as f:
+            f.write("server { listen 127.0.0.1:%d ssl; root %s; ssl_certificate %s; "
+                    "ssl_certificate_key %s; }\n" % (self.tls_port, root, cert, key))
         conf_path = os.path.join(prefix, "nginx.conf")
         with open(conf_path, "w") as f:
             f.write(conf)
@@ -186,6 +195,23 @@ class Identical(RemoteBase):
 
         self.assertEqual(scores(ENV["model"]), scores(direct()))
 
+    def test_serve_and_attach(self):
+        name = "tqf-remote-test-%d" % os.getpid()
+        serve = subprocess.Popen([TQF, "serve", direct(), "--name", name],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            for _ in range(100):
+                if tqf("serve", "--status", name).returncode == 0:
+                    break
+                time.sleep(0.1)
+            local = tqf("run", ENV["model"], "-p", PROMPT, "-n", 30, "--temp", 0)
+            attached = tqf("run", "--attach", name, "-p", PROMPT, "-n", 30, "--temp", 0)
+            self.assertOk(attached)
+            self.assertEqual(local.stdout, attached.stdout)
+        finally:
+            serve.terminate()
+            serve.communicate(timeout=30)
+
     def test_open_costs_few_requests(self):
         log = os.path.join(ENV["servers"].prefix, "ranges.log")
         with open(log) as f:
@@ -262,6 +288,11 @@ class Faults(RemoteBase):
         r = tqf("inspect", proxied())
         self.assertFails(r)
         self.assertNotIn("root:", r.stdout + r.stderr)
+
+    def test_tls_is_verified_by_default(self):
+        r = tqf("inspect", "https://tester:s3cret@127.0.0.1:%d/s.tqf" % ENV["servers"].tls_port,
+                "--http-retries", 0)
+        self.assertFails(r, "certificate")
 
     def test_not_found_and_refused(self):
         self.assertFails(tqf("inspect", proxied("missing.tqf")), "not found")

@@ -8,9 +8,9 @@
 // ReadOptions::verify_checksums is set, and all of them by Verify().
 //
 // `path` may be an http:// or https:// URL (tqf/source.h): the Reader then
-// fetches what Open checks (2-4 requests), and each block's bytes, verified
-// against its checksum, just before they are decoded; checksums are always
-// checked for a remote file, whatever ReadOptions says.
+// fetches what Open checks (5 requests in 3 round trips), and each block's
+// bytes, verified against its checksum, just before they are decoded;
+// checksums are always checked for a remote file, whatever ReadOptions says.
 //
 // Ownership: the Reader owns the mapping (its Source). TensorInfo references and
 // `params` pointers stay valid for the Reader's lifetime (but read the

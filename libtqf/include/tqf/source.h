@@ -46,18 +46,18 @@ struct RemoteOptions {
   long connect_timeout_s = 10;
   // A transfer that moves fewer than 1 byte/s for this long is abandoned.
   long low_speed_timeout_s = 30;
-  int max_retries = 4;           // per range, with exponential backoff
-  int backoff_ms = 100;          // first retry's delay, doubled each time
-  int parallel = 4;              // ranges in flight at once
+  int max_retries = 4;                    // per range, with exponential backoff
+  int backoff_ms = 100;                   // first retry's delay, doubled each time
+  int parallel = 4;                       // ranges in flight at once
   uint64_t max_request_bytes = 16 << 20;  // a longer missing run is split
-  bool verify_tls = true;        // certificate and host name checks
+  bool verify_tls = true;                 // certificate and host name checks
 };
 
 // What remote Sources did, totals over the process (RemoteStats()).
 struct SourceStats {
-  uint64_t requests = 0;         // HTTP requests sent (retries included)
-  uint64_t bytes_fetched = 0;    // body bytes received
-  uint64_t cache_hits = 0;       // ranges read from the disk cache
+  uint64_t requests = 0;       // HTTP requests sent (retries included)
+  uint64_t bytes_fetched = 0;  // body bytes received
+  uint64_t cache_hits = 0;     // ranges read from the disk cache
   uint64_t cache_hit_bytes = 0;
   uint64_t retries = 0;
 };
@@ -80,6 +80,9 @@ class TQF_EXPORT Source {
   // Hints: start fetching (remote) or reading (local) the ranges in the
   // background; give back the memory of [offset, offset + size), which a
   // remote source re-fetches (or re-reads from its cache) when next needed.
+  // A remote DontNeed drops only whole pages inside the range, and must not
+  // race a reader of those bytes (the Reader calls it for a tensor once
+  // decoded; a dropped page reads as zeros, which a checksum then refuses).
   virtual void WillNeed(const SourceExtent* ranges, size_t n) = 0;
   virtual void DontNeed(uint64_t offset, uint64_t size) = 0;
 };
@@ -93,9 +96,9 @@ TQF_EXPORT bool IsRemoteUrl(const std::string& path_or_url);
 // "***@"; anything that is not a URL is returned unchanged.
 TQF_EXPORT std::string RedactUrl(const std::string& url);
 
-// Opens a local path (mmap) or an http(s) URL. A URL costs one or two
-// requests here (its size, validator and both ends of the file); the
-// Reader then fetches the rest of what Open checks. Errors: those of
+// Opens a local path (mmap) or an http(s) URL. A URL costs one request
+// here (the file's last 256 KiB, which also tell its size and validator);
+// Reader::Open then fetches the rest of what it checks. Errors: those of
 // MappedFile::Open for a path; kIOError for an unreachable URL or one whose
 // server does not answer Range requests; kNotSupported if this libtqf was
 // built without HTTP support (TQF_WITH_HTTP=OFF).

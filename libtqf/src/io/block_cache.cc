@@ -113,8 +113,8 @@ void BlockCache::Put(uint64_t checksum, uint64_t size, const uint8_t* data) {
   // A name unique to this process and call: concurrent writers of one
   // entry each rename a complete file over the other's.
   static std::atomic<uint64_t> counter{0};
-  const std::string tmp = sub + "/.tmp-" + std::to_string(::getpid()) + "-" +
-                          std::to_string(counter++);
+  const std::string tmp =
+      sub + "/.tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return;
   const bool ok = WriteAll(fd, data, size);

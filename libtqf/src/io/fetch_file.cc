@@ -23,7 +23,9 @@ namespace {
 
 constexpr uint64_t kBatchBytes = 64 << 20;  // fetched, written and released together
 
-Status Errno(const std::string& what) { return Status::IOError(what + ": " + std::strerror(errno)); }
+Status Errno(const std::string& what) {
+  return Status::IOError(what + ": " + std::strerror(errno));
+}
 
 // The pieces to fetch: checked extents whose bytes in `part` do not match,
 // and every byte between checked extents.
@@ -45,7 +47,8 @@ Status MapPart(const std::string& path, uint64_t size, uint8_t** base) {
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return Errno(path);
   struct stat st;
-  if (::fstat(fd, &st) != 0 || (uint64_t(st.st_size) != size && ::ftruncate(fd, off_t(size)) != 0)) {
+  if (::fstat(fd, &st) != 0 ||
+      (uint64_t(st.st_size) != size && ::ftruncate(fd, off_t(size)) != 0)) {
     Status s = Errno(path);
     ::close(fd);
     return s;
@@ -100,8 +103,7 @@ Status FetchFile(const std::string& url, const std::string& path,
   const std::string part = path + ".part";
   uint8_t* base = nullptr;
   TQF_RETURN_IF_ERROR(MapPart(part, size, &base));
-  const std::vector<SourceExtent> pieces =
-      PiecesToFetch(reader->ChecksummedExtents(), base, size);
+  const std::vector<SourceExtent> pieces = PiecesToFetch(reader->ChecksummedExtents(), base, size);
   Status s = CopyPieces(source.get(), pieces, base, size, progress);
   const Status synced = SyncAndUnmap(part, base, size);
   TQF_RETURN_IF_ERROR(s.WithContext(source->name()));

@@ -38,6 +38,23 @@ bool HeaderIs(const std::string& line, const char* name, std::string* value) {
   return true;
 }
 
+// Failures that the same request would meet again: a certificate, a
+// refused protocol (a redirect to file://), a malformed URL.
+bool Retryable(int code) {
+  switch (code) {
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_TOO_MANY_REDIRECTS:
+    case CURLE_LOGIN_DENIED:
+      return false;
+    default:
+      return true;
+  }
+}
+
 }  // namespace
 
 // One range being fetched: its request, the reply's headers, the bytes so far.
@@ -85,7 +102,6 @@ size_t OnHeader(char* data, size_t size, size_t nmemb, void* arg) {
 
 }  // namespace
 
-
 HttpFetcher::HttpFetcher(std::string url, std::string name, const RemoteOptions& options)
     : url_(std::move(url)), name_(std::move(name)), options_(options) {
   static std::once_flag once;
@@ -116,14 +132,15 @@ void HttpFetcher::CountBytes(uint64_t n) { g_bytes += n; }
 // The reply's headers, checked before any of its body is used: the range
 // asked for, of the same file as the probe saw.
 Status HttpFetcher::CheckReply(const Job& job) const {
-  const std::string where =
-      name_ + ": " + (job.probe ? "its last " + std::to_string(job.end) + " bytes"
-                                : RangeStr(job.attempt_begin, job.end));
+  const std::string where = name_ + ": " +
+                            (job.probe ? "its last " + std::to_string(job.end) + " bytes"
+                                       : RangeStr(job.attempt_begin, job.end));
   if (job.status == 404 || job.status == 410) {
     return Status::NotFound(where + ": HTTP " + std::to_string(job.status) + " (not found)");
   }
   if (job.status == 200) {
-    return Status::IOError(where + ": the server ignored the Range request (HTTP 200 with the "
+    return Status::IOError(where +
+                           ": the server ignored the Range request (HTTP 200 with the "
                            "whole file); reading a model from a URL needs Range support");
   }
   if (job.status != 206) {
@@ -145,11 +162,11 @@ Status HttpFetcher::CheckReply(const Job& job) const {
   }
   if (job.etag != validator_.etag || job.last_modified != validator_.last_modified) {
     const bool by_etag = job.etag != validator_.etag;
-    return Status::IOError(where + ": the remote file changed since it was opened (" +
-                           (by_etag ? "ETag " + validator_.etag + " -> " + job.etag
-                                    : "Last-Modified " + validator_.last_modified + " -> " +
-                                          job.last_modified) +
-                           "); open it again");
+    return Status::IOError(
+        where + ": the remote file changed since it was opened (" +
+        (by_etag ? "ETag " + validator_.etag + " -> " + job.etag
+                 : "Last-Modified " + validator_.last_modified + " -> " + job.last_modified) +
+        "); open it again");
   }
   if (cr.first != job.attempt_begin || cr.last + 1 != job.end) {
     return Status::Corruption(where + ": the server answered another range (Content-Range '" +
@@ -193,9 +210,9 @@ Status HttpFetcher::Start(Job* job) {
   job->error = Status::OK();
   job->errbuf[0] = '\0';
   job->attempt_begin = job->pos;
-  const std::string range = job->probe ? "-" + std::to_string(job->end)
-                                       : std::to_string(job->pos) + "-" +
-                                             std::to_string(job->end - 1);
+  const std::string range = job->probe
+                                ? "-" + std::to_string(job->end)
+                                : std::to_string(job->pos) + "-" + std::to_string(job->end - 1);
   if (job->probe) job->body->clear();
   curl_easy_setopt(e, CURLOPT_URL, url_.c_str());
   curl_easy_setopt(e, CURLOPT_RANGE, range.c_str());  // copied by curl
@@ -237,12 +254,13 @@ Status HttpFetcher::Finish(Job* job, int code, bool* retry) {
     job->done = true;
     return Status::OK();
   }
-  const std::string where =
-      name_ + ": " + (job->probe ? "its last " + std::to_string(job->end) + " bytes"
-                                 : RangeStr(job->begin, job->end));
+  const std::string where = name_ + ": " +
+                            (job->probe ? "its last " + std::to_string(job->end) + " bytes"
+                                        : RangeStr(job->begin, job->end));
   std::string why;
   if (code != CURLE_OK) {
     why = job->errbuf[0] ? job->errbuf : curl_easy_strerror(static_cast<CURLcode>(code));
+    if (!Retryable(code)) return Status::IOError(where + ": " + why);
   } else if (job->status == 206 || job->status == 0) {
     why = "reply truncated";
   } else if (job->status == 408 || job->status == 429 || job->status >= 500) {
@@ -251,13 +269,13 @@ Status HttpFetcher::Finish(Job* job, int code, bool* retry) {
     return CheckReply(*job);  // 200, 416, other 4xx: a clear, final error
   }
   if (++job->attempts > options_.max_retries) {
-    return Status::IOError(where + ": " + why + " (gave up after " +
-                           std::to_string(job->attempts) + " attempts)");
+    return Status::IOError(where + ": " + why + " (gave up after " + std::to_string(job->attempts) +
+                           " attempts)");
   }
   g_retries++;
   if (job->probe) job->pos = 0;
-  job->ready = Clock::now() + std::chrono::milliseconds(int64_t{options_.backoff_ms}
-                                                        << (job->attempts - 1));
+  job->ready =
+      Clock::now() + std::chrono::milliseconds(int64_t{options_.backoff_ms} << (job->attempts - 1));
   *retry = true;
   return Status::OK();
 }
@@ -319,8 +337,7 @@ Status HttpFetcher::Probe(uint64_t tail, std::string* body) {
   return Status::OK();
 }
 
-Status HttpFetcher::Fetch(const std::vector<std::pair<uint64_t, uint64_t>>& ranges,
-                          uint8_t* dest) {
+Status HttpFetcher::Fetch(const std::vector<std::pair<uint64_t, uint64_t>>& ranges, uint8_t* dest) {
   if (!probed_) return Status::InvalidArgument("HttpFetcher::Fetch before Probe");
   std::vector<Job> jobs(ranges.size());
   for (size_t i = 0; i < ranges.size(); ++i) {

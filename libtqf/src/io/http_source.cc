@@ -73,9 +73,9 @@ Result<std::shared_ptr<Source>> HttpSource::Open(const std::string& url,
 Status HttpSource::Ensure(const SourceExtent* ranges, size_t n) {
   for (size_t i = 0; i < n; ++i) {
     if (ranges[i].offset > size_ || ranges[i].size > size_ - ranges[i].offset) {
-      return Status::InvalidArgument(name_ + ": range " +
-                                     ExtentStr(ranges[i].offset, ranges[i].offset + ranges[i].size) +
-                                     " outside the file (" + std::to_string(size_) + " bytes)");
+      return Status::InvalidArgument(
+          name_ + ": range " + ExtentStr(ranges[i].offset, ranges[i].offset + ranges[i].size) +
+          " outside the file (" + std::to_string(size_) + " bytes)");
     }
   }
   {  // The common case: everything is there already.
@@ -84,10 +84,16 @@ Status HttpSource::Ensure(const SourceExtent* ranges, size_t n) {
     for (size_t i = 0; i < n && all; ++i) {
       all = present_.Contains(ranges[i].offset, ranges[i].offset + ranges[i].size);
     }
-    if (all) return Status::OK();
+    if (all) {
+      for (size_t i = 0; i < n; ++i) used_.Add(ranges[i].offset, ranges[i].offset + ranges[i].size);
+      return Status::OK();
+    }
   }
   std::lock_guard<std::mutex> lock(fetch_mu_);
-  return EnsureLocked(ranges, n);
+  TQF_RETURN_IF_ERROR(EnsureLocked(ranges, n));
+  std::lock_guard<std::mutex> lock2(set_mu_);
+  for (size_t i = 0; i < n; ++i) used_.Add(ranges[i].offset, ranges[i].offset + ranges[i].size);
+  return Status::OK();
 }
 
 std::vector<std::pair<uint64_t, uint64_t>> HttpSource::FromCache(
@@ -175,13 +181,14 @@ Status HttpSource::EnsureLocked(const SourceExtent* ranges, size_t n) {
     }
     if (!bad.empty()) {
       const SourceExtent& b = *bad.front();
-      return Status::ChecksumMismatch(
-          name_ + ": bytes " + ExtentStr(b.offset, b.offset + b.size) + " checksum " +
-          Hex(Checksum64(base_ + b.offset, b.size)) + ", expected " + Hex(b.checksum) +
-          " (fetched twice; the server sends corrupted bytes)");
+      return Status::ChecksumMismatch(name_ + ": bytes " + ExtentStr(b.offset, b.offset + b.size) +
+                                      " checksum " + Hex(Checksum64(base_ + b.offset, b.size)) +
+                                      ", expected " + Hex(b.checksum) +
+                                      " (fetched twice; the server sends corrupted bytes)");
     }
     if (cache_) {
-      for (const SourceExtent* r : from_network) cache_->Put(r->checksum, r->size, base_ + r->offset);
+      for (const SourceExtent* r : from_network)
+        cache_->Put(r->checksum, r->size, base_ + r->offset);
     }
     std::lock_guard<std::mutex> lock(set_mu_);
     for (const auto& q : requests) present_.Add(q.first, q.second);
@@ -208,23 +215,44 @@ void HttpSource::PrefetchLoop() {
       queue_.pop_front();
     }
     // Errors are not reported here: the Ensure that needs the bytes retries
-    // and reports them.
-    (void)Ensure(job.data(), job.size());
+    // and reports them. Fetched ahead, the bytes are not "used" yet.
+    if (job.empty()) continue;
+    std::lock_guard<std::mutex> lock(fetch_mu_);
+    (void)EnsureLocked(job.data(), job.size());
   }
 }
 
 void HttpSource::DontNeed(uint64_t offset, uint64_t size) {
   if (offset >= size_ || size == 0) return;
   size = std::min(size, size_ - offset);
-  // Only whole pages inside the range: a page shared with a neighbour's
-  // bytes stays (they may be in use).
+  const uint64_t end = offset + size;
+  {  // A hint not yet served for these bytes is stale: they were used.
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    for (auto& job : queue_) {
+      job.erase(std::remove_if(job.begin(), job.end(),
+                               [&](const SourceExtent& e) {
+                                 return e.offset < end && e.offset + e.size > offset;
+                               }),
+                job.end());
+    }
+  }
+  // Only whole pages of used bytes: a page shared with bytes not yet used
+  // (a neighbour's, or ones fetched ahead) stays.
   const uint64_t page = uint64_t(::sysconf(_SC_PAGESIZE));
-  const uint64_t begin = (offset + page - 1) / page * page;
-  const uint64_t end = (offset + size) / page * page;
-  if (begin >= end) return;
   std::lock_guard<std::mutex> fetch(fetch_mu_);
   std::lock_guard<std::mutex> lock(set_mu_);
+  uint64_t at = offset;
+  for (const auto& gap : used_.Missing(offset, end)) {
+    DropPages((at + page - 1) / page * page, gap.first / page * page);
+    at = gap.second;
+  }
+  DropPages((at + page - 1) / page * page, end / page * page);
+}
+
+void HttpSource::DropPages(uint64_t begin, uint64_t end) {
+  if (begin >= end) return;
   present_.Remove(begin, end);
+  used_.Remove(begin, end);
   ::madvise(base_ + begin, end - begin, MADV_DONTNEED);
 }
 

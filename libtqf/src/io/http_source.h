@@ -43,9 +43,10 @@ class HttpSource : public Source {
   // returns the requests for the rest, and the checked ranges they touch.
   std::vector<std::pair<uint64_t, uint64_t>> FromCache(
       const SourceExtent* ranges, size_t n, std::vector<const SourceExtent*>* from_network);
-  Status CheckFetched(const SourceExtent* ranges, size_t n,
-                      std::vector<const SourceExtent*>* bad);
+  Status CheckFetched(const SourceExtent* ranges, size_t n, std::vector<const SourceExtent*>* bad);
   void PrefetchLoop();
+  // With fetch_mu_ and set_mu_ held: [begin, end) (page-aligned) absent again.
+  void DropPages(uint64_t begin, uint64_t end);
 
   const std::string name_;
   const RemoteOptions options_;
@@ -56,8 +57,12 @@ class HttpSource : public Source {
   uint64_t mapped_ = 0;
 
   std::mutex fetch_mu_;        // one batch of fetches at a time; held by DontNeed
-  mutable std::mutex set_mu_;  // guards present_
+  mutable std::mutex set_mu_;  // guards present_ and used_
   RangeSet present_;
+  // Present bytes some Ensure handed to a reader: only these may DontNeed
+  // drop. Bytes a WillNeed fetched ahead stay until they have been used
+  // (the runtime releases a tensor after each group of its blocks).
+  RangeSet used_;
 
   // WillNeed's queue, served by one background thread.
   std::mutex queue_mu_;

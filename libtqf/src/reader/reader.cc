@@ -198,10 +198,9 @@ void Reader::WillNeed(size_t index) const {
     impl_->source->WillNeed(blocks.data(), blocks.size());
     return;
   }
-  const SourceExtent ranges[2] = {
-      {t.data_offset, t.stored_size, 0, false},
-      {impl_->records[index].index_offset, uint64_t(t.block_count) * format::kIndexEntrySize, 0,
-       false}};
+  const SourceExtent ranges[2] = {{t.data_offset, t.stored_size, 0, false},
+                                  {impl_->records[index].index_offset,
+                                   uint64_t(t.block_count) * format::kIndexEntrySize, 0, false}};
   impl_->source->WillNeed(ranges, 2);
 }
 

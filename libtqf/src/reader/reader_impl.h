@@ -89,7 +89,8 @@ struct Reader::Impl {
   Status FetchEnvelope();  // remote only: preamble and header in one round trip
   // A header this large is refused before a remote reader fetches it (the
   // Llama 3 tokenizer makes a 2.3 MB one): a hostile footer costs no download.
-  static constexpr uint64_t kMaxRemoteHeader = 256ull << 20;  // footer, preamble, header checksum, verifier
+  static constexpr uint64_t kMaxRemoteHeader =
+      256ull << 20;  // footer, preamble, header checksum, verifier
   Status LoadSections(const fb::Header& header, reader_internal::Sections* sections);
   Status LoadDictionaries(const fb::Header& header, const reader_internal::Range& section);
   Status LoadCodebooks(const fb::Header& header, const reader_internal::Range& section);

@@ -108,8 +108,7 @@ Status Reader::Impl::Load() {
     const SourceExtent small[3] = {
         {sections.dictionary.begin, sections.dictionary.end - sections.dictionary.begin, 0, false},
         {sections.plain.begin, sections.plain.end - sections.plain.begin, 0, false},
-        {sections.seek_index.begin, sections.seek_index.end - sections.seek_index.begin, 0,
-         false}};
+        {sections.seek_index.begin, sections.seek_index.end - sections.seek_index.begin, 0, false}};
     TQF_RETURN_IF_ERROR(source->Ensure(small, 3));
   }
   TQF_RETURN_IF_ERROR(LoadDictionaries(*header, sections.dictionary));

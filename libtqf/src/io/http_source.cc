@@ -135,8 +135,13 @@ std::vector<std::pair<uint64_t, uint64_t>> HttpSource::FromCache(
       runs.push_back(g);
     }
   }
+  // Requests small enough that the batch keeps `parallel` connections busy
+  // (one tensor is often one run), large enough to amortize a round trip.
+  uint64_t total = 0;
+  for (const auto& r : runs) total += r.second - r.first;
+  const uint64_t share = total / uint64_t(std::max(1, options_.parallel)) + 1;
+  const uint64_t cap = std::max<uint64_t>(std::min(options_.max_request_bytes, share), 1 << 20);
   std::vector<std::pair<uint64_t, uint64_t>> requests;
-  const uint64_t cap = std::max<uint64_t>(options_.max_request_bytes, 4096);
   for (const auto& r : runs) {
     for (uint64_t b = r.first; b < r.second; b += cap) {
       requests.emplace_back(b, std::min(r.second, b + cap));
@@ -211,8 +216,10 @@ void HttpSource::PrefetchLoop() {
       std::unique_lock<std::mutex> lock(queue_mu_);
       queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (stopping_) return;
-      job = std::move(queue_.front());
-      queue_.pop_front();
+      // Every hint queued so far in one batch: more ranges in flight at once.
+      for (; !queue_.empty() && job.size() < 4096; queue_.pop_front()) {
+        job.insert(job.end(), queue_.front().begin(), queue_.front().end());
+      }
     }
     // Errors are not reported here: the Ensure that needs the bytes retries
     // and reports them. Fetched ahead, the bytes are not "used" yet.

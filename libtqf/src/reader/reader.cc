@@ -269,14 +269,32 @@ Status Reader::Impl::EnsureTensor(size_t index) const {
   return source->Ensure(blocks.data(), blocks.size());
 }
 
+void Reader::Impl::ReadAhead(size_t last) const {
+  std::lock_guard<std::mutex> lock(readahead_mu);
+  // A jump (the next token's first layer) starts a new window.
+  if (last + 1 < readahead_begin || last + 1 > readahead_end) {
+    readahead_begin = readahead_end = last + 1;
+  }
+  uint64_t ahead = 0;
+  for (size_t i = last + 1; i < readahead_end; ++i) ahead += tensors[i].stored_size;
+  while (readahead_end < tensors.size() && ahead < kReadAhead) {
+    const std::vector<SourceExtent> blocks = BlockExtents(readahead_end);
+    source->WillNeed(blocks.data(), blocks.size());
+    ahead += tensors[readahead_end++].stored_size;
+  }
+}
+
 Status Reader::Impl::EnsureRefs(const BlockRef* refs, size_t n) const {
   if (!remote()) return Status::OK();
+  size_t last = 0;
   std::vector<SourceExtent> ranges(n);
   for (size_t i = 0; i < n; ++i) {
+    last = std::max(last, refs[i].tensor);
     const TensorInfo& t = tensors[refs[i].tensor];
     const format::IndexEntry& e = records[refs[i].tensor].blocks[refs[i].block];
     ranges[i] = {t.data_offset + e.stored_offset, e.stored_size, e.stored_checksum, true};
   }
+  if (n > 0) ReadAhead(last);
   return source->Ensure(ranges.data(), n);
 }
 

@@ -4,6 +4,7 @@
 #define TQF_READER_IMPL_H_
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -126,6 +127,14 @@ struct Reader::Impl {
   Status EnsureRefs(const BlockRef* refs, size_t n) const;
   Status EnsureTensor(size_t index) const;
   std::vector<SourceExtent> BlockExtents(size_t index) const;
+  // Remote only: after tensor `last` was needed, asks the Source to fetch
+  // the tensors after it (in table order, which is file order for the
+  // reference writer) up to kReadAhead stored bytes, so that the network
+  // overlaps decoding and computing instead of alternating with them.
+  void ReadAhead(size_t last) const;
+  static constexpr uint64_t kReadAhead = 64 << 20;
+  mutable std::mutex readahead_mu;
+  mutable size_t readahead_begin = 0, readahead_end = 0;  // tensors already hinted
   // The same on up to `threads` threads (0: all cores), pairs as the unit.
   void DecodeRefsParallel(const BlockRef* refs, size_t n, int threads, bool verify,
                           Status* errors) const;

@@ -8,7 +8,7 @@
 // ReadOptions::verify_checksums is set, and all of them by Verify().
 //
 // `path` may be an http:// or https:// URL (tqf/source.h): the Reader then
-// fetches what Open checks (5 requests in 3 round trips), and each block's
+// fetches what Open checks (in 3 round trips), and each block's
 // bytes, verified against its checksum, just before they are decoded;
 // checksums are always checked for a remote file, whatever ReadOptions says.
 //

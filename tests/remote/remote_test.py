@@ -9,6 +9,7 @@ class per ctest test:
 Fails (never skips) when nginx is missing: scripts/install-deps.sh installs
 nginx-light. Every tqf run has a timeout, so a hang fails the test.
 """
+import ctypes
 import json
 import os
 import shutil
@@ -114,6 +115,17 @@ def setUpModule():
     subprocess.run([TQF, "pack", os.path.join(SHARED, "models/stories260K/stories260K.gguf"),
                     "-o", model], check=True, timeout=TIMEOUT, stdout=subprocess.DEVNULL)
     os.symlink(model, os.path.join(www, "same-bytes-other-name.tqf"))
+    # A hostile file: its footer claims a 1 TiB header (footer bytes 8..15),
+    # with the footer's checksum (XXH3-64 of its first 48 bytes) made good.
+    xxh = ctypes.CDLL("libxxhash.so.0")
+    xxh.XXH3_64bits.restype = ctypes.c_uint64
+    xxh.XXH3_64bits.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+    data = bytearray(read(model))
+    foot = len(data) - 64
+    data[foot + 8:foot + 16] = (1 << 40).to_bytes(8, "little")
+    data[foot + 48:foot + 56] = xxh.XXH3_64bits(bytes(data[foot:foot + 48]), 48).to_bytes(8, "little")
+    with open(os.path.join(www, "giant-header.tqf"), "wb") as f:
+        f.write(data)
     prefix = os.path.join(tmp, "nginx")
     os.makedirs(prefix)
     ENV.update(tmp=tmp, model=model, servers=Servers(www, prefix))
@@ -288,6 +300,13 @@ class Faults(RemoteBase):
         r = tqf("inspect", proxied())
         self.assertFails(r)
         self.assertNotIn("root:", r.stdout + r.stderr)
+
+    def test_footer_claiming_a_giant_header(self):
+        ENV["servers"].control("/__reset")
+        r = tqf("inspect", proxied("giant-header.tqf"))
+        self.assertFails(r, "header of 1099511627776 bytes; a remote reader fetches at most")
+        # Refused before fetching it: Open's first two round trips only.
+        self.assertLess(ENV["servers"].control("/__stats")["bytes"], 300_000)
 
     def test_tls_is_verified_by_default(self):
         r = tqf("inspect", "https://tester:s3cret@127.0.0.1:%d/s.tqf" % ENV["servers"].tls_port,

@@ -177,6 +177,11 @@ Status HttpSource::EnsureLocked(const SourceExtent* ranges, size_t n) {
     TQF_RETURN_IF_ERROR(fetcher_.Fetch(requests, base_));
     std::vector<const SourceExtent*> bad;
     TQF_RETURN_IF_ERROR(CheckFetched(ranges, n, &bad));
+    for (const SourceExtent* r : from_network) {  // the verified ones, for every later reader
+      if (cache_ && std::find(bad.begin(), bad.end(), r) == bad.end()) {
+        cache_->Put(r->checksum, r->size, base_ + r->offset);
+      }
+    }
     if (!bad.empty() && attempt == 0) {
       // Everything else fetched is good: keep it, and fetch only the bad ones again.
       std::lock_guard<std::mutex> lock(set_mu_);
@@ -190,10 +195,6 @@ Status HttpSource::EnsureLocked(const SourceExtent* ranges, size_t n) {
                                       " checksum " + Hex(Checksum64(base_ + b.offset, b.size)) +
                                       ", expected " + Hex(b.checksum) +
                                       " (fetched twice; the server sends corrupted bytes)");
-    }
-    if (cache_) {
-      for (const SourceExtent* r : from_network)
-        cache_->Put(r->checksum, r->size, base_ + r->offset);
     }
     std::lock_guard<std::mutex> lock(set_mu_);
     for (const auto& q : requests) present_.Add(q.first, q.second);

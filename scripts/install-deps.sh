@@ -7,6 +7,7 @@ pkgs=(
   flatbuffers-compiler libflatbuffers-dev
   libxxhash-dev libzstd-dev zstd
   libboost-dev
+  libcurl4-openssl-dev nginx-light openssl
   libomp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-dev

@@ -2,12 +2,14 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <map>
 
 #include "tqf/internal/inspect_json.h"
+#include "tqf/source.h"
 
 namespace tqf::tools {
 
@@ -44,8 +46,22 @@ bool Args::Is(const std::string& flag) {
   return false;
 }
 
+std::string RedactUrls(const std::string& text) {
+  std::string out;
+  size_t at = 0;
+  for (size_t s; (s = text.find("://", at)) != std::string::npos;) {
+    size_t begin = s;  // back to the scheme's first letter
+    while (begin > at && std::isalpha(static_cast<unsigned char>(text[begin - 1]))) --begin;
+    size_t end = text.find_first_of(" \t\n'\"", s);
+    if (end == std::string::npos) end = text.size();
+    out += text.substr(at, begin - at) + RedactUrl(text.substr(begin, end - begin));
+    at = end;
+  }
+  return out + text.substr(at);
+}
+
 int Fail(const std::string& cmd, const std::string& message, int code) {
-  std::fprintf(stderr, "tqf %s: %s\n", cmd.c_str(), TerminalSafe(message).c_str());
+  std::fprintf(stderr, "tqf %s: %s\n", cmd.c_str(), TerminalSafe(RedactUrls(message)).c_str());
   return code;
 }
 
@@ -58,7 +74,7 @@ int Fail(const std::string& cmd, const Status& status) {
 
 int Usage(const std::string& cmd, const std::string& message, const char* usage) {
   if (!message.empty()) {
-    std::fprintf(stderr, "tqf %s: %s\n", cmd.c_str(), TerminalSafe(message).c_str());
+    std::fprintf(stderr, "tqf %s: %s\n", cmd.c_str(), TerminalSafe(RedactUrls(message)).c_str());
   }
   std::fprintf(stderr, "%s", usage);
   return kExitUsage;

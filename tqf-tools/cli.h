@@ -44,6 +44,7 @@ class Args {
 
 // Prints "tqf CMD: message" to stderr (control characters and invalid
 // UTF-8 escaped: messages quote names from files); returns `code`.
+// Fail and Usage print `message` with every URL's user:password@ removed.
 int Fail(const std::string& cmd, const std::string& message, int code = kExitFailure);
 int Fail(const std::string& cmd, const Status& status);
 int Usage(const std::string& cmd, const std::string& message, const char* usage);
@@ -52,6 +53,9 @@ int Usage(const std::string& cmd, const std::string& message, const char* usage)
 bool ParseBytes(const std::string& s, uint64_t* out);
 bool ParseInt(const std::string& s, long long min, long long max, long long* out);
 bool ParseDouble(const std::string& s, double* out);
+
+// `text` with the userinfo of every URL in it redacted (RedactUrl).
+std::string RedactUrls(const std::string& text);
 
 // "1.23 MiB".
 std::string HumanBytes(uint64_t n);

@@ -10,6 +10,7 @@ int CmdInspect(int argc, char** argv);
 int CmdVerify(int argc, char** argv);
 int CmdCompare(int argc, char** argv);
 int CmdUnpack(int argc, char** argv);
+int CmdFetch(int argc, char** argv);
 int CmdRun(int argc, char** argv);
 int CmdBench(int argc, char** argv);
 int CmdEval(int argc, char** argv);

@@ -1,6 +1,7 @@
 // tqf: pack, inspect, verify and run LLaMA-family models in .tqf files.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -11,6 +12,7 @@
 
 #include "commands.h"
 #include "tqf/signals.h"
+#include "tqf/source.h"
 #include "tqf/version.h"
 
 namespace {
@@ -29,6 +31,7 @@ const Command kCommands[] = {
     {"compare", tqf::tools::CmdCompare,
      "sizes and decode speeds of every codec and zstd vs the entropy bound"},
     {"unpack", tqf::tools::CmdUnpack, "export a .tqf back to GGUF"},
+    {"fetch", tqf::tools::CmdFetch, "download a .tqf from a URL, verified block by block"},
 #if TQF_WITH_RUNTIME
     {"run", tqf::tools::CmdRun, "generate text from a .tqf with the bundled CPU runtime"},
     {"bench", tqf::tools::CmdBench, "prompt and generation speed, as llama.cpp's llama-bench"},
@@ -44,7 +47,72 @@ void PrintUsage(FILE* out) {
   std::fprintf(out, "tqf %s: compressed single-file LLaMA models\n\nusage: tqf COMMAND [ARGS]\n\n",
                tqf::VersionString());
   for (const Command& c : kCommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
-  std::fprintf(out, "\n`tqf COMMAND --help` describes a command.\n");
+  std::fprintf(
+      out,
+      "\n`tqf COMMAND --help` describes a command.\n\n"
+      "Any FILE.tqf may be an http:// or https:// URL: it is read lazily with Range\n"
+      "requests, every block verified against its checksum. Remote options, for any\n"
+      "command:\n"
+      "  --cache-dir DIR        keep verified blocks in DIR, shared by URLs and processes\n"
+      "  --cache-max-bytes N    evict the least recently used blocks past N bytes\n"
+      "  --http-retries N       retries per range (default 4, exponential backoff)\n"
+      "  --http-timeout S       connect timeout; a stalled transfer is dropped after 3*S\n"
+      "  --http-stats           print requests and bytes fetched on exit (stderr)\n");
+}
+
+// Takes the remote options (any command's) out of argv; false with a
+// message on a bad value.
+bool TakeRemoteOptions(int* argc, char** argv, bool* stats) {
+  tqf::RemoteOptions o = tqf::DefaultRemoteOptions();
+  int out = 2;
+  for (int i = 2; i < *argc; ++i) {
+    const std::string a = argv[i];
+    const bool has_value = i + 1 < *argc;
+    char* end = nullptr;
+    if (a == "--http-stats") {
+      *stats = true;
+      continue;
+    }
+    if (a != "--cache-dir" && a != "--cache-max-bytes" && a != "--http-retries" &&
+        a != "--http-timeout") {
+      argv[out++] = argv[i];
+      continue;
+    }
+    if (!has_value) {
+      std::fprintf(stderr, "tqf: %s needs a value\n", a.c_str());
+      return false;
+    }
+    const char* v = argv[++i];
+    if (a == "--cache-dir") {
+      o.cache_dir = v;
+      continue;
+    }
+    const unsigned long long n = std::strtoull(v, &end, 10);
+    if (*v == '\0' || *end != '\0' || *v == '-' || (a != "--cache-max-bytes" && n > 1000)) {
+      std::fprintf(stderr, "tqf: bad %s '%s'\n", a.c_str(), v);
+      return false;
+    }
+    if (a == "--cache-max-bytes") o.cache_max_bytes = n;
+    if (a == "--http-retries") o.max_retries = static_cast<int>(n);
+    if (a == "--http-timeout") {
+      o.connect_timeout_s = static_cast<long>(std::max(1ULL, n));
+      o.low_speed_timeout_s = 3 * o.connect_timeout_s;
+    }
+  }
+  *argc = out;
+  argv[out] = nullptr;
+  tqf::SetDefaultRemoteOptions(o);
+  return true;
+}
+
+void PrintRemoteStats() {
+  const tqf::SourceStats s = tqf::RemoteStats();
+  std::fprintf(stderr,
+               "tqf: http: %llu requests, %llu bytes fetched, %llu retries; cache: %llu hits, "
+               "%llu bytes\n",
+               (unsigned long long)s.requests, (unsigned long long)s.bytes_fetched,
+               (unsigned long long)s.retries, (unsigned long long)s.cache_hits,
+               (unsigned long long)s.cache_hit_bytes);
 }
 
 // libgomp's default wait policy spins between parallel regions; on a
@@ -101,8 +169,13 @@ int main(int argc, char** argv) {
     std::printf("tqf %s\n", tqf::VersionString());
     return 0;
   }
+  bool stats = false;
+  if (!TakeRemoteOptions(&argc, argv, &stats)) return 2;
   for (const Command& c : kCommands) {
-    if (cmd == c.name) return RunGuarded(c, argc - 1, argv + 1);
+    if (cmd != c.name) continue;
+    const int rc = RunGuarded(c, argc - 1, argv + 1);
+    if (stats) PrintRemoteStats();
+    return rc;
   }
   std::fprintf(stderr, "tqf: unknown command '%s' (see `tqf --help`)\n", cmd.c_str());
   return 2;

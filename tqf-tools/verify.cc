@@ -46,6 +46,7 @@ int CmdVerify(int argc, char** argv) {
   }
   if (!args.error().empty()) return Usage("verify", args.error(), kUsage);
   if (file.empty()) return Usage("verify", "no file given", kUsage);
+  const std::string shown = RedactUrls(file);  // never a URL's password
   const auto start = std::chrono::steady_clock::now();
   auto reader = Reader::Open(file);
   if (!reader.ok()) return Fail("verify", reader.status());
@@ -57,16 +58,17 @@ int CmdVerify(int argc, char** argv) {
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   for (const VerifyProblem& p : report.problems) {
-    std::fprintf(stderr, "tqf verify: %s: %s\n", file.c_str(), p.status.ToString().c_str());
+    std::fprintf(stderr, "tqf verify: %s: %s\n", shown.c_str(),
+                 RedactUrls(p.status.ToString()).c_str());
   }
   if (!report.problems.empty()) {
-    std::fprintf(stderr, "tqf verify: %s: FAILED, %zu problem(s)\n", file.c_str(),
+    std::fprintf(stderr, "tqf verify: %s: FAILED, %zu problem(s)\n", shown.c_str(),
                  report.problems.size());
     return kExitFailure;
   }
   if (!quiet) {
     std::printf("%s: OK (%llu tensors, %llu blocks, %.2f MB decoded and checked in %.2f s)\n",
-                file.c_str(), (unsigned long long)report.tensors_checked,
+                shown.c_str(), (unsigned long long)report.tensors_checked,
                 (unsigned long long)report.blocks_checked, report.bytes_decoded / 1e6, secs);
   }
   return kExitOk;

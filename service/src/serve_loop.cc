@@ -9,6 +9,7 @@
 
 #include "serve_service_internal.h"
 #include "tqf/rt/layer_provider.h"
+#include "tqf/source.h"
 
 namespace tqf::serve {
 
@@ -46,6 +47,9 @@ Status ServeService::Impl::DecodeLayer(int layer, int slot) {
 
 void ServeService::Impl::CheckModelFile() {
   last_file_check = std::chrono::steady_clock::now();
+  // A URL has no stat; a remote file that changes is refused by the reader
+  // at its next fetch (ETag / Last-Modified / size), which stops the service.
+  if (IsRemoteUrl(path)) return;
   struct stat st;
   const bool exists = ::stat(path.c_str(), &st) == 0;
   if (exists && SameFile(st, file_stat)) return;

@@ -20,6 +20,7 @@
 
 #include "serve_service_internal.h"
 #include "tqf/rt/layer_provider.h"
+#include "tqf/source.h"
 
 namespace tqf::serve {
 
@@ -251,7 +252,9 @@ void ServeService::Impl::FillHeader(ControlHeader* h) const {
   h->server = serve::Self();
   h->owner_uid = static_cast<uint32_t>(geteuid());
   h->max_clients = g.max_clients;
-  std::memcpy(h->model_path, path.data(), path.size());
+  // Published for clients and `tqf serve --status`: never a URL's password.
+  const std::string shown = RedactUrl(path);
+  std::memcpy(h->model_path, shown.data(), std::min(shown.size(), serve::kPathMax - 1));
   h->file_size = fingerprint.file_size;
   h->header_checksum = fingerprint.header_checksum;
   h->num_layers = g.num_layers;
@@ -304,10 +307,13 @@ Result<std::unique_ptr<ServeService>> ServeService::Start(const std::string& mod
     return Status::InvalidArgument("max_clients must be 1..4096");
   }
   char resolved[PATH_MAX];
-  if (::realpath(model_path.c_str(), resolved) == nullptr) {
+  if (IsRemoteUrl(model_path)) {
+    impl->path = model_path;  // read lazily over HTTP (tqf/source.h)
+  } else if (::realpath(model_path.c_str(), resolved) == nullptr) {
     return Status::NotFound(model_path + ": " + std::strerror(errno));
+  } else {
+    impl->path = resolved;
   }
-  impl->path = resolved;
   if (impl->path.size() >= serve::kPathMax) return Status::InvalidArgument("model path too long");
   impl->name = options.name.empty() ? serve::DefaultServiceName(impl->path) : options.name;
   TQF_RETURN_IF_ERROR(serve::CheckServiceName(impl->name));

@@ -7,7 +7,12 @@
 // Checksums are checked as blocks are decoded when
 // ReadOptions::verify_checksums is set, and all of them by Verify().
 //
-// Ownership: the Reader owns the mapping. TensorInfo references and
+// `path` may be an http:// or https:// URL (tqf/source.h): the Reader then
+// fetches what Open checks (in 3 round trips), and each block's
+// bytes, verified against its checksum, just before they are decoded;
+// checksums are always checked for a remote file, whatever ReadOptions says.
+//
+// Ownership: the Reader owns the mapping (its Source). TensorInfo references and
 // `params` pointers stay valid for the Reader's lifetime (but read the
 // mapping: Reader::CopyParams gives a private copy, decoded to f32).
 // Thread-safety: all const methods may be called concurrently (decoding
@@ -25,6 +30,7 @@
 #include "tqf/codec.h"
 #include "tqf/mapped_file.h"
 #include "tqf/result.h"
+#include "tqf/source.h"
 #include "tqf/types.h"
 #include "tqf/visibility.h"
 
@@ -126,6 +132,9 @@ class TQF_EXPORT Reader {
   // kChecksumMismatch (header checksum) for bad files.
   static Result<std::unique_ptr<Reader>> Open(const std::string& path,
                                               const ReadOptions& options = {});
+  // The same over a Source (OpenSource); the Reader shares its ownership.
+  static Result<std::unique_ptr<Reader>> Open(std::shared_ptr<Source> source,
+                                              const ReadOptions& options = {});
   // The same over an image in memory; `data` must outlive the Reader.
   static Result<std::unique_ptr<Reader>> OpenMemory(const uint8_t* data, size_t size,
                                                     const ReadOptions& options = {});
@@ -169,7 +178,10 @@ class TQF_EXPORT Reader {
   // Decodes and dequantizes tensor `index` to fp32 (num_elements floats).
   Status DecodeTensorF32(size_t index, float* out, size_t count, int threads = 0) const;
 
-  // Page-cache hints over a tensor's stream (and its seek index).
+  // Page-cache hints over a tensor's stream (and its seek index). For a
+  // remote file WillNeed starts fetching the tensor's blocks in the
+  // background, and DontNeed gives their memory back (they are fetched
+  // again, or read from the block cache, when next decoded).
   void WillNeed(size_t index) const;
   void DontNeed(size_t index) const;
 
@@ -178,7 +190,20 @@ class TQF_EXPORT Reader {
   VerifyReport Verify(int threads = 0,
                       const std::function<void(size_t, size_t)>& progress = nullptr) const;
 
-  // The underlying bytes (for tools that measure or re-encode).
+  // Makes tensor `index`'s blocks readable at data() (fetched and verified
+  // for a remote file; nothing to do for a local one). Decoding does this
+  // itself; tools that read a stream's bytes directly call it first.
+  Status Fetch(size_t index) const;
+  // Every range of the file a checksum covers, with it: the header, each
+  // dictionary, codebook, params, seek index and stream block, in file
+  // order. The bytes between them (preamble, footer, padding) have no
+  // checksum of their own. For mirroring and resuming downloads (FetchFile).
+  std::vector<SourceExtent> ChecksummedExtents() const;
+  // The Source read from (nullptr for OpenMemory).
+  const Source* source() const;
+
+  // The underlying bytes (for tools that measure or re-encode). For a
+  // remote file only what Open or Fetch made readable may be read.
   const uint8_t* data() const;
   size_t size() const;
 

@@ -32,15 +32,24 @@ Reader::Reader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Reader::~Reader() = default;
 
 Result<std::unique_ptr<Reader>> Reader::Open(const std::string& path, const ReadOptions& options) {
-  TQF_ASSIGN_OR_RETURN(auto mapping, MappedFile::Open(path));
+  TQF_ASSIGN_OR_RETURN(auto source, OpenSource(path, DefaultRemoteOptions()));
+  return Open(std::move(source), options);
+}
+
+Result<std::unique_ptr<Reader>> Reader::Open(std::shared_ptr<Source> source,
+                                             const ReadOptions& options) {
+  if (source == nullptr) return Status::InvalidArgument("Reader::Open: no source");
   auto impl = std::make_unique<Impl>();
-  impl->mapping = mapping;
-  impl->data = mapping->data();
-  impl->size = mapping->size();
+  impl->source = std::move(source);
+  impl->data = impl->source->data();
+  impl->size = impl->source->size();
   impl->options = options;
+  // Remote bytes pass a network and a server: never decode them unchecked.
+  if (impl->source->remote()) impl->options.verify_checksums = true;
+  const std::string& name = impl->source->name();
   Status s;
-  if (!RunGuarded([&] { s = impl->Load(); })) return MappedFileChangedError(path);
-  if (!s.ok()) return s.WithContext(path);
+  if (!RunGuarded([&] { s = impl->Load(); })) return MappedFileChangedError(name);
+  if (!s.ok()) return s.WithContext(name);
   return std::unique_ptr<Reader>(new Reader(std::move(impl)));
 }
 
@@ -182,17 +191,111 @@ Status Reader::DecodeTensorF32(size_t index, float* out, size_t count, int threa
 }
 
 void Reader::WillNeed(size_t index) const {
-  if (!impl_->mapping || index >= impl_->tensors.size()) return;
+  if (!impl_->source || index >= impl_->tensors.size()) return;
   const TensorInfo& t = impl_->tensors[index];
-  impl_->mapping->WillNeed(t.data_offset, t.stored_size);
-  impl_->mapping->WillNeed(impl_->records[index].index_offset,
-                           size_t(t.block_count) * format::kIndexEntrySize);
+  if (impl_->remote()) {  // block by block, so each is verified and cached
+    const std::vector<SourceExtent> blocks = impl_->BlockExtents(index);
+    impl_->source->WillNeed(blocks.data(), blocks.size());
+    return;
+  }
+  const SourceExtent ranges[2] = {{t.data_offset, t.stored_size, 0, false},
+                                  {impl_->records[index].index_offset,
+                                   uint64_t(t.block_count) * format::kIndexEntrySize, 0, false}};
+  impl_->source->WillNeed(ranges, 2);
 }
 
 void Reader::DontNeed(size_t index) const {
-  if (!impl_->mapping || index >= impl_->tensors.size()) return;
+  if (!impl_->source || index >= impl_->tensors.size()) return;
   const TensorInfo& t = impl_->tensors[index];
-  impl_->mapping->DontNeed(t.data_offset, t.stored_size);
+  impl_->source->DontNeed(t.data_offset, t.stored_size);
+}
+
+Status Reader::Fetch(size_t index) const {
+  if (index >= impl_->tensors.size()) {
+    return Status::InvalidArgument("tensor index " + std::to_string(index) + " out of range");
+  }
+  return impl_->EnsureTensor(index);
+}
+
+const Source* Reader::source() const { return impl_->source.get(); }
+
+std::vector<SourceExtent> Reader::ChecksummedExtents() const {
+  const Impl& r = *impl_;
+  format::Footer foot;  // Open checked it
+  (void)format::DecodeFooter(r.data + r.size - format::kFooterSize, format::kFooterSize, &foot);
+  std::vector<SourceExtent> out = {
+      {r.file_info.header_offset, r.file_info.header_size, foot.header_checksum, true}};
+  for (size_t i = 0; i < r.dict_info.size(); ++i) {
+    out.push_back({r.dict_info[i].offset, r.dict_info[i].size, r.dicts[i].checksum, true});
+  }
+  for (size_t i = 0; i < r.codebook_info.size(); ++i) {
+    out.push_back(
+        {r.codebook_info[i].offset, r.codebook_info[i].size, r.codebooks[i].checksum, true});
+  }
+  for (size_t i = 0; i < r.tensors.size(); ++i) {
+    const TensorInfo& t = r.tensors[i];
+    if (t.params_bytes > 0) {
+      out.push_back({t.params_offset, t.params_bytes, r.records[i].params_checksum, true});
+    }
+    out.push_back({r.records[i].index_offset, uint64_t(t.block_count) * format::kIndexEntrySize,
+                   r.records[i].index_checksum, true});
+    const std::vector<SourceExtent> blocks = r.BlockExtents(i);
+    out.insert(out.end(), blocks.begin(), blocks.end());
+  }
+  std::sort(out.begin(), out.end(),
+            [](const SourceExtent& a, const SourceExtent& b) { return a.offset < b.offset; });
+  return out;
+}
+
+Status Reader::Impl::EnsureRange(uint64_t offset, uint64_t size) const {
+  if (!remote()) return Status::OK();
+  const SourceExtent r{offset, size, 0, false};
+  return source->Ensure(&r, 1);
+}
+
+std::vector<SourceExtent> Reader::Impl::BlockExtents(size_t index) const {
+  const TensorInfo& t = tensors[index];
+  std::vector<SourceExtent> out;
+  out.reserve(t.block_count);
+  for (const format::IndexEntry& e : records[index].blocks) {
+    out.push_back({t.data_offset + e.stored_offset, e.stored_size, e.stored_checksum, true});
+  }
+  return out;
+}
+
+Status Reader::Impl::EnsureTensor(size_t index) const {
+  if (!remote()) return Status::OK();
+  const std::vector<SourceExtent> blocks = BlockExtents(index);
+  return source->Ensure(blocks.data(), blocks.size());
+}
+
+void Reader::Impl::ReadAhead(size_t last) const {
+  std::lock_guard<std::mutex> lock(readahead_mu);
+  // A jump (the next token's first layer) starts a new window.
+  if (last + 1 < readahead_begin || last + 1 > readahead_end) {
+    readahead_begin = readahead_end = last + 1;
+  }
+  uint64_t ahead = 0;
+  for (size_t i = last + 1; i < readahead_end; ++i) ahead += tensors[i].stored_size;
+  while (readahead_end < tensors.size() && ahead < kReadAhead) {
+    const std::vector<SourceExtent> blocks = BlockExtents(readahead_end);
+    source->WillNeed(blocks.data(), blocks.size());
+    ahead += tensors[readahead_end++].stored_size;
+  }
+}
+
+Status Reader::Impl::EnsureRefs(const BlockRef* refs, size_t n) const {
+  if (!remote()) return Status::OK();
+  size_t last = 0;
+  std::vector<SourceExtent> ranges(n);
+  for (size_t i = 0; i < n; ++i) {
+    last = std::max(last, refs[i].tensor);
+    const TensorInfo& t = tensors[refs[i].tensor];
+    const format::IndexEntry& e = records[refs[i].tensor].blocks[refs[i].block];
+    ranges[i] = {t.data_offset + e.stored_offset, e.stored_size, e.stored_checksum, true};
+  }
+  if (n > 0) ReadAhead(last);
+  return source->Ensure(ranges.data(), n);
 }
 
 // ---------------------------------------------------------------- decoding
@@ -218,6 +321,7 @@ Status Reader::Impl::DecodeBlock(size_t index, size_t block, uint8_t* out, size_
                                    std::to_string(e.raw_size));
   }
   const BlockRef ref{index, block, out};
+  TQF_RETURN_IF_ERROR(EnsureRefs(&ref, 1));
   Status s;
   DecodeRefs(&ref, 1, verify, &s);
   return s;
@@ -291,6 +395,12 @@ void Reader::Impl::DecodeRefsUnguarded(const BlockRef* refs, size_t n, bool veri
 
 void Reader::Impl::DecodeRefsParallel(const BlockRef* refs, size_t n, int threads, bool verify,
                                       Status* errors) const {
+  // One batch for the network: every missing block fetched at once, in parallel.
+  const Status fetched = EnsureRefs(refs, n);
+  if (!fetched.ok()) {
+    for (size_t i = 0; i < n; ++i) errors[i] = fetched;
+    return;
+  }
   const long runs = static_cast<long>((n + kRunBlocks - 1) / kRunBlocks);
   // A parallel region costs more than a small tensor's decode: use no more
   // threads than runs (one run: the calling thread).

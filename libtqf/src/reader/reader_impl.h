@@ -4,6 +4,7 @@
 #define TQF_READER_IMPL_H_
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -65,7 +66,7 @@ using CodebookRecord = DictionaryRecord;
 }  // namespace reader_internal
 
 struct Reader::Impl {
-  std::shared_ptr<const MappedFile> mapping;  // null for OpenMemory
+  std::shared_ptr<Source> source;  // null for OpenMemory
   const uint8_t* data = nullptr;
   size_t size = 0;
   ReadOptions options;
@@ -85,7 +86,12 @@ struct Reader::Impl {
   // file is cheapest to reject (reader_open.cc).
   Status Load();
   // Load's steps.
-  Status LoadEnvelope(const fb::Header** header);  // footer, preamble, header checksum, verifier
+  Status LoadEnvelope(const fb::Header** header);
+  Status FetchEnvelope();  // remote only: preamble and header in one round trip
+  // A header this large is refused before a remote reader fetches it (the
+  // Llama 3 tokenizer makes a 2.3 MB one): a hostile footer costs no download.
+  static constexpr uint64_t kMaxRemoteHeader =
+      256ull << 20;  // footer, preamble, header checksum, verifier
   Status LoadSections(const fb::Header& header, reader_internal::Sections* sections);
   Status LoadDictionaries(const fb::Header& header, const reader_internal::Range& section);
   Status LoadCodebooks(const fb::Header& header, const reader_internal::Range& section);
@@ -111,8 +117,24 @@ struct Reader::Impl {
   // The file's path for messages ("" for OpenMemory).
   const std::string& path() const {
     static const std::string kNone;
-    return mapping ? mapping->path() : kNone;
+    return source ? source->name() : kNone;
   }
+  bool remote() const { return source && source->remote(); }
+  // Makes bytes readable before they are read (a no-op unless remote()):
+  // a range of the file; the stored bytes of refs[0..n), with their
+  // checksums; every block of tensor `index`.
+  Status EnsureRange(uint64_t offset, uint64_t size) const;
+  Status EnsureRefs(const BlockRef* refs, size_t n) const;
+  Status EnsureTensor(size_t index) const;
+  std::vector<SourceExtent> BlockExtents(size_t index) const;
+  // Remote only: after tensor `last` was needed, asks the Source to fetch
+  // the tensors after it (in table order, which is file order for the
+  // reference writer) up to kReadAhead stored bytes, so that the network
+  // overlaps decoding and computing instead of alternating with them.
+  void ReadAhead(size_t last) const;
+  static constexpr uint64_t kReadAhead = 64 << 20;
+  mutable std::mutex readahead_mu;
+  mutable size_t readahead_begin = 0, readahead_end = 0;  // tensors already hinted
   // The same on up to `threads` threads (0: all cores), pairs as the unit.
   void DecodeRefsParallel(const BlockRef* refs, size_t n, int threads, bool verify,
                           Status* errors) const;

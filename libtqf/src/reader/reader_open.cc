@@ -103,6 +103,14 @@ Status Reader::Impl::Load() {
   TQF_RETURN_IF_ERROR(format::ParseModelInfo(*header, &model));
   Sections sections;
   TQF_RETURN_IF_ERROR(LoadSections(*header, &sections));
+  // A remote file's small sections, together (the streams come on demand).
+  if (remote()) {
+    const SourceExtent small[3] = {
+        {sections.dictionary.begin, sections.dictionary.end - sections.dictionary.begin, 0, false},
+        {sections.plain.begin, sections.plain.end - sections.plain.begin, 0, false},
+        {sections.seek_index.begin, sections.seek_index.end - sections.seek_index.begin, 0, false}};
+    TQF_RETURN_IF_ERROR(source->Ensure(small, 3));
+  }
   TQF_RETURN_IF_ERROR(LoadDictionaries(*header, sections.dictionary));
   TQF_RETURN_IF_ERROR(LoadCodebooks(*header, sections.dictionary));
   const auto* ts = header->tensors();
@@ -118,13 +126,37 @@ Status Reader::Impl::Load() {
   return CheckDisjoint(std::move(extents.params), "params");
 }
 
+// A remote file's preamble and header, fetched together once the footer
+// (which a remote Source reads first) says where the header is. A footer
+// that does not decode, or names a header outside the file or larger than
+// a remote reader fetches, gets its clear error from the checks after this.
+Status Reader::Impl::FetchEnvelope() {
+  if (!remote()) return Status::OK();
+  TQF_RETURN_IF_ERROR(EnsureRange(size - kFooterSize, kFooterSize));
+  std::vector<SourceExtent> want = {{0, kPreambleSize, 0, false}};
+  format::Footer foot;
+  if (format::DecodeFooter(data + size - kFooterSize, kFooterSize, &foot).ok()) {
+    if (foot.header_size > kMaxRemoteHeader) {
+      return Status::Corruption("footer: header of " + std::to_string(foot.header_size) +
+                                " bytes; a remote reader fetches at most " +
+                                std::to_string(kMaxRemoteHeader));
+    }
+    if (RangeWithin(foot.header_offset, foot.header_size, 0, size)) {
+      want.push_back({foot.header_offset, foot.header_size, foot.header_checksum, false});
+    }
+  }
+  return source->Ensure(want.data(), want.size());
+}
+
 Status Reader::Impl::LoadEnvelope(const fb::Header** header) {
   if (size < kPreambleSize + kFooterSize) {
+    TQF_RETURN_IF_ERROR(EnsureRange(0, size));  // remote: all of it, at most 127 bytes
     format::Preamble p;
     TQF_RETURN_IF_ERROR(format::DecodePreamble(data, size, &p));  // bad magic reads better
     return Status::Corruption("file is " + std::to_string(size) +
                               " bytes: too short for a preamble and footer (128 bytes)");
   }
+  TQF_RETURN_IF_ERROR(FetchEnvelope());
   format::Preamble pre;
   TQF_RETURN_IF_ERROR(format::DecodePreamble(data, size, &pre));
   format::Footer foot;

@@ -77,6 +77,12 @@ class Verifier {
     ExpectChecksum(where + " seek index", r_.data + rec.index_offset,
                    uint64_t(t.block_count) * format::kIndexEntrySize, rec.index_checksum,
                    "checksum ");
+    const Status fetched = r_.EnsureTensor(i);  // one error for a tensor that cannot be fetched
+    if (!fetched.ok()) {
+      Problem(where, fetched);
+      if (fetched.IsIOError()) changed_ = true;  // the server or the file went away: stop
+      return;
+    }
     try {
       buf->resize(t.raw_size);
     } catch (const std::exception&) {  // bad_alloc, length_error
@@ -185,6 +191,7 @@ VerifyReport Reader::Verify(int threads,
   std::vector<uint8_t> buf;
   for (size_t i = 0; i < impl_->tensors.size() && !v.changed(); ++i) {
     v.Tensor(i, &buf);
+    if (impl_->remote()) DontNeed(i);  // a remote file's verify holds one tensor at a time
     if (progress) progress(i + 1, impl_->tensors.size());
   }
   return report;

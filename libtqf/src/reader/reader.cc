@@ -195,6 +195,34 @@ void Reader::DontNeed(size_t index) const {
   impl_->mapping->DontNeed(t.data_offset, t.stored_size);
 }
 
+void Reader::ReleaseBlocks(const BlockRef* refs, size_t n) const {
+  if (!impl_->mapping) return;
+  const uint64_t page = 4096;  // a multiple of it is released whatever the page size
+  // Consecutive refs of one tensor usually cover one contiguous range: one
+  // madvise for the run.
+  uint64_t begin = 0, end = 0;
+  auto flush = [&] {
+    const uint64_t b = (begin + page - 1) / page * page, e = end / page * page;
+    if (e > b) impl_->mapping->DontNeed(b, e - b);
+  };
+  for (size_t i = 0; i < n; ++i) {
+    if (refs[i].tensor >= impl_->tensors.size()) continue;
+    const auto& blocks = impl_->records[refs[i].tensor].blocks;
+    if (refs[i].block >= blocks.size()) continue;
+    const uint64_t from =
+        impl_->tensors[refs[i].tensor].data_offset + blocks[refs[i].block].stored_offset;
+    const uint64_t to = from + blocks[refs[i].block].stored_size;
+    if (end > begin && from == end) {
+      end = to;
+      continue;
+    }
+    if (end > begin) flush();
+    begin = from;
+    end = to;
+  }
+  if (end > begin) flush();
+}
+
 // ---------------------------------------------------------------- decoding
 
 namespace {

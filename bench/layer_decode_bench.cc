@@ -208,6 +208,8 @@ int main(int argc, char** argv) {
   std::printf("%s: %zu layers, %.1f MB decoded per token, %d threads, checksums %s, %d rounds\n",
               o.file.c_str(), layers.size(), token_bytes / 1e6, o.threads, o.verify ? "on" : "off",
               o.rounds);
+  // The provider's unit of --mem-budget: the bytes one decoded layer holds.
+  std::printf("layer_bytes %zu\n", provider.layer_bytes(0));
   std::printf(
       "| mode | median s/token | best s/token | GB/s (median) | tok/s if only decoding | "
       "CPU s/token (median) |\n| --- | ---: | ---: | ---: | ---: | ---: |\n");

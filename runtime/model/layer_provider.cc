@@ -83,15 +83,18 @@ class DecodeJob {
   // Decodes unclaimed chunks on `threads` threads (the caller and an
   // OpenMP team) until none is left to claim; chunks other threads claimed
   // may still be decoding when it returns. Any number of callers at once.
-  void Work(int threads) {
+  // Returns how many chunks it decoded.
+  size_t Work(int threads) {
     if (threads <= 0) threads = omp_get_max_threads();
     threads = static_cast<int>(std::min<size_t>(static_cast<size_t>(threads), chunks_));
+    size_t decoded = 0;
     if (threads > 1) {
-#pragma omp parallel num_threads(threads)
-      RunChunks();
+#pragma omp parallel num_threads(threads) reduction(+ : decoded)
+      decoded += RunChunks();
     } else {
-      RunChunks();
+      decoded = RunChunks();
     }
+    return decoded;
   }
   // Waits until every chunk is decoded; the first failing block's error in
   // list order (a chunk's DecodeBlocks names tensor and block), or OK.
@@ -103,10 +106,10 @@ class DecodeJob {
   }
 
  private:
-  void RunChunks() {
-    for (;;) {
+  size_t RunChunks() {
+    for (size_t decoded = 0;; ++decoded) {
       const size_t c = next_.fetch_add(1, std::memory_order_relaxed);
-      if (c >= chunks_) return;
+      if (c >= chunks_) return decoded;
       const size_t first = c * kChunkBlocks;
       const size_t count = std::min(kChunkBlocks, refs_.size() - first);
       errors_[c] = reader_->DecodeBlocks(&refs_[first], count, 1);
@@ -421,8 +424,9 @@ Result<std::shared_ptr<const DecodedLayer>> LayerProvider::Acquire(int layer) {
         continue;
       }
       lock.unlock();
-      job->Work(options_.decode_threads);
+      const size_t helped = job->Work(options_.decode_threads);
       lock.lock();
+      stats_.helped_chunks += helped;
       TQF_RETURN_IF_ERROR(Complete(&lock, job));
       continue;
     }

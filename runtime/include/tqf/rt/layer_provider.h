@@ -83,6 +83,7 @@ struct LayerProviderStats {
   uint64_t decoded_bytes = 0;    // bytes produced by those decodes
   double decode_seconds = 0;     // wall time inside decodes (both threads)
   double wait_seconds = 0;       // time Acquire kept the caller waiting
+  uint64_t helped_chunks = 0;    // 8-block chunks an Acquire decoded of a layer it found decoding
   uint64_t held_bytes = 0;       // decoded-layer buffers mapped now (in use, cached, pooled)
   uint64_t peak_held_bytes = 0;  // their maximum
 };

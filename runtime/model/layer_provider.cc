@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <atomic>
 #include <chrono>
 
@@ -45,7 +46,7 @@ uint8_t* MapDecodeBuffer(size_t bytes) {
   if (end > tail) ::munmap(reinterpret_cast<void*>(tail), end - tail);
   uint8_t* buffer = reinterpret_cast<uint8_t*>(start);
 #ifdef MADV_HUGEPAGE
-  ::madvise(buffer, bytes, MADV_HUGEPAGE);
+  if (!std::getenv("EXP_NOHUGE")) ::madvise(buffer, bytes, MADV_HUGEPAGE);
 #endif
 #ifdef MADV_POPULATE_WRITE
   ::madvise(buffer, bytes, MADV_POPULATE_WRITE);
@@ -100,7 +101,7 @@ class DecodeJob {
   // list order (a chunk's DecodeBlocks names tensor and block), or OK.
   Status Wait() {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [this] { return done_ == chunks_; });
+    cv_.wait(lock, [this] { return released_ || chunks_ == 0; });
     for (const Status& s : errors_) TQF_RETURN_IF_ERROR(s);
     return Status::OK();
   }
@@ -114,9 +115,22 @@ class DecodeJob {
       const size_t count = std::min(kChunkBlocks, refs_.size() - first);
       errors_[c] = reader_->DecodeBlocks(&refs_[first], count, 1);
       reader_->ReleaseBlocks(&refs_[first], count);
-      // The lock publishes the chunk's bytes and status to Wait().
-      std::lock_guard<std::mutex> lock(mu_);
-      if (++done_ == chunks_) cv_.notify_all();
+      bool last = false;
+      {
+        // The lock publishes the chunk's bytes and status to Wait().
+        std::lock_guard<std::mutex> lock(mu_);
+        last = ++done_ == chunks_;
+      }
+      if (last) {
+        // The pages chunks shared with a neighbour, which ReleaseBlocks
+        // kept mapped, go too; then the waiters learn it is done.
+        for (size_t i = 0; i < refs_.size(); ++i) {
+          if (i == 0 || refs_[i].tensor != refs_[i - 1].tensor) reader_->DontNeed(refs_[i].tensor);
+        }
+        std::lock_guard<std::mutex> lock(mu_);
+        released_ = true;
+        cv_.notify_all();
+      }
     }
   }
 
@@ -130,7 +144,8 @@ class DecodeJob {
   std::atomic<size_t> next_{0};
   std::mutex mu_;
   std::condition_variable cv_;
-  size_t done_ = 0;  // chunks decoded (mu_)
+  size_t done_ = 0;        // chunks decoded (mu_)
+  bool released_ = false;  // all decoded and their pages released (mu_)
 };
 
 namespace {
@@ -305,8 +320,13 @@ std::shared_ptr<DecodeJob> LayerProvider::StartJob(int layer, uint8_t* buffer, b
   const std::vector<size_t>& tensors = layers_[layer];
   std::vector<uint8_t*> outs;
   for (size_t i = 0; i < tensors.size(); ++i) outs.push_back(buffer + offsets_[layer][i]);
+  std::vector<size_t> order(tensors);
+  if (std::getenv("EXP_REVERSE")) {
+    std::reverse(order.begin(), order.end());
+    std::reverse(outs.begin(), outs.end());
+  }
   auto job = std::make_shared<DecodeJob>(
-      reader_, BlockList(*reader_, tensors.data(), outs.data(), tensors.size()), layer, buffer);
+      reader_, BlockList(*reader_, order.data(), outs.data(), order.size()), layer, buffer);
   Entry& e = entries_[layer];
   e.state = State::kDecoding;
   e.job = job;

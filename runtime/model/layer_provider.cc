@@ -8,7 +8,6 @@
 #include <sys/mman.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <atomic>
 #include <chrono>
 
@@ -46,7 +45,7 @@ uint8_t* MapDecodeBuffer(size_t bytes) {
   if (end > tail) ::munmap(reinterpret_cast<void*>(tail), end - tail);
   uint8_t* buffer = reinterpret_cast<uint8_t*>(start);
 #ifdef MADV_HUGEPAGE
-  if (!std::getenv("EXP_NOHUGE")) ::madvise(buffer, bytes, MADV_HUGEPAGE);
+  ::madvise(buffer, bytes, MADV_HUGEPAGE);
 #endif
 #ifdef MADV_POPULATE_WRITE
   ::madvise(buffer, bytes, MADV_POPULATE_WRITE);
@@ -320,13 +319,8 @@ std::shared_ptr<DecodeJob> LayerProvider::StartJob(int layer, uint8_t* buffer, b
   const std::vector<size_t>& tensors = layers_[layer];
   std::vector<uint8_t*> outs;
   for (size_t i = 0; i < tensors.size(); ++i) outs.push_back(buffer + offsets_[layer][i]);
-  std::vector<size_t> order(tensors);
-  if (std::getenv("EXP_REVERSE")) {
-    std::reverse(order.begin(), order.end());
-    std::reverse(outs.begin(), outs.end());
-  }
   auto job = std::make_shared<DecodeJob>(
-      reader_, BlockList(*reader_, order.data(), outs.data(), order.size()), layer, buffer);
+      reader_, BlockList(*reader_, tensors.data(), outs.data(), tensors.size()), layer, buffer);
   Entry& e = entries_[layer];
   e.state = State::kDecoding;
   e.job = job;

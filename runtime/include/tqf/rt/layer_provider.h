@@ -16,6 +16,10 @@
 //       decoded layer exists at a time and nothing is prefetched.
 //   2 layers: the layer in use plus the next one decoding in the
 //       background (every layer is still decoded once per use).
+//   more: the model prefetches one layer ahead; the rest of the budget
+//       keeps layers cached (k cached layers save k decodes per token). A
+//       deeper prefetch would only move decodes earlier onto the same
+//       cores, and each layer it held would be one layer less cached.
 // Only layers are counted: the embedding, output head and norms are held
 // by the model outside the budget (see Model::resident_bytes()).
 //

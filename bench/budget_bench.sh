@@ -29,7 +29,7 @@ budgets=${BUDGETS:-none 0 1 2 4}
 decode_bench=${DECODE_BENCH:-build/bin/layer_decode_bench}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}  # as the tqf tool sets it
 
-out=$(mktemp)
+out=$(mktemp "${TMPDIR:-/tmp}/budget_bench.XXXXXX")
 trap 'rm -f "$out"' EXIT
 layer_bytes=$("$decode_bench" "$file" -t "$threads" -r 1 --modes blocks | awk '/^layer_bytes/ {print $2}')
 
@@ -66,6 +66,8 @@ labels = [l for l in ("old", "new") if any(r[0] == l for r in rows)]
 # Per round: decode bound, held speed (new binary), sequential bound.
 dec = {r[2]: float(r[3]) for r in rows if r[0] == "decode"}
 held = {r[2]: float(r[3]) for r in rows if r[0] == "new" and r[1] == "none"}
+if not held:
+    sys.exit("budget_bench: BUDGETS must include none (the held speed is the compute bound)")
 seq = {k: 1 / (1 / dec[k] + 1 / held[k]) for k in dec if k in held}
 D, C, S = st.median(dec.values()), st.median(held.values()), st.median(seq.values())
 # The same in CPU seconds per token (work, whatever share of the cores the
@@ -97,4 +99,9 @@ for b in budgets.split():
     cells.append(f"{cpu:.3f}" if cpu else "")
     cells.append(f"{100 * (Dc + Cc) / cpu:.0f}%" if cpu and b != "none" else "")
     print(f"| {name} | " + " | ".join(cells) + " |")
+print("per round (t/s):")
+for b in budgets.split():
+    for l in labels:
+        v = [f"{float(r[3]):.2f}" for r in rows if r[0] == l and r[1] == b]
+        print(f"  {b} {l}: {' '.join(v)}")
 EOF

@@ -29,12 +29,13 @@ double Seconds(std::chrono::steady_clock::time_point since) {
 
 // Maps `bytes` of anonymous memory for decoded weights, pre-faulted, so
 // that a decode writes into mapped pages instead of taking a fault every
-// 4 KiB; with `huge`, asking for 2 MiB pages (the kernels stream every byte
-// of a layer per token, and huge pages cut that stream's TLB misses:
-// held-layer generation measured 1.09-1.19x faster on a 2-vCPU VM, but
-// getting the huge pages made a first pass up to ~1.5x slower there, so
-// only layers held for the provider's life use them). Both are hints: a
-// kernel without them gives plain, lazily faulted pages.
+// 4 KiB, with 2 MiB pages asked for: decodes write and the kernels stream
+// every byte of a layer per token, and huge pages cut that stream's TLB
+// misses (on a 2-vCPU VM, generation with held layers 1.09-1.19x in
+// alternating rounds; budget 0 lost ~25% without them in a separate run).
+// Getting them costs the first pass (prompt at a 4-layer budget 2.7-4.5
+// tok/s vs 5.3-7.0): budgets reuse pooled buffers, so it is paid once.
+// Both are hints: a kernel without them gives plain, lazily faulted pages.
 uint8_t* MapDecodeBuffer(size_t bytes, bool huge) {
   // A 2 MiB-aligned start, so that the whole buffer can be huge pages:
   // over-map by one huge page and trim the slack.
@@ -219,7 +220,7 @@ class LayerProvider::Memory {
       resident_ -= b.second;
     }
     pool_.clear();
-    uint8_t* p = MapDecodeBuffer(bytes, /*huge=*/!pool_enabled_);
+    uint8_t* p = MapDecodeBuffer(bytes, /*huge=*/true);
     if (p == nullptr) return nullptr;
     resident_ += bytes;
     peak_ = std::max(peak_, resident_);

@@ -24,9 +24,9 @@
 // by the model outside the budget (see Model::resident_bytes()).
 //
 // Buffers: a layer's decoded bytes live in one anonymous mapping, 2 MiB
-// aligned and pre-faulted (MADV_POPULATE_WRITE) where the kernel allows;
-// without a budget (layers held for good) with huge pages asked for
-// (MADV_HUGEPAGE), which speed every later token's reads. In budget mode an
+// aligned, with huge pages asked for (MADV_HUGEPAGE: fewer TLB misses in
+// the decode's writes and every token's reads) and pre-faulted
+// (MADV_POPULATE_WRITE) where the kernel has them. In budget mode an
 // evicted layer's buffer is kept in a pool (still counted as held) and
 // reused for the next decode, which avoids the page faults and zeroing of
 // fresh memory on every decode; buffers beyond the budget are unmapped,

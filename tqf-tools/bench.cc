@@ -154,6 +154,9 @@ struct TestResult {
   // head is tied to it, one row too many otherwise).
   uint64_t token_bytes = 0;
   std::vector<double> samples;  // tokens per second, one per repetition
+  // Process CPU seconds (all threads) per token over the repetitions: the
+  // work a token costs, steadier than t/s on a machine shared with others.
+  double cpu_per_token = 0;
   double Mean() const {
     double s = 0;
     for (double v : samples) s += v;
@@ -195,6 +198,13 @@ Result<double> TimeOnce(rt::Model* model, const std::vector<int32_t>& tokens, bo
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+double CpuSeconds() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+         1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
 // Warm-up, then `reps` timed repetitions into r->samples.
 Status RunTest(rt::Model* model, const Reader& reader, long long reps, TestResult* r) {
   const bool prompt = r->n_prompt > 0;
@@ -202,10 +212,12 @@ Status RunTest(rt::Model* model, const Reader& reader, long long reps, TestResul
       SyntheticTokens(reader, static_cast<size_t>(prompt ? r->n_prompt : r->n_gen));
   std::vector<float> logits;
   TQF_RETURN_IF_ERROR(TimeOnce(model, tokens, prompt, &logits).status());
+  const double cpu_start = CpuSeconds();
   for (long long i = 0; i < reps; ++i) {
     TQF_ASSIGN_OR_RETURN(double seconds, TimeOnce(model, tokens, prompt, &logits));
     r->samples.push_back(seconds > 0 ? tokens.size() / seconds : 0.0);
   }
+  r->cpu_per_token = (CpuSeconds() - cpu_start) / (static_cast<double>(tokens.size()) * reps);
   return Status::OK();
 }
 
@@ -274,12 +286,12 @@ void PrintJson(const ModelSummary& m, const std::vector<TestResult>& results) {
     std::printf(
         "%s\n    {\"threads\": %d, \"mem_budget\": %s, \"kernels\": \"%s\", \"test\": \"%s\", "
         "\"n_prompt\": %lld, \"n_gen\": %lld, \"weight_bytes_per_token\": %llu, \"avg_ts\": %s, "
-        "\"stddev_ts\": %s, "
+        "\"stddev_ts\": %s, \"cpu_seconds_per_token\": %s, "
         "\"samples_ts\": [%s]}",
         i ? "," : "", r.threads, r.budget < 0 ? "null" : std::to_string(r.budget).c_str(),
         JsonEscape(r.kernels).c_str(), r.test.c_str(), r.n_prompt, r.n_gen,
         static_cast<unsigned long long>(r.token_bytes), JsonNumber(r.Mean()).c_str(),
-        JsonNumber(r.Stddev()).c_str(), samples.c_str());
+        JsonNumber(r.Stddev()).c_str(), JsonNumber(r.cpu_per_token).c_str(), samples.c_str());
   }
   std::printf("\n  ]\n}\n");
 }

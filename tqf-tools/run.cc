@@ -142,10 +142,11 @@ void PrintStats(const RunFlags& f, const rt::Model& model, const rt::GenerateSta
       fs.total_seconds > 0 ? 100.0 * fs.wait_seconds / fs.total_seconds : 0.0);
   std::fprintf(o,
                "decode         %llu layer decodes, %s in %.3f s (%.1f%% of forward time; "
-               "background decodes overlap compute)\n",
+               "background decodes overlap compute); %llu chunks decoded by waiting acquires\n",
                static_cast<unsigned long long>(p.decodes), HumanBytes(p.decoded_bytes).c_str(),
                p.decode_seconds,
-               fs.total_seconds > 0 ? 100.0 * p.decode_seconds / fs.total_seconds : 0.0);
+               fs.total_seconds > 0 ? 100.0 * p.decode_seconds / fs.total_seconds : 0.0,
+               static_cast<unsigned long long>(p.helped_chunks));
   std::fprintf(
       o,
       "layer cache    budget %s; layer %s; %llu acquires: %llu hits, %llu prefetched, "

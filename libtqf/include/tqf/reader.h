@@ -184,6 +184,14 @@ class TQF_EXPORT Reader {
   // again, or read from the block cache, when next decoded).
   void WillNeed(size_t index) const;
   void DontNeed(size_t index) const;
+  // Releases from the process (they stay in the page cache) the pages of
+  // the stored bytes of refs[0..n) that lie wholly inside those bytes: a
+  // page shared with a block not listed stays mapped, so releasing what one
+  // thread decoded never drops pages another thread is decoding from or is
+  // about to. For callers that decode streams piecewise and want the
+  // file-backed part of the resident set to stay small. Refs out of range
+  // are skipped (hints are advisory). Safe from any thread.
+  void ReleaseBlocks(const BlockRef* refs, size_t n) const;
 
   // Walks everything and checks every checksum, decoding every block.
   // `progress` (optional) is called with (tensors done, tensors total).

@@ -298,6 +298,42 @@ Status Reader::Impl::EnsureRefs(const BlockRef* refs, size_t n) const {
   return source->Ensure(ranges.data(), n);
 }
 
+namespace {
+
+// Calls fn(offset, size) for each file range the stored bytes of refs[0..n)
+// cover, consecutive blocks of a tensor merged into one range.
+template <typename F>
+void ForEachStoredRange(const Reader::Impl& impl, const BlockRef* refs, size_t n, F fn) {
+  uint64_t begin = 0, end = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (refs[i].tensor >= impl.tensors.size()) continue;
+    const auto& blocks = impl.records[refs[i].tensor].blocks;
+    if (refs[i].block >= blocks.size()) continue;
+    const uint64_t from =
+        impl.tensors[refs[i].tensor].data_offset + blocks[refs[i].block].stored_offset;
+    const uint64_t to = from + blocks[refs[i].block].stored_size;
+    if (end > begin && from == end) {
+      end = to;
+      continue;
+    }
+    if (end > begin) fn(begin, end - begin);
+    begin = from;
+    end = to;
+  }
+  if (end > begin) fn(begin, end - begin);
+}
+
+}  // namespace
+
+void Reader::ReleaseBlocks(const BlockRef* refs, size_t n) const {
+  if (!impl_->source) return;
+  const uint64_t page = 4096;  // a multiple of it is released whatever the page size
+  ForEachStoredRange(*impl_, refs, n, [&](uint64_t offset, uint64_t size) {
+    const uint64_t b = (offset + page - 1) / page * page, e = (offset + size) / page * page;
+    if (e > b) impl_->source->DontNeed(b, e - b);
+  });
+}
+
 // ---------------------------------------------------------------- decoding
 
 namespace {

@@ -16,22 +16,36 @@
 //       decoded layer exists at a time and nothing is prefetched.
 //   2 layers: the layer in use plus the next one decoding in the
 //       background (every layer is still decoded once per use).
+//   more: the model prefetches one layer ahead; the rest of the budget
+//       keeps layers cached (k cached layers save k decodes per token). A
+//       deeper prefetch would only move decodes earlier onto the same
+//       cores, and each layer it held would be one layer less cached.
 // Only layers are counted: the embedding, output head and norms are held
 // by the model outside the budget (see Model::resident_bytes()).
 //
-// Buffers: a layer's decoded bytes live in one anonymous mapping. In
-// budget mode an evicted layer's buffer is kept in a pool (still counted as
-// held) and reused for the next decode, which avoids the page faults and
-// zeroing of fresh memory on every decode; buffers beyond the budget are
-// unmapped, returning their pages to the OS at once.
+// Buffers: a layer's decoded bytes live in one anonymous mapping, 2 MiB
+// aligned, with huge pages asked for (MADV_HUGEPAGE: fewer TLB misses in
+// the decode's writes and every token's reads) and pre-faulted
+// (MADV_POPULATE_WRITE) where the kernel has them. In budget mode an
+// evicted layer's buffer is kept in a pool (still counted as held) and
+// reused for the next decode, which avoids the page faults and zeroing of
+// fresh memory on every decode; buffers beyond the budget are unmapped,
+// returning their pages to the OS at once.
 //
-// Prefetch: Prefetch(l) asks a background thread to decode layer l while
-// the caller computes (with all decode threads: decoding dominates a
-// budgeted run, and sharing the cores measured faster than reserving one);
-// Acquire(l) then waits for it if it is not done.
-// Compressed pages of a decoded tensor are released from the process
-// (Reader::DontNeed; they stay in the page cache) and the next layer's are
-// requested ahead (Reader::WillNeed).
+// Decoding: a layer's blocks form one list cut into chunks of 8 blocks
+// that threads claim atomically. Prefetch(l) hands layer l to a
+// background thread (which decodes with all decode threads: decoding
+// dominates a budgeted run, and sharing the cores measured faster than
+// reserving one); an Acquire(l) that finds l still decoding claims and
+// decodes its remaining chunks too, with its own decode threads, instead
+// of waiting idle. Decoded bytes do not depend on which thread decodes a
+// chunk. Each chunk's compressed pages are released from the process once
+// it is decoded (Reader::ReleaseBlocks: only pages wholly inside the chunk,
+// so no page another thread needs is dropped; they stay in the page
+// cache), so the file-backed resident set stays near one chunk per
+// decoding thread; the next layer's are requested ahead (Reader::WillNeed).
+// A decode error, found by whichever thread decoded the failing chunk, is
+// returned by Acquire naming layer, tensor and block.
 //
 // Ownership: the Reader must outlive the provider. DecodedLayer handles are
 // shared_ptrs; a handle keeps its layer alive (and pinned) until released
@@ -74,6 +88,7 @@ struct LayerProviderStats {
   uint64_t decoded_bytes = 0;    // bytes produced by those decodes
   double decode_seconds = 0;     // wall time inside decodes (both threads)
   double wait_seconds = 0;       // time Acquire kept the caller waiting
+  uint64_t helped_chunks = 0;    // 8-block chunks an Acquire decoded of a layer it found decoding
   uint64_t held_bytes = 0;       // decoded-layer buffers mapped now (in use, cached, pooled)
   uint64_t peak_held_bytes = 0;  // their maximum
 };
@@ -132,10 +147,10 @@ Status DecodeTensorWithParams(const Reader& reader, size_t index, uint8_t* out, 
 // Decodes tensors indices[0..n) of `reader` into outs[i][0..raw_size) like
 // Reader::DecodeTensor (blocks in parallel on `threads` threads, 0 = all),
 // but one list of blocks across the tensors (so a tensor's odd last block
-// pairs with the next one's first), a group of blocks at a time, releasing
-// the tensors' compressed pages from the process after each group
-// (Reader::DontNeed), so the file-backed part of the resident set stays
-// small while big tensors decode.
+// pairs with the next one's first), releasing each chunk's compressed pages
+// from the process once it is decoded (see LayerProvider), so the
+// file-backed part of the resident set stays small while big tensors
+// decode. The first failing block's error (naming tensor and block).
 Status DecodeTensorsReleasing(const Reader& reader, const size_t* indices, uint8_t* const* outs,
                               size_t n, int threads);
 
@@ -165,6 +180,8 @@ class LayerSource {
   }
 };
 
+class DecodeJob;  // internal to layer_provider.cc: one layer's decode, shared by threads
+
 class LayerProvider : public LayerSource {
  public:
   // `layers[l]` lists the reader's tensor indices making up layer l.
@@ -193,7 +210,11 @@ class LayerProvider : public LayerSource {
   enum class State { kAbsent, kDecoding, kReady };
   struct Entry {
     State state = State::kAbsent;
-    std::shared_ptr<const DecodedLayer> layer;
+    std::shared_ptr<const DecodedLayer> layer;  // kReady
+    // kDecoding: the decode any thread may help with; null once its chunks
+    // are done and one thread (its completer) is building the layer.
+    std::shared_ptr<DecodeJob> job;
+    Status error;  // kAbsent after a failed decode: what failed
     bool from_prefetch = false;
     bool used = false;
   };
@@ -204,12 +225,20 @@ class LayerProvider : public LayerSource {
   // `layer` fits the budget (a pooled buffer, or new bytes).
   // Returns whether it fits. mu_ held.
   bool MakeRoom(int layer);
-  // Decodes layer `layer` with `threads` threads into `buffer` (taken
-  // from the pool by the caller; mu_ not held).
-  Result<std::shared_ptr<const DecodedLayer>> Decode(int layer, uint8_t* buffer, int threads);
   // Takes a buffer for `layer` from the pool or maps a new one; nullptr
   // if the system refuses memory.
   uint8_t* TakeBuffer(int layer);
+  // Puts `layer` in kDecoding with a new job decoding into `buffer` (taken
+  // by the caller). mu_ held.
+  std::shared_ptr<DecodeJob> StartJob(int layer, uint8_t* buffer, bool prefetch);
+  // Waits for `job`'s chunks (mu_ released meanwhile). The first thread to
+  // get here for a job completes it: copies the params, marks the layer
+  // ready (or absent, keeping the error) and wakes waiters; it gets the
+  // error. Other threads get OK and find the entry's new state.
+  // *lock holds mu_ on entry and on return.
+  Status Complete(std::unique_lock<std::mutex>* lock, const std::shared_ptr<DecodeJob>& job);
+  // The decoded layer over `job`'s buffer, its params copied (mu_ not held).
+  Result<std::shared_ptr<const DecodedLayer>> BuildLayer(const DecodeJob& job);
   void MarkReady(int layer, std::shared_ptr<const DecodedLayer> decoded);
   void WorkerLoop();
 
@@ -223,7 +252,7 @@ class LayerProvider : public LayerSource {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<Entry> entries_;
-  std::deque<std::pair<int, uint8_t*>> queue_;  // layers to prefetch, with their buffers
+  std::deque<std::shared_ptr<DecodeJob>> queue_;  // prefetches for the worker
   bool stop_ = false;
   LayerProviderStats stats_;
   std::thread worker_;

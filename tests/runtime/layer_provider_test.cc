@@ -1,0 +1,236 @@
+// LayerProvider's shared decoding on stories260K packed with 4 KiB blocks
+// (several chunks per layer): a layer decoded by the prefetch thread, by
+// a waiting Acquire and by several callers at once has exactly the bytes of
+// a plain decode; each layer is decoded once however many threads help;
+// the budget holds; a corrupt block's error reaches every caller, naming
+// layer, tensor and block, whichever thread decoded it. No timing is
+// asserted: which thread decodes which chunk varies run to run, and every
+// outcome must be the same.
+#include "tqf/rt/layer_provider.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "runtime_test_util.h"
+#include "test_util.h"
+#include "tqf/reader.h"
+
+namespace tqf::rt {
+namespace {
+
+// The model's layers as the runtime lists them: blk.N.{q,k,v,o,gate,up,down}.
+std::vector<std::vector<size_t>> Layers(const Reader& reader) {
+  static const char* const kNames[] = {"attn_q",   "attn_k", "attn_v",  "attn_output",
+                                       "ffn_gate", "ffn_up", "ffn_down"};
+  std::vector<std::vector<size_t>> layers;
+  for (size_t l = 0;; ++l) {
+    std::vector<size_t> tensors;
+    for (const char* n : kNames) {
+      Result<size_t> i = reader.FindTensor("blk." + std::to_string(l) + "." + n + ".weight");
+      if (i.ok()) tensors.push_back(*i);
+    }
+    if (tensors.empty()) return layers;
+    layers.push_back(std::move(tensors));
+  }
+}
+
+// Layer `l` decoded tensor by tensor on one thread, laid out as the
+// provider lays it out (the reference a shared decode must equal).
+std::vector<uint8_t> Reference(const Reader& reader, const std::vector<size_t>& tensors,
+                               size_t bytes) {
+  std::vector<uint8_t> out(bytes, 0);
+  size_t off = 0;
+  for (size_t idx : tensors) {
+    EXPECT_TRUE(DecodeTensorWithParams(reader, idx, out.data() + off, 1).ok());
+    off += LayoutOf(reader.tensors()[idx]).bytes;
+  }
+  return out;
+}
+
+// Bytes [0, used) of a decoded layer: its tensors and params (the page
+// padding after them is never written).
+bool SameLayer(const DecodedLayer& got, const std::vector<uint8_t>& want, size_t used) {
+  return std::memcmp(got.base(), want.data(), used) == 0;
+}
+
+size_t UsedBytes(const Reader& reader, const std::vector<size_t>& tensors) {
+  size_t used = 0;
+  for (size_t idx : tensors) used += LayoutOf(reader.tensors()[idx]).bytes;
+  return used;
+}
+
+class SharedDecode : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string path = PackedStories("gguf", "channel", "rans-alias");
+    ASSERT_FALSE(path.empty());
+    Result<std::unique_ptr<Reader>> r = Reader::Open(path);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    reader_ = std::move(r).value();
+    layers_ = Layers(*reader_);
+    ASSERT_GE(layers_.size(), 2u);
+    for (const auto& tensors : layers_) {
+      size_t blocks = 0;
+      for (size_t idx : tensors) blocks += reader_->tensors()[idx].block_count;
+      ASSERT_GT(blocks, 8u) << "a layer must span several 8-block chunks";
+    }
+  }
+  std::unique_ptr<Reader> reader_;
+  std::vector<std::vector<size_t>> layers_;
+};
+
+TEST_F(SharedDecode, PrefetchedLayerHelpedByItsWaiterIsIdentical) {
+  uint64_t helped = 0;
+  for (int threads : {1, 2, 4}) {
+    LayerProviderOptions po;
+    po.decode_threads = threads;
+    LayerProvider p(reader_.get(), layers_, po);
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      // Acquire right after Prefetch: the waiter usually finds chunks left.
+      p.Prefetch(static_cast<int>(l));
+      Result<std::shared_ptr<const DecodedLayer>> got = p.Acquire(static_cast<int>(l));
+      ASSERT_TRUE(got.ok()) << got.status().ToString();
+      const std::vector<uint8_t> want = Reference(*reader_, layers_[l], p.layer_bytes(l));
+      EXPECT_TRUE(SameLayer(**got, want, UsedBytes(*reader_, layers_[l])))
+          << "layer " << l << ", " << threads << " threads";
+    }
+    EXPECT_EQ(p.stats().decodes, layers_.size());  // once each, however many helped
+    helped += p.stats().helped_chunks;
+  }
+  // Whether the waiter found chunks left is up to the scheduler; say so.
+  std::printf("waiters decoded %llu chunks\n", static_cast<unsigned long long>(helped));
+}
+
+TEST_F(SharedDecode, ConcurrentAcquiresDecodeOnceAndAgree) {
+  LayerProviderOptions po;
+  po.decode_threads = 2;
+  LayerProvider p(reader_.get(), layers_, po);
+  const int layer = static_cast<int>(layers_.size() - 1);
+  p.Prefetch(layer);
+  std::vector<std::shared_ptr<const DecodedLayer>> got(4);
+  std::vector<Status> status(got.size());
+  std::vector<std::thread> callers;
+  for (size_t i = 0; i < got.size(); ++i) {
+    callers.emplace_back([&, i] {
+      Result<std::shared_ptr<const DecodedLayer>> r = p.Acquire(layer);
+      status[i] = r.status();
+      if (r.ok()) got[i] = *r;
+    });
+  }
+  for (std::thread& t : callers) t.join();
+  const std::vector<uint8_t> want = Reference(*reader_, layers_[layer], p.layer_bytes(layer));
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_TRUE(status[i].ok()) << status[i].ToString();
+    EXPECT_EQ(got[i].get(), got[0].get());  // one decoded layer, shared
+    EXPECT_TRUE(SameLayer(*got[i], want, UsedBytes(*reader_, layers_[layer])));
+  }
+  EXPECT_EQ(p.stats().decodes, 1u);
+}
+
+TEST_F(SharedDecode, ReleasingDecodeEqualsPlainDecode) {
+  for (int threads : {1, 2, 3}) {
+    const std::vector<size_t>& tensors = layers_[0];
+    std::vector<std::vector<uint8_t>> outs(tensors.size());
+    std::vector<uint8_t*> ptrs;
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      outs[i].resize(reader_->tensors()[tensors[i]].raw_size);
+      ptrs.push_back(outs[i].data());
+    }
+    ASSERT_TRUE(
+        DecodeTensorsReleasing(*reader_, tensors.data(), ptrs.data(), tensors.size(), threads)
+            .ok());
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      std::vector<uint8_t> want(outs[i].size());
+      ASSERT_TRUE(reader_->DecodeTensor(tensors[i], want.data(), want.size(), 1).ok());
+      EXPECT_EQ(outs[i], want) << reader_->tensors()[tensors[i]].name << ", " << threads;
+    }
+  }
+}
+
+TEST_F(SharedDecode, BudgetHoldsWithHelpingWaiters) {
+  LayerProviderOptions probe_options;
+  LayerProvider probe(reader_.get(), layers_, probe_options);
+  const size_t layer = probe.layer_bytes(0);
+  for (size_t budget_layers : {0u, 1u, 2u, 3u}) {
+    LayerProviderOptions po;
+    po.mem_budget = static_cast<int64_t>(budget_layers * layer);
+    po.decode_threads = 2;
+    LayerProvider p(reader_.get(), layers_, po);
+    for (int pass = 0; pass < 3; ++pass) {
+      for (size_t l = 0; l < layers_.size(); ++l) {
+        Result<std::shared_ptr<const DecodedLayer>> got = p.Acquire(static_cast<int>(l));
+        ASSERT_TRUE(got.ok()) << got.status().ToString();
+        p.Prefetch(static_cast<int>((l + 1) % layers_.size()));
+      }
+    }
+    EXPECT_LE(p.stats().peak_held_bytes, std::max<size_t>(budget_layers, 1) * layer)
+        << budget_layers << " layers";
+  }
+}
+
+// A copy of the model with one byte of blk.2.ffn_up.weight's stream flipped.
+std::string CorruptCopy(const Reader& reader, const std::string& path) {
+  Result<size_t> idx = reader.FindTensor("blk.2.ffn_up.weight");
+  EXPECT_TRUE(idx.ok());
+  const uint64_t off = reader.tensors()[*idx].data_offset + 100;
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_LT(off, bytes.size());
+  bytes[off] ^= 0x5a;
+  const std::string bad = tqf::testing::TempDir() + "/corrupt-shared.tqf";
+  std::ofstream(bad, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  return bad;
+}
+
+TEST_F(SharedDecode, CorruptBlockReachesEveryCallerNamed) {
+  const std::string bad = CorruptCopy(*reader_, PackedStories("gguf", "channel", "rans-alias"));
+  Result<std::unique_ptr<Reader>> r = Reader::Open(bad);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  for (int64_t budget : {int64_t{-1}, int64_t{0}}) {
+    LayerProviderOptions po;
+    po.mem_budget = budget;
+    po.decode_threads = 2;
+    LayerProvider p(r->get(), layers_, po);
+    p.Prefetch(2);  // the prefetch thread, the callers or both decode the bad chunk
+    std::vector<Status> status(3);
+    std::vector<std::thread> callers;
+    for (size_t i = 0; i < status.size(); ++i) {
+      callers.emplace_back([&, i] { status[i] = p.Acquire(2).status(); });
+    }
+    for (std::thread& t : callers) t.join();
+    for (const Status& s : status) {
+      EXPECT_TRUE(s.IsChecksumMismatch() || s.IsCorruption()) << s.ToString();
+      EXPECT_NE(s.message().find("layer 2"), std::string::npos) << s.ToString();
+      EXPECT_NE(s.message().find("blk.2.ffn_up.weight"), std::string::npos) << s.ToString();
+      EXPECT_NE(s.message().find("block"), std::string::npos) << s.ToString();
+    }
+    // The other layers are unaffected.
+    EXPECT_TRUE(p.Acquire(1).ok());
+  }
+}
+
+TEST_F(SharedDecode, ReleasedBlocksDecodeAgainIdentically) {
+  const size_t idx = layers_[0][4];  // ffn_gate: several blocks
+  const TensorInfo& t = reader_->tensors()[idx];
+  std::vector<uint8_t> first(t.raw_size), again(t.raw_size);
+  ASSERT_TRUE(reader_->DecodeTensor(idx, first.data(), first.size(), 1).ok());
+  std::vector<BlockRef> refs;
+  for (size_t b = 0; b < t.block_count; ++b) refs.push_back({idx, b, nullptr});
+  refs.push_back({reader_->tensors().size(), 0, nullptr});  // out of range: skipped
+  refs.push_back({idx, t.block_count, nullptr});            // likewise
+  reader_->ReleaseBlocks(refs.data(), refs.size());
+  ASSERT_TRUE(reader_->DecodeTensor(idx, again.data(), again.size(), 2).ok());
+  EXPECT_EQ(first, again);
+}
+
+}  // namespace
+}  // namespace tqf::rt

@@ -75,22 +75,6 @@ bool ParseArgs(int argc, char** argv, Options* o) {
   return !o->file.empty();
 }
 
-// The runtime's layers: blk.N.{q,k,v,o,gate,up,down}, in its order.
-std::vector<std::vector<size_t>> LayerTensors(const tqf::Reader& reader) {
-  static const char* const kNames[] = {"attn_q",   "attn_k", "attn_v",  "attn_output",
-                                       "ffn_gate", "ffn_up", "ffn_down"};
-  std::vector<std::vector<size_t>> layers;
-  for (size_t l = 0;; ++l) {
-    std::vector<size_t> tensors;
-    for (const char* n : kNames) {
-      auto idx = reader.FindTensor("blk." + std::to_string(l) + "." + n + ".weight");
-      if (idx.ok()) tensors.push_back(*idx);
-    }
-    if (tensors.empty()) return layers;
-    layers.push_back(std::move(tensors));
-  }
-}
-
 double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
@@ -165,7 +149,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   const tqf::Reader& reader = **opened;
-  const std::vector<std::vector<size_t>> layers = LayerTensors(reader);
+  const std::vector<std::vector<size_t>> layers = tqf::rt::FindLayerMatrices(reader);
   uint64_t token_bytes = 0, layer_max = 0;
   for (const auto& tensors : layers) {
     uint64_t bytes = 0;

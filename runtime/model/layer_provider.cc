@@ -543,4 +543,19 @@ LayerProviderStats LayerProvider::stats() const {
   return s;
 }
 
+std::vector<std::vector<size_t>> FindLayerMatrices(const Reader& reader) {
+  static const char* const kNames[] = {"attn_q",   "attn_k", "attn_v",  "attn_output",
+                                       "ffn_gate", "ffn_up", "ffn_down"};
+  std::vector<std::vector<size_t>> layers;
+  for (size_t l = 0;; ++l) {
+    std::vector<size_t> tensors;
+    for (const char* n : kNames) {
+      Result<size_t> i = reader.FindTensor("blk." + std::to_string(l) + "." + n + ".weight");
+      if (i.ok()) tensors.push_back(*i);
+    }
+    if (tensors.empty()) return layers;
+    layers.push_back(std::move(tensors));
+  }
+}
+
 }  // namespace tqf::rt

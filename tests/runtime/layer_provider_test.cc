@@ -26,22 +26,6 @@
 namespace tqf::rt {
 namespace {
 
-// The model's layers as the runtime lists them: blk.N.{q,k,v,o,gate,up,down}.
-std::vector<std::vector<size_t>> Layers(const Reader& reader) {
-  static const char* const kNames[] = {"attn_q",   "attn_k", "attn_v",  "attn_output",
-                                       "ffn_gate", "ffn_up", "ffn_down"};
-  std::vector<std::vector<size_t>> layers;
-  for (size_t l = 0;; ++l) {
-    std::vector<size_t> tensors;
-    for (const char* n : kNames) {
-      Result<size_t> i = reader.FindTensor("blk." + std::to_string(l) + "." + n + ".weight");
-      if (i.ok()) tensors.push_back(*i);
-    }
-    if (tensors.empty()) return layers;
-    layers.push_back(std::move(tensors));
-  }
-}
-
 // Layer `l` decoded tensor by tensor on one thread, laid out as the
 // provider lays it out (the reference a shared decode must equal).
 std::vector<uint8_t> Reference(const Reader& reader, const std::vector<size_t>& tensors,
@@ -75,7 +59,7 @@ class SharedDecode : public ::testing::Test {
     Result<std::unique_ptr<Reader>> r = Reader::Open(path);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     reader_ = std::move(r).value();
-    layers_ = Layers(*reader_);
+    layers_ = FindLayerMatrices(*reader_);
     ASSERT_GE(layers_.size(), 2u);
     for (const auto& tensors : layers_) {
       size_t blocks = 0;
@@ -86,6 +70,20 @@ class SharedDecode : public ::testing::Test {
   std::unique_ptr<Reader> reader_;
   std::vector<std::vector<size_t>> layers_;
 };
+
+// FindLayerMatrices lists every layer's seven matrices in the Model's order.
+TEST_F(SharedDecode, FindLayerMatricesInModelOrder) {
+  const char* const names[] = {"attn_q",   "attn_k", "attn_v",  "attn_output",
+                               "ffn_gate", "ffn_up", "ffn_down"};
+  ASSERT_EQ(layers_.size(), reader_->model().hparams.n_layers);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    ASSERT_EQ(layers_[l].size(), 7u);
+    for (size_t i = 0; i < 7; ++i) {
+      EXPECT_EQ(reader_->tensors()[layers_[l][i]].name,
+                "blk." + std::to_string(l) + "." + names[i] + ".weight");
+    }
+  }
+}
 
 TEST_F(SharedDecode, PrefetchedLayerHelpedByItsWaiterIsIdentical) {
   uint64_t helped = 0;

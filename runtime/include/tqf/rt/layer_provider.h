@@ -154,6 +154,13 @@ Status DecodeTensorWithParams(const Reader& reader, size_t index, uint8_t* out, 
 Status DecodeTensorsReleasing(const Reader& reader, const size_t* indices, uint8_t* const* outs,
                               size_t n, int threads);
 
+// The weight matrices of each layer of `reader`'s model, in the order a
+// Model binds them (blk.N.attn_q, attn_k, attn_v, attn_output, ffn_gate,
+// ffn_up, ffn_down): for a LayerProvider made outside a Model (benchmarks,
+// tests). Layers from 0 until the first with none of them; a missing
+// matrix is left out, unchecked (Model::Init checks names and shapes).
+std::vector<std::vector<size_t>> FindLayerMatrices(const Reader& reader);
+
 // Where a Model gets its decoded layers: the built-in LayerProvider, or an
 // external source such as a `tqf serve` client (ModelOptions::layer_source).
 // Thread-safety: implementations must allow calls from any thread.

@@ -27,12 +27,12 @@ install(FILES ${PROJECT_BINARY_DIR}/tqfConfig.cmake ${PROJECT_BINARY_DIR}/tqfCon
 
 # tqf.pc finds its prefix from its own location, so the tree is relocatable.
 file(RELATIVE_PATH TQF_PC_TO_PREFIX /root/${CMAKE_INSTALL_LIBDIR}/pkgconfig /root)
-# libcurl when remote reading is built in (static libtqf: consumers link it).
+# libcurl is loaded at run time (dlopen) when remote reading is built in, so
+# consumers of the static libtqf link libdl, not libcurl.
 set(TQF_PC_REQUIRES "libzstd libxxhash")
-set(TQF_PC_CURL "")
-if(TQF_WITH_HTTP)
-  set(TQF_PC_REQUIRES "${TQF_PC_REQUIRES} libcurl")
-  set(TQF_PC_CURL " -lcurl")
+set(TQF_PC_DL "")
+if(TQF_WITH_HTTP AND CMAKE_DL_LIBS)
+  set(TQF_PC_DL " -l${CMAKE_DL_LIBS}")
 endif()
 configure_file(cmake/tqf.pc.in ${PROJECT_BINARY_DIR}/tqf.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/tqf.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -137,9 +137,9 @@ def tearDownModule():
     shutil.rmtree(ENV.get("tmp", "/nonexistent"), ignore_errors=True)
 
 
-def tqf(*args, timeout=TIMEOUT):
+def tqf(*args, timeout=TIMEOUT, env=None):
     return subprocess.run([TQF] + [str(a) for a in args], capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=None if env is None else dict(os.environ, **env))
 
 
 def read(path):
@@ -318,6 +318,69 @@ class Faults(RemoteBase):
         port = free_port()
         r = tqf("inspect", "http://tester:s3cret@127.0.0.1:%d/s.tqf" % port, "--http-retries", 0)
         self.assertEqual(r.returncode, 1)
+        self.assertNotIn("s3cret", r.stderr)
+
+
+class Loading(RemoteBase):
+    """libcurl is loaded for the first URL only: local files never map it."""
+
+    def test_local_files_never_load_libcurl(self):
+        # ld.so's LD_DEBUG=libs names every library it loads, dlopen'ed ones included.
+        r = tqf("run", ENV["model"], "-p", PROMPT, "-n", 4, "--temp", 0,
+                env={"LD_DEBUG": "libs"})
+        self.assertOk(r)
+        self.assertNotIn("libcurl", r.stderr)
+        r = tqf("inspect", proxied(), env={"LD_DEBUG": "libs"})
+        self.assertOk(r)
+        self.assertIn("libcurl.so.4", r.stderr)
+
+    def test_missing_libcurl_is_a_clear_error(self):
+        r = tqf("inspect", proxied(), env={"TQF_LIBCURL": "/nonexistent/libcurl.so.4"})
+        self.assertFails(r, "needs libcurl", "/nonexistent/libcurl.so.4")
+        # A library without curl's functions: named, with the first one missing.
+        r = tqf("inspect", proxied(), env={"TQF_LIBCURL": "libz.so.1"})
+        self.assertFails(r, "libz.so.1 has no curl_global_init")
+
+
+class Python(RemoteBase):
+    """`import tqf` reads a URL as a local file: tensors, metadata and generation."""
+
+    SCRIPT = r"""
+import json, sys
+import numpy as np
+import tqf
+local, url = sys.argv[1], sys.argv[2]
+a, b = tqf.open(local), tqf.open(url)
+assert a.keys() == b.keys(), "tensor names differ"
+for name in a.keys():
+    x, y = a.get_tensor(name), b.get_tensor(name)
+    assert x.dtype == y.dtype and x.shape == y.shape, name
+    assert np.array_equal(x, y), name
+assert a.metadata() == b.metadata(), "metadata differs"
+b.verify()
+texts = [tqf.Model(p, mem_budget=0).generate("Once upon a time", max_tokens=20, temperature=0)
+         for p in (local, url)]
+assert texts[0] == texts[1], texts
+print(json.dumps({"tensors": len(a.keys()), "text": texts[1]}))
+"""
+
+    def run_python(self, *args):
+        return subprocess.run([sys.executable, "-c", self.SCRIPT] + list(args),
+                              capture_output=True, text=True, timeout=TIMEOUT)
+
+    def test_same_tensors_and_text(self):
+        r = self.run_python(ENV["model"], proxied())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("s3cret", r.stdout + r.stderr)
+        out = json.loads(r.stdout)
+        self.assertGreater(out["tensors"], 10)
+        self.assertTrue(out["text"])
+
+    def test_errors_are_python_exceptions(self):
+        r = self.run_python(ENV["model"], proxied("missing.tqf"))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("NotFoundError", r.stderr)
+        self.assertIn("***@127.0.0.1", r.stderr)
         self.assertNotIn("s3cret", r.stderr)
 
 

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <thread>
 
+#include "io/curl_api.h"
 #include "io/url.h"
 #include "util/bytes.h"
 
@@ -48,10 +49,8 @@ bool Retryable(int code) {
     case CURLE_SSL_CERTPROBLEM:
     case CURLE_SSL_CACERT_BADFILE:
     case CURLE_TOO_MANY_REDIRECTS:
-    case CURLE_LOGIN_DENIED:
-      return false;
-    default:
-      return true;
+    case CURLE_LOGIN_DENIED: return false;
+    default: return true;
   }
 }
 
@@ -104,14 +103,23 @@ size_t OnHeader(char* data, size_t size, size_t nmemb, void* arg) {
 
 HttpFetcher::HttpFetcher(std::string url, std::string name, const RemoteOptions& options)
     : url_(std::move(url)), name_(std::move(name)), options_(options) {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  multi_ = curl_multi_init();
-  curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, long(std::max(1, options.parallel)));
+  Result<const CurlApi*> api = LoadCurl();
+  if (!api.ok()) {
+    init_error_ = api.status();
+    return;
+  }
+  curl_ = *api;
+  multi_ = curl_->multi_init();
+  if (multi_ == nullptr) {
+    init_error_ = Status::ResourceExhausted(name_ + ": curl_multi_init failed");
+    return;
+  }
+  curl_->multi_setopt(static_cast<CURLM*>(multi_), CURLMOPT_MAX_HOST_CONNECTIONS,
+                      long(std::max(1, options.parallel)));
 }
 
 HttpFetcher::~HttpFetcher() {
-  if (multi_ != nullptr) curl_multi_cleanup(static_cast<CURLM*>(multi_));
+  if (multi_ != nullptr) curl_->multi_cleanup(static_cast<CURLM*>(multi_));
 }
 
 namespace {
@@ -203,7 +211,7 @@ static size_t HttpFetcherWrite(char* data, size_t size, size_t nmemb, void* arg)
 }
 
 Status HttpFetcher::Start(Job* job) {
-  CURL* e = job->easy = curl_easy_init();
+  CURL* e = job->easy = curl_->easy_init();
   if (e == nullptr) return Status::ResourceExhausted("curl_easy_init failed");
   job->status = 0;
   job->checked = false;
@@ -214,27 +222,27 @@ Status HttpFetcher::Start(Job* job) {
                                 ? "-" + std::to_string(job->end)
                                 : std::to_string(job->pos) + "-" + std::to_string(job->end - 1);
   if (job->probe) job->body->clear();
-  curl_easy_setopt(e, CURLOPT_URL, url_.c_str());
-  curl_easy_setopt(e, CURLOPT_RANGE, range.c_str());  // copied by curl
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, HttpFetcherWrite);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, job);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, OnHeader);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, job);
-  curl_easy_setopt(e, CURLOPT_PRIVATE, job);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, job->errbuf);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, options_.connect_timeout_s);
-  curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, options_.low_speed_timeout_s);
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
-  curl_easy_setopt(e, CURLOPT_USERAGENT, "tqf");
+  curl_->easy_setopt(e, CURLOPT_URL, url_.c_str());
+  curl_->easy_setopt(e, CURLOPT_RANGE, range.c_str());  // copied by curl
+  curl_->easy_setopt(e, CURLOPT_WRITEFUNCTION, HttpFetcherWrite);
+  curl_->easy_setopt(e, CURLOPT_WRITEDATA, job);
+  curl_->easy_setopt(e, CURLOPT_HEADERFUNCTION, OnHeader);
+  curl_->easy_setopt(e, CURLOPT_HEADERDATA, job);
+  curl_->easy_setopt(e, CURLOPT_PRIVATE, job);
+  curl_->easy_setopt(e, CURLOPT_ERRORBUFFER, job->errbuf);
+  curl_->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_->easy_setopt(e, CURLOPT_CONNECTTIMEOUT, options_.connect_timeout_s);
+  curl_->easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_->easy_setopt(e, CURLOPT_LOW_SPEED_TIME, options_.low_speed_timeout_s);
+  curl_->easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_->easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
+  curl_->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_->easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_->easy_setopt(e, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
+  curl_->easy_setopt(e, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
+  curl_->easy_setopt(e, CURLOPT_USERAGENT, "tqf");
   g_requests++;
-  if (curl_multi_add_handle(static_cast<CURLM*>(multi_), e) != CURLM_OK) {
+  if (curl_->multi_add_handle(static_cast<CURLM*>(multi_), e) != CURLM_OK) {
     return Status::IOError(name_ + ": curl_multi_add_handle failed");
   }
   return Status::OK();
@@ -259,7 +267,7 @@ Status HttpFetcher::Finish(Job* job, int code, bool* retry) {
                                         : RangeStr(job->begin, job->end));
   std::string why;
   if (code != CURLE_OK) {
-    why = job->errbuf[0] ? job->errbuf : curl_easy_strerror(static_cast<CURLcode>(code));
+    why = job->errbuf[0] ? job->errbuf : curl_->easy_strerror(static_cast<CURLcode>(code));
     if (!Retryable(code)) return Status::IOError(where + ": " + why);
   } else if (job->status == 206 || job->status == 0) {
     why = "reply truncated";
@@ -294,15 +302,15 @@ Status HttpFetcher::RunJobs(std::vector<Job>* jobs) {
       ++active;
     }
     int running = 0;
-    curl_multi_perform(multi, &running);
+    curl_->multi_perform(multi, &running);
     int left = 0;
-    while (CURLMsg* m = curl_multi_info_read(multi, &left)) {
+    while (CURLMsg* m = curl_->multi_info_read(multi, &left)) {
       if (m->msg != CURLMSG_DONE) continue;
       Job* j = nullptr;
-      curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&j));
+      curl_->easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&j));
       const int code = m->data.result;
-      curl_multi_remove_handle(multi, j->easy);
-      curl_easy_cleanup(j->easy);
+      curl_->multi_remove_handle(multi, j->easy);
+      curl_->easy_cleanup(j->easy);
       j->easy = nullptr;
       --active;
       bool retry = false;
@@ -310,18 +318,19 @@ Status HttpFetcher::RunJobs(std::vector<Job>* jobs) {
       if (!s.ok() && result.ok()) result = s;
       if (j->done) ++finished;
     }
-    if (finished < jobs->size() && result.ok()) curl_multi_poll(multi, nullptr, 0, 20, nullptr);
+    if (finished < jobs->size() && result.ok()) curl_->multi_poll(multi, nullptr, 0, 20, nullptr);
   }
   for (Job& j : *jobs) {  // after an error: abandon the others
     if (j.easy == nullptr) continue;
-    curl_multi_remove_handle(multi, j.easy);
-    curl_easy_cleanup(j.easy);
+    curl_->multi_remove_handle(multi, j.easy);
+    curl_->easy_cleanup(j.easy);
     j.easy = nullptr;
   }
   return result;
 }
 
 Status HttpFetcher::Probe(uint64_t tail, std::string* body) {
+  if (!init_error_.ok()) return init_error_.WithContext(name_);
   std::vector<Job> jobs(1);
   Job& j = jobs[0];
   j.owner = this;

@@ -17,6 +17,8 @@
 
 namespace tqf {
 
+struct CurlApi;
+
 // What identifies one version of the remote file.
 struct HttpValidator {
   uint64_t size = 0;
@@ -56,7 +58,9 @@ class HttpFetcher {
 
   const std::string url_, name_;
   const RemoteOptions options_;
-  void* multi_ = nullptr;  // CURLM*, kept for its connection cache
+  const CurlApi* curl_ = nullptr;  // libcurl, loaded on first use (io/curl_api.h)
+  Status init_error_;              // why curl_ or multi_ is missing: Probe returns it
+  void* multi_ = nullptr;          // CURLM*, kept for its connection cache
   HttpValidator validator_;
   bool probed_ = false;
 };

@@ -98,7 +98,8 @@ print(f"CPU s/token: decode {Dc:.3f}, held compute {Cc:.3f}, sum {Dc + Cc:.3f} "
 hdr = "| budget | " + " | ".join(f"{l} t/s" for l in labels)
 hdr += " | new/old" if len(labels) == 2 else ""
 hdr += " | new % of seq bound | new % of min(decode, held) | "
-hdr += " | ".join(f"{l} peak RSS MiB" for l in labels) + " | new CPU s/token | new CPU % of seq CPU |"
+hdr += " | ".join(f"{l} peak RSS MiB" for l in labels) + " | "
+hdr += " | ".join(f"{l} CPU s/token" for l in labels) + " | new CPU % of seq CPU |"
 print(hdr)
 print("|" + " --- |" * (hdr.count("|") - 1))
 for b in budgets.split():
@@ -111,8 +112,9 @@ for b in budgets.split():
     cells.append(f"{100 * ts[-1] / S:.0f}%" if b != "none" else "")
     cells.append(f"{100 * ts[-1] / min(D, C):.0f}%" if b != "none" else "")
     cells += [f"{x / 2**20:.1f}" for x in rss]
-    cpu = med("new", b, 5)
-    cells.append(f"{cpu:.3f}" if cpu else "")
+    cpus = [med(l, b, 5) for l in labels]
+    cells += [f"{c:.3f}" if c else "" for c in cpus]
+    cpu = cpus[-1]
     cells.append(f"{100 * (Dc + Cc) / cpu:.0f}%" if cpu and b != "none" else "")
     print(f"| {name} | " + " | ".join(cells) + " |")
 print("per round (t/s):")

@@ -3,7 +3,10 @@
 # none, 0, 1, 2 and 4 layers, for one tqf binary or two side by side, with
 # the bounds a budgeted run is held to, all measured in the same rounds:
 #   decode  tokens/s if only decoding: every layer of a token decoded once
-#           (build/bin/layer_decode_bench, mode blocks, checksums on)
+#           as the runtime decodes it (build/bin/layer_decode_bench, mode
+#           blocks: compressed bytes read with pread; checksums on); the
+#           same decode reading the mapping (mode blocks-mapped, the bound
+#           before pread) is printed beside it
 #   compute held speed: tqf bench at budget none (no decoding after warm-up)
 #   seq     1 / (1/decode + 1/compute): decode then compute, one after the
 #           other (budget 0 cannot overlap them)
@@ -33,17 +36,25 @@ out=$(mktemp "${TMPDIR:-/tmp}/budget_bench.XXXXXX")
 trap 'rm -f "$out"' EXIT
 layer_bytes=$("$decode_bench" "$file" -t "$threads" -r 1 --modes blocks | awk '/^layer_bytes/ {print $2}')
 
+# A budget of N layers is `--mem-budget Nlayers`; a binary that predates
+# that form (an older TQF_OLD) gets N times layer_bytes, the same budget
+# for a model whose layers are all one size.
+takes_layers() { "$1" run --help 2>&1 | grep -q 'Nlayers'; }
+
 bench_one() {  # binary label budget-in-layers round
-  local bytes=none
-  [[ $3 != none ]] && bytes=$(($3 * layer_bytes))
-  "$1" bench "$file" -p 0 -n "$tokens" -r 1 -t "$threads" --mem-budget "$bytes" --json |
+  local budget=none
+  if [[ $3 != none ]]; then
+    if takes_layers "$1"; then budget="$3layers"; else budget=$(($3 * layer_bytes)); fi
+  fi
+  "$1" bench "$file" -p 0 -n "$tokens" -r 1 -t "$threads" --mem-budget "$budget" --json |
     python3 -c 'import json,sys; j=json.load(sys.stdin); r=j["results"][0]
 print("'"$2"'", "'"$3"'", "'"$4"'", r["avg_ts"], j["peak_rss_bytes"], r.get("cpu_seconds_per_token", 0))' >>"$out"
 }
 
 for ((r = 1; r <= rounds; r++)); do
-  "$decode_bench" "$file" -t "$threads" -r 1 --modes blocks |
-    awk -v r="$r" '/^\| blocks/ {print "decode - " r, 1 / $4, 0, $12}' >>"$out"
+  "$decode_bench" "$file" -t "$threads" -r 1 --modes blocks,blocks-mapped |
+    awk -v r="$r" '/^\| blocks \|/ {print "decode - " r, 1 / $4, 0, $12}
+                   /^\| blocks-mapped \|/ {print "decode-mapped - " r, 1 / $4, 0, $12}' >>"$out"
   bins=(new)
   [[ -n $old ]] && { ((r % 2)) && bins=(new old) || bins=(old new); }
   for b in $budgets; do
@@ -73,6 +84,11 @@ D, C, S = st.median(dec.values()), st.median(held.values()), st.median(seq.value
 # The same in CPU seconds per token (work, whatever share of the cores the
 # process got): decoding alone, and computing with every layer held.
 Dc = st.median(float(r[5]) for r in rows if r[0] == "decode")
+mapped = [float(r[3]) for r in rows if r[0] == "decode-mapped"]
+if mapped:
+    Dm = st.median(mapped)
+    Dmc = st.median(float(r[5]) for r in rows if r[0] == "decode-mapped")
+    print(f"decode bound reading the mapping (blocks-mapped): {Dm:.2f} tok/s, {Dmc:.3f} CPU s/token")
 Cc = med("new", "none", 5) or 0.0
 print(f"tg{tokens}, {threads} threads, median of {rounds} rounds; layer = {int(layer_bytes)} bytes")
 print(f"decode bound {D:.2f} tok/s; held speed {C:.2f} tok/s; "
@@ -82,7 +98,8 @@ print(f"CPU s/token: decode {Dc:.3f}, held compute {Cc:.3f}, sum {Dc + Cc:.3f} "
 hdr = "| budget | " + " | ".join(f"{l} t/s" for l in labels)
 hdr += " | new/old" if len(labels) == 2 else ""
 hdr += " | new % of seq bound | new % of min(decode, held) | "
-hdr += " | ".join(f"{l} peak RSS MiB" for l in labels) + " | new CPU s/token | new CPU % of seq CPU |"
+hdr += " | ".join(f"{l} peak RSS MiB" for l in labels) + " | "
+hdr += " | ".join(f"{l} CPU s/token" for l in labels) + " | new CPU % of seq CPU |"
 print(hdr)
 print("|" + " --- |" * (hdr.count("|") - 1))
 for b in budgets.split():
@@ -95,8 +112,9 @@ for b in budgets.split():
     cells.append(f"{100 * ts[-1] / S:.0f}%" if b != "none" else "")
     cells.append(f"{100 * ts[-1] / min(D, C):.0f}%" if b != "none" else "")
     cells += [f"{x / 2**20:.1f}" for x in rss]
-    cpu = med("new", b, 5)
-    cells.append(f"{cpu:.3f}" if cpu else "")
+    cpus = [med(l, b, 5) for l in labels]
+    cells += [f"{c:.3f}" if c else "" for c in cpus]
+    cpu = cpus[-1]
     cells.append(f"{100 * (Dc + Cc) / cpu:.0f}%" if cpu and b != "none" else "")
     print(f"| {name} | " + " | ".join(cells) + " |")
 print("per round (t/s):")

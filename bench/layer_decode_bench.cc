@@ -4,8 +4,13 @@
 // A token under a budget decodes every layer once: the model's layer tensors
 // (blk.N.attn_q .. ffn_down, in the runtime's order). Modes, run in
 // alternating rounds so that they see the same machine state:
-//   blocks    Reader::DecodeBlocks over each layer's whole block list into one
-//             pre-faulted buffer, no page hints: the decode bound.
+//   blocks    each layer's whole block list decoded into one pre-faulted
+//             buffer as a budgeted run decodes it (chunks of 8 blocks claimed
+//             by the threads, each read and decoded with
+//             Reader::DecodeBlocksTransient into a per-thread buffer), without
+//             the provider's bookkeeping: the decode bound.
+//   blocks-mapped  Reader::DecodeBlocks over each layer's block list, reading
+//             the mapping (the bound before budgeted runs read with pread).
 //   releasing rt::DecodeTensorsReleasing, the helper that decodes a layer a
 //             group at a time and releases its compressed pages after each.
 //   provider  rt::LayerProvider at budget 0 (Acquire of every layer in
@@ -14,7 +19,7 @@
 // (1e9 bytes) and the tokens per second decoding alone would allow.
 //
 // usage: layer_decode_bench FILE.tqf [-t THREADS] [-r ROUNDS] [--no-verify]
-//                                    [--modes blocks,releasing,provider]
+//                                    [--modes blocks,blocks-mapped,releasing,provider]
 #include <sys/mman.h>
 #include <time.h>
 
@@ -38,7 +43,7 @@ struct Options {
   int threads = 2;
   int rounds = 5;
   bool verify = true;
-  std::vector<std::string> modes = {"blocks", "releasing", "provider"};
+  std::vector<std::string> modes = {"blocks", "blocks-mapped", "releasing", "provider"};
 };
 
 std::vector<std::string> Split(const std::string& s) {
@@ -109,6 +114,36 @@ tqf::Status DecodeBlocksPass(const tqf::Reader& reader,
   return tqf::Status::OK();
 }
 
+// The runtime's decode (DecodeJob in layer_provider.cc) without its
+// bookkeeping: chunks of 8 blocks, each decoded by
+// Reader::DecodeBlocksTransient on the thread that claimed it.
+tqf::Status TransientPass(const tqf::Reader& reader, const std::vector<std::vector<size_t>>& layers,
+                          uint8_t* buf, int threads) {
+  constexpr size_t kChunk = 8;  // the provider's kChunkBlocks
+  for (const std::vector<size_t>& tensors : layers) {
+    std::vector<tqf::BlockRef> refs;
+    uint8_t* out = buf;
+    for (size_t idx : tensors) {
+      const tqf::TensorInfo& t = reader.tensors()[idx];
+      for (size_t b = 0; b < t.block_count; ++b) {
+        refs.push_back({idx, b, out + static_cast<uint64_t>(b) * t.block_size});
+      }
+      out += (t.raw_size + 63) / 64 * 64;
+    }
+    const long chunks = static_cast<long>((refs.size() + kChunk - 1) / kChunk);
+    std::vector<tqf::Status> errors(static_cast<size_t>(chunks));
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (long c = 0; c < chunks; ++c) {
+      thread_local std::vector<uint8_t> scratch;
+      const size_t first = static_cast<size_t>(c) * kChunk;
+      errors[static_cast<size_t>(c)] = reader.DecodeBlocksTransient(
+          &refs[first], std::min(kChunk, refs.size() - first), &scratch);
+    }
+    for (const tqf::Status& s : errors) TQF_RETURN_IF_ERROR(s);
+  }
+  return tqf::Status::OK();
+}
+
 tqf::Status ReleasingPass(const tqf::Reader& reader, const std::vector<std::vector<size_t>>& layers,
                           uint8_t* buf, int threads) {
   for (const std::vector<size_t>& tensors : layers) {
@@ -138,7 +173,7 @@ int main(int argc, char** argv) {
   if (!ParseArgs(argc, argv, &o)) {
     std::fprintf(stderr,
                  "usage: layer_decode_bench FILE.tqf [-t THREADS] [-r ROUNDS] [--no-verify]\n"
-                 "                          [--modes blocks,releasing,provider]\n");
+                 "                          [--modes blocks,blocks-mapped,releasing,provider]\n");
     return 2;
   }
   tqf::ReadOptions ro;
@@ -175,12 +210,13 @@ int main(int argc, char** argv) {
     for (const std::string& m : o.modes) {
       const double start = Now();
       const double cpu_start = CpuNow();
-      tqf::Status s = m == "blocks" ? DecodeBlocksPass(reader, layers, buf, o.threads, false)
-                      : m == "blocks-release"
-                          ? DecodeBlocksPass(reader, layers, buf, o.threads, true)
-                      : m == "releasing" ? ReleasingPass(reader, layers, buf, o.threads)
-                      : m == "provider"  ? ProviderPass(&provider, layers.size())
-                                         : tqf::Status::InvalidArgument("unknown mode " + m);
+      tqf::Status s =
+          m == "blocks"           ? TransientPass(reader, layers, buf, o.threads)
+          : m == "blocks-mapped"  ? DecodeBlocksPass(reader, layers, buf, o.threads, false)
+          : m == "blocks-release" ? DecodeBlocksPass(reader, layers, buf, o.threads, true)
+          : m == "releasing"      ? ReleasingPass(reader, layers, buf, o.threads)
+          : m == "provider"       ? ProviderPass(&provider, layers.size())
+                                  : tqf::Status::InvalidArgument("unknown mode " + m);
       if (!s.ok()) {
         std::fprintf(stderr, "layer_decode_bench: %s\n", s.ToString().c_str());
         return 1;

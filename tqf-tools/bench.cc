@@ -39,8 +39,9 @@ const char kUsage[] =
     "                     context if smaller; 0 skips it)\n"
     "  -n N               generated tokens of the tg test (default 128; 0 skips it)\n"
     "  -t N[,N...]        compute threads (default: all cores)\n"
-    "  --mem-budget B,..  bytes of decoded layers to hold (suffixes K, M, G), or\n"
-    "                     'none' (default: none, keep every layer; see `tqf run --help`)\n"
+    "  --mem-budget B,..  decoded layers to hold: bytes (suffixes K, M, G), a layer\n"
+    "                     count (2layers), or 'none' (default: none, keep every\n"
+    "                     layer; see `tqf run --help`)\n"
     "  -r R               repetitions of each test after one warm-up (default 5)\n"
     "  --json             print the results as JSON instead of a markdown table\n";
 
@@ -49,7 +50,7 @@ struct BenchFlags {
   long long prompt = 512, gen = 128, reps = 5;
   bool prompt_given = false, gen_given = false;  // defaults shrink to the context
   std::vector<int> threads;
-  std::vector<int64_t> budgets;  // -1 = none
+  std::vector<MemBudget> budgets;  // none() = keep every layer
   bool json = false;
 };
 
@@ -75,15 +76,12 @@ bool ParseThreads(const std::string& s, int* out) {
   return true;
 }
 
-bool ParseBudget(const std::string& s, int64_t* out) {
+bool ParseBudget(const std::string& s, MemBudget* out) {
   if (s == "none") {
-    *out = -1;
+    *out = MemBudget{};
     return true;
   }
-  uint64_t b = 0;
-  if (!ParseBytes(s, &b) || b > static_cast<uint64_t>(INT64_MAX)) return false;
-  *out = static_cast<int64_t>(b);
-  return true;
+  return ParseMemBudget(s, out);
 }
 
 // One option at the front of `args`: 1 consumed, 0 not an option (or its
@@ -104,9 +102,9 @@ int ParseOption(Args& args, BenchFlags* f) {
       return usage("bad -t '" + v + "' (thread counts 1..4096, comma-separated)");
     }
   } else if (args.Value("--mem-budget", &v)) {
-    if (!ParseList<int64_t>(v, ParseBudget, &f->budgets)) {
-      return usage("bad --mem-budget '" + v +
-                   "' (bytes with an optional K, M or G suffix, or none; comma-separated)");
+    if (!ParseList<MemBudget>(v, ParseBudget, &f->budgets)) {
+      return usage("bad --mem-budget '" + v + "' (" + kMemBudgetForms +
+                   ", or none; comma-separated)");
     }
   } else if (args.Is("--json")) {
     f->json = true;
@@ -138,14 +136,15 @@ int ParseFlags(int argc, char** argv, BenchFlags* f) {
   if (f->prompt == 0 && f->gen == 0) return usage("nothing to measure (-p 0 and -n 0)");
   if (f->threads.empty())
     f->threads = {static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))};
-  if (f->budgets.empty()) f->budgets = {-1};
+  if (f->budgets.empty()) f->budgets = {MemBudget{}};
   return -1;
 }
 
 // What is measured and its result.
 struct TestResult {
   int threads = 0;
-  int64_t budget = -1;
+  int64_t budget = -1;     // bytes in force; -1 = none
+  int budget_layers = -1;  // the budget as given in layers, or -1
   std::string kernels;
   std::string test;  // "pp512", "tg128"
   long long n_prompt = 0, n_gen = 0;
@@ -238,7 +237,11 @@ ModelSummary Summarize(const std::string& path, const Reader& reader) {
   return s;
 }
 
-std::string BudgetText(int64_t b) { return b < 0 ? "none" : HumanBytes(static_cast<uint64_t>(b)); }
+std::string BudgetText(int64_t b, int layers) {
+  if (b < 0) return "none";
+  if (layers < 0) return HumanBytes(static_cast<uint64_t>(b));
+  return std::to_string(layers) + (layers == 1 ? " layer" : " layers");
+}
 
 std::string HumanCount(uint64_t n) {
   char buf[32];
@@ -259,10 +262,11 @@ void PrintTableHeader() {
 }
 
 void PrintTableRow(const ModelSummary& m, const TestResult& r) {
-  std::printf(
-      "| %s | %s | %s | %.3f | %d | %s | %s | %s | %.2f ± %.2f |\n", TerminalSafe(m.file).c_str(),
-      HumanBytes(m.file_bytes).c_str(), HumanCount(m.params).c_str(), m.bits_per_weight, r.threads,
-      BudgetText(r.budget).c_str(), r.kernels.c_str(), r.test.c_str(), r.Mean(), r.Stddev());
+  std::printf("| %s | %s | %s | %.3f | %d | %s | %s | %s | %.2f ± %.2f |\n",
+              TerminalSafe(m.file).c_str(), HumanBytes(m.file_bytes).c_str(),
+              HumanCount(m.params).c_str(), m.bits_per_weight, r.threads,
+              BudgetText(r.budget, r.budget_layers).c_str(), r.kernels.c_str(), r.test.c_str(),
+              r.Mean(), r.Stddev());
   std::fflush(stdout);
 }
 
@@ -284,11 +288,13 @@ void PrintJson(const ModelSummary& m, const std::vector<TestResult>& results) {
     std::string samples;
     for (double v : r.samples) samples += (samples.empty() ? "" : ", ") + JsonNumber(v);
     std::printf(
-        "%s\n    {\"threads\": %d, \"mem_budget\": %s, \"kernels\": \"%s\", \"test\": \"%s\", "
+        "%s\n    {\"threads\": %d, \"mem_budget\": %s, \"mem_budget_layers\": %s, \"kernels\": "
+        "\"%s\", \"test\": \"%s\", "
         "\"n_prompt\": %lld, \"n_gen\": %lld, \"weight_bytes_per_token\": %llu, \"avg_ts\": %s, "
         "\"stddev_ts\": %s, \"cpu_seconds_per_token\": %s, "
         "\"samples_ts\": [%s]}",
         i ? "," : "", r.threads, r.budget < 0 ? "null" : std::to_string(r.budget).c_str(),
+        r.budget_layers < 0 ? "null" : std::to_string(r.budget_layers).c_str(),
         JsonEscape(r.kernels).c_str(), r.test.c_str(), r.n_prompt, r.n_gen,
         static_cast<unsigned long long>(r.token_bytes), JsonNumber(r.Mean()).c_str(),
         JsonNumber(r.Stddev()).c_str(), JsonNumber(r.cpu_per_token).c_str(), samples.c_str());
@@ -299,10 +305,11 @@ void PrintJson(const ModelSummary& m, const std::vector<TestResult>& results) {
 // Runs the pp and tg tests on one (threads, budget) model; appends results
 // (and prints their table rows unless --json).
 Status BenchConfig(const BenchFlags& f, std::shared_ptr<const Reader> reader,
-                   const ModelSummary& summary, int threads, int64_t budget,
+                   const ModelSummary& summary, int threads, const MemBudget& budget,
                    std::vector<TestResult>* results) {
   rt::ModelOptions mo;
-  mo.mem_budget = budget;
+  mo.mem_budget = budget.bytes;
+  mo.mem_budget_layers = budget.layers;
   mo.threads = threads;
   mo.ctx_size = static_cast<uint32_t>(std::max<long long>({f.prompt, f.gen, 1}));
   mo.max_batch = static_cast<size_t>(std::max<long long>(f.prompt, 1));
@@ -312,7 +319,8 @@ Status BenchConfig(const BenchFlags& f, std::shared_ptr<const Reader> reader,
     if (n == 0) continue;
     TestResult r;
     r.threads = model->threads();
-    r.budget = budget;
+    r.budget = model->mem_budget();
+    r.budget_layers = budget.layers;
     r.kernels = rt::KernelPathName(model->ops().path);
     r.test = (prompt ? "pp" : "tg") + std::to_string(n);
     r.token_bytes = model->hparams().n_layers * model->layer_bytes() + model->resident_bytes();
@@ -352,7 +360,7 @@ int CmdBench(int argc, char** argv) {
   std::vector<TestResult> results;
   if (!f.json) PrintTableHeader();
   for (const int threads : f.threads) {
-    for (const int64_t budget : f.budgets) {
+    for (const MemBudget& budget : f.budgets) {
       Status s = BenchConfig(f, reader, summary, threads, budget, &results);
       if (!s.ok()) return Fail("bench", f.file + ": " + s.ToString());
     }

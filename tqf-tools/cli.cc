@@ -106,6 +106,29 @@ bool ParseBytes(const std::string& s, uint64_t* out) {
   return true;
 }
 
+const char kMemBudgetForms[] =
+    "bytes with an optional K, M or G suffix, or a layer count such as 2layers";
+
+bool ParseMemBudget(const std::string& s, MemBudget* out) {
+  static const std::string kLayers = "layers";
+  if (s.size() > kLayers.size() &&
+      s.compare(s.size() - kLayers.size(), kLayers.size(), kLayers) == 0) {
+    const std::string count = s.substr(0, s.size() - kLayers.size());
+    // Digits only: ParseInt would take a sign or spaces.
+    if (count.find_first_not_of("0123456789") != std::string::npos) return false;
+    long long n = 0;
+    if (!ParseInt(count, 0, 1000000, &n)) return false;
+    *out = MemBudget{};
+    out->layers = static_cast<int>(n);
+    return true;
+  }
+  uint64_t b = 0;
+  if (!ParseBytes(s, &b) || b > static_cast<uint64_t>(INT64_MAX)) return false;
+  *out = MemBudget{};
+  out->bytes = static_cast<int64_t>(b);
+  return true;
+}
+
 bool ParseInt(const std::string& s, long long min, long long max, long long* out) {
   if (s.empty()) return false;
   char* end = nullptr;

@@ -52,6 +52,18 @@ int Usage(const std::string& cmd, const std::string& message, const char* usage)
 // "64M", "2G", "512", "1.5G" -> bytes. false on malformed input.
 bool ParseBytes(const std::string& s, uint64_t* out);
 bool ParseInt(const std::string& s, long long min, long long max, long long* out);
+
+// A --mem-budget value: bytes as ParseBytes reads them ("512M"), or a
+// number of decoded layers written "Nlayers" ("0layers", "2layers"; up to
+// 1000000). Exactly one of the fields is set (>= 0). false on anything else.
+struct MemBudget {
+  int64_t bytes = -1;
+  int layers = -1;
+  bool none() const { return bytes < 0 && layers < 0; }
+};
+bool ParseMemBudget(const std::string& s, MemBudget* out);
+// What a bad --mem-budget value is told: the forms ParseMemBudget takes.
+extern const char kMemBudgetForms[];
 bool ParseDouble(const std::string& s, double* out);
 
 // `text` with the userinfo of every URL in it redacted (RedactUrl).

@@ -36,7 +36,7 @@ const char kUsage[] =
     "                     4096); longer prompts are cut from the left\n"
     "  --stride N         perplexity window stride (default ctx/2)\n"
     "  --ppl-tokens N     perplexity over the text's first N tokens only\n"
-    "  --mem-budget B     bytes of decoded layers to hold (see `tqf run`)\n"
+    "  --mem-budget B     decoded layers to hold: bytes or Nlayers (see `tqf run`)\n"
     "  --attach NAME      use the decoded layers of the storage service NAME (`tqf\n"
     "                     serve`); FILE defaults to the service's model\n"
     "  --threads N        compute threads (default: all cores)\n"
@@ -58,7 +58,7 @@ struct Flags {
   bool compare = false;
   std::vector<std::pair<eval::TaskKind, std::string>> tasks;
   long long limit = 0, ctx = 0, stride = 0, ppl_tokens = 0, threads = 0;
-  int64_t budget = -1;
+  MemBudget budget;  // none unless --mem-budget
   bool json = false;
   std::string attach;  // --attach NAME
 };
@@ -101,10 +101,8 @@ int ParseFlags(int argc, char** argv, Flags* f) {
     else if (args.Value("--threads", &v))
       code = count("--threads", 0, &f->threads);
     else if (args.Value("--mem-budget", &v)) {
-      uint64_t b = 0;
-      if (!ParseBytes(v, &b) || b > static_cast<uint64_t>(INT64_MAX))
-        return usage("bad --mem-budget '" + v + "'");
-      f->budget = static_cast<int64_t>(b);
+      if (!ParseMemBudget(v, &f->budget))
+        return usage("bad --mem-budget '" + v + "' (" + kMemBudgetForms + ")");
     } else if (args.Value("--attach", &v)) {
       f->attach = v;
     } else if (args.Is("--json")) {
@@ -118,7 +116,7 @@ int ParseFlags(int argc, char** argv, Flags* f) {
     if (code >= 0) return code;
   }
   if (!args.error().empty()) return usage(args.error());
-  if (!f->attach.empty() && (f->compare || f->budget >= 0)) {
+  if (!f->attach.empty() && (f->compare || !f->budget.none())) {
     return usage("--attach serves one model: no --compare, no --mem-budget");
   }
   if (f->files.empty() && f->attach.empty()) return usage("no model file given");
@@ -366,7 +364,8 @@ int LoadTasks(const Flags& f, std::vector<eval::EvalTask>* tasks) {
 // its model when no FILE is given). Returns the exit code to end with, or
 // -1 to go on.
 int MakeModelOptions(Flags* f, rt::ModelOptions* mo) {
-  mo->mem_budget = f->budget;
+  mo->mem_budget = f->budget.bytes;
+  mo->mem_budget_layers = f->budget.layers;
   mo->threads = static_cast<int>(f->threads);
   mo->ctx_size = static_cast<uint32_t>(f->ctx);
   if (!f->attach.empty()) {

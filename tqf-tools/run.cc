@@ -19,14 +19,16 @@ namespace {
 
 const char kUsage[] =
     "usage: tqf run FILE.tqf -p PROMPT [-n TOKENS] [--temp T] [--top-p P] [--seed S]\n"
-    "               [--mem-budget BYTES] [--threads N] [--ctx-size N] [--no-prefetch] [--stats]\n"
+    "               [--mem-budget B] [--threads N] [--ctx-size N] [--no-prefetch] [--stats]\n"
     "       tqf run --attach NAME [FILE.tqf] -p PROMPT [options]\n"
     "  Streams the prompt's continuation to stdout.\n"
     "  -n TOKENS          new tokens to generate (default 128; stops early at EOS)\n"
     "  --temp T           sampling temperature (default 0.8; 0 = greedy)\n"
     "  --top-p P          nucleus sampling mass (default 0.9; 1 = off)\n"
     "  --seed S           sampling seed (default: from the clock, shown by --stats)\n"
-    "  --mem-budget B     bytes of decoded layers to hold (suffixes K, M, G). Absent:\n"
+    "  --mem-budget B     decoded layers to hold: bytes (suffixes K, M, G) or a layer\n"
+    "                     count written Nlayers (2layers: twice the largest layer's\n"
+    "                     decoded bytes). Absent:\n"
     "                     decode each layer once and keep it. 0: decode every layer\n"
     "                     each time it is used, one at a time, nothing prefetched.\n"
     "                     Otherwise cached + in-use + prefetched layers stay within B\n"
@@ -52,7 +54,7 @@ struct RunFlags {
   double temp = 0.8, top_p = 0.9;
   unsigned long long seed = 0;
   bool has_seed = false;
-  int64_t budget = -1;
+  MemBudget budget;  // none unless --mem-budget
   bool prefetch = true, stats = false, truncate_prompt = false;
   std::string attach;  // --attach NAME
 };
@@ -84,11 +86,9 @@ int ParseFlags(int argc, char** argv, RunFlags* f) {
       f->seed = static_cast<unsigned long long>(s);
       f->has_seed = true;
     } else if (args.Value("--mem-budget", &v)) {
-      uint64_t b = 0;
-      if (!ParseBytes(v, &b) || b > static_cast<uint64_t>(INT64_MAX)) {
-        return usage("bad --mem-budget '" + v + "' (bytes, with an optional K, M or G suffix)");
+      if (!ParseMemBudget(v, &f->budget)) {
+        return usage("bad --mem-budget '" + v + "' (" + kMemBudgetForms + ")");
       }
-      f->budget = static_cast<int64_t>(b);
     } else if (args.Value("--threads", &v) || args.Value("-t", &v)) {
       if (!ParseInt(v, 0, 4096, &f->threads)) return usage("bad --threads '" + v + "'");
     } else if (args.Value("--ctx-size", &v)) {
@@ -111,12 +111,19 @@ int ParseFlags(int argc, char** argv, RunFlags* f) {
   }
   if (!args.error().empty()) return usage(args.error());
   if (f->file.empty() && f->attach.empty()) return usage("no model file given");
-  if (!f->attach.empty() && f->budget >= 0) {
+  if (!f->attach.empty() && !f->budget.none()) {
     return usage(
         "--mem-budget does not apply with --attach (the service's --cache bounds its layers)");
   }
   if (!f->has_prompt) return usage("no prompt given (-p PROMPT)");
   return -1;
+}
+
+// "116 MiB", or "2 layers (232 MiB)" for a layer count.
+std::string BudgetText(const MemBudget& b, int64_t bytes) {
+  const std::string human = HumanBytes(static_cast<uint64_t>(bytes));
+  if (b.layers < 0) return human;
+  return std::to_string(b.layers) + (b.layers == 1 ? " layer (" : " layers (") + human + ")";
 }
 
 void PrintStats(const RunFlags& f, const rt::Model& model, const rt::GenerateStats& g,
@@ -151,9 +158,9 @@ void PrintStats(const RunFlags& f, const rt::Model& model, const rt::GenerateSta
       o,
       "layer cache    budget %s; layer %s; %llu acquires: %llu hits, %llu prefetched, "
       "%llu misses; %llu prefetches (%llu skipped for budget), %llu evictions\n",
-      !f.attach.empty() ? ("service '" + f.attach + "'").c_str()
-      : f.budget < 0    ? "none (keep all)"
-                        : HumanBytes(static_cast<uint64_t>(f.budget)).c_str(),
+      !f.attach.empty()        ? ("service '" + f.attach + "'").c_str()
+      : model.mem_budget() < 0 ? "none (keep all)"
+                               : BudgetText(f.budget, model.mem_budget()).c_str(),
       HumanBytes(model.layer_bytes()).c_str(), static_cast<unsigned long long>(p.acquires),
       static_cast<unsigned long long>(p.hits), static_cast<unsigned long long>(p.prefetch_hits),
       static_cast<unsigned long long>(p.misses), static_cast<unsigned long long>(p.prefetches),
@@ -229,7 +236,8 @@ int CmdRun(int argc, char** argv) {
   if (int code = FitPrompt(f, model_ctx, (*tok)->bos_id(), &prompt); code >= 0) return code;
 
   rt::ModelOptions mo;
-  mo.mem_budget = f.budget;
+  mo.mem_budget = f.budget.bytes;
+  mo.mem_budget_layers = f.budget.layers;
   mo.threads = static_cast<int>(f.threads);
   mo.prefetch = f.prefetch;
   mo.layer_source = shared;  // nullptr unless --attach

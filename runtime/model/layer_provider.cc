@@ -62,10 +62,11 @@ uint8_t* MapDecodeBuffer(size_t bytes, bool huge) {
 // One layer's (or tensor list's) decode, cut into chunks of kChunkBlocks
 // blocks that any thread may claim: the prefetch thread, a thread that
 // waits for the layer in Acquire, and the OpenMP threads each brings. A
-// chunk's compressed pages are released once it is decoded
-// (Reader::ReleaseBlocks: only pages wholly inside it, so a neighbouring
-// chunk in flight never re-faults its pages). Which thread decodes a chunk
-// does not change its bytes.
+// chunk is read and decoded by Reader::DecodeBlocksTransient: a local
+// file's bytes are read into the thread's buffer, a URL's released once
+// decoded (only pages wholly inside the chunk, so a neighbouring chunk in
+// flight never re-fetches its pages). Which thread decodes a chunk does
+// not change its bytes.
 class DecodeJob {
  public:
   DecodeJob(const Reader* reader, std::vector<BlockRef> refs, int layer = -1,
@@ -125,8 +126,11 @@ class DecodeJob {
       }
       const size_t first = c * kChunkBlocks;
       const size_t count = std::min(kChunkBlocks, refs_.size() - first);
-      errors_[c] = reader_->DecodeBlocks(&refs_[first], count, 1);
-      reader_->ReleaseBlocks(&refs_[first], count);
+      // Read into this thread's buffer, not through the mapping: faulting
+      // in ~15K pages of compressed bytes per layer and releasing them
+      // again cost more kernel time than copying them (see the header).
+      thread_local std::vector<uint8_t> scratch;
+      errors_[c] = reader_->DecodeBlocksTransient(&refs_[first], count, &scratch);
       bool last = false;
       {
         // The lock publishes the chunk's bytes and status to Wait().
@@ -134,8 +138,9 @@ class DecodeJob {
         last = ++done_ == chunks_;
       }
       if (last) {
-        // The pages chunks shared with a neighbour, which ReleaseBlocks
-        // kept mapped, go too; then the waiters learn it is done.
+        // The pages chunks shared with a neighbour, which a URL's
+        // ReleaseBlocks kept, go too (a local file's were never mapped);
+        // then the waiters learn it is done.
         for (size_t i = 0; i < refs_.size(); ++i) {
           if (i == 0 || refs_[i].tensor != refs_[i - 1].tensor) reader_->DontNeed(refs_[i].tensor);
         }
@@ -285,7 +290,7 @@ LayerProvider::LayerProvider(const Reader* reader, std::vector<std::vector<size_
     : reader_(reader),
       layers_(std::move(layers)),
       options_(options),
-      memory_(std::make_shared<Memory>(options.mem_budget >= 0)),
+      memory_(std::make_shared<Memory>(options.mem_budget >= 0 || options.mem_budget_layers >= 0)),
       entries_(layers_.size()) {
   for (const std::vector<size_t>& tensors : layers_) {
     std::vector<size_t> offsets, params;
@@ -300,6 +305,11 @@ LayerProvider::LayerProvider(const Reader* reader, std::vector<std::vector<size_
     offsets_.push_back(std::move(offsets));
     params_.push_back(std::move(params));
     layer_bytes_.push_back((std::max<size_t>(off, 1) + kPage - 1) / kPage * kPage);
+  }
+  if (options_.mem_budget_layers >= 0) {
+    const size_t largest =
+        layer_bytes_.empty() ? 0 : *std::max_element(layer_bytes_.begin(), layer_bytes_.end());
+    options_.mem_budget = static_cast<int64_t>(largest) * options_.mem_budget_layers;
   }
   if (options_.prefetch) worker_ = std::thread([this] { WorkerLoop(); });
 }

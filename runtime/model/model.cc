@@ -417,9 +417,12 @@ Status Model::ConnectLayers(const std::vector<std::vector<size_t>>& layers,
   } else {
     LayerProviderOptions popts;
     popts.mem_budget = options.mem_budget;
+    popts.mem_budget_layers = options.mem_budget_layers;
     popts.decode_threads = threads_;
     popts.prefetch = options.prefetch;
-    provider_ = std::make_shared<LayerProvider>(reader_.get(), layers, popts);
+    auto provider = std::make_shared<LayerProvider>(reader_.get(), layers, popts);
+    mem_budget_ = provider->mem_budget();
+    provider_ = std::move(provider);
   }
   return provider_->Bind(*reader_, layers);
 }

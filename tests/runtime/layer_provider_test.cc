@@ -9,7 +9,9 @@
 #include "tqf/rt/layer_provider.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -22,6 +24,7 @@
 #include "runtime_test_util.h"
 #include "test_util.h"
 #include "tqf/reader.h"
+#include "tqf/signals.h"
 
 namespace tqf::rt {
 namespace {
@@ -228,6 +231,142 @@ TEST_F(SharedDecode, ReleasedBlocksDecodeAgainIdentically) {
   reader_->ReleaseBlocks(refs.data(), refs.size());
   ASSERT_TRUE(reader_->DecodeTensor(idx, again.data(), again.size(), 2).ok());
   EXPECT_EQ(first, again);
+}
+
+// The blocks of `tensors`, tensor by tensor, into one buffer (out: nullptr
+// until Bind gives them a place), as the provider lists a layer's.
+std::vector<BlockRef> LayerRefs(const Reader& reader, const std::vector<size_t>& tensors,
+                                std::vector<uint8_t>* buf) {
+  size_t bytes = 0;
+  for (size_t idx : tensors) bytes += reader.tensors()[idx].raw_size;
+  buf->assign(bytes, 0);
+  std::vector<BlockRef> refs;
+  size_t off = 0;
+  for (size_t idx : tensors) {
+    const TensorInfo& t = reader.tensors()[idx];
+    for (size_t b = 0; b < t.block_count; ++b) {
+      refs.push_back({idx, b, buf->data() + off + uint64_t(b) * t.block_size});
+    }
+    off += t.raw_size;
+  }
+  return refs;
+}
+
+// Read (pread into a scratch buffer) and mapped decodes give the same
+// bytes, for every layer, in pieces of every length (an odd piece makes a
+// pair across two tensors, or a lone block), in reverse piece order (the
+// scratch buffer reused across calls), and through a reader without a
+// file (OpenMemory: the mapped path, then released).
+TEST_F(SharedDecode, TransientDecodeEqualsMappedDecode) {
+  ASSERT_TRUE(reader_->source()->can_read());
+  const std::string path = PackedStories("gguf", "channel", "rans-alias");
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<uint64_t> image((bytes.size() + 7) / 8);  // 8-byte aligned for OpenMemory
+  std::memcpy(image.data(), bytes.data(), bytes.size());
+  Result<std::unique_ptr<Reader>> mem =
+      Reader::OpenMemory(reinterpret_cast<const uint8_t*>(image.data()), bytes.size());
+  ASSERT_TRUE(mem.ok()) << mem.status().ToString();
+  std::vector<uint8_t> scratch;
+  for (const auto& tensors : layers_) {
+    std::vector<uint8_t> want, got;
+    std::vector<BlockRef> refs = LayerRefs(*reader_, tensors, &want);
+    ASSERT_TRUE(reader_->DecodeBlocks(refs.data(), refs.size(), 1).ok());
+    for (const Reader* r : {reader_.get(), mem->get()}) {
+      for (size_t piece : {size_t{1}, size_t{3}, size_t{8}, refs.size()}) {
+        refs = LayerRefs(*r, tensors, &got);
+        for (size_t end = refs.size(); end > 0;) {
+          const size_t first = end > piece ? end - piece : 0;
+          const Status s = r->DecodeBlocksTransient(&refs[first], end - first, &scratch);
+          ASSERT_TRUE(s.ok()) << s.ToString();
+          end = first;
+        }
+        EXPECT_EQ(got, want) << "piece " << piece;
+      }
+    }
+  }
+}
+
+// A bad entry is refused before anything is read, as DecodeBlocks does.
+TEST_F(SharedDecode, TransientDecodeRefusesBadRefs) {
+  std::vector<uint8_t> scratch, out(1 << 20);
+  const BlockRef bad[] = {{reader_->tensors().size(), 0, out.data()}};
+  EXPECT_TRUE(reader_->DecodeBlocksTransient(bad, 1, &scratch).IsInvalidArgument());
+  const size_t idx = layers_[0][0];
+  const BlockRef past[] = {{idx, reader_->tensors()[idx].block_count, out.data()}};
+  EXPECT_TRUE(reader_->DecodeBlocksTransient(past, 1, &scratch).IsInvalidArgument());
+}
+
+// A file truncated under an open reader: the read comes up short, which
+// is an I/O error naming the file, tensor and block (the mapped path would
+// fault instead), both from the Reader and from a budgeted provider's
+// Acquire (naming the layer too); blocks before the cut still decode.
+// (Params lie after the streams, past the cut: a layer that decoded would
+// fault copying them, which the handler turns into an error.)
+TEST_F(SharedDecode, TruncatedFileGivesNamedReadError) {
+  InstallMappedFileFaultHandler();
+  const std::string src = PackedStories("gguf", "channel", "rans-alias");
+  std::ifstream in(src, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string path = tqf::testing::TempDir() + "/truncated-transient.tqf";
+  std::ofstream(path, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  Result<std::unique_ptr<Reader>> r = Reader::Open(path);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const size_t cut_tensor = layers_[2][5];  // blk.2.ffn_up
+  const TensorInfo& t = (*r)->tensors()[cut_tensor];
+  ASSERT_GT(t.block_count, 1u);
+  ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(t.data_offset + 100)), 0);
+
+  std::vector<uint8_t> scratch, buf;
+  std::vector<BlockRef> refs = LayerRefs(**r, layers_[0], &buf);
+  Status s = (*r)->DecodeBlocksTransient(refs.data(), refs.size(), &scratch);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  refs = LayerRefs(**r, {cut_tensor}, &buf);
+  s = (*r)->DecodeBlocksTransient(refs.data(), refs.size(), &scratch);
+  EXPECT_TRUE(s.IsIOError()) << s.ToString();
+  EXPECT_NE(s.message().find("short read"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find(path), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("blk.2.ffn_up.weight' block 0/"), std::string::npos) << s.ToString();
+
+  LayerProviderOptions po;
+  po.mem_budget = 0;
+  po.decode_threads = 2;
+  LayerProvider p(r->get(), layers_, po);
+  s = p.Acquire(2).status();
+  EXPECT_TRUE(s.IsIOError()) << s.ToString();
+  EXPECT_NE(s.message().find("layer 2"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("short read"), std::string::npos) << s.ToString();
+  std::remove(path.c_str());
+}
+
+// A budget in layers is that many of the largest layer's bytes, whatever
+// mem_budget says, and holds like the same budget given in bytes.
+TEST_F(SharedDecode, LayerCountBudgetIsLayersTimesLargestLayer) {
+  size_t largest = 0;
+  {
+    LayerProvider p(reader_.get(), layers_, LayerProviderOptions());
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      largest = std::max(largest, p.layer_bytes(static_cast<int>(l)));
+    }
+    EXPECT_EQ(p.mem_budget(), -1);
+  }
+  for (int n : {0, 1, 2, 3}) {
+    LayerProviderOptions po;
+    po.mem_budget = 12345;  // ignored
+    po.mem_budget_layers = n;
+    po.decode_threads = 2;
+    LayerProvider p(reader_.get(), layers_, po);
+    EXPECT_EQ(p.mem_budget(), static_cast<int64_t>(n * largest)) << n;
+    for (int pass = 0; pass < 2; ++pass) {
+      for (size_t l = 0; l < layers_.size(); ++l) {
+        const auto layer = p.Acquire(static_cast<int>(l));
+        ASSERT_TRUE(layer.ok()) << layer.status().ToString();
+        p.Prefetch(static_cast<int>((l + 1) % layers_.size()));
+      }
+    }
+    EXPECT_LE(p.stats().peak_held_bytes, std::max<size_t>(n, 1) * largest) << n;
+  }
 }
 
 }  // namespace

@@ -92,6 +92,44 @@ TEST_F(BenchTest, JsonCarriesEverySample) {
   EXPECT_EQ(results->items()[1].Find("n_gen")->as_int(), 4);
 }
 
+// --mem-budget Nlayers: the table says "2 layers", the JSON the layer
+// count and the bytes it came to (twice those of 1layers).
+TEST_F(BenchTest, BudgetInLayers) {
+  const CliResult r = Tqf({"bench", *packed_, "-p", "0", "-n", "4", "-r", "1", "-t", "1",
+                           "--mem-budget", "1layers,2layers,0layers", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto doc = json::Parse(r.out);
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString() << "\n" << r.out;
+  const json::Value* results = doc->Find("results");
+  ASSERT_TRUE(results && results->size() == 3u) << r.out;
+  const int64_t one = results->items()[0].Find("mem_budget")->as_int();
+  EXPECT_GT(one, 0);
+  EXPECT_EQ(results->items()[0].Find("mem_budget_layers")->as_int(), 1);
+  EXPECT_EQ(results->items()[1].Find("mem_budget")->as_int(), 2 * one);
+  EXPECT_EQ(results->items()[1].Find("mem_budget_layers")->as_int(), 2);
+  EXPECT_EQ(results->items()[2].Find("mem_budget")->as_int(), 0);
+  const CliResult table =
+      Tqf({"bench", *packed_, "-p", "0", "-n", "2", "-r", "1", "--mem-budget", "2layers"});
+  ASSERT_EQ(table.code, 0) << table.err;
+  EXPECT_NE(table.out.find(" | 2 layers | "), std::string::npos) << table.out;
+}
+
+// A malformed layer count is a usage error that shows the accepted forms.
+TEST_F(BenchTest, BadLayerBudgetsAreRefusedNamingTheForms) {
+  for (const char* v : {"2layer", "-1layers", "layers", "2.5layers", "2 layers", "+2layers",
+                        "2layersx", "2Layers", "99999999999layers", "2L"}) {
+    for (const std::string cmd : {"bench", "run"}) {
+      std::vector<std::string> args = {cmd, *packed_, "--mem-budget", v};
+      if (cmd == "run") args.insert(args.end(), {"-p", "x", "-n", "1"});
+      const CliResult r = Tqf(args);
+      EXPECT_EQ(r.code, 2) << cmd << " " << v << ": " << r.err;
+      EXPECT_NE(r.err.find(std::string("bad --mem-budget '") + v + "'"), std::string::npos)
+          << r.err;
+      EXPECT_NE(r.err.find("such as 2layers"), std::string::npos) << r.err;
+    }
+  }
+}
+
 TEST_F(BenchTest, BadArgumentsExitTwoWithOneLine) {
   const std::vector<std::vector<std::string>> bad = {
       {"bench"},

@@ -1,9 +1,10 @@
 // MappedFile: a read-only memory mapping of a whole file (POSIX mmap), with
-// page-cache hints.
+// page-cache hints, and reads of its bytes that bypass the mapping.
 //
-// Ownership: the mapping lives as long as the MappedFile; pointers from
-// data() are valid until it is destroyed. Thread-safety: immutable after
-// Open; hints may be issued from any thread.
+// Ownership: the mapping (and the file descriptor Read uses) lives as long
+// as the MappedFile; pointers from data() are valid until it is destroyed.
+// Thread-safety: immutable after Open; hints and reads may be issued from
+// any thread.
 #ifndef TQF_MAPPED_FILE_H_
 #define TQF_MAPPED_FILE_H_
 
@@ -36,12 +37,21 @@ class TQF_EXPORT MappedFile {
   void DontNeed(size_t offset, size_t size) const;
   void Sequential() const;
   void Random() const;
+  // Copies [offset, offset + size) of the file into out[0..size) with
+  // pread: no page of the mapping is touched, so a caller that reads each
+  // byte once (decoding a stream block by block) takes no page faults and
+  // leaves nothing mapped to release. Reads what the file holds now:
+  // kIOError naming the file and range if it ends before offset + size
+  // (truncated since Open) or the read fails; kInvalidArgument for a range
+  // outside [0, size()).
+  Status Read(uint64_t offset, size_t size, uint8_t* out) const;
 
  private:
   MappedFile() = default;
   void Advise(size_t offset, size_t size, int advice) const;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
+  int fd_ = -1;  // kept open for Read
   std::string path_;
 };
 

@@ -192,6 +192,19 @@ class TQF_EXPORT Reader {
   // file-backed part of the resident set to stay small. Refs out of range
   // are skipped (hints are advisory). Safe from any thread.
   void ReleaseBlocks(const BlockRef* refs, size_t n) const;
+  // Decodes refs[0..n) on the calling thread, like DecodeBlocks(refs, n, 1)
+  // (same checks, checksums and errors, same bytes), without the file's
+  // pages entering the process: for a local file each pair of blocks'
+  // stored bytes is read (Source::Read, pread) into *scratch and decoded
+  // from there, so there is no page fault to take and nothing to release;
+  // otherwise (a URL, OpenMemory) it decodes from the Source as
+  // DecodeBlocks does, then ReleaseBlocks(refs, n). For callers that
+  // decode every block once per use under a memory budget. `scratch` is
+  // grown as needed (to about two blocks' stored bytes): keep one per
+  // thread and pass it to every call. A file that now ends before a
+  // block's bytes (truncated) gives kIOError naming the file, tensor and
+  // block.
+  Status DecodeBlocksTransient(const BlockRef* refs, size_t n, std::vector<uint8_t>* scratch) const;
 
   // Walks everything and checks every checksum, decoding every block.
   // `progress` (optional) is called with (tensors done, tensors total).

@@ -85,6 +85,19 @@ class TQF_EXPORT Source {
   // decoded; a dropped page reads as zeros, which a checksum then refuses).
   virtual void WillNeed(const SourceExtent* ranges, size_t n) = 0;
   virtual void DontNeed(uint64_t offset, uint64_t size) = 0;
+  // Whether Read works: true for a local file (pread beside the mapping).
+  // A remote Source reads through Ensure and data() only.
+  virtual bool can_read() const { return false; }
+  // Copies [offset, offset + size) into out[0..size) without mapping it
+  // into the process (where can_read()): for readers that use each byte
+  // once and would otherwise fault pages in and release them again.
+  // Unverified. kIOError naming the file if it now ends before the range
+  // (truncated) or the read fails; kInvalidArgument outside [0, size());
+  // kNotSupported where !can_read().
+  virtual Status Read(uint64_t offset, uint64_t size, uint8_t* out) {
+    (void)offset, (void)size, (void)out;
+    return Status::NotSupported(name() + ": no reads outside the mapping for this source");
+  }
 };
 
 // Totals over every remote Source this process opened (zero if none).

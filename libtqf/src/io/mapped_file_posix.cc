@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string>
 
 #include "tqf/mapped_file.h"
 
@@ -44,12 +45,40 @@ Result<std::shared_ptr<const MappedFile>> MappedFile::Open(const std::string& pa
     }
     file->data_ = static_cast<const uint8_t*>(p);
   }
-  ::close(fd);  // the mapping keeps the file alive
+  file->fd_ = fd;  // for Read; the mapping alone would keep the file alive
   return std::shared_ptr<const MappedFile>(std::move(file));
 }
 
 MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status MappedFile::Read(uint64_t offset, size_t size, uint8_t* out) const {
+  if (offset > size_ || size > size_ - offset) {
+    return Status::InvalidArgument(path_ + ": read of [" + std::to_string(offset) + ", +" +
+                                   std::to_string(size) + ") outside the file's " +
+                                   std::to_string(size_) + " bytes");
+  }
+  size_t done = 0;
+  while (done < size) {
+    const ssize_t got = ::pread(fd_, out + done, size - done, static_cast<off_t>(offset + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      return Status::IOError(path_ + ": read at offset " + std::to_string(offset + done) + ": " +
+                             std::strerror(errno));
+    }
+    if (got == 0) {
+      // The words of MappedFileChangedError: the same event met by a read.
+      return Status::IOError(path_ + ": short read (the file ends at offset " +
+                             std::to_string(offset + done) + ", before " +
+                             std::to_string(offset + size) +
+                             "): model file changed while in use (truncated or rewritten in "
+                             "place); replace a file in use by renaming a new one over it");
+    }
+    done += static_cast<size_t>(got);
+  }
+  return Status::OK();
 }
 
 void MappedFile::Advise(size_t offset, size_t size, int advice) const {

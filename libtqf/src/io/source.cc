@@ -2,6 +2,7 @@
 // the process-wide RemoteOptions.
 #include "tqf/source.h"
 
+#include <cstdint>
 #include <mutex>
 
 #include "tqf/mapped_file.h"
@@ -26,6 +27,11 @@ class LocalSource : public Source {
     for (size_t i = 0; i < n; ++i) file_->WillNeed(r[i].offset, r[i].size);
   }
   void DontNeed(uint64_t offset, uint64_t size) override { file_->DontNeed(offset, size); }
+  bool can_read() const override { return true; }
+  Status Read(uint64_t offset, uint64_t size, uint8_t* out) override {
+    if (size > SIZE_MAX) return Status::InvalidArgument(name() + ": read too large");
+    return file_->Read(offset, static_cast<size_t>(size), out);
+  }
 
  private:
   std::shared_ptr<const MappedFile> file_;

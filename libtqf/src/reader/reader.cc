@@ -93,13 +93,13 @@ Status Reader::DecodeBlock(size_t index, size_t block, uint8_t* out, size_t out_
   return impl_->DecodeBlock(index, block, out, out_size, impl_->options.verify_checksums);
 }
 
-Status Reader::DecodeBlocks(const BlockRef* refs, size_t n, int threads) const {
+Status Reader::Impl::CheckRefs(const BlockRef* refs, size_t n) const {
   for (size_t i = 0; i < n; ++i) {
-    if (refs[i].tensor >= impl_->tensors.size()) {
+    if (refs[i].tensor >= tensors.size()) {
       return Status::InvalidArgument("block list entry " + std::to_string(i) + ": tensor index " +
                                      std::to_string(refs[i].tensor) + " out of range");
     }
-    const TensorInfo& t = impl_->tensors[refs[i].tensor];
+    const TensorInfo& t = tensors[refs[i].tensor];
     if (refs[i].block >= t.block_count) {
       return Status::InvalidArgument("block list entry " + std::to_string(i) + ": tensor '" +
                                      t.name + "' block " + std::to_string(refs[i].block) +
@@ -107,9 +107,38 @@ Status Reader::DecodeBlocks(const BlockRef* refs, size_t n, int threads) const {
                                      " blocks)");
     }
   }
+  return Status::OK();
+}
+
+Status Reader::DecodeBlocks(const BlockRef* refs, size_t n, int threads) const {
+  TQF_RETURN_IF_ERROR(impl_->CheckRefs(refs, n));
   std::vector<Status> errors(n);
   impl_->DecodeRefsParallel(refs, n, threads, impl_->options.verify_checksums, errors.data());
   for (const Status& s : errors) TQF_RETURN_IF_ERROR(s);  // first failing entry
+  return Status::OK();
+}
+
+Status Reader::DecodeBlocksTransient(const BlockRef* refs, size_t n,
+                                     std::vector<uint8_t>* scratch) const {
+  TQF_RETURN_IF_ERROR(impl_->CheckRefs(refs, n));
+  const bool verify = impl_->options.verify_checksums;
+  if (!impl_->source || !impl_->source->can_read()) {
+    std::vector<Status> errors(n);
+    impl_->DecodeRefsParallel(refs, n, 1, verify, errors.data());
+    ReleaseBlocks(refs, n);
+    for (const Status& s : errors) TQF_RETURN_IF_ERROR(s);
+    return Status::OK();
+  }
+  // A pair at a time, as DecodeRefsParallel's units: the pair's stored
+  // bytes (~2 x 64 KiB) are still in this core's cache when decoded.
+  Status errors[Impl::kRunBlocks];
+  for (size_t first = 0; first < n; first += Impl::kRunBlocks) {
+    const size_t count = std::min(Impl::kRunBlocks, n - first);
+    const uint8_t* inputs[Impl::kRunBlocks];
+    TQF_RETURN_IF_ERROR(impl_->ReadStored(refs + first, count, scratch, inputs));
+    impl_->DecodeRefsUnguarded(refs + first, count, verify, errors, inputs);
+    for (size_t i = 0; i < count; ++i) TQF_RETURN_IF_ERROR(errors[i]);
+  }
   return Status::OK();
 }
 
@@ -363,6 +392,43 @@ Status Reader::Impl::DecodeBlock(size_t index, size_t block, uint8_t* out, size_
   return s;
 }
 
+Status Reader::Impl::ReadStored(const BlockRef* refs, size_t n, std::vector<uint8_t>* scratch,
+                                const uint8_t** inputs) const {
+  uint64_t total = 0;
+  for (size_t i = 0; i < n; ++i) total += records[refs[i].tensor].blocks[refs[i].block].stored_size;
+  if (scratch->size() < total) {
+    try {
+      scratch->resize(total);
+    } catch (const std::bad_alloc&) {
+      return Status::ResourceExhausted("cannot allocate " + std::to_string(total) +
+                                       " bytes to read blocks into");
+    }
+  }
+  // Consecutive blocks of the file (a tensor's pair) are read in one call.
+  uint64_t at = 0;
+  for (size_t i = 0; i < n;) {
+    const uint64_t from = StoredOffset(refs[i]);
+    uint64_t to = from + records[refs[i].tensor].blocks[refs[i].block].stored_size;
+    size_t j = i + 1;
+    for (; j < n && StoredOffset(refs[j]) == to; ++j) {
+      to += records[refs[j].tensor].blocks[refs[j].block].stored_size;
+    }
+    uint8_t* dst = scratch->data() + at;
+    const Status s = source->Read(from, to - from, dst);
+    if (!s.ok()) return s.WithContext(BlockWhere(tensors[refs[i].tensor], refs[i].block));
+    for (size_t k = i; k < j; ++k) {
+      inputs[k] = scratch->data() + at + (StoredOffset(refs[k]) - from);
+    }
+    at += to - from;
+    i = j;
+  }
+  return Status::OK();
+}
+
+uint64_t Reader::Impl::StoredOffset(const BlockRef& ref) const {
+  return tensors[ref.tensor].data_offset + records[ref.tensor].blocks[ref.block].stored_offset;
+}
+
 void Reader::Impl::DecodeRefs(const BlockRef* refs, size_t n, bool verify, Status* errors) const {
   // Reads of the mapping may fault if the file shrank under us (see
   // io/fault_guard.h): every block of the run then reports it.
@@ -371,8 +437,8 @@ void Reader::Impl::DecodeRefs(const BlockRef* refs, size_t n, bool verify, Statu
   }
 }
 
-void Reader::Impl::DecodeRefsUnguarded(const BlockRef* refs, size_t n, bool verify,
-                                       Status* errors) const {
+void Reader::Impl::DecodeRefsUnguarded(const BlockRef* refs, size_t n, bool verify, Status* errors,
+                                       const uint8_t* const* inputs) const {
   format::IndexEntry entry[kRunBlocks];
   DecodeJob jobs[kRunBlocks];
   size_t job_ref[kRunBlocks];  // jobs[k] decodes refs[job_ref[k]]
@@ -381,7 +447,7 @@ void Reader::Impl::DecodeRefsUnguarded(const BlockRef* refs, size_t n, bool veri
     const TensorInfo& t = tensors[refs[i].tensor];
     // The entry is Open's validated copy: its stored range is inside the stream.
     const format::IndexEntry& e = entry[i] = records[refs[i].tensor].blocks[refs[i].block];
-    const uint8_t* in = data + t.data_offset + e.stored_offset;
+    const uint8_t* in = inputs ? inputs[i] : data + t.data_offset + e.stored_offset;
     errors[i] = Status::OK();
     if (verify) {
       uint64_t got = Checksum64(in, e.stored_size);

@@ -113,7 +113,18 @@ struct Reader::Impl {
   // interleaves a pair); refs[i]'s Status goes to errors[i]. The caller
   // checks the refs.
   void DecodeRefs(const BlockRef* refs, size_t n, bool verify, Status* errors) const;
-  void DecodeRefsUnguarded(const BlockRef* refs, size_t n, bool verify, Status* errors) const;
+  // inputs[i], when given, holds refs[i]'s stored bytes (read by
+  // ReadStored) instead of the mapping.
+  void DecodeRefsUnguarded(const BlockRef* refs, size_t n, bool verify, Status* errors,
+                           const uint8_t* const* inputs = nullptr) const;
+  // kInvalidArgument naming the first bad entry of refs[0..n).
+  Status CheckRefs(const BlockRef* refs, size_t n) const;
+  // Reads the stored bytes of refs[0..n) (source->can_read()) into
+  // *scratch, grown as needed, consecutive ones in one call; inputs[i]
+  // points at refs[i]'s. Source::Read's error, naming the block.
+  Status ReadStored(const BlockRef* refs, size_t n, std::vector<uint8_t>* scratch,
+                    const uint8_t** inputs) const;
+  uint64_t StoredOffset(const BlockRef& ref) const;  // absolute
   // The file's path for messages ("" for OpenMemory).
   const std::string& path() const {
     static const std::string kNone;

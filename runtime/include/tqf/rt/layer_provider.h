@@ -39,11 +39,16 @@
 // reserving one); an Acquire(l) that finds l still decoding claims and
 // decodes its remaining chunks too, with its own decode threads, instead
 // of waiting idle. Decoded bytes do not depend on which thread decodes a
-// chunk. Each chunk's compressed pages are released from the process once
-// it is decoded (Reader::ReleaseBlocks: only pages wholly inside the chunk,
-// so no page another thread needs is dropped; they stay in the page
-// cache), so the file-backed resident set stays near one chunk per
-// decoding thread; the next layer's are requested ahead (Reader::WillNeed).
+// chunk. A chunk's compressed bytes never enter the process: each thread
+// reads them (pread, Reader::DecodeBlocksTransient) a pair of blocks at a
+// time into a buffer of its own and decodes from there. Reading them
+// through the mapping instead cost a page fault per 4 KiB and a madvise to
+// release them again (~230K pages per token for a 1B model: ~18% of a
+// budgeted token's CPU time by perf) where the copy costs less. For a URL
+// the bytes are fetched into the Source and released once decoded
+// (Reader::ReleaseBlocks), so the resident set stays near one chunk per
+// decoding thread either way; the next layer's are requested ahead
+// (Reader::WillNeed: the page cache, or the network).
 // A decode error, found by whichever thread decoded the failing chunk, is
 // returned by Acquire naming layer, tensor and block.
 //
@@ -72,8 +77,11 @@ namespace tqf::rt {
 
 struct LayerProviderOptions {
   int64_t mem_budget = -1;  // bytes; < 0 = unlimited (decode once, keep)
-  int decode_threads = 0;   // threads for on-demand decodes (0: all cores)
-  bool prefetch = true;     // decode the next layer in the background
+  // >= 0: the budget in layers instead, `mem_budget_layers` times the
+  // largest layer's decoded bytes (layer_bytes()); mem_budget is ignored.
+  int mem_budget_layers = -1;
+  int decode_threads = 0;  // threads for on-demand decodes (0: all cores)
+  bool prefetch = true;    // decode the next layer in the background
 };
 
 struct LayerProviderStats {
@@ -147,10 +155,10 @@ Status DecodeTensorWithParams(const Reader& reader, size_t index, uint8_t* out, 
 // Decodes tensors indices[0..n) of `reader` into outs[i][0..raw_size) like
 // Reader::DecodeTensor (blocks in parallel on `threads` threads, 0 = all),
 // but one list of blocks across the tensors (so a tensor's odd last block
-// pairs with the next one's first), releasing each chunk's compressed pages
-// from the process once it is decoded (see LayerProvider), so the
-// file-backed part of the resident set stays small while big tensors
-// decode. The first failing block's error (naming tensor and block).
+// pairs with the next one's first), without keeping their compressed
+// bytes in the process (Reader::DecodeBlocksTransient, see LayerProvider),
+// so the file-backed part of the resident set stays small while big
+// tensors decode. The first failing block's error (naming tensor and block).
 Status DecodeTensorsReleasing(const Reader& reader, const size_t* indices, uint8_t* const* outs,
                               size_t n, int threads);
 
@@ -212,6 +220,8 @@ class LayerProvider : public LayerSource {
   size_t num_layers() const { return layers_.size(); }
   // Decoded bytes layer `layer` occupies (including alignment padding).
   size_t layer_bytes(int layer) const override { return layer_bytes_[layer]; }
+  // The budget in bytes in force (a layer count converted), or -1 for none.
+  int64_t mem_budget() const { return options_.mem_budget; }
 
  private:
   enum class State { kAbsent, kDecoding, kReady };

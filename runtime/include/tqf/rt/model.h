@@ -43,7 +43,10 @@ namespace tqf::rt {
 
 struct ModelOptions {
   int64_t mem_budget = -1;  // bytes of decoded layers; < 0 = keep all (see LayerProvider)
-  int threads = 0;          // 0: all cores (minus one for the prefetch thread when mem_budget > 0)
+  // >= 0: the budget as a number of decoded layers instead (times the
+  // largest layer's bytes; LayerProviderOptions::mem_budget_layers).
+  int mem_budget_layers = -1;
+  int threads = 0;  // 0: all cores (minus one for the prefetch thread when mem_budget > 0)
   // KV cache positions; 0: min(context_length, 4096). At most the model's
   // context_length when the file states one (kInvalidArgument otherwise);
   // kResourceExhausted, naming the bytes, if the cache cannot be allocated.
@@ -114,6 +117,9 @@ class Model {
   bool tied_output() const { return tied_output_; }
 
   LayerProviderStats provider_stats() const { return provider_->stats(); }
+  // The decoded-layer budget in bytes in force (ModelOptions::mem_budget,
+  // or mem_budget_layers converted); -1 for none or a layer_source.
+  int64_t mem_budget() const { return mem_budget_; }
   const ForwardStats& forward_stats() const { return fstats_; }
   size_t resident_bytes() const { return resident_bytes_; }  // embedding, head, norms
   size_t kv_cache_bytes() const;
@@ -177,6 +183,7 @@ class Model {
   size_t resident_bytes_ = 0;
 
   std::shared_ptr<LayerSource> provider_;
+  int64_t mem_budget_ = -1;
   std::unique_ptr<Buffers> buf_;
   ForwardStats fstats_;
 };

@@ -339,6 +339,30 @@ void MatMulI8BlockTiled(const KernelOps& ops, const WeightView& w, size_t n, flo
   }
 }
 
+// Rows whose block dots BlockRowsN4 scales together.
+constexpr size_t kScaleRows = 4;
+
+// Rows r..r+3 of a nibble-held kBlock view times one token (xt, its block
+// scales ts) into y[r..r+4): each row's blocks scaled and summed in the
+// one-token loop's order, the 4 rows' sums interleaved so that the adds of
+// one row (a chain as long as its blocks) overlap the others'.
+void BlockRowsN4(const NibbleOps& n4, const WeightView& w, size_t r, const int8_t* xt,
+                 const float* ts, int32_t* dots, float* y) {
+  const size_t cols = w.cols, block = w.quant_block, nb = (cols + block - 1) / block;
+  const size_t stride = NibbleRowBytes(cols);
+  for (size_t i = 0; i < kScaleRows; ++i) {
+    n4.blocks(w.data + (r + i) * stride, w.lut, xt, cols, block, dots + i * nb);
+  }
+  const float* ws = w.params + r * nb;
+  float acc[kScaleRows] = {};
+  for (size_t k = 0; k < nb; ++k) {
+    for (size_t i = 0; i < kScaleRows; ++i) {
+      acc[i] += static_cast<float>(dots[i * nb + k]) * (ws[i * nb + k] * ts[k]);
+    }
+  }
+  for (size_t i = 0; i < kScaleRows; ++i) y[r + i] = acc[i];
+}
+
 // The one-token loops of MatMulI8 over nibble-held rows: the same int32
 // dots (the nibble kernels equal dot_i8 over the expanded codes) and the
 // same float expressions, so the results are the int8 form's.
@@ -352,37 +376,48 @@ void MatMulN4Rows(const KernelOps& ops, const WeightView& w, size_t n, float* y,
   const float* xs = s->scales.data();
   const int32_t* xsum = s->sums.data();
   const float* p = w.params;
-  const long nrows = static_cast<long>(rows);
+  const long chunks = static_cast<long>((rows + kRowChunk - 1) / kRowChunk);
 #pragma omp parallel num_threads(threads)
   {
-    std::vector<int32_t> dots(nb);
-#pragma omp for schedule(dynamic, kRowChunk)
-    for (long r = 0; r < nrows; ++r) {
-      const uint8_t* wr = w.data + static_cast<size_t>(r) * stride;
-      for (size_t t = 0; t < n; ++t) {
-        const int8_t* xt = xq + t * cols;
-        float out = 0.0f;
-        switch (w.quant) {
-          case QuantKind::kChannel:
-            out = static_cast<float>(n4.dot(wr, w.lut, xt, cols)) * (p[r] * xs[t]);
-            break;
-          case QuantKind::kTensorMinMax: {
-            const double scale = p[0], zp = p[1];
-            const double v =
-                (static_cast<double>(n4.dot(wr, w.lut, xt, cols)) - zp * xsum[t]) * (scale * xs[t]);
-            out = static_cast<float>(v);
-            break;
+    std::vector<int32_t> dots(nb * kScaleRows);
+#pragma omp for schedule(dynamic, 1)
+    for (long c = 0; c < chunks; ++c) {
+      const size_t r1 = std::min(rows, static_cast<size_t>(c + 1) * kRowChunk);
+      size_t r = static_cast<size_t>(c) * kRowChunk;
+      if (w.quant == QuantKind::kBlock) {
+        for (; r + kScaleRows <= r1; r += kScaleRows) {
+          for (size_t t = 0; t < n; ++t) {
+            BlockRowsN4(n4, w, r, xq + t * cols, xs + t * nb, dots.data(), y + t * rows);
           }
-          case QuantKind::kBlock: {
-            n4.blocks(wr, w.lut, xt, cols, block, dots.data());
-            const float* ws = p + r * nb;
-            const float* ts = xs + t * nb;
-            for (size_t k = 0; k < nb; ++k) out += static_cast<float>(dots[k]) * (ws[k] * ts[k]);
-            break;
-          }
-          default: break;  // rejected by ValidateWeightView
         }
-        y[t * rows + r] = out;
+      }
+      for (; r < r1; ++r) {
+        const uint8_t* wr = w.data + r * stride;
+        for (size_t t = 0; t < n; ++t) {
+          const int8_t* xt = xq + t * cols;
+          float out = 0.0f;
+          switch (w.quant) {
+            case QuantKind::kChannel:
+              out = static_cast<float>(n4.dot(wr, w.lut, xt, cols)) * (p[r] * xs[t]);
+              break;
+            case QuantKind::kTensorMinMax: {
+              const double scale = p[0], zp = p[1];
+              const double v = (static_cast<double>(n4.dot(wr, w.lut, xt, cols)) - zp * xsum[t]) *
+                               (scale * xs[t]);
+              out = static_cast<float>(v);
+              break;
+            }
+            case QuantKind::kBlock: {
+              n4.blocks(wr, w.lut, xt, cols, block, dots.data());
+              const float* ws = p + r * nb;
+              const float* ts = xs + t * nb;
+              for (size_t k = 0; k < nb; ++k) out += static_cast<float>(dots[k]) * (ws[k] * ts[k]);
+              break;
+            }
+            default: break;  // rejected by ValidateWeightView
+          }
+          y[t * rows + r] = out;
+        }
       }
     }
   }

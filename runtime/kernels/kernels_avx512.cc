@@ -234,7 +234,19 @@ TQF_AVX512 void DotN4Blocks(const uint8_t* w, const int8_t* lut, const int8_t* b
   const __m512i zero = _mm512_setzero_si512();
   size_t k = 0;
   if (block == 32) {
-    for (size_t i = 0; i < n; i += 64, k += 2) {
+    size_t i = 0;
+    // 8 chunks (16 blocks) at a time: their halves' sums in one transposed
+    // reduction instead of 16 horizontal sums.
+    for (; i + 512 <= n; i += 512, k += 16) {
+      __m512i h[16];
+      for (int j = 0; j < 8; ++j) {
+        const __m512i a = AccChunk(zero, ExpandChunk(w + (i + 64 * j) / 2, vl), b + i + 64 * j, 64);
+        h[2 * j] = _mm512_maskz_mov_epi32(0x00ff, a);
+        h[2 * j + 1] = _mm512_maskz_mov_epi32(0xff00, a);
+      }
+      _mm512_storeu_si512(out + k, Reduce16(h));
+    }
+    for (; i < n; i += 64, k += 2) {
       const __m512i a = AccChunk(zero, ExpandChunk(w + i / 2, vl), b + i, n - i);
       out[k] = HSum256(_mm512_castsi512_si256(a));
       if (i + 32 < n) out[k + 1] = HSum256(_mm512_extracti64x4_epi64(a, 1));

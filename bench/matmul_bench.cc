@@ -3,12 +3,17 @@
 // and 256 tokens, on one thread, for each weight form, with the path's 4x4
 // tile (dot_i8_tile) and without it (the one-token loop over each row),
 // side by side in one run. Reported: tokens/s and weight MACs/s.
-//   build/bin/matmul_bench [--benchmark_filter=channel]
+// BM_Held: one token (generation) and 256 (a prompt) over a 4-bit matrix
+// as big as three of Llama 3.2 1B's FFN matrices (24576 x 2048, 48 MiB
+// int8: past the caches, so memory-bound as generation is), held as int8
+// codes vs as nibbles (held_nibbles.h), on 1 and 2 threads.
+//   build/bin/matmul_bench [--benchmark_filter=channel|Held]
 #include <benchmark/benchmark.h>
 
 #include <random>
 #include <vector>
 
+#include "tqf/rt/held_nibbles.h"
 #include "tqf/rt/kernels.h"
 
 namespace {
@@ -75,6 +80,64 @@ void BM_MatMul(benchmark::State& state, QuantKind quant, bool tiles) {
 #define TQF_MATMUL_BENCH(name, quant)                                                 \
   BENCHMARK_CAPTURE(BM_MatMul, name##_tiles, quant, true)->Arg(1)->Arg(16)->Arg(256); \
   BENCHMARK_CAPTURE(BM_MatMul, name##_rows, quant, false)->Arg(1)->Arg(16)->Arg(256)
+
+// A q4-g32-like matrix: codes -8..7, a scale per 32.
+struct HeldMatrix {
+  static constexpr size_t kHeldRows = 24576;
+  std::vector<int8_t> q;
+  std::vector<uint8_t> packed;
+  std::vector<float> params;
+  int8_t lut[16];
+  tqf::rt::WeightView i8, n4;
+  HeldMatrix() {
+    std::mt19937 rng(9);
+    std::uniform_int_distribution<int> code(-8, 7);
+    q.resize(kHeldRows * kCols);
+    for (int8_t& v : q) v = static_cast<int8_t>(code(rng));
+    params.assign(kHeldRows * kCols / 32, 0.01f);
+    tqf::rt::FindNibbleTable(q.data(), q.size(), lut);
+    packed.resize(kHeldRows * tqf::rt::NibbleRowBytes(kCols));
+    tqf::rt::PackNibbles(q.data(), kHeldRows, kCols, lut, packed.data());
+    i8.dtype = tqf::DType::kI8;
+    i8.quant = QuantKind::kBlock;
+    i8.quant_block = 32;
+    i8.rows = kHeldRows;
+    i8.cols = kCols;
+    i8.data = reinterpret_cast<const uint8_t*>(q.data());
+    i8.params = params.data();
+    i8.num_params = params.size();
+    n4 = i8;
+    n4.data = packed.data();
+    n4.lut = lut;
+  }
+};
+
+void BM_Held(benchmark::State& state, bool nibbles) {
+  static const HeldMatrix* m = new HeldMatrix();
+  const KernelOps& ops = tqf::rt::DefaultKernelOps();
+  const size_t n = static_cast<size_t>(state.range(0));
+  const int threads = static_cast<int>(state.range(1));
+  std::mt19937 rng(8);
+  std::normal_distribution<float> dist;
+  std::vector<float> x(n * kCols), y(n * HeldMatrix::kHeldRows);
+  for (float& v : x) v = dist(rng);
+  tqf::rt::MatMulScratch scratch;
+  const tqf::rt::WeightView& w = nibbles ? m->n4 : m->i8;
+  for (auto _ : state) {
+    tqf::rt::MatMul(ops, w, x.data(), n, y.data(), &scratch, threads);
+    benchmark::DoNotOptimize(y.data());
+  }
+  const double bytes = static_cast<double>(nibbles ? m->packed.size() : m->q.size()) +
+                       static_cast<double>(m->params.size() * 4);
+  state.counters["tok/s"] =
+      benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["weightB/s"] =
+      benchmark::Counter(bytes, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(tqf::rt::KernelPathName(ops.path));
+}
+
+BENCHMARK_CAPTURE(BM_Held, int8, false)->Args({1, 1})->Args({1, 2})->Args({256, 2});
+BENCHMARK_CAPTURE(BM_Held, nibbles, true)->Args({1, 1})->Args({1, 2})->Args({256, 2});
 
 TQF_MATMUL_BENCH(channel, QuantKind::kChannel);
 TQF_MATMUL_BENCH(tensor_minmax, QuantKind::kTensorMinMax);

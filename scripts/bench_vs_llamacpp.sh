@@ -20,9 +20,9 @@
 # speed: the fraction of the read bandwidth (stream_read, same threads) it
 # uses, tg t/s x weight bytes read per token / bandwidth. Bytes per token
 # are the weights a token's matmuls read: for llama.cpp the model size as
-# llama-bench reports it, for tqf the decoded int8 layers + held head
-# (tqf decodes every scheme to int8 at layer load, so its 4.5-bit file
-# reads int8 bytes when it computes). Both count the token embedding in
+# llama-bench reports it, for tqf the held layers + head as held (tensors
+# whose codes take at most 16 values as 4-bit nibbles, the rest, e.g. the
+# ec<bits> schemes --bits may choose, as int8). Both count the token embedding in
 # full, exact for models whose output head is tied to it.
 # POLL: llama.cpp's threads spin-wait between ops by default (--poll 50);
 # on cores shared with other work two spinning threads crawl (measured:

@@ -148,9 +148,10 @@ struct TestResult {
   std::string kernels;
   std::string test;  // "pp512", "tg128"
   long long n_prompt = 0, n_gen = 0;
-  // Weight bytes a token's matmuls read: every decoded layer and the held
-  // embedding, head and norms (the embedding counted in full: exact when the
-  // head is tied to it, one row too many otherwise).
+  // Weight bytes a token's matmuls read: every decoded layer (as held:
+  // nibbles or int8) and the held embedding, head and norms (the embedding
+  // counted in full: exact when the head is tied to it, one row too many
+  // otherwise).
   uint64_t token_bytes = 0;
   std::vector<double> samples;  // tokens per second, one per repetition
   // Process CPU seconds (all threads) per token over the repetitions: the
@@ -326,6 +327,10 @@ Status BenchConfig(const BenchFlags& f, std::shared_ptr<const Reader> reader,
     r.token_bytes = model->hparams().n_layers * model->layer_bytes() + model->resident_bytes();
     (prompt ? r.n_prompt : r.n_gen) = n;
     TQF_RETURN_IF_ERROR(RunTest(model.get(), *reader, f.reps, &r));
+    // Held layers (no budget) are all in memory now, in the form they are
+    // held (nibble-held 4-bit tensors take about half their int8 bytes).
+    const uint64_t held = model->provider_stats().held_bytes;
+    if (budget < 0 && held > 0) r.token_bytes = held + model->resident_bytes();
     if (!f.json) PrintTableRow(summary, r);
     results->push_back(std::move(r));
   }

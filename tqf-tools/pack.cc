@@ -26,6 +26,10 @@ const char kUsage[] =
     "  --sensitivity S    --bits: measure (default with calibration: each matrix's effect on\n"
     "                     the loss over the calibration tokens) or proxy (its output error)\n"
     "  --sensitivity-tokens N  calibration tokens the measure runs over (default 4096)\n"
+    "  --bits-native      --bits: choose only among schemes the runtime holds as 4-bit\n"
+    "                     nibbles (q2/q3/q4-g32, nf4-g32; int8 where needed): held in memory\n"
+    "                     a token then reads about half the bytes (the default choice may\n"
+    "                     pick ec<bits>/q<b>a schemes, held as int8)\n"
     "  --quant Q          8-bit: raw | tensor-minmax | channel (default) | block32\n"
     "                     low-bit: q<2..6>[a]-g<16..256>|-row (b-bit groups, a: asymmetric),\n"
     "                     nf4-g<G> (non-uniform 4-bit grid), ec<bits> (entropy-constrained\n"
@@ -114,6 +118,10 @@ bool ParseCalibFlag(Args* args, PackFlags* f, std::string* error) {
   if (args->Value("--sensitivity-tokens", &value)) {
     return count("--sensitivity-tokens", 16, 1LL << 24, &f->bits.measure_tokens);
   }
+  if (args->Is("--bits-native")) {
+    f->bits.native = true;
+    return true;
+  }
   if (args->Is("--calib-one-shot")) {
     f->calib.sequential = false;
     return true;
@@ -179,6 +187,9 @@ int ParseFlags(int argc, char** argv, PackFlags* f) {
   if (f->output == f->input) return Usage("pack", "output would overwrite the input", kUsage);
   if (f->bits.bits > 0 && f->quant_given) {
     return Usage("pack", "--bits chooses the schemes: give it or --quant, not both", kUsage);
+  }
+  if (f->bits.native && !(f->bits.bits > 0)) {
+    return Usage("pack", "--bits-native goes with --bits B", kUsage);
   }
   if (!f->calib.text_path.empty() && f->calib.generate > 0) {
     return Usage("pack", "--calib and --calib-generate exclude each other", kUsage);

@@ -2,6 +2,7 @@
 // the runtime's rt::CalibrationSession and rt::PackWithinBits.
 #include "pack_calib.h"
 
+#include "tqf/rt/allocate.h"
 #include "tqf/rt/pack_low_bit.h"
 
 namespace tqf::tools {
@@ -47,6 +48,7 @@ Result<PackReport> PackWithinBits(const SourceModel& source, const std::string& 
   r.bits = flags.bits;
   r.measure = flags.measure;
   r.measure_tokens = flags.measure_tokens;
+  if (flags.native) r.candidates = rt::NibbleHeldBitsCandidates();
   rt::CalibrationSession* session =
       calibration ? static_cast<RuntimeCalibration*>(calibration)->session.get() : nullptr;
   return rt::PackWithinBits(source, out, r, session, options, choice, ToProgress(progress));

@@ -43,6 +43,7 @@ struct BitsFlags {
   double bits = 0;                 // --bits B; 0: not asked
   bool measure = true;             // --sensitivity measure|proxy (measure needs calibration)
   uint64_t measure_tokens = 4096;  // --sensitivity-tokens N
+  bool native = false;             // --bits-native: only nibble-held schemes (and int8)
 };
 
 // `tqf pack --bits` (rt::PackWithinBits); `calibration` may be null.

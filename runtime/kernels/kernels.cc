@@ -85,6 +85,7 @@ bool ValidateWeightView(const WeightView& w, std::string* why) {
     default: return fail(std::string("stored type ") + DTypeName(w.dtype) + " not supported");
   }
   if (w.cols >= (size_t{1} << 17)) return fail("row too long for int32 accumulation");
+  // (A nibble view's table can hold any int8 codes, -128 included.)
   size_t want = 0;
   switch (w.quant) {
     case QuantKind::kTensorMinMax: want = 2; break;
@@ -162,9 +163,35 @@ void PrepareTiles(size_t n, size_t cols, MatMulScratch* s, int threads) {
   s->ones.assign(cols, 1);
 }
 
+// The nibble kernels of `ops`, or the scalar path's where it has none.
+struct NibbleOps {
+  int32_t (*dot)(const uint8_t*, const int8_t*, const int8_t*, size_t);
+  void (*blocks)(const uint8_t*, const int8_t*, const int8_t*, size_t, size_t, int32_t*);
+  void (*expand)(const uint8_t*, const int8_t*, size_t, int8_t*);
+};
+NibbleOps NibblesOf(const KernelOps& ops) {
+  return {ops.dot_n4 ? ops.dot_n4 : DotN4Scalar,
+          ops.dot_n4_blocks ? ops.dot_n4_blocks : DotN4BlocksScalar,
+          ops.expand_n4 ? ops.expand_n4 : ExpandN4Scalar};
+}
+
+// Int8 rows [r0, r1) of `w` for the tile kernels: pointers into the
+// codes, or (nibble views) the rows expanded into `buf`.
+const int8_t* TileRows(const KernelOps& ops, const WeightView& w, size_t r0, size_t r1,
+                       std::vector<int8_t>* buf) {
+  if (w.lut == nullptr) return reinterpret_cast<const int8_t*>(w.data) + r0 * w.cols;
+  buf->resize((r1 - r0) * w.cols);
+  const size_t stride = NibbleRowBytes(w.cols);
+  const NibbleOps n4 = NibblesOf(ops);
+  for (size_t r = r0; r < r1; ++r) {
+    n4.expand(w.data + r * stride, w.lut, w.cols, buf->data() + (r - r0) * w.cols);
+  }
+  return buf->data();
+}
+
 // Calls emit(t, r, dots, count) with the exact int32 dots of activation
 // row t and weight rows r..r+count-1 (count <= 4), for rows [r0, r1) (at
-// most kTileRowChunk) and every token.
+// most kTileRowChunk) and every token. `wq` holds rows r0..r1-1.
 template <typename Emit>
 void TiledDots(const KernelOps& ops, const int8_t* wq, size_t cols, const MatMulScratch& s,
                size_t n, size_t r0, size_t r1, Emit emit) {
@@ -172,7 +199,8 @@ void TiledDots(const KernelOps& ops, const int8_t* wq, size_t cols, const MatMul
   // (the true dot fits int32).
   uint32_t offset[kTileRowChunk];
   for (size_t r = r0; r < r1; ++r) {
-    offset[r - r0] = 128u * static_cast<uint32_t>(ops.dot_i8(wq + r * cols, s.ones.data(), cols));
+    offset[r - r0] =
+        128u * static_cast<uint32_t>(ops.dot_i8(wq + (r - r0) * cols, s.ones.data(), cols));
   }
   int32_t tile[kTile * kTile];
   for (size_t t0 = 0; t0 < n; t0 += kTile) {
@@ -180,7 +208,7 @@ void TiledDots(const KernelOps& ops, const int8_t* wq, size_t cols, const MatMul
     for (size_t t = 0; t < kTile; ++t) xs[t] = s.qu.data() + std::min(t0 + t, n - 1) * cols;
     for (size_t rr = r0; rr < r1; rr += kTile) {
       const int8_t* ws[kTile];
-      for (size_t r = 0; r < kTile; ++r) ws[r] = wq + std::min(rr + r, r1 - 1) * cols;
+      for (size_t r = 0; r < kTile; ++r) ws[r] = wq + (std::min(rr + r, r1 - 1) - r0) * cols;
       ops.dot_i8_tile(ws, xs, cols, tile);
       const size_t nt = std::min(kTile, n - t0), nr = std::min(kTile, r1 - rr);
       for (size_t t = 0; t < nt; ++t) {
@@ -201,40 +229,45 @@ void MatMulI8Tiled(const KernelOps& ops, const WeightView& w, size_t n, float* y
                    int threads) {
   const size_t rows = w.rows, cols = w.cols;
   PrepareTiles(n, cols, s, threads);
-  const int8_t* wq = reinterpret_cast<const int8_t*>(w.data);
   const float* xs = s->scales.data();
   const int32_t* xsum = s->sums.data();
   const float* p = w.params;
   const bool channel = w.quant == QuantKind::kChannel;
   const long chunks = static_cast<long>((rows + kTileRowChunk - 1) / kTileRowChunk);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-  for (long c = 0; c < chunks; ++c) {
-    const size_t r0 = static_cast<size_t>(c) * kTileRowChunk;
-    const size_t r1 = std::min(rows, r0 + kTileRowChunk);
-    if (channel) {
-      TiledDots(ops, wq, cols, *s, n, r0, r1,
-                [&](size_t t, size_t r, const int32_t* dots, size_t count) {
-                  float* out = y + t * rows + r;
-                  const float* ps = p + r;
-                  if (count == kTile) {  // fixed trip count: the compiler vectorizes it
-                    for (size_t i = 0; i < kTile; ++i) {
-                      out[i] = static_cast<float>(dots[i]) * (ps[i] * xs[t]);
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<int8_t> expanded;  // nibble views: the chunk's rows as int8
+#pragma omp for schedule(dynamic, 1)
+    for (long c = 0; c < chunks; ++c) {
+      const size_t r0 = static_cast<size_t>(c) * kTileRowChunk;
+      const size_t r1 = std::min(rows, r0 + kTileRowChunk);
+      const int8_t* wq = TileRows(ops, w, r0, r1, &expanded);
+      if (channel) {
+        TiledDots(ops, wq, cols, *s, n, r0, r1,
+                  [&](size_t t, size_t r, const int32_t* dots, size_t count) {
+                    float* out = y + t * rows + r;
+                    const float* ps = p + r;
+                    if (count == kTile) {  // fixed trip count: the compiler vectorizes it
+                      for (size_t i = 0; i < kTile; ++i) {
+                        out[i] = static_cast<float>(dots[i]) * (ps[i] * xs[t]);
+                      }
+                    } else {
+                      for (size_t i = 0; i < count; ++i) {
+                        out[i] = static_cast<float>(dots[i]) * (ps[i] * xs[t]);
+                      }
                     }
-                  } else {
+                  });
+      } else {
+        const double scale = p[0], zp = p[1];
+        TiledDots(ops, wq, cols, *s, n, r0, r1,
+                  [&](size_t t, size_t r, const int32_t* dots, size_t count) {
                     for (size_t i = 0; i < count; ++i) {
-                      out[i] = static_cast<float>(dots[i]) * (ps[i] * xs[t]);
+                      const double v =
+                          (static_cast<double>(dots[i]) - zp * xsum[t]) * (scale * xs[t]);
+                      y[t * rows + r + i] = static_cast<float>(v);
                     }
-                  }
-                });
-    } else {
-      const double scale = p[0], zp = p[1];
-      TiledDots(
-          ops, wq, cols, *s, n, r0, r1, [&](size_t t, size_t r, const int32_t* dots, size_t count) {
-            for (size_t i = 0; i < count; ++i) {
-              const double v = (static_cast<double>(dots[i]) - zp * xsum[t]) * (scale * xs[t]);
-              y[t * rows + r + i] = static_cast<float>(v);
-            }
-          });
+                  });
+      }
     }
   }
 }
@@ -269,20 +302,22 @@ void MatMulI8BlockTiled(const KernelOps& ops, const WeightView& w, size_t n, flo
   const size_t nb = (cols + block - 1) / block;
   PrepareTiles(n, cols, s, threads);
   ExpandTokenScales(n, nb, s);
-  const int8_t* wq = reinterpret_cast<const int8_t*>(w.data);
   const long row_tiles = static_cast<long>((rows + kTile - 1) / kTile);
 #pragma omp parallel num_threads(threads)
   {
+    std::vector<int8_t> expanded;  // nibble views: the tile's rows as int8
     std::vector<float> wscale(nb * kTile);
     std::vector<int32_t> wsum(nb * kTile), sums(nb);
     float out[kTile * kTile];
 #pragma omp for schedule(dynamic, kTileRowChunk / kTile)
     for (long rt = 0; rt < row_tiles; ++rt) {
       const size_t rr = static_cast<size_t>(rt) * kTile;
+      const size_t last = std::min(rr + kTile, rows) - 1;
+      const int8_t* wq = TileRows(ops, w, rr, last + 1, &expanded);
       const int8_t* ws[kTile];
       for (size_t r = 0; r < kTile; ++r) {
-        const size_t row = std::min(rr + r, rows - 1);
-        ws[r] = wq + row * cols;
+        const size_t row = std::min(rr + r, last);
+        ws[r] = wq + (row - rr) * cols;
         ops.dot_i8_blocks(ws[r], s->ones.data(), cols, block, sums.data());
         for (size_t k = 0; k < nb; ++k) {
           wsum[k * kTile + r] = sums[k];
@@ -298,6 +333,90 @@ void MatMulI8BlockTiled(const KernelOps& ops, const WeightView& w, size_t n, flo
           for (size_t r = 0; r < kTile && rr + r < rows; ++r) {
             y[(t0 + t) * rows + rr + r] = out[t * kTile + r];
           }
+        }
+      }
+    }
+  }
+}
+
+// Rows whose block dots BlockRowsN4 scales together.
+constexpr size_t kScaleRows = 4;
+
+// Rows r..r+3 of a nibble-held kBlock view times one token (xt, its block
+// scales ts) into y[r..r+4): each row's blocks scaled and summed in the
+// one-token loop's order, the 4 rows' sums interleaved so that the adds of
+// one row (a chain as long as its blocks) overlap the others'.
+void BlockRowsN4(const NibbleOps& n4, const WeightView& w, size_t r, const int8_t* xt,
+                 const float* ts, int32_t* dots, float* y) {
+  const size_t cols = w.cols, block = w.quant_block, nb = (cols + block - 1) / block;
+  const size_t stride = NibbleRowBytes(cols);
+  for (size_t i = 0; i < kScaleRows; ++i) {
+    n4.blocks(w.data + (r + i) * stride, w.lut, xt, cols, block, dots + i * nb);
+  }
+  const float* ws = w.params + r * nb;
+  float acc[kScaleRows] = {};
+  for (size_t k = 0; k < nb; ++k) {
+    for (size_t i = 0; i < kScaleRows; ++i) {
+      acc[i] += static_cast<float>(dots[i * nb + k]) * (ws[i * nb + k] * ts[k]);
+    }
+  }
+  for (size_t i = 0; i < kScaleRows; ++i) y[r + i] = acc[i];
+}
+
+// The one-token loops of MatMulI8 over nibble-held rows: the same int32
+// dots (the nibble kernels equal dot_i8 over the expanded codes) and the
+// same float expressions, so the results are the int8 form's.
+void MatMulN4Rows(const KernelOps& ops, const WeightView& w, size_t n, float* y, MatMulScratch* s,
+                  int threads) {
+  const size_t rows = w.rows, cols = w.cols, stride = NibbleRowBytes(cols);
+  const size_t block = w.quant == QuantKind::kBlock ? w.quant_block : cols;
+  const size_t nb = (cols + block - 1) / block;
+  const NibbleOps n4 = NibblesOf(ops);
+  const int8_t* xq = s->q.data();
+  const float* xs = s->scales.data();
+  const int32_t* xsum = s->sums.data();
+  const float* p = w.params;
+  const long chunks = static_cast<long>((rows + kRowChunk - 1) / kRowChunk);
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<int32_t> dots(nb * kScaleRows);
+#pragma omp for schedule(dynamic, 1)
+    for (long c = 0; c < chunks; ++c) {
+      const size_t r1 = std::min(rows, static_cast<size_t>(c + 1) * kRowChunk);
+      size_t r = static_cast<size_t>(c) * kRowChunk;
+      if (w.quant == QuantKind::kBlock) {
+        for (; r + kScaleRows <= r1; r += kScaleRows) {
+          for (size_t t = 0; t < n; ++t) {
+            BlockRowsN4(n4, w, r, xq + t * cols, xs + t * nb, dots.data(), y + t * rows);
+          }
+        }
+      }
+      for (; r < r1; ++r) {
+        const uint8_t* wr = w.data + r * stride;
+        for (size_t t = 0; t < n; ++t) {
+          const int8_t* xt = xq + t * cols;
+          float out = 0.0f;
+          switch (w.quant) {
+            case QuantKind::kChannel:
+              out = static_cast<float>(n4.dot(wr, w.lut, xt, cols)) * (p[r] * xs[t]);
+              break;
+            case QuantKind::kTensorMinMax: {
+              const double scale = p[0], zp = p[1];
+              const double v = (static_cast<double>(n4.dot(wr, w.lut, xt, cols)) - zp * xsum[t]) *
+                               (scale * xs[t]);
+              out = static_cast<float>(v);
+              break;
+            }
+            case QuantKind::kBlock: {
+              n4.blocks(wr, w.lut, xt, cols, block, dots.data());
+              const float* ws = p + r * nb;
+              const float* ts = xs + t * nb;
+              for (size_t k = 0; k < nb; ++k) out += static_cast<float>(dots[k]) * (ws[k] * ts[k]);
+              break;
+            }
+            default: break;  // rejected by ValidateWeightView
+          }
+          y[t * rows + r] = out;
         }
       }
     }
@@ -324,6 +443,7 @@ void MatMulI8(const KernelOps& ops, const WeightView& w, const float* x, size_t 
   }
   if (UseTiles(ops, w, n)) return MatMulI8Tiled(ops, w, n, y, s, threads);
   if (UseBlockTiles(ops, w, n)) return MatMulI8BlockTiled(ops, w, n, y, s, threads);
+  if (w.lut != nullptr) return MatMulN4Rows(ops, w, n, y, s, threads);
   const int8_t* wq = reinterpret_cast<const int8_t*>(w.data);
   const int8_t* xq = s->q.data();
   const float* xs = s->scales.data();
@@ -419,7 +539,13 @@ void DequantizeRow(const WeightView& w, size_t row, float* out) {
     case DType::kI8: break;
     default: return;
   }
+  std::vector<int8_t> expanded;
   const int8_t* q = reinterpret_cast<const int8_t*>(w.data) + row * cols;
+  if (w.lut != nullptr) {
+    expanded.resize(cols);
+    ExpandN4Scalar(w.data + row * NibbleRowBytes(cols), w.lut, cols, expanded.data());
+    q = expanded.data();
+  }
   switch (w.quant) {
     case QuantKind::kTensorMinMax:
       for (size_t i = 0; i < cols; ++i) out[i] = w.params[0] * (q[i] - w.params[1]);

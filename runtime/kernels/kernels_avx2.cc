@@ -133,6 +133,86 @@ TQF_AVX2 float DotBF16(const uint16_t* w, const float* x, size_t n) {
   return s;
 }
 
+// ---- nibble-held weights (layout: NibbleRowBytes) ----
+
+// The 64 codes of one chunk: lo = codes 0..31, hi = codes 32..63.
+TQF_AVX2 inline void ExpandChunkAvx2(const uint8_t* w, __m256i lut, __m256i* lo, __m256i* hi) {
+  const __m256i p = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
+  const __m256i m = _mm256_set1_epi8(0x0f);
+  *lo = _mm256_shuffle_epi8(lut, _mm256_and_si256(p, m));
+  *hi = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(p, 4), m));
+}
+
+TQF_AVX2 inline __m256i LoadLutAvx2(const int8_t* lut) {
+  return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lut)));
+}
+
+// acc + the products of 32 codes with b[0..32), as DotI8Avx2 forms them.
+TQF_AVX2 inline __m256i AccI8Avx2(__m256i acc, __m256i va, const int8_t* b) {
+  const __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b));
+  const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(va, va), _mm256_sign_epi8(vb, va));
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+}
+
+// Codes [i0, i1) the plain way (tails).
+inline int32_t DotN4Range(const uint8_t* w, const int8_t* lut, const int8_t* b, size_t i0,
+                          size_t i1) {
+  int32_t s = 0;
+  for (size_t i = i0; i < i1; ++i) s += int32_t{lut[NibbleAt(w, i)]} * int32_t{b[i]};
+  return s;
+}
+
+TQF_AVX2 int32_t DotN4(const uint8_t* w, const int8_t* lut, const int8_t* b, size_t n) {
+  const __m256i vl = LoadLutAvx2(lut);
+  __m256i acc = _mm256_setzero_si256();
+  size_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    __m256i lo, hi;
+    ExpandChunkAvx2(w + i / 2, vl, &lo, &hi);
+    acc = AccI8Avx2(AccI8Avx2(acc, lo, b + i), hi, b + i + 32);
+  }
+  return HSum(acc) + DotN4Range(w, lut, b, i, n);
+}
+
+TQF_AVX2 void DotN4Blocks(const uint8_t* w, const int8_t* lut, const int8_t* b, size_t n,
+                          size_t block, int32_t* out) {
+  if (block != 32 && block % 64 != 0) return DotN4BlocksScalar(w, lut, b, n, block, out);
+  const __m256i vl = LoadLutAvx2(lut);
+  const __m256i zero = _mm256_setzero_si256();
+  size_t k = 0, i = 0;
+  if (block == 32) {
+    for (; i + 64 <= n; i += 64, k += 2) {
+      __m256i lo, hi;
+      ExpandChunkAvx2(w + i / 2, vl, &lo, &hi);
+      out[k] = HSum(AccI8Avx2(zero, lo, b + i));
+      out[k + 1] = HSum(AccI8Avx2(zero, hi, b + i + 32));
+    }
+  } else {
+    for (; i + block <= n; i += block, ++k) {
+      __m256i acc = zero;
+      for (size_t j = i; j < i + block; j += 64) {
+        __m256i lo, hi;
+        ExpandChunkAvx2(w + j / 2, vl, &lo, &hi);
+        acc = AccI8Avx2(AccI8Avx2(acc, lo, b + j), hi, b + j + 32);
+      }
+      out[k] = HSum(acc);
+    }
+  }
+  for (; i < n; i += block, ++k) out[k] = DotN4Range(w, lut, b, i, n - i < block ? n : i + block);
+}
+
+TQF_AVX2 void ExpandN4(const uint8_t* w, const int8_t* lut, size_t n, int8_t* out) {
+  const __m256i vl = LoadLutAvx2(lut);
+  size_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    __m256i lo, hi;
+    ExpandChunkAvx2(w + i / 2, vl, &lo, &hi);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), lo);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i + 32), hi);
+  }
+  for (; i < n; ++i) out[i] = lut[NibbleAt(w, i)];
+}
+
 }  // namespace
 
 const KernelOps& Avx2KernelOps() {
@@ -141,7 +221,7 @@ const KernelOps& Avx2KernelOps() {
   // pair still needs the sign trick).
   static const KernelOps ops = {KernelPath::kAvx2, DotI8,   DotI8Blocks, DotF32,  DotF16,
                                 DotBF16,           nullptr, nullptr,     nullptr, WeightedSumF32,
-                                ScoresF32};
+                                ScoresF32,         DotN4,   DotN4Blocks, ExpandN4};
   return ops;
 }
 
@@ -159,7 +239,10 @@ const KernelOps& AvxVnniKernelOps() {
                                 nullptr,
                                 nullptr,
                                 WeightedSumF32,
-                                ScoresF32};
+                                ScoresF32,
+                                DotN4,  // the AVX2 ones: VNNI would not change a memory-bound loop
+                                DotN4Blocks,
+                                ExpandN4};
   return ops;
 }
 

@@ -190,6 +190,90 @@ TQF_AVX512 void MatMulI8BlockTile(const int8_t* const* w, const uint8_t* const* 
   _mm512_storeu_ps(out, acc);
 }
 
+// ---- nibble-held weights (layout: NibbleRowBytes) ----
+
+TQF_AVX512 inline __m512i LoadLut(const int8_t* lut) {
+  return _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lut)));
+}
+
+// The 64 codes of the chunk at `w` (32 bytes: low nibbles then high ones).
+TQF_AVX512 inline __m512i ExpandChunk(const uint8_t* w, __m512i lut) {
+  const __m256i p = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
+  const __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(p), _mm256_srli_epi16(p, 4), 1);
+  return _mm512_shuffle_epi8(lut, _mm512_and_si512(both, _mm512_set1_epi8(0x0f)));
+}
+
+// acc + products of codes `va` with b's `len` (<= 64) values, as DotI8Avx512.
+TQF_AVX512 inline __m512i AccChunk(__m512i acc, __m512i va, const int8_t* b, size_t len) {
+  const __m512i vb =
+      len >= 64 ? _mm512_loadu_si512(b) : _mm512_maskz_loadu_epi8(~uint64_t{0} >> (64 - len), b);
+  const __mmask64 neg = _mm512_movepi8_mask(va);
+  return _mm512_dpbusd_epi32(acc, _mm512_abs_epi8(va),
+                             _mm512_mask_sub_epi8(vb, neg, _mm512_setzero_si512(), vb));
+}
+
+TQF_AVX512 inline int32_t HSum256(__m256i acc) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  return _mm_cvtsi128_si32(s);
+}
+
+TQF_AVX512 int32_t DotN4(const uint8_t* w, const int8_t* lut, const int8_t* b, size_t n) {
+  const __m512i vl = LoadLut(lut);
+  __m512i acc = _mm512_setzero_si512();
+  for (size_t i = 0; i < n; i += 64) acc = AccChunk(acc, ExpandChunk(w + i / 2, vl), b + i, n - i);
+  return _mm512_reduce_add_epi32(acc);
+}
+
+// Blocks of 32 take the halves of each chunk; multiples of 64 whole chunks.
+TQF_AVX512 void DotN4Blocks(const uint8_t* w, const int8_t* lut, const int8_t* b, size_t n,
+                            size_t block, int32_t* out) {
+  if (block != 32 && block % 64 != 0) return DotN4BlocksScalar(w, lut, b, n, block, out);
+  const __m512i vl = LoadLut(lut);
+  const __m512i zero = _mm512_setzero_si512();
+  size_t k = 0;
+  if (block == 32) {
+    size_t i = 0;
+    // 8 chunks (16 blocks) at a time: their halves' sums in one transposed
+    // reduction instead of 16 horizontal sums.
+    for (; i + 512 <= n; i += 512, k += 16) {
+      __m512i h[16];
+      for (int j = 0; j < 8; ++j) {
+        const __m512i a = AccChunk(zero, ExpandChunk(w + (i + 64 * j) / 2, vl), b + i + 64 * j, 64);
+        h[2 * j] = _mm512_maskz_mov_epi32(0x00ff, a);
+        h[2 * j + 1] = _mm512_maskz_mov_epi32(0xff00, a);
+      }
+      _mm512_storeu_si512(out + k, Reduce16(h));
+    }
+    for (; i < n; i += 64, k += 2) {
+      const __m512i a = AccChunk(zero, ExpandChunk(w + i / 2, vl), b + i, n - i);
+      out[k] = HSum256(_mm512_castsi512_si256(a));
+      if (i + 32 < n) out[k + 1] = HSum256(_mm512_extracti64x4_epi64(a, 1));
+    }
+    return;
+  }
+  for (size_t i = 0; i < n; i += block, ++k) {
+    const size_t end = n - i < block ? n : i + block;
+    __m512i acc = zero;
+    for (size_t j = i; j < end; j += 64)
+      acc = AccChunk(acc, ExpandChunk(w + j / 2, vl), b + j, end - j);
+    out[k] = _mm512_reduce_add_epi32(acc);
+  }
+}
+
+TQF_AVX512 void ExpandN4(const uint8_t* w, const int8_t* lut, size_t n, int8_t* out) {
+  const __m512i vl = LoadLut(lut);
+  for (size_t i = 0; i < n; i += 64) {
+    const __m512i v = ExpandChunk(w + i / 2, vl);
+    if (n - i >= 64) {
+      _mm512_storeu_si512(out + i, v);
+    } else {
+      _mm512_mask_storeu_epi8(out + i, ~uint64_t{0} >> (64 - (n - i)), v);
+    }
+  }
+}
+
 // QuantizeActivations for one row, vectorized with the same arithmetic:
 // absmax (|x| by clearing the sign), scale = amax / 127, round(x * 127 /
 // amax) to nearest even (lrintf's mode; cvtps uses MXCSR's, the same),
@@ -399,7 +483,10 @@ const KernelOps& Avx512VnniKernelOps() {
                                 MatMulI8BlockTile,
                                 QuantizeRowI8,
                                 WeightedSumF32Avx512,
-                                ScoresF32};
+                                ScoresF32,
+                                DotN4,
+                                DotN4Blocks,
+                                ExpandN4};
   return ops;
 }
 

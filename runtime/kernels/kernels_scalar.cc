@@ -45,6 +45,26 @@ float DotBF16(const uint16_t* w, const float* x, size_t n) {
 
 }  // namespace
 
+int32_t DotN4Scalar(const uint8_t* w, const int8_t* lut, const int8_t* b, size_t n) {
+  int32_t s = 0;
+  for (size_t i = 0; i < n; ++i) s += int32_t{lut[NibbleAt(w, i)]} * int32_t{b[i]};
+  return s;
+}
+
+void DotN4BlocksScalar(const uint8_t* w, const int8_t* lut, const int8_t* b, size_t n, size_t block,
+                       int32_t* out) {
+  for (size_t k = 0, i = 0; i < n; i += block, ++k) {
+    const size_t end = n - i < block ? n : i + block;
+    int32_t s = 0;
+    for (size_t j = i; j < end; ++j) s += int32_t{lut[NibbleAt(w, j)]} * int32_t{b[j]};
+    out[k] = s;
+  }
+}
+
+void ExpandN4Scalar(const uint8_t* w, const int8_t* lut, size_t n, int8_t* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = lut[NibbleAt(w, i)];
+}
+
 void WeightedSumF32(const float* a, const float* v, size_t count, size_t stride, size_t dim,
                     float* out) {
   for (size_t i = 0; i < dim; ++i) out[i] = 0.0f;
@@ -65,7 +85,10 @@ const KernelOps& ScalarKernelOps() {
                                 nullptr,
                                 nullptr,
                                 WeightedSumF32,
-                                ScoresF32};
+                                ScoresF32,
+                                DotN4Scalar,
+                                DotN4BlocksScalar,
+                                ExpandN4Scalar};
   return ops;
 }
 

@@ -199,6 +199,15 @@ std::vector<QuantSpec> DefaultBitsCandidates() {
   return c;
 }
 
+std::vector<QuantSpec> NibbleHeldBitsCandidates() {
+  std::vector<QuantSpec> c;
+  for (const char* name : {"q2-g32", "q3-g32", "q4-g32", "nf4-g32"}) {
+    c.push_back(*ParseQuantSpec(name));
+  }
+  c.push_back(QuantScheme::kChannel);
+  return c;
+}
+
 Result<std::vector<MatrixCosts>> CostMatrices(const SourceModel& source,
                                               const AllocationOptions& options) {
   std::vector<QuantSpec> cands =

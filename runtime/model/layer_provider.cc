@@ -11,6 +11,8 @@
 #include <atomic>
 #include <chrono>
 
+#include "tqf/rt/held_nibbles.h"
+
 namespace tqf::rt {
 namespace {
 
@@ -388,6 +390,10 @@ Status LayerProvider::Complete(std::unique_lock<std::mutex>* lock,
   Result<std::shared_ptr<const DecodedLayer>> decoded = s;
   if (s.ok()) {
     decoded = BuildLayer(*job);
+    if (decoded.ok() && options_.mem_budget < 0 && options_.hold_nibbles &&
+        NibbleHoldingEnabled()) {
+      decoded = HoldNibbles(*std::move(decoded));
+    }
   } else {
     memory_->Give(job->buffer(), layer_bytes_[layer]);
   }
@@ -405,6 +411,24 @@ Status LayerProvider::Complete(std::unique_lock<std::mutex>* lock,
   MarkReady(layer, *std::move(decoded));
   cv_.notify_all();
   return Status::OK();
+}
+
+std::shared_ptr<const DecodedLayer> LayerProvider::HoldNibbles(
+    std::shared_ptr<const DecodedLayer> decoded) {
+  const int layer = decoded->index();
+  const int threads = options_.decode_threads;
+  const NibbleLayerPlan plan = PlanNibbleLayer(*reader_, layers_[layer], *decoded, threads);
+  if (plan.nibble_tensors == 0) return decoded;
+  uint8_t* buffer = memory_->Take(plan.bytes);
+  if (buffer == nullptr) return decoded;
+  WriteNibbleLayer(plan, *reader_, layers_[layer], *decoded, buffer, threads);
+  std::shared_ptr<Memory> memory = memory_;
+  return std::shared_ptr<const DecodedLayer>(
+      new DecodedLayer(layer, buffer, plan.bytes, plan.offsets, plan.params, plan.luts),
+      [memory](DecodedLayer* d) {
+        memory->Give(d->base(), d->bytes());
+        delete d;
+      });
 }
 
 void LayerProvider::MarkReady(int layer, std::shared_ptr<const DecodedLayer> decoded) {

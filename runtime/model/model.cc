@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "model_internal.h"
+#include "tqf/rt/held_nibbles.h"
 
 namespace tqf::rt {
 namespace {
@@ -146,7 +147,8 @@ Result<std::unique_ptr<Model>> Model::Create(std::shared_ptr<const Reader> reade
   return model;
 }
 
-WeightView Model::View(size_t tensor_index, const uint8_t* data, const float* params) const {
+WeightView Model::View(size_t tensor_index, const uint8_t* data, const float* params,
+                       const int8_t* lut) const {
   const TensorInfo& t = reader_->tensors()[tensor_index];
   WeightView w;
   w.dtype = t.dtype;
@@ -157,6 +159,7 @@ WeightView Model::View(size_t tensor_index, const uint8_t* data, const float* pa
   w.data = data;
   w.params = params;
   w.num_params = t.num_params;
+  w.lut = lut;
   return w;
 }
 
@@ -204,6 +207,7 @@ Status Model::DeriveSizes() {
 Status Model::ApplyOptions(const ModelOptions& options) {
   ops_ = options.ops ? options.ops : &DefaultKernelOps();
   threads_ = options.threads;
+  hold_nibbles_ = options.hold_nibbles && NibbleHoldingEnabled();
   if (threads_ <= 0) {
     // All cores, also beside a prefetching decoder: decoding dominates a
     // budgeted run, and with passive OpenMP waits (the tool's default)
@@ -347,8 +351,40 @@ Status Model::HoldTensor(size_t tensor_index, const LayerSource* source, WeightV
   TQF_RETURN_IF_ERROR(reader_->CopyParams(
       tensor_index, reinterpret_cast<float*>(out + layout.params_offset), t.num_params));
   *view = View(tensor_index, out, params_of(out));
+  if (hold_nibbles_) return HoldAsNibbles(tensor_index, bytes.release(), view);
   resident_bytes_ += layout.bytes;
   held_.push_back(std::move(bytes));
+  return Status::OK();
+}
+
+Status Model::HoldAsNibbles(size_t tensor_index, const uint8_t* bytes, WeightView* view) {
+  const TensorInfo& t = reader_->tensors()[tensor_index];
+  const DecodedTensorLayout layout = LayoutOf(t);
+  auto keep_int8 = [&] {
+    resident_bytes_ += layout.bytes;
+    held_.emplace_back(const_cast<uint8_t*>(bytes), std::free);
+    return Status::OK();
+  };
+  int8_t lut[16];
+  if (t.dtype != DType::kI8 || t.raw_size != t.rows() * t.cols() ||
+      !FindNibbleTable(reinterpret_cast<const int8_t*>(bytes), t.raw_size, lut)) {
+    return keep_int8();
+  }
+  // Nibbles, then the params, then the table, each 64-byte aligned.
+  auto align = [](size_t v) { return (v + 63) / 64 * 64; };
+  const size_t codes = align(t.rows() * NibbleRowBytes(t.cols()));
+  const size_t params = align(t.num_params * sizeof(float));
+  auto* out = static_cast<uint8_t*>(std::aligned_alloc(64, codes + params + 64));
+  if (out == nullptr) return keep_int8();
+  PackNibbles(reinterpret_cast<const int8_t*>(bytes), t.rows(), t.cols(), lut, out);
+  std::memcpy(out + codes, bytes + layout.params_offset, t.num_params * sizeof(float));
+  std::memcpy(out + codes + params, lut, 16);
+  std::free(const_cast<uint8_t*>(bytes));
+  *view =
+      View(tensor_index, out, t.num_params ? reinterpret_cast<const float*>(out + codes) : nullptr,
+           reinterpret_cast<const int8_t*>(out + codes + params));
+  resident_bytes_ += codes + params + 64;
+  held_.emplace_back(out, std::free);
   return Status::OK();
 }
 
@@ -420,6 +456,7 @@ Status Model::ConnectLayers(const std::vector<std::vector<size_t>>& layers,
     popts.mem_budget_layers = options.mem_budget_layers;
     popts.decode_threads = threads_;
     popts.prefetch = options.prefetch;
+    popts.hold_nibbles = options.hold_nibbles;
     auto provider = std::make_shared<LayerProvider>(reader_.get(), layers, popts);
     mem_budget_ = provider->mem_budget();
     provider_ = std::move(provider);

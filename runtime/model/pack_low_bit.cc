@@ -22,7 +22,8 @@ std::string ApplyChoice(const std::vector<MatrixCosts>& costs, const AllocationO
   uint64_t weights = 0;
   for (const MatrixCosts& c : costs) weights += c.elements;
   const std::vector<size_t> pick = ChooseSchemes(costs, budget * double(weights));
-  const std::vector<QuantSpec> cands = DefaultBitsCandidates();
+  const std::vector<QuantSpec> cands =
+      ao.candidates.empty() ? DefaultBitsCandidates() : ao.candidates;
   auto chosen = std::make_shared<std::map<std::string, QuantSpec>>();
   double predicted = 0, bits = 0;
   for (size_t t = 0; t < costs.size(); ++t) {
@@ -169,6 +170,7 @@ Result<PackReport> PackWithinBits(const SourceModel& source, const std::string& 
     return Status::InvalidArgument("bits per weight must be in 1 .. 8.5");
   }
   AllocationOptions ao;
+  ao.candidates = request.candidates;
   ao.reference = QuantSpec(QuantScheme::kEntropy);
   ao.reference.entropy_bits = request.reference_bits;
   ao.damping = options.damping;
@@ -194,7 +196,8 @@ Result<PackReport> PackWithinBits(const SourceModel& source, const std::string& 
   };
   TQF_ASSIGN_OR_RETURN(std::vector<MatrixCosts> costs, CostMatrices(source, ao));
   if (std::getenv("TQF_DEBUG_BITS")) {
-    const std::vector<QuantSpec> cands = DefaultBitsCandidates();
+    const std::vector<QuantSpec> cands =
+        ao.candidates.empty() ? DefaultBitsCandidates() : ao.candidates;
     for (const MatrixCosts& c : costs) {
       std::fprintf(stderr, "%-28s c=%.5f", c.name.c_str(), c.measured);
       for (size_t s = 0; s < cands.size(); ++s) {

@@ -65,6 +65,11 @@ struct AllocationOptions {
 
 // ec1.5 .. ec6 by half bits, q4a-g16, nf4-g32, q3a-g16 and channel (int8).
 std::vector<QuantSpec> DefaultBitsCandidates();
+// The schemes whose codes the runtime holds as nibbles (held_nibbles.h:
+// at most 16 levels per tensor), so a token reads ~4 bits per weight plus
+// scales: q2-g32, q3-g32, q4-g32, nf4-g32, and channel (int8) for the
+// matrices that need it. `tqf pack --bits B --bits-native`.
+std::vector<QuantSpec> NibbleHeldBitsCandidates();
 
 // Rates and predicted losses of every 2-D tensor of `source` under every
 // candidate. kInvalidArgument for no candidates or measuring without

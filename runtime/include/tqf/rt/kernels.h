@@ -8,6 +8,12 @@
 //   I8 kChannel       x = scale[row] * q;
 //   I8 kBlock         x = scale[row, block] * q, blocks of quant_block along
 //                     a row (the last one may be short).
+// Any of the I8 forms may be held as nibbles (WeightView::lut set): each
+// code is a 4-bit index into a 16-entry int8 table, two per byte (see
+// NibbleRowBytes), for tensors whose codes take at most 16 values (4-bit
+// and lower schemes): half the bytes per token for a memory-bound
+// generation. The kernels expand indices to the very same int8 codes and
+// run the same integer dots, so results equal the int8 form bit for bit.
 // Int8 weights are never expanded to fp32: activations are quantized to
 // int8 (symmetric absmax, per token row, or per weight block for kBlock)
 // and multiplied with an int8 dot product accumulated in int32; the int32
@@ -89,7 +95,30 @@ struct KernelOps {
   // p < count (attention scores), bit identical to this path's dot_f32.
   void (*scores_f32)(const float* q, const float* k, size_t count, size_t stride, size_t dim,
                      float scale, float* out);
+  // Nibble-held weights (see NibbleRowBytes for the layout of `w`, one
+  // row of n codes; `lut` the 16 codes). Optional (MatMul takes the scalar
+  // path's where nullptr); results equal dot_i8 / dot_i8_blocks over the
+  // expanded codes exactly. dot_n4_blocks takes any block size (SIMD paths
+  // vectorize 32 and multiples of 64).
+  int32_t (*dot_n4)(const uint8_t* w, const int8_t* lut, const int8_t* b, size_t n);
+  void (*dot_n4_blocks)(const uint8_t* w, const int8_t* lut, const int8_t* b, size_t n,
+                        size_t block, int32_t* out);
+  // out[0..n) = the expanded codes of one nibble row (prompt tiles expand
+  // their rows, then run the int8 tile kernels).
+  void (*expand_n4)(const uint8_t* w, const int8_t* lut, size_t n, int8_t* out);
 };
+
+// Bytes of one nibble-held row of `cols` codes. Row layout: chunks of 64
+// codes in 32 bytes each; byte j of chunk c holds code 64c + j in its low
+// nibble and code 64c + 32 + j in its high nibble (so one 32-byte load and
+// a shift give a whole 64-byte vector of indices); codes past `cols` are
+// index 0. The bytes of a short last chunk are all present.
+inline size_t NibbleRowBytes(size_t cols) { return (cols + 63) / 64 * 32; }
+// The table index of code i of a nibble row.
+inline uint8_t NibbleAt(const uint8_t* row, size_t i) {
+  const uint8_t b = row[i / 64 * 32 + i % 32];
+  return (i % 64) < 32 ? (b & 0x0f) : (b >> 4);
+}
 
 // True if this CPU (and build) can run `p`.
 bool KernelPathSupported(KernelPath p);
@@ -117,6 +146,9 @@ struct WeightView {
   const uint8_t* data = nullptr;
   const float* params = nullptr;
   size_t num_params = 0;
+  // Non-null: `data` holds nibble indices into these 16 int8 codes,
+  // NibbleRowBytes(cols) per row, instead of int8 codes (dtype stays kI8).
+  const int8_t* lut = nullptr;
 };
 
 // Reusable buffers for the quantized activations of MatMul.
@@ -128,6 +160,12 @@ struct MatMulScratch {
   std::vector<int8_t> ones;         // cols ones: a weight row's sum is its dot with them
   std::vector<float> xscale_tiles;  // per 4-token tile, blocks x 16 (matmul_i8_block_tile)
 };
+
+// The scalar path's nibble kernels: the reference the SIMD ones must equal.
+int32_t DotN4Scalar(const uint8_t* w, const int8_t* lut, const int8_t* b, size_t n);
+void DotN4BlocksScalar(const uint8_t* w, const int8_t* lut, const int8_t* b, size_t n, size_t block,
+                       int32_t* out);
+void ExpandN4Scalar(const uint8_t* w, const int8_t* lut, size_t n, int8_t* out);
 
 // y[t*w.rows + r] = sum_c W[r,c] * x[t*w.cols + c] for t < n (x is n rows of
 // w.cols floats, y n rows of w.rows floats). `w` must have been validated

@@ -82,6 +82,9 @@ struct LayerProviderOptions {
   int mem_budget_layers = -1;
   int decode_threads = 0;  // threads for on-demand decodes (0: all cores)
   bool prefetch = true;    // decode the next layer in the background
+  // Unlimited budget only: hold 4-bit-or-less tensors as nibbles
+  // (held_nibbles.h; also off with TQF_HELD_FORM=int8).
+  bool hold_nibbles = true;
 };
 
 struct LayerProviderStats {
@@ -118,14 +121,16 @@ DecodedTensorLayout LayoutOf(const TensorInfo& t);
 class DecodedLayer {
  public:
   // offsets[i]: where tensor i starts in the buffer; params[i]: where its
-  // params start, or SIZE_MAX for none.
+  // params start, or SIZE_MAX for none; luts[i] (empty: none): where its
+  // 16-code table starts if it is nibble-held (held_nibbles.h), else SIZE_MAX.
   DecodedLayer(int index, uint8_t* base, size_t bytes, std::vector<size_t> offsets,
-               std::vector<size_t> params)
+               std::vector<size_t> params, std::vector<size_t> luts = {})
       : index_(index),
         base_(base),
         bytes_(bytes),
         offsets_(std::move(offsets)),
-        params_(std::move(params)) {}
+        params_(std::move(params)),
+        luts_(std::move(luts)) {}
   DecodedLayer(const DecodedLayer&) = delete;
   DecodedLayer& operator=(const DecodedLayer&) = delete;
 
@@ -139,12 +144,19 @@ class DecodedLayer {
   const float* params(size_t i) const {
     return params_[i] == SIZE_MAX ? nullptr : reinterpret_cast<const float*>(base_ + params_[i]);
   }
+  // The i-th tensor's code table if it is held as nibbles (WeightView::lut),
+  // else nullptr (int8 codes).
+  const int8_t* lut(size_t i) const {
+    return luts_.empty() || luts_[i] == SIZE_MAX
+               ? nullptr
+               : reinterpret_cast<const int8_t*>(base_ + luts_[i]);
+  }
 
  private:
   int index_;
   uint8_t* base_;
   size_t bytes_;
-  std::vector<size_t> offsets_, params_;
+  std::vector<size_t> offsets_, params_, luts_;
 };
 
 // Decodes tensor `index` of `reader` into out[0..LayoutOf(t).bytes): its
@@ -257,6 +269,10 @@ class LayerProvider : public LayerSource {
   // The decoded layer over `job`'s buffer, its params copied (mu_ not held).
   Result<std::shared_ptr<const DecodedLayer>> BuildLayer(const DecodeJob& job);
   void MarkReady(int layer, std::shared_ptr<const DecodedLayer> decoded);
+  // `decoded` repacked with its fitting tensors as nibbles (held_nibbles.h)
+  // in a buffer of its own, or `decoded` itself if none fits (or memory
+  // for the repacked one is refused).
+  std::shared_ptr<const DecodedLayer> HoldNibbles(std::shared_ptr<const DecodedLayer> decoded);
   void WorkerLoop();
 
   const Reader* reader_;

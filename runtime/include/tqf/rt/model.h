@@ -57,6 +57,10 @@ struct ModelOptions {
   // Decoded layers from elsewhere (e.g. a `tqf serve` client) instead of a
   // LayerProvider of our own; mem_budget and prefetch then do not apply.
   std::shared_ptr<LayerSource> layer_source;
+  // Hold tensors whose codes take at most 16 values as nibbles: the output
+  // head and embedding always, layers when mem_budget < 0 (held_nibbles.h;
+  // TQF_HELD_FORM=int8 also turns it off). Results do not change.
+  bool hold_nibbles = true;
 };
 
 // Time spent in Forward, split by what the driving thread was doing.
@@ -151,7 +155,11 @@ class Model {
   Status ReadRopeDivisors(std::vector<float>* out);
   // Layer weights from options.layer_source, or from a LayerProvider of our own.
   Status ConnectLayers(const std::vector<std::vector<size_t>>& layers, const ModelOptions& options);
-  WeightView View(size_t tensor_index, const uint8_t* data, const float* params) const;
+  WeightView View(size_t tensor_index, const uint8_t* data, const float* params,
+                  const int8_t* lut = nullptr) const;
+  // *view's held int8 codes (at `bytes`) repacked as nibbles if they take
+  // at most 16 values; keeps the int8 form otherwise.
+  Status HoldAsNibbles(size_t tensor_index, const uint8_t* bytes, WeightView* view);
   Status ForwardPass(const int32_t* tokens, size_t n, size_t pos, bool all_logits, float* logits);
   void RunLayer(int l, const DecodedLayer& layer, size_t n, size_t pos);
   void NormTokens(const float* weight, size_t n);  // xb = RmsNorm(x) per token
@@ -168,6 +176,7 @@ class Model {
   uint32_t ctx_size_ = 0;
   size_t max_batch_ = 256;
   bool tied_output_ = false;
+  bool hold_nibbles_ = true;  // ModelOptions::hold_nibbles and the environment
   // Derived sizes.
   size_t dim_ = 0, hidden_ = 0, n_layers_ = 0, n_heads_ = 0, n_kv_ = 0, head_dim_ = 0;
   size_t q_dim_ = 0, kv_dim_ = 0, vocab_ = 0;

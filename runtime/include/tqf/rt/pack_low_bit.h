@@ -83,6 +83,8 @@ struct BitsRequest {
   // dominates its first-order noise, which at fine steps can even make
   // quantizing look helpful.
   double reference_bits = 2.0;
+  // The schemes to choose among; empty: DefaultBitsCandidates().
+  std::vector<QuantSpec> candidates;
 };
 
 // Packs `source` to `out` at or under request.bits bits per weight: costs

@@ -1,0 +1,284 @@
+// Nibble-held weights (held_nibbles.h, the dot_n4 kernels): every path's
+// nibble kernels against the int8 ones over the expanded codes, MatMul
+// over a nibble view against the int8 view bit for bit (one token and
+// prompt tiles), the 16-code limit, and a model's logits equal with and
+// without nibble holding.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "test_util.h"
+#include "tqf/import.h"
+#include "tqf/pack.h"
+#include "tqf/quantize.h"
+#include "tqf/rt/held_nibbles.h"
+#include "tqf/rt/kernels.h"
+#include "tqf/rt/model.h"
+
+namespace tqf::rt {
+namespace {
+
+// 16 distinct codes, -128 and 127 among them, in random order.
+std::vector<int8_t> RandomTable(std::mt19937* rng) {
+  std::vector<int> all;
+  for (int v = -127; v < 127; ++v) all.push_back(v);
+  std::shuffle(all.begin(), all.end(), *rng);
+  std::vector<int8_t> t = {-128, 127};
+  for (int i = 0; t.size() < 16; ++i) t.push_back(static_cast<int8_t>(all[i]));
+  std::shuffle(t.begin(), t.end(), *rng);
+  return t;
+}
+
+// rows x cols codes drawn from `table`, every entry used when there is room.
+std::vector<int8_t> CodesFrom(const std::vector<int8_t>& table, size_t n, std::mt19937* rng) {
+  std::uniform_int_distribution<int> d(0, 15);
+  std::vector<int8_t> q(n);
+  for (size_t i = 0; i < n; ++i) q[i] = table[i < 16 ? i : d(*rng)];
+  std::shuffle(q.begin(), q.end(), *rng);
+  return q;
+}
+
+std::vector<int8_t> RandomActivations(std::mt19937* rng, size_t n) {
+  std::uniform_int_distribution<int> d(-127, 127);
+  std::vector<int8_t> v(n);
+  for (auto& x : v) x = static_cast<int8_t>(d(*rng));
+  if (n > 0) v[0] = -127;
+  return v;
+}
+
+// Packs one row; returns the table FindNibbleTable chose.
+std::vector<uint8_t> PackRow(const std::vector<int8_t>& codes, int8_t lut[16]) {
+  EXPECT_TRUE(FindNibbleTable(codes.data(), codes.size(), lut));
+  std::vector<uint8_t> packed(NibbleRowBytes(codes.size()));
+  PackNibbles(codes.data(), 1, codes.size(), lut, packed.data());
+  return packed;
+}
+
+TEST(Nibbles, TableHoldsUpTo16CodesAscending) {
+  std::vector<int8_t> codes;
+  for (int v = -128; v < -112; ++v) codes.push_back(static_cast<int8_t>(v));
+  int8_t lut[16];
+  ASSERT_TRUE(FindNibbleTable(codes.data(), codes.size(), lut));
+  for (int k = 0; k < 16; ++k) EXPECT_EQ(lut[k], -128 + k);
+  codes.push_back(5);  // a 17th code
+  EXPECT_FALSE(FindNibbleTable(codes.data(), codes.size(), lut));
+  const int8_t few[] = {3, -2, 3, 3};
+  ASSERT_TRUE(FindNibbleTable(few, 4, lut));
+  EXPECT_EQ(lut[0], -2);
+  EXPECT_EQ(lut[1], 3);
+  EXPECT_EQ(lut[15], 3);  // unused entries repeat the largest
+}
+
+TEST(Nibbles, PackedLayoutIsTheDocumentedOne) {
+  std::vector<int8_t> codes(70);
+  const int8_t lut[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  for (size_t i = 0; i < codes.size(); ++i) codes[i] = static_cast<int8_t>(i % 16);
+  std::vector<uint8_t> packed(NibbleRowBytes(70), 0xee);
+  ASSERT_EQ(packed.size(), 64u);
+  PackNibbles(codes.data(), 1, 70, lut, packed.data());
+  EXPECT_EQ(packed[0], 0x00);  // code 0 low, code 32 high (32 % 16 = 0)
+  EXPECT_EQ(packed[1], 0x11);
+  EXPECT_EQ(packed[32] & 0x0f, 64 % 16);  // code 64, low nibble
+  EXPECT_EQ(packed[32] >> 4, 0);          // past cols: index 0
+  EXPECT_EQ(packed[63], 0);
+  for (size_t i = 0; i < 70; ++i) EXPECT_EQ(NibbleAt(packed.data(), i), i % 16) << i;
+}
+
+// dot_n4, dot_n4_blocks and expand_n4 of every path equal the scalar int8
+// kernels over the expanded codes: odd sizes, short last blocks and
+// chunks, the -128 code, every table entry.
+TEST(Nibbles, KernelsEveryPathEqualInt8Dots) {
+  std::mt19937 rng(21);
+  const KernelOps& ref = ScalarKernelOps();
+  for (KernelPath p : SupportedKernelPaths()) {
+    const KernelOps& ops = GetKernelOps(p);
+    ASSERT_NE(ops.dot_n4, nullptr) << KernelPathName(p);
+    for (size_t n : {1, 7, 16, 31, 32, 33, 63, 64, 65, 96, 100, 127, 128, 129, 300, 2048, 4099}) {
+      const std::vector<int8_t> table = RandomTable(&rng);
+      const std::vector<int8_t> codes = CodesFrom(table, n, &rng);
+      const std::vector<int8_t> b = RandomActivations(&rng, n);
+      int8_t lut[16];
+      const std::vector<uint8_t> w = PackRow(codes, lut);
+      const std::string where = std::string(KernelPathName(p)) + " n=" + std::to_string(n);
+      EXPECT_EQ(ops.dot_n4(w.data(), lut, b.data(), n), ref.dot_i8(codes.data(), b.data(), n))
+          << where;
+      std::vector<int8_t> expanded(n + 64, 99);
+      ops.expand_n4(w.data(), lut, n, expanded.data());
+      EXPECT_EQ(0, std::memcmp(expanded.data(), codes.data(), n)) << where;
+      EXPECT_EQ(expanded[n], 99) << where << ": wrote past the row";
+      for (size_t block : {16, 17, 32, 64, 96, 128}) {
+        const size_t nb = (n + block - 1) / block;
+        std::vector<int32_t> got(nb + 1, 7), want(nb + 1, 7);
+        ops.dot_n4_blocks(w.data(), lut, b.data(), n, block, got.data());
+        ref.dot_i8_blocks(codes.data(), b.data(), n, block, want.data());
+        EXPECT_EQ(got, want) << where << " block=" << block;
+      }
+    }
+  }
+}
+
+struct Form {
+  QuantKind quant;
+  uint32_t block;
+};
+
+// The int8 view of `codes` and its nibble twin (same params).
+struct Views {
+  std::vector<float> params;
+  std::vector<uint8_t> packed;
+  int8_t lut[16];
+  WeightView i8, n4;
+};
+
+void MakeViews(const Form& f, const std::vector<int8_t>& codes, size_t rows, size_t cols,
+               std::mt19937* rng, Views* v) {
+  std::normal_distribution<float> d(0.0f, 0.01f);
+  const size_t nb = f.block ? (cols + f.block - 1) / f.block : 1;
+  if (f.quant == QuantKind::kTensorMinMax) {
+    v->params = {0.01f, 3.0f};
+  } else {
+    v->params.resize(f.quant == QuantKind::kBlock ? rows * nb : rows);
+    for (float& x : v->params) x = d(*rng);
+  }
+  ASSERT_TRUE(FindNibbleTable(codes.data(), codes.size(), v->lut));
+  v->packed.assign(rows * NibbleRowBytes(cols), 0);
+  PackNibbles(codes.data(), rows, cols, v->lut, v->packed.data());
+  WeightView& w = v->i8;
+  w.dtype = DType::kI8;
+  w.quant = f.quant;
+  w.quant_block = f.block;
+  w.rows = rows;
+  w.cols = cols;
+  w.data = reinterpret_cast<const uint8_t*>(codes.data());
+  w.params = v->params.data();
+  w.num_params = v->params.size();
+  v->n4 = w;
+  v->n4.data = v->packed.data();
+  v->n4.lut = v->lut;
+}
+
+// MatMul over the nibble view equals MatMul over the int8 view bit for
+// bit on every path (and the scalar path), one token and prompt tiles.
+TEST(Nibbles, MatMulEqualsInt8HeldForm) {
+  std::mt19937 rng(22);
+  const Form forms[] = {{QuantKind::kChannel, 0}, {QuantKind::kTensorMinMax, 0},
+                        {QuantKind::kBlock, 16},  {QuantKind::kBlock, 32},
+                        {QuantKind::kBlock, 48},  {QuantKind::kBlock, 64},
+                        {QuantKind::kBlock, 128}};
+  for (const Form& f : forms) {
+    for (size_t cols : {16, 64, 70, 172, 300}) {
+      const size_t rows = 37;
+      const std::vector<int8_t> codes = CodesFrom(RandomTable(&rng), rows * cols, &rng);
+      Views v;
+      MakeViews(f, codes, rows, cols, &rng, &v);
+      std::string why;
+      ASSERT_TRUE(ValidateWeightView(v.n4, &why)) << why;
+      for (size_t n : {1, 2, 3, 4, 5, 11, 17}) {
+        std::normal_distribution<float> d(0.0f, 1.0f);
+        std::vector<float> x(n * cols);
+        for (float& e : x) e = d(rng);
+        x[0] = 1e4f;  // an outlier: other activations of its block round small
+        std::vector<float> want(n * rows);
+        MatMulScratch s;
+        MatMul(ScalarKernelOps(), v.i8, x.data(), n, want.data(), &s, 1);
+        for (KernelPath p : SupportedKernelPaths()) {
+          for (const WeightView* w : {&v.i8, &v.n4}) {
+            std::vector<float> got(n * rows, -1.0f);
+            MatMul(GetKernelOps(p), *w, x.data(), n, got.data(), &s, 2);
+            ASSERT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * 4))
+                << KernelPathName(p) << (w == &v.n4 ? " nibbles" : " int8") << " quant "
+                << int(f.quant) << " block " << f.block << " cols " << cols << " n " << n;
+          }
+        }
+        std::vector<float> row(cols), row8(cols);
+        DequantizeRow(v.n4, rows - 1, row.data());
+        DequantizeRow(v.i8, rows - 1, row8.data());
+        ASSERT_EQ(0, std::memcmp(row.data(), row8.data(), cols * 4));
+      }
+    }
+  }
+}
+
+// stories260K packed with `spec`, once per process.
+std::string PackedLowBit(const std::string& spec) {
+  static const std::string dir = tqf::testing::TempDir();
+  const std::string path = dir + "/stories-" + spec + ".tqf";
+  Result<SourceModel> model =
+      ImportModel(tqf::testing::SharedPath("models/stories260K/stories260K.gguf"));
+  EXPECT_TRUE(model.ok()) << model.status().ToString();
+  if (!model.ok()) return "";
+  Result<QuantSpec> q = ParseQuantSpec(spec);
+  EXPECT_TRUE(q.ok());
+  PackOptions po;
+  po.quant = *q;
+  po.writer.block_size = 4096;
+  Result<PackReport> r = PackModel(*model, path, po);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? path : "";
+}
+
+struct GenerationRun {
+  std::vector<float> logits;  // the prompt's, then each generated token's
+  std::vector<int32_t> tokens;
+  uint64_t held_bytes = 0;
+  size_t resident = 0;
+};
+
+GenerationRun Generate(const std::string& path, bool nibbles) {
+  GenerationRun run;
+  ModelOptions mo;
+  mo.threads = 2;
+  mo.hold_nibbles = nibbles;
+  auto model = Model::Open(path, mo);
+  EXPECT_TRUE(model.ok()) << model.status().ToString();
+  if (!model.ok()) return run;
+  std::vector<int32_t> prompt = {1, 403, 407, 261, 378, 1153, 29892, 727, 471};
+  for (int32_t& t : prompt) t %= static_cast<int32_t>((*model)->info().hparams.vocab_size);
+  std::vector<float> logits;
+  EXPECT_TRUE((*model)->Forward(prompt.data(), prompt.size(), 0, true, &logits).ok());
+  run.logits = logits;
+  size_t pos = prompt.size();
+  for (int i = 0; i < 20; ++i) {
+    const float* last = logits.data() + logits.size() - (*model)->info().hparams.vocab_size;
+    const int32_t next = static_cast<int32_t>(
+        std::max_element(last, last + (*model)->info().hparams.vocab_size) - last);
+    run.tokens.push_back(next);
+    EXPECT_TRUE((*model)->Forward(&next, 1, pos++, false, &logits).ok());
+    run.logits.insert(run.logits.end(), logits.begin(), logits.end());
+  }
+  run.held_bytes = (*model)->provider_stats().held_bytes;
+  run.resident = (*model)->resident_bytes();
+  return run;
+}
+
+// A 4-bit file gives the same logits (prompt and generation) whether its
+// layers, embedding and head are held as nibbles or as int8, with fewer
+// bytes held; an int8 file's tensors (more than 16 codes) stay int8.
+TEST(Nibbles, ModelLogitsEqualBetweenHeldForms) {
+  for (const char* spec : {"q4-g32", "nf4-g32", "q3-row", "channel"}) {
+    const std::string path = PackedLowBit(spec);
+    ASSERT_FALSE(path.empty());
+    const GenerationRun n4 = Generate(path, true), i8 = Generate(path, false);
+    ASSERT_FALSE(i8.logits.empty());
+    ASSERT_EQ(n4.logits.size(), i8.logits.size());
+    EXPECT_EQ(0, std::memcmp(n4.logits.data(), i8.logits.data(), n4.logits.size() * 4)) << spec;
+    EXPECT_EQ(n4.tokens, i8.tokens) << spec;
+    std::printf("%s: held layer bytes %llu nibbles vs %llu int8; resident %zu vs %zu\n", spec,
+                static_cast<unsigned long long>(n4.held_bytes),
+                static_cast<unsigned long long>(i8.held_bytes), n4.resident, i8.resident);
+    if (std::string(spec) == "channel") {
+      EXPECT_EQ(n4.held_bytes, i8.held_bytes);
+      EXPECT_EQ(n4.resident, i8.resident);
+    } else {
+      EXPECT_LT(n4.held_bytes, i8.held_bytes * 7 / 10) << spec;
+      EXPECT_LT(n4.resident, i8.resident * 7 / 10) << spec;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tqf::rt

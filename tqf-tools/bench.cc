@@ -330,7 +330,7 @@ Status BenchConfig(const BenchFlags& f, std::shared_ptr<const Reader> reader,
     // Held layers (no budget) are all in memory now, in the form they are
     // held (nibble-held 4-bit tensors take about half their int8 bytes).
     const uint64_t held = model->provider_stats().held_bytes;
-    if (budget < 0 && held > 0) r.token_bytes = held + model->resident_bytes();
+    if (budget.none() && held > 0) r.token_bytes = held + model->resident_bytes();
     if (!f.json) PrintTableRow(summary, r);
     results->push_back(std::move(r));
   }

@@ -22,7 +22,7 @@ std::string ApplyChoice(const std::vector<MatrixCosts>& costs, const AllocationO
   uint64_t weights = 0;
   for (const MatrixCosts& c : costs) weights += c.elements;
   const std::vector<size_t> pick = ChooseSchemes(costs, budget * double(weights));
-  const std::vector<QuantSpec> cands = DefaultBitsCandidates();
+  const std::vector<QuantSpec>& cands = ao.candidates;
   auto chosen = std::make_shared<std::map<std::string, QuantSpec>>();
   double predicted = 0, bits = 0;
   for (size_t t = 0; t < costs.size(); ++t) {
@@ -176,6 +176,10 @@ Result<PackReport> PackWithinBits(const SourceModel& source, const std::string& 
   uint64_t weights = 0;
   for (const SourceTensor& t : source.tensors)
     weights += t.shape.size() >= 2 ? t.num_elements() : 0;
+  ao.candidates = DefaultBitsCandidates();
+  if (request.vq && session != nullptr && request.bits <= request.vq_max_bits) {
+    for (const QuantSpec& s : VqBitsCandidates()) ao.candidates.push_back(s);
+  }
   ao.measure = request.measure && session != nullptr && weights <= request.max_measured_weights;
   TokenSequences measure;
   if (session != nullptr) {
@@ -194,7 +198,7 @@ Result<PackReport> PackWithinBits(const SourceModel& source, const std::string& 
   };
   TQF_ASSIGN_OR_RETURN(std::vector<MatrixCosts> costs, CostMatrices(source, ao));
   if (std::getenv("TQF_DEBUG_BITS")) {
-    const std::vector<QuantSpec> cands = DefaultBitsCandidates();
+    const std::vector<QuantSpec>& cands = ao.candidates;
     for (const MatrixCosts& c : costs) {
       std::fprintf(stderr, "%-28s c=%.5f", c.name.c_str(), c.measured);
       for (size_t s = 0; s < cands.size(); ++s) {

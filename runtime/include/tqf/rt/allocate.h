@@ -65,6 +65,13 @@ struct AllocationOptions {
 
 // ec1.5 .. ec6 by half bits, q4a-g16, nf4-g32, q3a-g16 and channel (int8).
 std::vector<QuantSpec> DefaultBitsCandidates();
+// The dictionary among the choices: vq4x256-row, vq2x64-row, vq2x256-row
+// (2, 3 and 4 index bits per weight before entropy coding). CostMatrices
+// trains one codebook per VQ candidate on all matrices (importance
+// weighted, as the pack trains a shared one) and charges each matrix its
+// share of the codebook's bits; a VQ candidate whose vector length does not
+// divide a matrix's rows gets an infinite loss there (never chosen).
+std::vector<QuantSpec> VqBitsCandidates();
 
 // Rates and predicted losses of every 2-D tensor of `source` under every
 // candidate. kInvalidArgument for no candidates or measuring without

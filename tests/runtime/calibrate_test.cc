@@ -187,11 +187,13 @@ TEST(Allocation, VqCandidatesAreCostedWithASharedCodebook) {
   for (const MatrixCosts& c : *costs) {
     SCOPED_TRACE(c.name);
     ASSERT_EQ(c.bits.size(), 3u);
-    // 8 index bits per 4 weights, entropy coded, plus a row scale, the
-    // table and a share of the 1 KiB codebook.
+    // 8 index bits per 4 weights, entropy coded, plus a row scale, a share
+    // of the 1 KiB codebook and the matrix's own table of up to 256
+    // symbols (measured 3.32-3.36 bits per weight on the 2048-weight
+    // attn_k/attn_v, where that table weighs most).
     const double vq4 = c.bits[1] / c.elements;
     EXPECT_GT(vq4, 1.0);
-    EXPECT_LT(vq4, 3.0);
+    EXPECT_LT(vq4, 3.6);
     EXPECT_TRUE(std::isfinite(c.loss[1]));
     EXPECT_GT(c.loss[1], 0.0);
     if (c.name.find("ffn_down") != std::string::npos) {

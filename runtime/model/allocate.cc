@@ -15,27 +15,69 @@ namespace {
 constexpr uint32_t kBlock = 64 * 1024;            // the pack's default block size
 constexpr size_t kCostWeights = size_t{1} << 20;  // per matrix and candidate
 
-// Bits the pack spends on `q`: its codes entropy coded with a rans-alias
-// table of their own (table included), plus its params.
+// Bits the pack spends on `q`: its codes (VQ: its indices, as codec
+// rans-alias-vq stores them) entropy coded with a rans-alias table of their
+// own (table included), plus its params. A shared codebook is charged by
+// CostMatrix, not here.
 Result<double> RateBits(const QuantizedTensor& q) {
   double bits = 0;
   if (!q.params.empty()) bits += 8.0 * ParamsBytes(q.params_format, q.params.size());
+  const std::vector<uint8_t>& codes = q.vq_indices.empty() ? q.data : q.vq_indices;
   const Codec* codec = FindCodec(CodecKind::kRansAlias);
   auto builder = codec->NewDictionaryBuilder();
-  builder->Add(0, q.data.data(), q.data.size());
+  builder->Add(0, codes.data(), codes.size());
   TQF_ASSIGN_OR_RETURN(DictionaryPlan plan, builder->Build());
-  if (plan.dictionaries.empty()) return bits + 8.0 * q.data.size();
+  if (plan.dictionaries.empty()) return bits + 8.0 * codes.size();
   TQF_ASSIGN_OR_RETURN(
       auto tables, codec->LoadDictionary(plan.dictionaries[0].data(), plan.dictionaries[0].size()));
   bits += 8.0 * plan.dictionaries[0].size();
   std::vector<uint8_t> out;
-  for (size_t at = 0; at < q.data.size(); at += kBlock) {
+  for (size_t at = 0; at < codes.size(); at += kBlock) {
     out.clear();
-    TQF_RETURN_IF_ERROR(codec->Encode(tables.get(), q.data.data() + at,
-                                      std::min<size_t>(kBlock, q.data.size() - at), &out));
+    TQF_RETURN_IF_ERROR(codec->Encode(tables.get(), codes.data() + at,
+                                      std::min<size_t>(kBlock, codes.size() - at), &out));
     bits += 8.0 * out.size();
   }
   return bits;
+}
+
+// One codebook per VQ candidate, shared by every matrix (as the pack shares
+// one on small models), trained like the pack trains it: on a sample of all
+// matrices' RMS-normalised vectors weighted by their inputs' importance.
+// Empty books for the other candidates.
+Result<std::vector<VqCodebook>> SharedCodebooks(const SourceModel& source,
+                                                const std::vector<size_t>& matrices,
+                                                const std::vector<QuantSpec>& cands,
+                                                const AllocationOptions& o) {
+  std::vector<VqCodebook> books(cands.size());
+  const PackOptions defaults;
+  for (size_t s = 0; s < cands.size(); ++s) {
+    const QuantSpec& spec = cands[s];
+    if (spec.scheme != QuantScheme::kVq) continue;
+    uint64_t vectors = 0;
+    for (size_t i : matrices) {
+      if (source.tensors[i].cols() % spec.vq_dim == 0)
+        vectors += source.tensors[i].num_elements() / spec.vq_dim;
+    }
+    const size_t stride = std::max<size_t>(
+        1, static_cast<size_t>(vectors / std::max<size_t>(1, defaults.vq_samples)));
+    std::vector<float> x, w;
+    for (size_t i : matrices) {
+      const SourceTensor& t = source.tensors[i];
+      if (t.cols() % spec.vq_dim != 0) continue;
+      std::vector<float> values(t.num_elements());
+      TQF_RETURN_IF_ERROR(t.ToF32(values.data()).WithContext("tensor '" + t.name + "'"));
+      std::vector<float> importance;
+      if (o.statistics != nullptr) {
+        TQF_ASSIGN_OR_RETURN(importance, o.statistics->Diagonal(t.name, t.cols()));
+      }
+      VqTrainingVectors(spec, values.data(), t.rows(), t.cols(),
+                        importance.empty() ? nullptr : importance.data(), stride, &x, &w);
+    }
+    books[s] = TrainVqCodebook(x.data(), w.data(), w.size(), spec.vq_dim, spec.vq_entries,
+                               defaults.vq_iterations, defaults.seed);
+  }
+  return books;
 }
 
 // Output error energy of d = W - W' on the calibration inputs: the sum
@@ -99,9 +141,11 @@ Result<double> CrossEntropyWith(const SourceModel& source, size_t index,
 
 // One matrix's costs under every candidate (the reference is candidate
 // `ref`).
+// `books[s]` is candidate s's shared codebook (VQ), charged to the matrix
+// in proportion to its weights (`book_share` of the codebook's bits).
 Status CostMatrix(const SourceModel& source, size_t index, const AllocationOptions& o,
                   const std::vector<QuantSpec>& cands, size_t ref, double base_ce,
-                  MatrixCosts* out) {
+                  const std::vector<VqCodebook>& books, double book_share, MatrixCosts* out) {
   const SourceTensor& t = source.tensors[index];
   const size_t all_rows = t.rows(), cols = t.cols();
   std::vector<float> full(all_rows * cols);
@@ -128,6 +172,13 @@ Status CostMatrix(const SourceModel& source, size_t index, const AllocationOptio
   std::vector<double> err(cands.size());
   std::vector<float> ref_values;
   for (size_t s = 0; s < cands.size(); ++s) {
+    if (cands[s].scheme == QuantScheme::kVq && cols % cands[s].vq_dim != 0) {
+      // The pack would fall back to a shorter vector: not this candidate.
+      err[s] = std::numeric_limits<double>::infinity();
+      out->bits.push_back(64.0 * out->elements);
+      continue;
+    }
+    in.codebook = cands[s].scheme == QuantScheme::kVq ? &books[s] : nullptr;
     auto q =
         QuantizeWithSpec(cands[s], w.data(), rows, cols, 2, t.dtype, k == 1 ? t.data : nullptr, in);
     if (!q.ok())
@@ -146,6 +197,7 @@ Status CostMatrix(const SourceModel& source, size_t index, const AllocationOptio
     }
     for (size_t i = 0; i < back.size(); ++i) back[i] = w[i] - back[i];
     err[s] = scale * OutputError(back, rows, cols, h);
+    if (in.codebook != nullptr) bits += book_share * 8.0 * books[s].vectors.size() / scale;
     out->bits.push_back(scale * bits);
   }
   if (o.measure) {
@@ -154,7 +206,9 @@ Status CostMatrix(const SourceModel& source, size_t index, const AllocationOptio
     // something to degrade, so keep a small positive sensitivity.
     out->measured = std::max(ce - base_ce, 1e-6);
     for (size_t s = 0; s < cands.size(); ++s) {
-      out->loss.push_back(err[ref] > 0 ? out->measured * err[s] / err[ref] : 0.0);
+      out->loss.push_back(std::isinf(err[s]) ? std::numeric_limits<double>::infinity()
+                          : err[ref] > 0     ? out->measured * err[s] / err[ref]
+                                             : 0.0);
     }
   } else {
     // CostMatrices divides by every matrix's signal once all are known.
@@ -208,6 +262,14 @@ std::vector<QuantSpec> NibbleHeldBitsCandidates() {
   return c;
 }
 
+std::vector<QuantSpec> VqBitsCandidates() {
+  std::vector<QuantSpec> c;
+  for (const char* name : {"vq4x256-row", "vq2x64-row", "vq2x256-row"}) {
+    c.push_back(*ParseQuantSpec(name));
+  }
+  return c;
+}
+
 Result<std::vector<MatrixCosts>> CostMatrices(const SourceModel& source,
                                               const AllocationOptions& options) {
   std::vector<QuantSpec> cands =
@@ -230,9 +292,16 @@ Result<std::vector<MatrixCosts>> CostMatrices(const SourceModel& source,
   for (size_t i = 0; i < source.tensors.size(); ++i) {
     if (source.tensors[i].shape.size() >= 2) matrices.push_back(i);
   }
+  TQF_ASSIGN_OR_RETURN(std::vector<VqCodebook> books,
+                       SharedCodebooks(source, matrices, cands, options));
+  uint64_t all_weights = 0;
+  for (size_t i : matrices) all_weights += source.tensors[i].num_elements();
   std::vector<MatrixCosts> costs(matrices.size());
   for (size_t k = 0; k < matrices.size(); ++k) {
-    TQF_RETURN_IF_ERROR(CostMatrix(source, matrices[k], options, cands, ref, base_ce, &costs[k]));
+    const double share =
+        all_weights ? double(source.tensors[matrices[k]].num_elements()) / all_weights : 0.0;
+    TQF_RETURN_IF_ERROR(
+        CostMatrix(source, matrices[k], options, cands, ref, base_ce, books, share, &costs[k]));
     if (options.progress) options.progress(k + 1, matrices.size());
   }
   if (!options.measure) {

@@ -170,7 +170,6 @@ Result<PackReport> PackWithinBits(const SourceModel& source, const std::string& 
     return Status::InvalidArgument("bits per weight must be in 1 .. 8.5");
   }
   AllocationOptions ao;
-  ao.candidates = request.candidates;
   ao.reference = QuantSpec(QuantScheme::kEntropy);
   ao.reference.entropy_bits = request.reference_bits;
   ao.damping = options.damping;
@@ -178,6 +177,13 @@ Result<PackReport> PackWithinBits(const SourceModel& source, const std::string& 
   uint64_t weights = 0;
   for (const SourceTensor& t : source.tensors)
     weights += t.shape.size() >= 2 ? t.num_elements() : 0;
+  // The dictionary joins the default choices only: an explicit list (such
+  // as --bits-native's nibble-held schemes) is taken as given.
+  ao.candidates = request.candidates.empty() ? DefaultBitsCandidates() : request.candidates;
+  if (request.candidates.empty() && request.vq && session != nullptr &&
+      request.bits <= request.vq_max_bits) {
+    for (const QuantSpec& s : VqBitsCandidates()) ao.candidates.push_back(s);
+  }
   ao.measure = request.measure && session != nullptr && weights <= request.max_measured_weights;
   TokenSequences measure;
   if (session != nullptr) {

@@ -165,6 +165,52 @@ TEST(Allocation, CostsFallAsBitsGrow) {
   }
 }
 
+// The dictionary among --bits' choices: one shared codebook per VQ
+// candidate, its bits charged to the matrices; a vector length that does
+// not divide a matrix's rows (vq8 on the 172-wide ffn_down) is never a
+// choice there.
+TEST(Allocation, VqCandidatesAreCostedWithASharedCodebook) {
+  Fixture& f = Stories();
+  auto seqs = CalibrationGenerate(f.model.get(), *f.tokenizer, 1024, 256, 3, nullptr);
+  ASSERT_TRUE(seqs.ok());
+  CalibrationStatistics stats(f.model.get(), *seqs, {});
+  AllocationOptions ao;
+  ao.candidates = {*ParseQuantSpec("ec2"), *ParseQuantSpec("vq4x256-row"),
+                   *ParseQuantSpec("vq8x256-row")};
+  ao.reference = *ParseQuantSpec("ec2");
+  ao.statistics = &stats;
+  ao.sequences = &*seqs;
+  auto costs = CostMatrices(f.source, ao);
+  ASSERT_TRUE(costs.ok()) << costs.status().ToString();
+  ASSERT_EQ(costs->size(), 37u);
+  size_t wide = 0;
+  for (const MatrixCosts& c : *costs) {
+    SCOPED_TRACE(c.name);
+    ASSERT_EQ(c.bits.size(), 3u);
+    // 8 index bits per 4 weights, entropy coded, plus a row scale, a share
+    // of the 1 KiB codebook and the matrix's own table of up to 256
+    // symbols (measured 3.32-3.36 bits per weight on the 2048-weight
+    // attn_k/attn_v, where that table weighs most).
+    const double vq4 = c.bits[1] / c.elements;
+    EXPECT_GT(vq4, 1.0);
+    EXPECT_LT(vq4, 3.6);
+    EXPECT_TRUE(std::isfinite(c.loss[1]));
+    EXPECT_GT(c.loss[1], 0.0);
+    if (c.name.find("ffn_down") != std::string::npos) {
+      ++wide;
+      EXPECT_TRUE(std::isinf(c.loss[2]));
+      // Whatever the budget, never the candidate that does not apply.
+      for (double budget : {0.5, 2.0, 9.0}) {
+        EXPECT_NE(ChooseSchemes({c}, budget * c.elements)[0], 2u) << budget;
+      }
+    } else {
+      EXPECT_TRUE(std::isfinite(c.loss[2]));
+      EXPECT_LT(c.bits[2], c.bits[1]);  // 1 index bit per weight vs 2
+    }
+  }
+  EXPECT_EQ(wide, 5u);
+}
+
 // The point of calibration: GPTQ with the model's own second moments gives
 // a lower loss (on other generated text) than rounding to nearest.
 // Mean cross-entropy of the packed model at `path` on `tokens`.
@@ -232,6 +278,42 @@ TEST(Calibration, SequentialBeatsOneShotAtLowRates) {
     ce[seq] = *c;
   }
   EXPECT_LT(ce[1], ce[0]) << "one-shot " << ce[0] << ", sequential " << ce[1];
+}
+
+// With calibration --bits may choose the dictionary, and at 2.5 bits it
+// pays: a lower loss on other text than the scalar choices alone, within
+// the same budget.
+TEST(Calibration, BitsWithTheDictionaryBeatScalarAlone) {
+  Fixture& f = Stories();
+  auto held_out = CalibrationGenerate(f.model.get(), *f.tokenizer, 2048, 256, 12, nullptr);
+  ASSERT_TRUE(held_out.ok());
+  CalibrationRequest req;
+  req.generate = 4096;
+  req.seq_len = 256;
+  auto s = CalibrationSession::Start(f.source, req);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  double ce[2];
+  size_t vq_tensors[2] = {0, 0};
+  for (bool vq : {false, true}) {
+    BitsRequest br;
+    br.bits = 2.5;
+    br.vq = vq;
+    br.measure_tokens = 2048;
+    const std::string path = tqf::testing::TempDir() + "/bitsvq" + std::to_string(vq) + ".tqf";
+    std::string choice;
+    auto report = PackWithinBits(f.source, path, br, s->get(), PackOptions(), &choice);
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    EXPECT_LE(report->weight_bits.bits_per_weight(), 2.5);
+    for (const PackedTensorReport& t : report->tensors) {
+      vq_tensors[vq] += t.quant.scheme == QuantScheme::kVq;
+    }
+    auto c = FileCrossEntropy(path, *held_out);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    ce[vq] = *c;
+  }
+  EXPECT_EQ(vq_tensors[0], 0u);
+  EXPECT_GT(vq_tensors[1], 0u);
+  EXPECT_LT(ce[1], ce[0]) << "scalar " << ce[0] << ", with vq " << ce[1];
 }
 
 }  // namespace

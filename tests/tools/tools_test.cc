@@ -154,9 +154,10 @@ TEST_F(ToolsTest, PackToABitBudget) {
   EXPECT_EQ(doc->Find("format_version")->as_string(), "1.2");
   size_t named = 0;
   for (const json::Value& t : doc->Find("tensors")->items()) {
-    named += t.Find("scheme")->as_string().rfind("ec", 0) == 0;
+    auto spec = ParseQuantSpec(t.Find("scheme")->as_string());
+    named += spec.ok() && spec->low_bit();
   }
-  EXPECT_EQ(named, 37u);  // every weight matrix
+  EXPECT_EQ(named, 37u);  // every weight matrix: a low-bit scheme (ec, vq, q..)
   r = Tqf({"inspect", out});
   EXPECT_NE(r.out.find("bits per weight (streams"), std::string::npos) << r.out;
   EXPECT_EQ(Tqf({"verify", out}).code, 0);

@@ -71,6 +71,14 @@ std::vector<QuantSpec> DefaultBitsCandidates();
 // matrices that need it. `tqf pack --bits B --bits-native`.
 std::vector<QuantSpec> NibbleHeldBitsCandidates();
 
+// The dictionary among the choices: vq4x256-row, vq2x64-row, vq2x256-row
+// (2, 3 and 4 index bits per weight before entropy coding). CostMatrices
+// trains one codebook per VQ candidate on all matrices (importance
+// weighted, as the pack trains a shared one) and charges each matrix its
+// share of the codebook's bits; a VQ candidate whose vector length does not
+// divide a matrix's rows gets an infinite loss there (never chosen).
+std::vector<QuantSpec> VqBitsCandidates();
+
 // Rates and predicted losses of every 2-D tensor of `source` under every
 // candidate. kInvalidArgument for no candidates or measuring without
 // sequences; quantizer and model errors as they come.

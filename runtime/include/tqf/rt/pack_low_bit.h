@@ -83,8 +83,18 @@ struct BitsRequest {
   // dominates its first-order noise, which at fine steps can even make
   // quantizing look helpful.
   double reference_bits = 2.0;
-  // The schemes to choose among; empty: DefaultBitsCandidates().
+  // The schemes to choose among, taken as given; empty:
+  // DefaultBitsCandidates(), and the dictionary as below.
   std::vector<QuantSpec> candidates;
+  // With calibration, at most vq_max_bits and no explicit `candidates`,
+  // VqBitsCandidates() are choices too. Measured on stories260K (issue 12): the shared dictionary
+  // takes the embedding and output matrices and lowers perplexity at 2.5,
+  // 3, 3.5 and 4 bits; at 4.5 its 2-element vectors were chosen on a loss
+  // predicted too low and measured worse than the scalar choice (+4.0% vs
+  // +3.0%), hence the cap. Weight-only packs keep the scalar choices (not
+  // measured with VQ).
+  bool vq = true;
+  double vq_max_bits = 4.0;
 };
 
 // Packs `source` to `out` at or under request.bits bits per weight: costs

@@ -33,11 +33,28 @@ std::vector<int8_t> RandomTable(std::mt19937* rng) {
   return t;
 }
 
+// Consecutive codes first, first + 1, ... (count of them): the uniform grids
+// that the kernels multiply without a lookup (index + first).
+std::vector<int8_t> ConsecutiveTable(int first, int count) {
+  std::vector<int8_t> t;
+  for (int i = 0; i < count; ++i) t.push_back(static_cast<int8_t>(first + i));
+  return t;
+}
+
+// The tables the kernel tests use: random ones (the lookup path) and
+// consecutive ones, with all 16 codes or fewer (FindNibbleTable pads them),
+// at both ends of the int8 range.
+std::vector<std::vector<int8_t>> TestTables(std::mt19937* rng) {
+  return {RandomTable(rng),        ConsecutiveTable(-8, 16),   ConsecutiveTable(-7, 15),
+          ConsecutiveTable(0, 16), ConsecutiveTable(-128, 16), ConsecutiveTable(112, 16),
+          ConsecutiveTable(-4, 8), ConsecutiveTable(113, 15),  ConsecutiveTable(3, 1)};
+}
+
 // rows x cols codes drawn from `table`, every entry used when there is room.
 std::vector<int8_t> CodesFrom(const std::vector<int8_t>& table, size_t n, std::mt19937* rng) {
-  std::uniform_int_distribution<int> d(0, 15);
+  std::uniform_int_distribution<int> d(0, static_cast<int>(table.size()) - 1);
   std::vector<int8_t> q(n);
-  for (size_t i = 0; i < n; ++i) q[i] = table[i < 16 ? i : d(*rng)];
+  for (size_t i = 0; i < n; ++i) q[i] = table[i < table.size() ? i : d(*rng)];
   std::shuffle(q.begin(), q.end(), *rng);
   return q;
 }
@@ -97,27 +114,29 @@ TEST(Nibbles, KernelsEveryPathEqualInt8Dots) {
   for (KernelPath p : SupportedKernelPaths()) {
     const KernelOps& ops = GetKernelOps(p);
     ASSERT_NE(ops.dot_n4, nullptr) << KernelPathName(p);
-    for (size_t n : {1, 7, 16, 31, 32, 33, 63, 64, 65, 96, 100, 127, 128, 129, 300, 2048, 4099}) {
-      const std::vector<int8_t> table = RandomTable(&rng);
-      const std::vector<int8_t> codes = CodesFrom(table, n, &rng);
-      const std::vector<int8_t> b = RandomActivations(&rng, n);
-      int8_t lut[16];
-      const std::vector<uint8_t> w = PackRow(codes, lut);
-      const std::string where = std::string(KernelPathName(p)) + " n=" + std::to_string(n);
-      EXPECT_EQ(ops.dot_n4(w.data(), lut, b.data(), n), ref.dot_i8(codes.data(), b.data(), n))
-          << where;
-      std::vector<int8_t> expanded(n + 64, 99);
-      ops.expand_n4(w.data(), lut, n, expanded.data());
-      EXPECT_EQ(0, std::memcmp(expanded.data(), codes.data(), n)) << where;
-      EXPECT_EQ(expanded[n], 99) << where << ": wrote past the row";
-      for (size_t block : {16, 17, 32, 64, 96, 128}) {
-        const size_t nb = (n + block - 1) / block;
-        std::vector<int32_t> got(nb + 1, 7), want(nb + 1, 7);
-        ops.dot_n4_blocks(w.data(), lut, b.data(), n, block, got.data());
-        ref.dot_i8_blocks(codes.data(), b.data(), n, block, want.data());
-        EXPECT_EQ(got, want) << where << " block=" << block;
+    for (size_t n : {1, 7, 16, 31, 32, 33, 63, 64, 65, 96, 100, 127, 128, 129, 300, 2048, 4099})
+      for (const std::vector<int8_t>& table : TestTables(&rng)) {
+        const std::vector<int8_t> codes = CodesFrom(table, n, &rng);
+        const std::vector<int8_t> b = RandomActivations(&rng, n);
+        int8_t lut[16];
+        const std::vector<uint8_t> w = PackRow(codes, lut);
+        const std::string where = std::string(KernelPathName(p)) + " n=" + std::to_string(n) +
+                                  " table from " + std::to_string(table[0]) + " (" +
+                                  std::to_string(table.size()) + " codes)";
+        EXPECT_EQ(ops.dot_n4(w.data(), lut, b.data(), n), ref.dot_i8(codes.data(), b.data(), n))
+            << where;
+        std::vector<int8_t> expanded(n + 64, 99);
+        ops.expand_n4(w.data(), lut, n, expanded.data());
+        EXPECT_EQ(0, std::memcmp(expanded.data(), codes.data(), n)) << where;
+        EXPECT_EQ(expanded[n], 99) << where << ": wrote past the row";
+        for (size_t block : {16, 17, 32, 64, 96, 128}) {
+          const size_t nb = (n + block - 1) / block;
+          std::vector<int32_t> got(nb + 1, 7), want(nb + 1, 7);
+          ops.dot_n4_blocks(w.data(), lut, b.data(), n, block, got.data());
+          ref.dot_i8_blocks(codes.data(), b.data(), n, block, want.data());
+          EXPECT_EQ(got, want) << where << " block=" << block;
+        }
       }
-    }
   }
 }
 

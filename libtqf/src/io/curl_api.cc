@@ -51,6 +51,18 @@ Status Load(CurlApi* api) {
                                 std::string(why != nullptr ? why : file + ": cannot load"));
   }
   TQF_RETURN_IF_ERROR(Resolve(lib, file, api));  // lib stays loaded: harmless, and rare
+  // Every function exists since 7.66, but CURLOPT_PROTOCOLS_STR (which keeps
+  // redirects to http/https) since 7.85 only: an older libcurl would ignore
+  // it and follow redirects to ftp://, so it is refused here.
+  auto version =
+      reinterpret_cast<curl_version_info_data* (*)(CURLversion)>(dlsym(lib, "curl_version_info"));
+  const curl_version_info_data* info = version != nullptr ? version(CURLVERSION_NOW) : nullptr;
+  if (info == nullptr || info->version_num < 0x075500) {
+    return Status::NotSupported(
+        file + " is libcurl " +
+        (info != nullptr ? std::string(info->version) : "of unknown version") +
+        "; reading models from URLs needs libcurl 7.85 or newer");
+  }
   const CURLcode code = api->global_init(CURL_GLOBAL_DEFAULT);
   if (code != CURLE_OK) {
     return Status::NotSupported("curl_global_init failed: " +

@@ -236,8 +236,13 @@ Status HttpFetcher::Start(Job* job) {
   curl_->easy_setopt(e, CURLOPT_LOW_SPEED_TIME, options_.low_speed_timeout_s);
   curl_->easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
   curl_->easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
-  curl_->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_->easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  // Refused rather than ignored: without them a redirect could lead to ftp://.
+  if (curl_->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
+      curl_->easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") != CURLE_OK) {
+    curl_->easy_cleanup(e);
+    job->easy = nullptr;
+    return Status::NotSupported(name_ + ": this libcurl cannot restrict protocols to http/https");
+  }
   curl_->easy_setopt(e, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
   curl_->easy_setopt(e, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
   curl_->easy_setopt(e, CURLOPT_USERAGENT, "tqf");

@@ -33,6 +33,14 @@ Result<std::shared_ptr<const MappedFile>> MappedFile::Open(const std::string& pa
     return Status::InvalidArgument(path + ": not a regular file" +
                                    (S_ISDIR(st.st_mode) ? " (a directory)" : ""));
   }
+  // The descriptor is kept for Read (pread): blocking from here on, as
+  // some FUSE and network file systems honour O_NONBLOCK (EAGAIN).
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    std::string msg = path + ": fcntl: " + std::strerror(errno);
+    ::close(fd);
+    return Status::IOError(msg);
+  }
   std::shared_ptr<MappedFile> file(new MappedFile());
   file->path_ = path;
   file->size_ = static_cast<size_t>(st.st_size);

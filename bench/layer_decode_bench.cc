@@ -92,20 +92,28 @@ double CpuNow() {
   return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+// Every block of a layer's tensors, decoded into `buf` one tensor after
+// another (each at a 64-byte boundary).
+std::vector<tqf::BlockRef> LayerRefs(const tqf::Reader& reader, const std::vector<size_t>& tensors,
+                                     uint8_t* buf) {
+  std::vector<tqf::BlockRef> refs;
+  uint8_t* out = buf;
+  for (size_t idx : tensors) {
+    const tqf::TensorInfo& t = reader.tensors()[idx];
+    for (size_t b = 0; b < t.block_count; ++b) {
+      refs.push_back({idx, b, out + static_cast<uint64_t>(b) * t.block_size});
+    }
+    out += (t.raw_size + 63) / 64 * 64;
+  }
+  return refs;
+}
+
 // The pure decode of every layer into `buf` (a layer's size at least).
 tqf::Status DecodeBlocksPass(const tqf::Reader& reader,
                              const std::vector<std::vector<size_t>>& layers, uint8_t* buf,
                              int threads, bool release) {
   for (const std::vector<size_t>& tensors : layers) {
-    std::vector<tqf::BlockRef> refs;
-    uint8_t* out = buf;
-    for (size_t idx : tensors) {
-      const tqf::TensorInfo& t = reader.tensors()[idx];
-      for (size_t b = 0; b < t.block_count; ++b) {
-        refs.push_back({idx, b, out + static_cast<uint64_t>(b) * t.block_size});
-      }
-      out += (t.raw_size + 63) / 64 * 64;
-    }
+    const std::vector<tqf::BlockRef> refs = LayerRefs(reader, tensors, buf);
     TQF_RETURN_IF_ERROR(reader.DecodeBlocks(refs.data(), refs.size(), threads));
     if (release) {
       for (size_t idx : tensors) reader.DontNeed(idx);
@@ -121,15 +129,7 @@ tqf::Status TransientPass(const tqf::Reader& reader, const std::vector<std::vect
                           uint8_t* buf, int threads) {
   constexpr size_t kChunk = 8;  // the provider's kChunkBlocks
   for (const std::vector<size_t>& tensors : layers) {
-    std::vector<tqf::BlockRef> refs;
-    uint8_t* out = buf;
-    for (size_t idx : tensors) {
-      const tqf::TensorInfo& t = reader.tensors()[idx];
-      for (size_t b = 0; b < t.block_count; ++b) {
-        refs.push_back({idx, b, out + static_cast<uint64_t>(b) * t.block_size});
-      }
-      out += (t.raw_size + 63) / 64 * 64;
-    }
+    const std::vector<tqf::BlockRef> refs = LayerRefs(reader, tensors, buf);
     const long chunks = static_cast<long>((refs.size() + kChunk - 1) / kChunk);
     std::vector<tqf::Status> errors(static_cast<size_t>(chunks));
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)

@@ -240,7 +240,7 @@ const KernelOps& AvxVnniKernelOps() {
                                 nullptr,
                                 WeightedSumF32,
                                 ScoresF32,
-                                DotN4,  // the AVX2 ones: VNNI would not change a memory-bound loop
+                                DotN4,  // the AVX2 ones: no AVX-VNNI machine here to test others on
                                 DotN4Blocks,
                                 ExpandN4};
   return ops;

@@ -30,6 +30,19 @@ bool MarkCodes(const int8_t* codes, size_t n, bool* seen, int* count) {
   return true;
 }
 
+// The table of the codes marked in seen[256]: ascending, unused entries
+// repeating the largest. False for more than 16 codes.
+bool TableOfSeen(const bool* seen, int8_t lut[16]) {
+  int k = 0;
+  for (int v = -128; v < 128; ++v) {
+    if (!seen[static_cast<uint8_t>(v)]) continue;
+    if (k == 16) return false;
+    lut[k++] = static_cast<int8_t>(v);
+  }
+  for (; k < 16; ++k) lut[k] = k > 0 ? lut[k - 1] : 0;
+  return true;
+}
+
 }  // namespace
 
 bool NibbleHoldingEnabled() {
@@ -43,13 +56,7 @@ bool NibbleHoldingEnabled() {
 bool FindNibbleTable(const int8_t* codes, size_t n, int8_t lut[16]) {
   bool seen[256] = {};
   int count = 0;
-  if (!MarkCodes(codes, n, seen, &count)) return false;
-  int k = 0;
-  for (int v = -128; v < 128; ++v) {
-    if (seen[static_cast<uint8_t>(v)]) lut[k++] = static_cast<int8_t>(v);
-  }
-  for (; k < 16; ++k) lut[k] = k > 0 ? lut[k - 1] : 0;
-  return true;
+  return MarkCodes(codes, n, seen, &count) && TableOfSeen(seen, lut);
 }
 
 void PackNibbles(const int8_t* codes, size_t rows, size_t cols, const int8_t lut[16],
@@ -97,15 +104,7 @@ NibbleLayerPlan PlanNibbleLayer(const Reader& reader, const std::vector<size_t>&
     for (const auto& s : seen) {
       for (int v = 0; v < 256; ++v) all[v] = all[v] || s[v];
     }
-    int k = 0;
-    for (int v = -128; v < 128 && k <= 16; ++v) {
-      if (!all[static_cast<uint8_t>(v)]) continue;
-      if (k < 16) plan.tables[i][k] = static_cast<int8_t>(v);
-      ++k;
-    }
-    if (k > 16) continue;
-    for (int j = k; j < 16; ++j) plan.tables[i][j] = j > 0 ? plan.tables[i][j - 1] : 0;
-    fits[i] = 1;
+    fits[i] = TableOfSeen(all.data(), plan.tables[i].data());
   }
   size_t off = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include "io/fault_guard.h"
 #include "tqf/mapped_file.h"
 
 namespace tqf {
@@ -77,12 +78,10 @@ Status MappedFile::Read(uint64_t offset, size_t size, uint8_t* out) const {
                              std::strerror(errno));
     }
     if (got == 0) {
-      // The words of MappedFileChangedError: the same event met by a read.
-      return Status::IOError(path_ + ": short read (the file ends at offset " +
-                             std::to_string(offset + done) + ", before " +
-                             std::to_string(offset + size) +
-                             "): model file changed while in use (truncated or rewritten in "
-                             "place); replace a file in use by renaming a new one over it");
+      // The same event as a fault on the mapping, met by a read.
+      return MappedFileChangedError(path_ + ": short read (the file ends at offset " +
+                                    std::to_string(offset + done) + ", before " +
+                                    std::to_string(offset + size) + ")");
     }
     done += static_cast<size_t>(got);
   }

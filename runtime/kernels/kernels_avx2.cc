@@ -219,9 +219,10 @@ const KernelOps& Avx2KernelOps() {
   // No tile kernels: without dpbusd a 4 x 4 tile measured only 4% faster
   // than the one-token loop (maddubs saturates on offset bytes, so every
   // pair still needs the sign trick).
-  static const KernelOps ops = {KernelPath::kAvx2, DotI8,   DotI8Blocks, DotF32,  DotF16,
-                                DotBF16,           nullptr, nullptr,     nullptr, WeightedSumF32,
-                                ScoresF32,         DotN4,   DotN4Blocks, ExpandN4};
+  static const KernelOps ops = {KernelPath::kAvx2, DotI8,   DotI8Blocks, DotF32,   DotF16,
+                                DotBF16,           nullptr, nullptr,     nullptr,  WeightedSumF32,
+                                ScoresF32,         DotN4,   DotN4Blocks, ExpandN4, nullptr,
+                                nullptr,           nullptr};
   return ops;
 }
 
@@ -242,7 +243,10 @@ const KernelOps& AvxVnniKernelOps() {
                                 ScoresF32,
                                 DotN4,  // the AVX2 ones: no AVX-VNNI machine here to test others on
                                 DotN4Blocks,
-                                ExpandN4};
+                                ExpandN4,
+                                nullptr,
+                                nullptr,
+                                nullptr};
   return ops;
 }
 

@@ -88,7 +88,10 @@ const KernelOps& ScalarKernelOps() {
                                 ScoresF32,
                                 DotN4Scalar,
                                 DotN4BlocksScalar,
-                                ExpandN4Scalar};
+                                ExpandN4Scalar,
+                                nullptr,
+                                nullptr,
+                                nullptr};
   return ops;
 }
 

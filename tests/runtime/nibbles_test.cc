@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <climits>
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <string>
@@ -137,6 +139,137 @@ TEST(Nibbles, KernelsEveryPathEqualInt8Dots) {
           EXPECT_EQ(got, want) << where << " block=" << block;
         }
       }
+  }
+}
+
+// Four rows packed one after the other, as a nibble view holds them.
+struct FourRows {
+  std::vector<int8_t> codes[4];
+  std::vector<uint8_t> packed;
+  int8_t lut[16];
+};
+
+FourRows PackFourRows(const std::vector<int8_t>& table, size_t n, std::mt19937* rng) {
+  FourRows f;
+  std::vector<int8_t> all;
+  for (auto& c : f.codes) {
+    c = CodesFrom(table, n, rng);
+    all.insert(all.end(), c.begin(), c.end());
+  }
+  EXPECT_TRUE(FindNibbleTable(all.data(), all.size(), f.lut));
+  f.packed.assign(4 * NibbleRowBytes(n), 0);
+  PackNibbles(all.data(), 4, n, f.lut, f.packed.data());
+  return f;
+}
+
+int32_t SumOf(const std::vector<int8_t>& b) {
+  int32_t s = 0;
+  for (int8_t v : b) s += v;
+  return s;
+}
+
+// dot_n4_rows4, where a path has it, equals dot_i8 row by row.
+TEST(Nibbles, FourRowKernelsEqualInt8Dots) {
+  std::mt19937 rng(23);
+  const KernelOps& ref = ScalarKernelOps();
+  int tested = 0;
+  for (KernelPath p : SupportedKernelPaths()) {
+    const KernelOps& ops = GetKernelOps(p);
+    if (ops.dot_n4_rows4 == nullptr) continue;
+    ++tested;
+    for (size_t n : {1, 7, 32, 63, 64, 65, 127, 128, 129, 172, 300, 2048, 4099})
+      for (const std::vector<int8_t>& table : TestTables(&rng)) {
+        const FourRows f = PackFourRows(table, n, &rng);
+        const std::vector<int8_t> b = RandomActivations(&rng, n);
+        int32_t got[4] = {7, 7, 7, 7};
+        ops.dot_n4_rows4(f.packed.data(), NibbleRowBytes(n), f.lut, b.data(), n, SumOf(b), got);
+        for (int r = 0; r < 4; ++r) {
+          EXPECT_EQ(got[r], ref.dot_i8(f.codes[r].data(), b.data(), n))
+              << KernelPathName(p) << " n=" << n << " row " << r << " table from " << int(table[0]);
+        }
+        if (ops.dot_n4_blocks_rows4 == nullptr) continue;
+        for (size_t block : {16, 17, 32, 64, 96, 128}) {
+          const size_t nb = (n + block - 1) / block;
+          std::vector<int32_t> bsums(nb, 0);
+          for (size_t i = 0; i < n; ++i) bsums[i / block] += b[i];
+          std::vector<int32_t> blocks(4 * nb + 1, 7), want(nb);
+          ops.dot_n4_blocks_rows4(f.packed.data(), NibbleRowBytes(n), f.lut, b.data(), bsums.data(),
+                                  n, block, blocks.data());
+          for (int r = 0; r < 4; ++r) {
+            ref.dot_i8_blocks(f.codes[r].data(), b.data(), n, block, want.data());
+            EXPECT_TRUE(std::equal(want.begin(), want.end(), blocks.begin() + r * nb))
+                << KernelPathName(p) << " n=" << n << " block=" << block << " row " << r;
+          }
+          EXPECT_EQ(blocks[4 * nb], 7) << "wrote past the rows";
+        }
+      }
+  }
+  // The machines this runs on have AVX-512; elsewhere the test says so.
+  if (tested == 0) GTEST_SKIP() << "no path here has dot_n4_rows4";
+}
+
+// sum_scaled_blocks4, where a path has it, equals the scalar loop bit for
+// bit: block counts below, at and past its 16-block step, extreme dots,
+// scales of mixed sign and magnitude (so that the order of adds matters).
+TEST(Nibbles, ScaledBlockSumsEqualTheScalarLoop) {
+  std::mt19937 rng(24);
+  std::uniform_int_distribution<int32_t> dot(-2000000, 2000000);
+  std::normal_distribution<float> scale(0.0f, 1.0f);
+  int tested = 0;
+  for (KernelPath p : SupportedKernelPaths()) {
+    const KernelOps& ops = GetKernelOps(p);
+    if (ops.sum_scaled_blocks4 == nullptr) continue;
+    ++tested;
+    for (size_t nb : {1, 2, 15, 16, 17, 31, 32, 64, 70, 256}) {
+      std::vector<int32_t> dots(4 * nb);
+      std::vector<float> ws(4 * nb), ts(nb);
+      for (int32_t& d : dots) d = dot(rng);
+      dots[0] = INT32_MIN + 1;
+      for (float& v : ws) v = scale(rng) * std::exp(scale(rng) * 4.0f);
+      for (float& v : ts) v = std::fabs(scale(rng)) * 1e-3f;
+      float want[4] = {};
+      for (size_t k = 0; k < nb; ++k) {
+        for (size_t i = 0; i < 4; ++i) {
+          want[i] += static_cast<float>(dots[i * nb + k]) * (ws[i * nb + k] * ts[k]);
+        }
+      }
+      float got[4];
+      ops.sum_scaled_blocks4(dots.data(), nb, ws.data(), ts.data(), got);
+      EXPECT_EQ(0, std::memcmp(got, want, sizeof(got))) << KernelPathName(p) << " nb=" << nb;
+    }
+  }
+  if (tested == 0) GTEST_SKIP() << "no path here has sum_scaled_blocks4";
+}
+
+// The unsigned-offset sums wrap past int32 on the longest rows the views
+// accept (2^17 - 1 codes); the results must still be the exact dots.
+TEST(Nibbles, FourRowKernelsAreExactAtTheLongestRow) {
+  const size_t n = (size_t{1} << 17) - 1;
+  const std::vector<int8_t> b_pos(n, 127), b_neg(n, -127);
+  for (KernelPath p : SupportedKernelPaths()) {
+    const KernelOps& ops = GetKernelOps(p);
+    if (ops.dot_n4_rows4 == nullptr) continue;
+    // Rows of all 127, all -128, alternating extremes, all 0.
+    const int8_t row_code[4] = {127, -128, 127, 0};
+    std::vector<int8_t> all;
+    for (int r = 0; r < 4; ++r) {
+      for (size_t i = 0; i < n; ++i) {
+        all.push_back(r == 2 ? static_cast<int8_t>(i % 2 ? -128 : 127) : row_code[r]);
+      }
+    }
+    int8_t lut[16];
+    ASSERT_TRUE(FindNibbleTable(all.data(), all.size(), lut));
+    std::vector<uint8_t> packed(4 * NibbleRowBytes(n));
+    PackNibbles(all.data(), 4, n, lut, packed.data());
+    for (const std::vector<int8_t>* b : {&b_pos, &b_neg}) {
+      int32_t got[4];
+      ops.dot_n4_rows4(packed.data(), NibbleRowBytes(n), lut, b->data(), n, SumOf(*b), got);
+      for (int r = 0; r < 4; ++r) {
+        int64_t want = 0;
+        for (size_t i = 0; i < n; ++i) want += int64_t{all[r * n + i]} * (*b)[i];
+        EXPECT_EQ(got[r], want) << KernelPathName(p) << " row " << r;
+      }
+    }
   }
 }
 

@@ -106,6 +106,24 @@ struct KernelOps {
   // out[0..n) = the expanded codes of one nibble row (prompt tiles expand
   // their rows, then run the int8 tile kernels).
   void (*expand_n4)(const uint8_t* w, const int8_t* lut, size_t n, int8_t* out);
+  // Optional: four nibble rows at once (w, w + stride, w + 2 * stride,
+  // w + 3 * stride) times one token b whose values sum to `bsum`:
+  // out[i] = dot_n4(w + i * stride, lut, b, n), exactly. For one-token
+  // generation, where the sign fix-up dot_n4 needs per row is the cost.
+  void (*dot_n4_rows4)(const uint8_t* w, size_t stride, const int8_t* lut, const int8_t* b,
+                       size_t n, int32_t bsum, int32_t* out);
+  // Optional: dot_n4_blocks of the same four rows, row i's block k into
+  // out[i * nb + k] (nb blocks a row), exactly; bsums[k] = the sum of b over
+  // block k. Any block size (blocks of 32 and multiples of 64 vectorized).
+  void (*dot_n4_blocks_rows4)(const uint8_t* w, size_t stride, const int8_t* lut, const int8_t* b,
+                              const int32_t* bsums, size_t n, size_t block, int32_t* out);
+  // Optional: the one-token block loop's sums for four rows of nb blocks,
+  //   out[i] = sum over k < nb, in order, from 0.0f, of
+  //            float(dots[i * nb + k]) * (wscale[i * nb + k] * xscale[k])
+  // with every product and sum rounded to float as written, so results are
+  // bit identical to the scalar loop (only the four rows run side by side).
+  void (*sum_scaled_blocks4)(const int32_t* dots, size_t nb, const float* wscale,
+                             const float* xscale, float* out);
 };
 
 // Bytes of one nibble-held row of `cols` codes. Row layout: chunks of 64
@@ -159,6 +177,7 @@ struct MatMulScratch {
   std::vector<uint8_t> qu;          // n x cols: q ^ 0x80, for dot_i8_tile
   std::vector<int8_t> ones;         // cols ones: a weight row's sum is its dot with them
   std::vector<float> xscale_tiles;  // per 4-token tile, blocks x 16 (matmul_i8_block_tile)
+  std::vector<int32_t> block_sums;  // n x blocks: sum of q over each block (dot_n4_blocks_rows4)
 };
 
 // The scalar path's nibble kernels: the reference the SIMD ones must equal.

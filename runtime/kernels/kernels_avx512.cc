@@ -305,6 +305,27 @@ TQF_AVX512 void DotN4Rows4(const uint8_t* w, size_t stride, const int8_t* lut, c
   }
 }
 
+// The 16 block sums of 8 chunks' dpbusd results (chunk j: lanes 0-7 block
+// 2j, lanes 8-15 block 2j + 1), in block order.
+TQF_AVX512 inline __m512i ReduceBlockPairs8(const __m512i* a) {
+  __m512i b[4], c[2];
+  for (int i = 0; i < 4; ++i) {
+    b[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(a[2 * i], a[2 * i + 1]),
+                            _mm512_unpackhi_epi32(a[2 * i], a[2 * i + 1]));
+  }
+  // 128-bit part p of c[i], lane m: the sum of part p of a[4i + m].
+  for (int i = 0; i < 2; ++i) {
+    c[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(b[2 * i], b[2 * i + 1]),
+                            _mm512_unpackhi_epi64(b[2 * i], b[2 * i + 1]));
+  }
+  // Parts 0 + 1 are a chunk's first block, 2 + 3 its second: d holds
+  // [first blocks of chunks 0-3 | second of 0-3 | first of 4-7 | second of 4-7].
+  const __m512i d = _mm512_add_epi32(_mm512_shuffle_i32x4(c[0], c[1], 0x88),
+                                     _mm512_shuffle_i32x4(c[0], c[1], 0xdd));
+  return _mm512_permutexvar_epi32(
+      _mm512_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15), d);
+}
+
 // One row's blocks with the unsigned-offset table (see DotN4Rows4):
 // out[k] = the exact dot of block k, 128 * bsums[k] taken off.
 TQF_AVX512 inline void DotN4BlocksOffset(const uint8_t* w, __m512i vl, const int8_t* b,
@@ -316,15 +337,13 @@ TQF_AVX512 inline void DotN4BlocksOffset(const uint8_t* w, __m512i vl, const int
     // 8 chunks (16 blocks) at a time, their halves summed in one transposed
     // reduction, the offsets taken off 16 at a time.
     for (; i + 512 <= n; i += 512, k += 16) {
-      __m512i h[16];
+      __m512i a[8];
       for (int j = 0; j < 8; ++j) {
-        const __m512i a = _mm512_dpbusd_epi32(zero, ExpandChunk(w + (i + 64 * j) / 2, vl),
-                                              _mm512_loadu_si512(b + i + 64 * j));
-        h[2 * j] = _mm512_maskz_mov_epi32(0x00ff, a);
-        h[2 * j + 1] = _mm512_maskz_mov_epi32(0xff00, a);
+        a[j] = _mm512_dpbusd_epi32(zero, ExpandChunk(w + (i + 64 * j) / 2, vl),
+                                   _mm512_loadu_si512(b + i + 64 * j));
       }
       const __m512i off = _mm512_slli_epi32(_mm512_loadu_si512(bsums + k), 7);
-      _mm512_storeu_si512(out + k, _mm512_sub_epi32(Reduce16(h), off));
+      _mm512_storeu_si512(out + k, _mm512_sub_epi32(ReduceBlockPairs8(a), off));
     }
     // A chunk holds two blocks (low nibbles the first, high the second).
     for (; i < n; i += 64, k += 2) {

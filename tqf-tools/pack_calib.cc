@@ -48,7 +48,10 @@ Result<PackReport> PackWithinBits(const SourceModel& source, const std::string& 
   r.bits = flags.bits;
   r.measure = flags.measure;
   r.measure_tokens = flags.measure_tokens;
-  if (flags.native) r.candidates = rt::NibbleHeldBitsCandidates();
+  if (flags.native) {
+    r.candidates = rt::NibbleHeldBitsCandidates();
+    r.held = true;
+  }
   rt::CalibrationSession* session =
       calibration ? static_cast<RuntimeCalibration*>(calibration)->session.get() : nullptr;
   return rt::PackWithinBits(source, out, r, session, options, choice, ToProgress(progress));

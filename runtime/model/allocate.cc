@@ -8,6 +8,8 @@
 #include <limits>
 
 #include "tqf/codec.h"
+#include "tqf/rt/held_nibbles.h"
+#include "tqf/rt/kernels.h"
 
 namespace tqf::rt {
 namespace {
@@ -183,7 +185,12 @@ Status CostMatrix(const SourceModel& source, size_t index, const AllocationOptio
         QuantizeWithSpec(cands[s], w.data(), rows, cols, 2, t.dtype, k == 1 ? t.data : nullptr, in);
     if (!q.ok())
       return q.status().WithContext("tensor '" + t.name + "', " + QuantSpecName(cands[s]));
-    TQF_ASSIGN_OR_RETURN(double bits, RateBits(*q));
+    double bits = 0;
+    if (o.held_rate) {
+      bits = HeldBits(*q, rows, cols);
+    } else {
+      TQF_ASSIGN_OR_RETURN(bits, RateBits(*q));
+    }
     TQF_ASSIGN_OR_RETURN(std::vector<float> back, Dequantized(*q, rows, cols));
     if (s == ref && o.measure) {
       if (k == 1) {
@@ -255,11 +262,20 @@ std::vector<QuantSpec> DefaultBitsCandidates() {
 
 std::vector<QuantSpec> NibbleHeldBitsCandidates() {
   std::vector<QuantSpec> c;
-  for (const char* name : {"q2-g32", "q3-g32", "q4-g32", "nf4-g32"}) {
+  for (const char* name : {"q3-row", "q4-row", "q2-g32", "q3-g32", "q4-g32", "nf4-g32"}) {
     c.push_back(*ParseQuantSpec(name));
   }
   c.push_back(QuantScheme::kChannel);
   return c;
+}
+
+double HeldBits(const QuantizedTensor& q, size_t rows, size_t cols) {
+  const double params = 32.0 * q.params.size();
+  if (q.dtype != DType::kI8) return 8.0 * q.data.size() + params;
+  int8_t lut[16];
+  const bool nibbles =
+      FindNibbleTable(reinterpret_cast<const int8_t*>(q.data.data()), q.data.size(), lut);
+  return (nibbles ? 8.0 * NibbleRowBytes(cols) * rows : 8.0 * q.data.size()) + params;
 }
 
 std::vector<QuantSpec> VqBitsCandidates() {

@@ -39,15 +39,15 @@ std::string ApplyChoice(const std::vector<MatrixCosts>& costs, const AllocationO
   char line[256];
   if (ao.measure) {
     std::snprintf(line, sizeof(line),
-                  "%.3f bits per weight asked: %.3f estimated, predicted cross-entropy +%.4f "
+                  "%.3f bits per weight asked%s: %.3f estimated, predicted cross-entropy +%.4f "
                   "nats (sensitivity measured with %s)",
-                  request.bits, weights ? bits / weights : 0.0, predicted,
-                  QuantSpecName(ao.reference).c_str());
+                  request.bits, request.held ? " (held)" : "", weights ? bits / weights : 0.0,
+                  predicted, QuantSpecName(ao.reference).c_str());
   } else {
     std::snprintf(line, sizeof(line),
-                  "%.3f bits per weight asked: %.3f estimated, predicted relative %s error %.4f",
-                  request.bits, weights ? bits / weights : 0.0, ao.statistics ? "output" : "weight",
-                  std::sqrt(predicted));
+                  "%.3f bits per weight asked%s: %.3f estimated, predicted relative %s error %.4f",
+                  request.bits, request.held ? " (held)" : "", weights ? bits / weights : 0.0,
+                  ao.statistics ? "output" : "weight", std::sqrt(predicted));
   }
   return line;
 }
@@ -185,6 +185,7 @@ Result<PackReport> PackWithinBits(const SourceModel& source, const std::string& 
     for (const QuantSpec& s : VqBitsCandidates()) ao.candidates.push_back(s);
   }
   ao.measure = request.measure && session != nullptr && weights <= request.max_measured_weights;
+  ao.held_rate = request.held;
   TokenSequences measure;
   if (session != nullptr) {
     ao.statistics = session->statistics();

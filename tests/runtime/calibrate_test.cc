@@ -4,10 +4,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <string>
+#include <vector>
 
 #include "test_util.h"
 #include "tqf/rt/allocate.h"
+#include "tqf/rt/kernels.h"
 #include "tqf/rt/pack_low_bit.h"
 
 namespace tqf::rt {
@@ -209,6 +213,58 @@ TEST(Allocation, VqCandidatesAreCostedWithASharedCodebook) {
     }
   }
   EXPECT_EQ(wide, 5u);
+}
+
+// --bits-native costs what the runtime holds: nibble rows (NibbleRowBytes)
+// for codes of at most 16 values, bytes otherwise, a float per param; and
+// packing to a held budget keeps the held bits under it.
+TEST(Allocation, HeldRatesCountWhatTheRuntimeHolds) {
+  Fixture& f = Stories();
+  AllocationOptions ao;
+  ao.candidates = NibbleHeldBitsCandidates();
+  ao.reference = *ParseQuantSpec("q4-row");
+  ao.measure = false;
+  ao.held_rate = true;
+  auto costs = CostMatrices(f.source, ao);
+  ASSERT_TRUE(costs.ok()) << costs.status().ToString();
+  ASSERT_EQ(costs->size(), 37u);
+  std::vector<std::string> names;
+  for (const QuantSpec& q : ao.candidates) names.push_back(QuantSpecName(q));
+  auto at = [&](const char* name) {
+    return size_t(std::find(names.begin(), names.end(), name) - names.begin());
+  };
+  ASSERT_LT(at("q4-row"), names.size());
+  ASSERT_LT(at("q4-g32"), names.size());
+  ASSERT_LT(at("channel"), names.size());
+  for (const MatrixCosts& c : *costs) {
+    SCOPED_TRACE(c.name);
+    const SourceTensor* t = nullptr;
+    for (const SourceTensor& s : f.source.tensors) {
+      if (s.name == c.name) t = &s;
+    }
+    ASSERT_NE(t, nullptr);
+    const double rows = double(t->rows()), cols = double(t->cols());
+    const double nibbles = 8.0 * rows * NibbleRowBytes(t->cols());
+    EXPECT_DOUBLE_EQ(c.bits[at("q4-row")], nibbles + 32.0 * rows);
+    EXPECT_DOUBLE_EQ(c.bits[at("q4-g32")], nibbles + 32.0 * rows * std::ceil(cols / 32));
+    EXPECT_DOUBLE_EQ(c.bits[at("channel")], 8.0 * rows * cols + 32.0 * rows);
+  }
+  // A held budget between q4-row's (4.5 bits here: rows of 64 weights) and
+  // int8's: some matrices get more than q4-row, and the held total fits.
+  BitsRequest r;
+  r.bits = 5.5;
+  r.measure = false;
+  r.candidates = NibbleHeldBitsCandidates();
+  r.held = true;
+  std::string choice;
+  const std::string out = tqf::testing::TempDir() + "/held.tqf";
+  auto report = PackWithinBits(f.source, out, r, nullptr, PackOptions(), &choice);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_NE(choice.find("asked (held)"), std::string::npos) << choice;
+  const double estimated = std::stod(choice.substr(choice.find(": ") + 2));
+  EXPECT_LE(estimated, 5.5) << choice;
+  EXPECT_GT(estimated, 4.6) << choice;
+  EXPECT_LE(report->weight_bits.bits_per_weight(), estimated);
 }
 
 // The point of calibration: GPTQ with the model's own second moments gives

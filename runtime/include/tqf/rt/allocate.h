@@ -58,6 +58,9 @@ struct AllocationOptions {
   bool act_order = true;
   // Measure c_t by running the model (needs `sequences`); otherwise the proxy.
   bool measure = true;
+  // Rates are the bits the runtime *holds* per matrix (HeldBits), not the
+  // file's: for `--bits-native`, whose point is the bytes a token reads.
+  bool held_rate = false;
   const TokenSequences* sequences = nullptr;
   // (matrix, matrices) as each matrix is costed.
   std::function<void(size_t, size_t)> progress;
@@ -67,9 +70,15 @@ struct AllocationOptions {
 std::vector<QuantSpec> DefaultBitsCandidates();
 // The schemes whose codes the runtime holds as nibbles (held_nibbles.h:
 // at most 16 levels per tensor), so a token reads ~4 bits per weight plus
-// scales: q2-g32, q3-g32, q4-g32, nf4-g32, and channel (int8) for the
-// matrices that need it. `tqf pack --bits B --bits-native`.
+// scales: q3-row and q4-row (a float per row), q2-g32, q3-g32, q4-g32,
+// nf4-g32 (a float per 32 weights), and channel (int8) for the matrices
+// that need it. `tqf pack --bits B --bits-native`, costed by HeldBits.
 std::vector<QuantSpec> NibbleHeldBitsCandidates();
+
+// Bits the runtime holds for `q` (rows x cols): codes as nibbles
+// (NibbleRowBytes per row) when they take at most 16 values, else one byte
+// each, plus a float per param.
+double HeldBits(const QuantizedTensor& q, size_t rows, size_t cols);
 
 // The dictionary among the choices: vq4x256-row, vq2x64-row, vq2x256-row
 // (2, 3 and 4 index bits per weight before entropy coding). CostMatrices

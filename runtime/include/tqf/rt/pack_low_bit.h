@@ -95,6 +95,9 @@ struct BitsRequest {
   // measured with VQ).
   bool vq = true;
   double vq_max_bits = 4.0;
+  // `bits` bounds the bits per weight the runtime holds (HeldBits), which
+  // also bounds the file's (`tqf pack --bits-native`).
+  bool held = false;
 };
 
 // Packs `source` to `out` at or under request.bits bits per weight: costs

@@ -4,12 +4,16 @@
 // tile (dot_i8_tile) and without it (the one-token loop over each row),
 // side by side in one run. Reported: tokens/s and weight MACs/s.
 // BM_Held: one token (generation) and 256 (a prompt) over a 4-bit matrix
-// as big as three of Llama 3.2 1B's FFN matrices (24576 x 2048, 48 MiB
-// int8: past the caches, so memory-bound as generation is), held as int8
-// codes vs as nibbles (held_nibbles.h), on 1 and 2 threads.
+// with blocks of 32 (q4-g32) or per-row scales (q4-row), 98304 x 2048
+// (twelve of Llama 3.2 1B's FFN matrices, 192 MiB as int8, 96 MiB as
+// nibbles: memory-bound as generation is, though a host L3 as large as the
+// Intel VM's 260 MiB may keep part of it: nibble rows read 31 GB/s there,
+// above stream_read's 21), held as int8 codes vs as nibbles
+// (held_nibbles.h), on 1 and 2 threads.
 //   build/bin/matmul_bench [--benchmark_filter=channel|Held]
 #include <benchmark/benchmark.h>
 
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -83,24 +87,25 @@ void BM_MatMul(benchmark::State& state, QuantKind quant, bool tiles) {
 
 // A q4-g32-like matrix: codes -8..7, a scale per 32.
 struct HeldMatrix {
-  static constexpr size_t kHeldRows = 24576;
+  static constexpr size_t kHeldRows = 98304;
   std::vector<int8_t> q;
   std::vector<uint8_t> packed;
   std::vector<float> params;
   int8_t lut[16];
   tqf::rt::WeightView i8, n4;
-  HeldMatrix() {
+  explicit HeldMatrix(QuantKind quant) {
     std::mt19937 rng(9);
     std::uniform_int_distribution<int> code(-8, 7);
     q.resize(kHeldRows * kCols);
     for (int8_t& v : q) v = static_cast<int8_t>(code(rng));
-    params.assign(kHeldRows * kCols / 32, 0.01f);
+    const bool block = quant == QuantKind::kBlock;
+    params.assign(block ? kHeldRows * kCols / 32 : kHeldRows, 0.01f);
     tqf::rt::FindNibbleTable(q.data(), q.size(), lut);
     packed.resize(kHeldRows * tqf::rt::NibbleRowBytes(kCols));
     tqf::rt::PackNibbles(q.data(), kHeldRows, kCols, lut, packed.data());
     i8.dtype = tqf::DType::kI8;
-    i8.quant = QuantKind::kBlock;
-    i8.quant_block = 32;
+    i8.quant = quant;
+    i8.quant_block = block ? 32 : 0;
     i8.rows = kHeldRows;
     i8.cols = kCols;
     i8.data = reinterpret_cast<const uint8_t*>(q.data());
@@ -112,8 +117,18 @@ struct HeldMatrix {
   }
 };
 
-void BM_Held(benchmark::State& state, bool nibbles) {
-  static const HeldMatrix* m = new HeldMatrix();
+// One matrix at a time (each is 288 MiB), built on first use.
+const HeldMatrix& Held(QuantKind quant) {
+  static std::unique_ptr<HeldMatrix> m;
+  if (!m || m->i8.quant != quant) {
+    m.reset();
+    m = std::make_unique<HeldMatrix>(quant);
+  }
+  return *m;
+}
+
+void BM_Held(benchmark::State& state, QuantKind quant, bool nibbles) {
+  const HeldMatrix* m = &Held(quant);
   const KernelOps& ops = tqf::rt::DefaultKernelOps();
   const size_t n = static_cast<size_t>(state.range(0));
   const int threads = static_cast<int>(state.range(1));
@@ -136,8 +151,14 @@ void BM_Held(benchmark::State& state, bool nibbles) {
   state.SetLabel(tqf::rt::KernelPathName(ops.path));
 }
 
-BENCHMARK_CAPTURE(BM_Held, int8, false)->Args({1, 1})->Args({1, 2})->Args({256, 2});
-BENCHMARK_CAPTURE(BM_Held, nibbles, true)->Args({1, 1})->Args({1, 2})->Args({256, 2});
+BENCHMARK_CAPTURE(BM_Held, g32_int8, QuantKind::kBlock, false)
+    ->Args({1, 1})->Args({1, 2})->Args({256, 2});
+BENCHMARK_CAPTURE(BM_Held, g32_nibbles, QuantKind::kBlock, true)
+    ->Args({1, 1})->Args({1, 2})->Args({256, 2});
+BENCHMARK_CAPTURE(BM_Held, row_int8, QuantKind::kChannel, false)
+    ->Args({1, 1})->Args({1, 2})->Args({256, 2});
+BENCHMARK_CAPTURE(BM_Held, row_nibbles, QuantKind::kChannel, true)
+    ->Args({1, 1})->Args({1, 2})->Args({256, 2});
 
 TQF_MATMUL_BENCH(channel, QuantKind::kChannel);
 TQF_MATMUL_BENCH(tensor_minmax, QuantKind::kTensorMinMax);

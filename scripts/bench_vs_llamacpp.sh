@@ -26,8 +26,9 @@
 # full, exact for models whose output head is tied to it.
 # POLL: llama.cpp's threads spin-wait between ops by default (--poll 50);
 # on cores shared with other work two spinning threads crawl (measured:
-# tg128 of a 135M model at 1.2 t/s instead of ~100), while tqf waits
-# passively (OMP_WAIT_POLICY=passive unless set). --poll 0 is llama.cpp's
+# tg128 of a 135M model at 1.2 t/s instead of ~100), while tqf spins ~1 ms
+# only when it starts on free cores and otherwise waits passively (unless
+# OMP_WAIT_POLICY is set; `tqf bench` prints which). --poll 0 is llama.cpp's
 # own passive setting, the fair peer on a busy machine; on an idle one,
 # POLL=50 gives its default.
 # Writes OUT_DIR/table.md and prints it.

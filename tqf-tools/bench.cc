@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <thread>
@@ -277,13 +278,27 @@ uint64_t PeakRssBytes() {
   return static_cast<uint64_t>(ru.ru_maxrss) * 1024;  // Linux: KiB
 }
 
+// How OpenMP threads wait between regions in this run (main.cc chooses
+// unless the user did): speeds differ by ~1.3x between the two.
+std::string EnvOr(const char* name, const char* absent) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? v : absent;
+}
+
+std::string JsonStringOrNull(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? "\"" + JsonEscape(v) + "\"" : "null";
+}
+
 void PrintJson(const ModelSummary& m, const std::vector<TestResult>& results) {
   std::printf(
       "{\n  \"model\": \"%s\",\n  \"size_bytes\": %llu,\n  \"params\": %llu,\n"
-      "  \"bits_per_weight\": %s,\n  \"peak_rss_bytes\": %llu,\n  \"results\": [",
+      "  \"bits_per_weight\": %s,\n  \"peak_rss_bytes\": %llu,\n"
+      "  \"omp_wait_policy\": %s,\n  \"gomp_spincount\": %s,\n  \"results\": [",
       JsonEscape(m.file).c_str(), static_cast<unsigned long long>(m.file_bytes),
       static_cast<unsigned long long>(m.params), JsonNumber(m.bits_per_weight).c_str(),
-      static_cast<unsigned long long>(PeakRssBytes()));
+      static_cast<unsigned long long>(PeakRssBytes()),
+      JsonStringOrNull("OMP_WAIT_POLICY").c_str(), JsonStringOrNull("GOMP_SPINCOUNT").c_str());
   for (size_t i = 0; i < results.size(); ++i) {
     const TestResult& r = results[i];
     std::string samples;
@@ -373,9 +388,10 @@ int CmdBench(int argc, char** argv) {
   if (f.json) {
     PrintJson(summary, results);
   } else {
-    std::printf("\nweights read per token %s; peak RSS %s\n",
+    std::printf("\nweights read per token %s; peak RSS %s; OpenMP waits %s (spin count %s)\n",
                 HumanBytes(results.empty() ? 0 : results.back().token_bytes).c_str(),
-                HumanBytes(PeakRssBytes()).c_str());
+                HumanBytes(PeakRssBytes()).c_str(), EnvOr("OMP_WAIT_POLICY", "default").c_str(),
+                EnvOr("GOMP_SPINCOUNT", "default").c_str());
   }
   return kExitOk;
 }

@@ -7,9 +7,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cli_test_util.h"
@@ -60,6 +62,45 @@ TEST_F(BenchTest, PrintsOneTableRowPerTestAndConfiguration) {
   EXPECT_NE(r.out.find("| 1 | 0 B |"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("weights read per token "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("peak RSS "), std::string::npos) << r.out;
+}
+
+// The wait policy main.cc chooses when the user sets none: active with a
+// bounded spin on free cores, else passive (which one depends on the load
+// at the moment, so either is accepted, but never a spin without "active");
+// a policy the user gives is kept, and the JSON says which ran.
+TEST_F(BenchTest, JsonSaysHowOpenMpThreadsWaited) {
+  auto run = [&]() {
+    const CliResult r =
+        Tqf({"bench", *packed_, "-p", "0", "-n", "2", "-r", "1", "-t", "1", "--json"});
+    EXPECT_EQ(r.code, 0) << r.err;
+    auto doc = json::Parse(r.out);
+    EXPECT_TRUE(doc.ok()) << r.out;
+    std::string policy, spin;
+    if (doc.ok()) {
+      const json::Value* p = doc->Find("omp_wait_policy");
+      const json::Value* c = doc->Find("gomp_spincount");
+      EXPECT_TRUE(p != nullptr && c != nullptr) << r.out;
+      if (p != nullptr && p->is_string()) policy = p->as_string();
+      if (c != nullptr && c->is_string()) spin = c->as_string();
+    }
+    return std::make_pair(policy, spin);
+  };
+  const char* saved = std::getenv("OMP_WAIT_POLICY");
+  const std::string saved_value = saved ? saved : "";
+  unsetenv("OMP_WAIT_POLICY");
+  unsetenv("GOMP_SPINCOUNT");
+  const auto chosen = run();
+  EXPECT_TRUE(chosen.first == "active" || chosen.first == "passive") << chosen.first;
+  EXPECT_EQ(chosen.second, chosen.first == "active" ? "100000" : "") << chosen.first;
+  setenv("OMP_WAIT_POLICY", "passive", 1);
+  const auto given = run();
+  EXPECT_EQ(given.first, "passive");
+  EXPECT_EQ(given.second, "");
+  if (saved) {
+    setenv("OMP_WAIT_POLICY", saved_value.c_str(), 1);
+  } else {
+    unsetenv("OMP_WAIT_POLICY");
+  }
 }
 
 TEST_F(BenchTest, JsonCarriesEverySample) {

@@ -30,7 +30,10 @@ tokens=${TOKENS:-16}
 threads=${THREADS:-2}
 budgets=${BUDGETS:-none 0 1 2 4}
 decode_bench=${DECODE_BENCH:-build/bin/layer_decode_bench}
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}  # as the tqf tool sets it
+# OpenMP waits: each tqf binary chooses its own unless OMP_WAIT_POLICY is
+# set (since af7cd31 it spins ~1 ms on free cores, before that it waited
+# passively), so an unset policy compares the binaries as users get them;
+# layer_decode_bench then keeps libgomp's default.
 
 out=$(mktemp "${TMPDIR:-/tmp}/budget_bench.XXXXXX")
 trap 'rm -f "$out"' EXIT

@@ -82,16 +82,18 @@ TQF_AVX512 void DotI8Blocks(const int8_t* a, const int8_t* b, size_t n, size_t b
   for (; i < n; i += block, ++k) out[k] = DotI8Avx512(a + i, b + i, n - i < block ? n - i : block);
 }
 
-// The first two steps of a transposed reduction of 16 vectors: chunk j
-// (128 bits) of c[i] holds, in lane m, the sum of a[4i + m]'s lanes in
-// chunk j.
+// The first two steps of a transposed reduction of N vectors (N a multiple
+// of 4): chunk j (128 bits) of c[i] holds, in lane m, the sum of
+// a[4i + m]'s lanes in chunk j.
+template <int N = 16>
 TQF_AVX512 inline void ReduceWithinChunks(const __m512i* a, __m512i* c) {
-  __m512i b[8];
-  for (int i = 0; i < 8; ++i) {
+  static_assert(N % 4 == 0, "whole groups of four vectors");
+  __m512i b[N / 2];
+  for (int i = 0; i < N / 2; ++i) {
     b[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(a[2 * i], a[2 * i + 1]),
                             _mm512_unpackhi_epi32(a[2 * i], a[2 * i + 1]));
   }
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < N / 4; ++i) {
     c[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(b[2 * i], b[2 * i + 1]),
                             _mm512_unpackhi_epi64(b[2 * i], b[2 * i + 1]));
   }
@@ -326,16 +328,9 @@ TQF_AVX512 void DotN4Rows4(const uint8_t* w, size_t stride, const int8_t* lut, c
 // The 16 block sums of 8 chunks' dpbusd results (chunk j: lanes 0-7 block
 // 2j, lanes 8-15 block 2j + 1), in block order.
 TQF_AVX512 inline __m512i ReduceBlockPairs8(const __m512i* a) {
-  __m512i b[4], c[2];
-  for (int i = 0; i < 4; ++i) {
-    b[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(a[2 * i], a[2 * i + 1]),
-                            _mm512_unpackhi_epi32(a[2 * i], a[2 * i + 1]));
-  }
   // 128-bit part p of c[i], lane m: the sum of part p of a[4i + m].
-  for (int i = 0; i < 2; ++i) {
-    c[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(b[2 * i], b[2 * i + 1]),
-                            _mm512_unpackhi_epi64(b[2 * i], b[2 * i + 1]));
-  }
+  __m512i c[2];
+  ReduceWithinChunks<8>(a, c);
   // Parts 0 + 1 are a chunk's first block, 2 + 3 its second: d holds
   // [first blocks of chunks 0-3 | second of 0-3 | first of 4-7 | second of 4-7].
   const __m512i d = _mm512_add_epi32(_mm512_shuffle_i32x4(c[0], c[1], 0x88),

@@ -117,12 +117,13 @@ void PrintRemoteStats() {
 }
 
 // Other threads runnable (the 4th field of /proc/loadavg, "R/T", counts
-// this one too): the least of five looks 1 ms apart, so that a kernel
-// worker caught running once does not count while a busy process does.
-// -1 where unknown.
+// this one too): the least of up to five looks 1 ms apart, so that a
+// kernel worker caught running once does not count while a busy process
+// does; a look that sees none ends it (no fewer can be seen). -1 where
+// unknown.
 int OtherRunnableThreads() {
   int least = -1;
-  for (int i = 0; i < 5; ++i) {
+  for (int i = 0; i < 5 && least != 0; ++i) {
     if (i > 0) usleep(1000);
     FILE* f = std::fopen("/proc/loadavg", "r");
     if (f == nullptr) return -1;

@@ -24,7 +24,8 @@ namespace {
 // core at ~6-8 GB/s of its ~11 (memory-bound matrices of 98304 x 2048,
 // `matmul_bench --benchmark_filter=Held`, 2 threads, 2 rounds: int8 rows
 // 12.8-12.9 -> 8.5-8.9 ms, nibble rows 5.2-6.4 -> 3.1-3.2, nibble blocks
-// of 32 8.7-9.5 -> 5.6-6.2; held generation of a 1B model 1.2-1.3x).
+// of 32 8.7-9.5 -> 5.6-6.2; held generation of a 1B model 1.17-1.29x
+// for int8 and nibble rows, 1.02-1.12x for nibble blocks of 32).
 constexpr size_t kPrefetchWeights = 8192;
 
 // A prefetch never faults, so asking past the end of a matrix is harmless;

@@ -91,8 +91,10 @@ struct HeldMatrix {
   std::vector<int8_t> q;
   std::vector<uint8_t> packed;
   std::vector<float> params;
+  std::vector<uint8_t> grouped;        // kBlock: the kGroups16 layout
+  std::vector<float> grouped_params;   // and its interleaved scales
   int8_t lut[16];
-  tqf::rt::WeightView i8, n4;
+  tqf::rt::WeightView i8, n4, n4g;
   explicit HeldMatrix(QuantKind quant) {
     std::mt19937 rng(9);
     std::uniform_int_distribution<int> code(-8, 7);
@@ -114,8 +116,27 @@ struct HeldMatrix {
     n4 = i8;
     n4.data = packed.data();
     n4.lut = lut;
+    if (block) {
+      tqf::TensorInfo t;
+      t.dtype = tqf::DType::kI8;
+      t.quant = quant;
+      t.quant_block = 32;
+      t.shape = {kHeldRows, kCols};
+      t.num_params = params.size();
+      grouped.resize(tqf::rt::NibbleTensorBytes(t, tqf::rt::NibbleLayout::kGroups16));
+      grouped_params.resize(params.size());
+      tqf::rt::PackNibbleTensor(t, q.data(), params.data(), lut, tqf::rt::NibbleLayout::kGroups16,
+                                grouped.data(), grouped_params.data());
+      n4g = n4;
+      n4g.data = grouped.data();
+      n4g.params = grouped_params.data();
+      n4g.nibble_layout = tqf::rt::NibbleLayout::kGroups16;
+    }
   }
 };
+
+// How BM_Held holds the matrix.
+enum class HeldForm { kInt8, kNibbleRows, kNibbleGroups };
 
 // One matrix at a time (each is 288 MiB), built on first use.
 const HeldMatrix& Held(QuantKind quant) {
@@ -127,7 +148,8 @@ const HeldMatrix& Held(QuantKind quant) {
   return *m;
 }
 
-void BM_Held(benchmark::State& state, QuantKind quant, bool nibbles) {
+void BM_Held(benchmark::State& state, QuantKind quant, HeldForm form) {
+  const bool nibbles = form != HeldForm::kInt8;
   const HeldMatrix* m = &Held(quant);
   const KernelOps& ops = tqf::rt::DefaultKernelOps();
   const size_t n = static_cast<size_t>(state.range(0));
@@ -137,7 +159,8 @@ void BM_Held(benchmark::State& state, QuantKind quant, bool nibbles) {
   std::vector<float> x(n * kCols), y(n * HeldMatrix::kHeldRows);
   for (float& v : x) v = dist(rng);
   tqf::rt::MatMulScratch scratch;
-  const tqf::rt::WeightView& w = nibbles ? m->n4 : m->i8;
+  const tqf::rt::WeightView& w =
+      form == HeldForm::kInt8 ? m->i8 : form == HeldForm::kNibbleRows ? m->n4 : m->n4g;
   for (auto _ : state) {
     tqf::rt::MatMul(ops, w, x.data(), n, y.data(), &scratch, threads);
     benchmark::DoNotOptimize(y.data());
@@ -151,13 +174,15 @@ void BM_Held(benchmark::State& state, QuantKind quant, bool nibbles) {
   state.SetLabel(tqf::rt::KernelPathName(ops.path));
 }
 
-BENCHMARK_CAPTURE(BM_Held, g32_int8, QuantKind::kBlock, false)
+BENCHMARK_CAPTURE(BM_Held, g32_int8, QuantKind::kBlock, HeldForm::kInt8)
     ->Args({1, 1})->Args({1, 2})->Args({256, 2});
-BENCHMARK_CAPTURE(BM_Held, g32_nibbles, QuantKind::kBlock, true)
+BENCHMARK_CAPTURE(BM_Held, g32_nibbles, QuantKind::kBlock, HeldForm::kNibbleRows)
     ->Args({1, 1})->Args({1, 2})->Args({256, 2});
-BENCHMARK_CAPTURE(BM_Held, row_int8, QuantKind::kChannel, false)
+BENCHMARK_CAPTURE(BM_Held, g32_nibble_groups, QuantKind::kBlock, HeldForm::kNibbleGroups)
     ->Args({1, 1})->Args({1, 2})->Args({256, 2});
-BENCHMARK_CAPTURE(BM_Held, row_nibbles, QuantKind::kChannel, true)
+BENCHMARK_CAPTURE(BM_Held, row_int8, QuantKind::kChannel, HeldForm::kInt8)
+    ->Args({1, 1})->Args({1, 2})->Args({256, 2});
+BENCHMARK_CAPTURE(BM_Held, row_nibbles, QuantKind::kChannel, HeldForm::kNibbleRows)
     ->Args({1, 1})->Args({1, 2})->Args({256, 2});
 
 TQF_MATMUL_BENCH(channel, QuantKind::kChannel);

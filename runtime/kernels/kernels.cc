@@ -104,6 +104,11 @@ bool ValidateWeightView(const WeightView& w, std::string* why) {
   for (size_t i = 0; i < w.num_params; ++i) {
     if (!std::isfinite(w.params[i])) return fail("non-finite quantization parameter");
   }
+  if (w.nibble_layout == NibbleLayout::kGroups16 &&
+      (w.lut == nullptr || !NibbleGroupsFit(w.quant, w.rows, w.cols, w.quant_block))) {
+    return fail("nibble groups of 16 rows need a code table, rows a multiple of 16, and per-row "
+                "scales over a multiple of 8 codes or blocks of a multiple of 8 dividing the row");
+  }
   return true;
 }
 
@@ -371,6 +376,56 @@ void BlockRowsN4(const KernelOps& ops, const NibbleOps& n4, const WeightView& w,
   for (size_t i = 0; i < kScaleRows; ++i) y[r + i] = acc[i];
 }
 
+// MatMulI8 over a kGroups16 nibble view: every group of 16 rows against up
+// to 4 tokens a call (matmul_n4_group16, or the scalar reference), in the
+// one-token loop's scaling order, so results are the int8 form's.
+void MatMulN4Groups(const KernelOps& ops, const WeightView& w, size_t n, float* y,
+                    MatMulScratch* s, int threads) {
+  // kChannel: block 0 for the kernel (per-row scales), one token sum.
+  const bool per_row = w.quant == QuantKind::kChannel;
+  const size_t rows = w.rows, cols = w.cols, block = per_row ? 0 : w.quant_block;
+  const size_t nb = per_row ? 1 : cols / block;
+  const auto kernel = ops.matmul_n4_group16 ? ops.matmul_n4_group16 : MatMulN4Group16Scalar;
+  const int8_t* xq = s->q.data();
+  s->block_sums.resize(n * nb);
+  if (per_row) {
+    std::copy(s->sums.begin(), s->sums.begin() + n, s->block_sums.begin());
+  } else {
+    for (size_t t = 0; t < n; ++t) {
+      for (size_t k = 0; k < nb; ++k) {
+        const int8_t* xb = xq + t * cols + k * block;
+        s->block_sums[t * nb + k] = std::accumulate(xb, xb + block, 0);
+      }
+    }
+  }
+  // About 16 pieces a thread: dynamic enough for a core taken away (a
+  // noisy VM), few enough that threads stream long runs of the matrix
+  // (pieces of one group measured slowest).
+  const long groups = static_cast<long>(rows / 16);
+  const long piece = std::max(1L, groups / (16L * std::max(1, threads)));
+#pragma omp parallel for schedule(dynamic, piece) num_threads(threads)
+  for (long g = 0; g < groups; ++g) {
+    const uint8_t* wg = w.data + static_cast<size_t>(g) * NibbleGroupBytes(cols);
+    const float* ws = w.params + static_cast<size_t>(g) * nb * 16;
+    float out[4 * 16];
+    for (size_t t0 = 0; t0 < n; t0 += 4) {
+      const size_t nt = std::min<size_t>(4, n - t0);
+      const int8_t* x[4];
+      const int32_t* bs[4];
+      const float* xs[4];
+      for (size_t t = 0; t < nt; ++t) {
+        x[t] = xq + (t0 + t) * cols;
+        bs[t] = &s->block_sums[(t0 + t) * nb];
+        xs[t] = &s->scales[(t0 + t) * nb];
+      }
+      kernel(wg, w.lut, ws, cols, block, x, bs, xs, nt, out);
+      for (size_t t = 0; t < nt; ++t) {
+        std::memcpy(y + (t0 + t) * rows + g * 16, out + t * 16, 16 * sizeof(float));
+      }
+    }
+  }
+}
+
 // The one-token loops of MatMulI8 over nibble-held rows: the same int32
 // dots (the nibble kernels equal dot_i8 over the expanded codes) and the
 // same float expressions, so the results are the int8 form's.
@@ -472,6 +527,9 @@ void MatMulI8(const KernelOps& ops, const WeightView& w, const float* x, size_t 
   } else {
     QuantizeActivations(x, n, cols, block, s->q.data(), s->scales.data(), s->sums.data());
   }
+  if (w.lut != nullptr && w.nibble_layout == NibbleLayout::kGroups16) {
+    return MatMulN4Groups(ops, w, n, y, s, threads);
+  }
   if (UseTiles(ops, w, n)) return MatMulI8Tiled(ops, w, n, y, s, threads);
   if (UseBlockTiles(ops, w, n)) return MatMulI8BlockTiled(ops, w, n, y, s, threads);
   if (w.lut != nullptr) return MatMulN4Rows(ops, w, n, y, s, threads);
@@ -572,7 +630,12 @@ void DequantizeRow(const WeightView& w, size_t row, float* out) {
   }
   std::vector<int8_t> expanded;
   const int8_t* q = reinterpret_cast<const int8_t*>(w.data) + row * cols;
-  if (w.lut != nullptr) {
+  const bool groups = w.lut != nullptr && w.nibble_layout == NibbleLayout::kGroups16;
+  if (groups) {
+    expanded.resize(cols);
+    for (size_t i = 0; i < cols; ++i) expanded[i] = w.lut[NibbleGroupAt(w.data, cols, row, i)];
+    q = expanded.data();
+  } else if (w.lut != nullptr) {
     expanded.resize(cols);
     ExpandN4Scalar(w.data + row * NibbleRowBytes(cols), w.lut, cols, expanded.data());
     q = expanded.data();
@@ -586,7 +649,12 @@ void DequantizeRow(const WeightView& w, size_t row, float* out) {
       break;
     case QuantKind::kBlock: {
       const size_t b = w.quant_block, nb = (cols + b - 1) / b;
-      for (size_t i = 0; i < cols; ++i) out[i] = w.params[row * nb + i / b] * q[i];
+      for (size_t i = 0; i < cols; ++i) {
+        const size_t k = i / b;
+        const float scale = groups ? w.params[((row / 16) * nb + k) * 16 + row % 16]
+                                   : w.params[row * nb + k];
+        out[i] = scale * q[i];
+      }
       break;
     }
     default: break;

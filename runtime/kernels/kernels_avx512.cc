@@ -8,6 +8,8 @@
 #include <immintrin.h>
 #endif
 
+#include <cstring>
+
 #include "kernels_internal.h"
 #include "tqf/rt/kernels.h"
 
@@ -17,6 +19,14 @@ namespace tqf::rt {
 namespace {
 
 #define TQF_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")))
+// Helpers are always inlined into the kernels the op tables list: GCC ends
+// a function with vzeroupper only if it takes and returns no vectors, so a
+// helper left out of line (a template, or one called as a tail call) would
+// return to the caller with the upper halves of the registers dirty, and
+// every legacy-SSE instruction after it (the runtime's scalar code:
+// SwiGlu, RmsNorm, libm calls) would pay a transition penalty on each use
+// (measured: SwiGlu and expf ~36% of a prompt on the Intel VM).
+#define TQF_AVX512_INLINE TQF_AVX512 inline __attribute__((always_inline))
 
 // How far ahead the one-token loops ask for the weights they stream: 8192
 // weights (8 KiB as int8, 4 KiB as nibbles). On the Intel Xeon VM these
@@ -30,14 +40,16 @@ constexpr size_t kPrefetchWeights = 8192;
 
 // A prefetch never faults, so asking past the end of a matrix is harmless;
 // the address is formed as an integer (a pointer past its object is not).
-inline void PrefetchAhead(const void* p, size_t bytes) {
+// Same target and always inlined as the kernels: as a plain inline
+// function GCC dropped it from the always-inlined helpers altogether.
+TQF_AVX512_INLINE void PrefetchAhead(const void* p, size_t bytes) {
   _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(p) + bytes),
                _MM_HINT_T0);
 }
 
 // sum a*b: |a| as u8 times b with a's sign, into dpbusd (no saturation).
 // b must be in [-127, 127].
-TQF_AVX512 inline int32_t DotI8Avx512(const int8_t* a, const int8_t* b, size_t n) {
+TQF_AVX512_INLINE int32_t DotI8Avx512(const int8_t* a, const int8_t* b, size_t n) {
   const __m512i zero = _mm512_setzero_si512();
   __m512i acc = _mm512_setzero_si512();
   size_t i = 0;
@@ -59,7 +71,7 @@ TQF_AVX512 inline int32_t DotI8Avx512(const int8_t* a, const int8_t* b, size_t n
 }
 
 // One block of exactly 32 elements, 256-bit.
-TQF_AVX512 inline int32_t DotI8Block32(const int8_t* a, const int8_t* b) {
+TQF_AVX512_INLINE int32_t DotI8Block32(const int8_t* a, const int8_t* b) {
   const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a));
   const __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b));
   __m256i acc =
@@ -87,7 +99,7 @@ TQF_AVX512 void DotI8Blocks(const int8_t* a, const int8_t* b, size_t n, size_t b
 // of 4): chunk j (128 bits) of c[i] holds, in lane m, the sum of
 // a[4i + m]'s lanes in chunk j.
 template <int N = 16>
-TQF_AVX512 inline void ReduceWithinChunks(const __m512i* a, __m512i* c) {
+TQF_AVX512_INLINE void ReduceWithinChunks(const __m512i* a, __m512i* c) {
   static_assert(N % 4 == 0, "whole groups of four vectors");
   __m512i b[N / 2];
   for (int i = 0; i < N / 2; ++i) {
@@ -102,7 +114,7 @@ TQF_AVX512 inline void ReduceWithinChunks(const __m512i* a, __m512i* c) {
 
 // Sums 16 vectors: lane i of the result is the sum of a[i]'s lanes (a
 // transposed reduction: 15 adds instead of 16 full horizontal sums).
-TQF_AVX512 inline __m512i Reduce16(const __m512i* a) {
+TQF_AVX512_INLINE __m512i Reduce16(const __m512i* a) {
   __m512i c[4];
   ReduceWithinChunks(a, c);
   const __m512i d0 = _mm512_add_epi32(_mm512_shuffle_i32x4(c[0], c[1], 0x88),
@@ -114,7 +126,7 @@ TQF_AVX512 inline __m512i Reduce16(const __m512i* a) {
 
 // dpbusd of one 64-byte step (masked to `len` bytes) into fresh or running
 // accumulators.
-TQF_AVX512 inline void StepTile(const int8_t* const* w, const uint8_t* const* x, size_t i,
+TQF_AVX512_INLINE void StepTile(const int8_t* const* w, const uint8_t* const* x, size_t i,
                                 size_t len, __m512i* acc) {
   const __mmask64 m = len >= 64 ? ~uint64_t{0} : ~uint64_t{0} >> (64 - len);
   __m512i wv[4];
@@ -146,7 +158,7 @@ TQF_AVX512 void DotI8Tile(const int8_t* const* w, const uint8_t* const* x, size_
 
 // The 16 accumulators' sums over each 16-byte quarter of a 64-byte step:
 // q[j] lane i = sum of a[i]'s lanes 4j..4j+3.
-TQF_AVX512 inline void ReduceQuarters(const __m512i* a, __m512i* q) {
+TQF_AVX512_INLINE void ReduceQuarters(const __m512i* a, __m512i* q) {
   __m512i c[4];
   ReduceWithinChunks(a, c);
   const __m512i e0 = _mm512_shuffle_i32x4(c[0], c[1], 0x44);  // c0.0 c0.1 c1.0 c1.1
@@ -168,7 +180,7 @@ struct BlockTileArgs {
   const float* xscale;  // nb x 16: lane t*4 + r holds token t's scale
 };
 
-TQF_AVX512 inline __m512 AddBlock(__m512 acc, __m512i dot, const BlockTileArgs& a, size_t k) {
+TQF_AVX512_INLINE __m512 AddBlock(__m512 acc, __m512i dot, const BlockTileArgs& a, size_t k) {
   const __m512i wsum =
       _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.wsum + 4 * k)));
   dot = _mm512_sub_epi32(dot, _mm512_slli_epi32(wsum, 7));
@@ -212,19 +224,19 @@ TQF_AVX512 void MatMulI8BlockTile(const int8_t* const* w, const uint8_t* const* 
 
 // ---- nibble-held weights (layout: NibbleRowBytes) ----
 
-TQF_AVX512 inline __m512i LoadLut(const int8_t* lut) {
+TQF_AVX512_INLINE __m512i LoadLut(const int8_t* lut) {
   return _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lut)));
 }
 
 // The 64 codes of the chunk at `w` (32 bytes: low nibbles then high ones).
-TQF_AVX512 inline __m512i ExpandChunk(const uint8_t* w, __m512i lut) {
+TQF_AVX512_INLINE __m512i ExpandChunk(const uint8_t* w, __m512i lut) {
   const __m256i p = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
   const __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(p), _mm256_srli_epi16(p, 4), 1);
   return _mm512_shuffle_epi8(lut, _mm512_and_si512(both, _mm512_set1_epi8(0x0f)));
 }
 
 // acc + products of codes `va` with b's `len` (<= 64) values, as DotI8Avx512.
-TQF_AVX512 inline __m512i AccChunk(__m512i acc, __m512i va, const int8_t* b, size_t len) {
+TQF_AVX512_INLINE __m512i AccChunk(__m512i acc, __m512i va, const int8_t* b, size_t len) {
   const __m512i vb =
       len >= 64 ? _mm512_loadu_si512(b) : _mm512_maskz_loadu_epi8(~uint64_t{0} >> (64 - len), b);
   const __mmask64 neg = _mm512_movepi8_mask(va);
@@ -232,7 +244,7 @@ TQF_AVX512 inline __m512i AccChunk(__m512i acc, __m512i va, const int8_t* b, siz
                              _mm512_mask_sub_epi8(vb, neg, _mm512_setzero_si512(), vb));
 }
 
-TQF_AVX512 inline int32_t HSum256(__m256i acc) {
+TQF_AVX512_INLINE int32_t HSum256(__m256i acc) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
@@ -285,13 +297,13 @@ TQF_AVX512 void DotN4Blocks(const uint8_t* w, const int8_t* lut, const int8_t* b
 // The table offset to unsigned (code + 128, i.e. code ^ 0x80), so that
 // expanded codes are dpbusd's u8 operand and a token's values its s8 one as
 // loaded: no per-row sign fix-up (see DotN4Rows4).
-TQF_AVX512 inline __m512i LoadOffsetLut(const int8_t* lut) {
+TQF_AVX512_INLINE __m512i LoadOffsetLut(const int8_t* lut) {
   return _mm512_xor_si512(LoadLut(lut), _mm512_set1_epi8(static_cast<char>(0x80)));
 }
 
 // One row, table offset to unsigned (see DotN4Rows4), two sums so that
 // consecutive dpbusd do not wait for each other.
-TQF_AVX512 inline uint32_t DotN4Offset(const uint8_t* w, __m512i vl, const int8_t* b, size_t n) {
+TQF_AVX512_INLINE uint32_t DotN4Offset(const uint8_t* w, __m512i vl, const int8_t* b, size_t n) {
   __m512i acc0 = _mm512_setzero_si512(), acc1 = _mm512_setzero_si512();
   size_t i = 0;
   for (; i + 128 <= n; i += 128) {
@@ -328,7 +340,7 @@ TQF_AVX512 void DotN4Rows4(const uint8_t* w, size_t stride, const int8_t* lut, c
 
 // The 16 block sums of 8 chunks' dpbusd results (chunk j: lanes 0-7 block
 // 2j, lanes 8-15 block 2j + 1), in block order.
-TQF_AVX512 inline __m512i ReduceBlockPairs8(const __m512i* a) {
+TQF_AVX512_INLINE __m512i ReduceBlockPairs8(const __m512i* a) {
   // 128-bit part p of c[i], lane m: the sum of part p of a[4i + m].
   __m512i c[2];
   ReduceWithinChunks<8>(a, c);
@@ -342,7 +354,7 @@ TQF_AVX512 inline __m512i ReduceBlockPairs8(const __m512i* a) {
 
 // One row's blocks with the unsigned-offset table (see DotN4Rows4):
 // out[k] = the exact dot of block k, 128 * bsums[k] taken off.
-TQF_AVX512 inline void DotN4BlocksOffset(const uint8_t* w, __m512i vl, const int8_t* b,
+TQF_AVX512_INLINE void DotN4BlocksOffset(const uint8_t* w, __m512i vl, const int8_t* b,
                                          const int32_t* bsums, size_t n, size_t block,
                                          int32_t* out) {
   const __m512i zero = _mm512_setzero_si512();
@@ -409,7 +421,7 @@ TQF_AVX512 void DotN4BlocksRows4(const uint8_t* w, size_t stride, const int8_t* 
 // 16 blocks (k0..k0+15) of four rows scaled as vectors (the scalar
 // loop's roundings) and added to acc in block order: transposed so that one
 // 4-lane add takes block k of every row.
-TQF_AVX512 inline __m128 AddScaled16(__m128 acc, const int32_t* dots, size_t nb, const float* ws,
+TQF_AVX512_INLINE __m128 AddScaled16(__m128 acc, const int32_t* dots, size_t nb, const float* ws,
                                      __m512 ts, size_t k0) {
   __m512 p[4];
   for (size_t i = 0; i < 4; ++i) {
@@ -446,6 +458,73 @@ TQF_AVX512 void SumScaledBlocks4(const int32_t* dots, size_t nb, const float* ws
     }
   }
   for (size_t i = 0; i < 4; ++i) out[i] = a[i];
+}
+
+// ---- nibble-held weights in groups of 16 rows (NibbleLayout::kGroups16) ----
+
+// Four bytes of a token, broadcast to every lane (dpbusd's s8 operand).
+TQF_AVX512_INLINE __m512i Broadcast4(const int8_t* x) {
+  int32_t v;
+  std::memcpy(&v, x, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// NT tokens against one group (see KernelOps::matmul_n4_group16). Each
+// 64-byte step expands to the next four codes of all 16 rows twice (low
+// and high nibbles), and dpbusd leaves row r's partial dot in lane r: a
+// block's dots need no reduction across lanes, only the offset correction
+// (expanded codes are code + 128) and one scaled add per lane, in the
+// one-token loop's order.
+template <int NT>
+TQF_AVX512_INLINE void Group16Tokens(const uint8_t* w, __m512i vl, const float* ws, size_t cols,
+                                     size_t block, const int8_t* const* x,
+                                     const int32_t* const* bsums, const float* const* xs,
+                                     float* out) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const bool per_row = block == 0;  // kChannel: one block, its product not summed
+  const size_t span = per_row ? cols : block;
+  __m512 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  for (size_t k = 0, c0 = 0; c0 < cols; ++k, c0 += span) {
+    __m512i lo[NT], hi[NT];  // two chains a token: consecutive dpbusd need not wait
+    for (int t = 0; t < NT; ++t) lo[t] = hi[t] = _mm512_setzero_si512();
+    for (size_t c = c0; c < c0 + span; c += 8) {
+      const uint8_t* p = w + c * 8;
+      PrefetchAhead(p, kPrefetchWeights / 2);
+      const __m512i v = _mm512_loadu_si512(p);
+      const __m512i a = _mm512_shuffle_epi8(vl, _mm512_and_si512(v, m4));
+      const __m512i b = _mm512_shuffle_epi8(vl, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+      for (int t = 0; t < NT; ++t) {
+        lo[t] = _mm512_dpbusd_epi32(lo[t], a, Broadcast4(x[t] + c));
+        hi[t] = _mm512_dpbusd_epi32(hi[t], b, Broadcast4(x[t] + c + 4));
+      }
+    }
+    const __m512 wk = _mm512_loadu_ps(ws + 16 * k);
+    for (int t = 0; t < NT; ++t) {
+      // 128 * the block's token sum comes off modulo 2^32: exact, as the
+      // true dot fits int32.
+      const __m512i off = _mm512_set1_epi32(
+          static_cast<int32_t>(128u * static_cast<uint32_t>(bsums[t][k])));
+      const __m512i dot = _mm512_sub_epi32(_mm512_add_epi32(lo[t], hi[t]), off);
+      const __m512 scale = _mm512_mul_ps(wk, _mm512_set1_ps(xs[t][k]));
+      const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(dot), scale);
+      acc[t] = per_row ? v : _mm512_add_ps(acc[t], v);
+    }
+  }
+  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out + 16 * t, acc[t]);
+}
+
+TQF_AVX512 void MatMulN4Group16(const uint8_t* w, const int8_t* lut, const float* wscale,
+                                size_t cols, size_t block, const int8_t* const* x,
+                                const int32_t* const* bsums, const float* const* xscale, size_t nt,
+                                float* out) {
+  const __m512i vl = LoadOffsetLut(lut);
+  switch (nt) {
+    case 1: return Group16Tokens<1>(w, vl, wscale, cols, block, x, bsums, xscale, out);
+    case 2: return Group16Tokens<2>(w, vl, wscale, cols, block, x, bsums, xscale, out);
+    case 3: return Group16Tokens<3>(w, vl, wscale, cols, block, x, bsums, xscale, out);
+    default: return Group16Tokens<4>(w, vl, wscale, cols, block, x, bsums, xscale, out);
+  }
 }
 
 TQF_AVX512 void ExpandN4(const uint8_t* w, const int8_t* lut, size_t n, int8_t* out) {
@@ -519,7 +598,7 @@ TQF_AVX512 void WeightedSumF32Avx512(const float* a, const float* v, size_t coun
 }
 
 // DotF32's 16 partial sums of a . b, before the final reduction.
-TQF_AVX512 inline __m512 DotF32Lanes(const float* a, const float* b, size_t n) {
+TQF_AVX512_INLINE __m512 DotF32Lanes(const float* a, const float* b, size_t n) {
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   size_t i = 0;
   for (; i + 32 <= n; i += 32) {
@@ -539,7 +618,7 @@ TQF_AVX512 inline __m512 DotF32Lanes(const float* a, const float* b, size_t n) {
 
 // The final reduction, spelled out (lanes 8 apart, then 4, 2, 1) so that
 // ReduceF32x16 below can reproduce it exactly for 16 sums at once.
-TQF_AVX512 inline float HSumF32(__m512 v) {
+TQF_AVX512_INLINE float HSumF32(__m512 v) {
   const __m256 t8 = _mm256_add_ps(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)),
                                   _mm512_castps512_ps256(v));
   const __m128 t4 = _mm_add_ps(_mm256_extractf128_ps(t8, 1), _mm256_castps256_ps128(t8));
@@ -553,7 +632,7 @@ TQF_AVX512 float DotF32(const float* a, const float* b, size_t n) {
 
 // HSumF32 of 16 vectors at once: lane i of the result is HSumF32(v[i]),
 // bit for bit (the same pairs added in the same order, transposed).
-TQF_AVX512 inline __m512 ReduceF32x16(const __m512* v) {
+TQF_AVX512_INLINE __m512 ReduceF32x16(const __m512* v) {
   __m512 b[8], c[4], d[2];
   for (int i = 0; i < 8; ++i) {  // lanes 8 apart: b[i] = v[2i] (chunks 0-1), v[2i+1] (2-3)
     b[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0xee),
@@ -579,7 +658,7 @@ TQF_AVX512 inline __m512 ReduceF32x16(const __m512* v) {
 // registers: the same fused multiply-adds in the same order, without the
 // loop's bookkeeping, which dominates for one head (64 or 128 floats).
 template <int kVecs>
-TQF_AVX512 inline __m512 DotF32LanesFixed(const __m512* q, const float* k) {
+TQF_AVX512_INLINE __m512 DotF32LanesFixed(const __m512* q, const float* k) {
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   for (int j = 0; j < kVecs; j += 2) {
     acc0 = _mm512_fmadd_ps(q[j], _mm512_loadu_ps(k + 16 * j), acc0);
@@ -590,7 +669,7 @@ TQF_AVX512 inline __m512 DotF32LanesFixed(const __m512* q, const float* k) {
 
 // Scores of positions [p0, p0 + m), m <= 16, into out[p0..).
 template <int kVecs>
-TQF_AVX512 inline void ScoresBlock(const __m512* q, const float* k, size_t p0, size_t m,
+TQF_AVX512_INLINE void ScoresBlock(const __m512* q, const float* k, size_t p0, size_t m,
                                    size_t stride, __m512 scale, float* out) {
   __m512 lanes[16];
   for (size_t j = 0; j < 16; ++j) {
@@ -675,7 +754,8 @@ const KernelOps& Avx512VnniKernelOps() {
                                 ExpandN4,
                                 DotN4Rows4,
                                 DotN4BlocksRows4,
-                                SumScaledBlocks4};
+                                SumScaledBlocks4,
+                                MatMulN4Group16};
   return ops;
 }
 

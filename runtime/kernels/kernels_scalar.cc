@@ -65,6 +65,28 @@ void ExpandN4Scalar(const uint8_t* w, const int8_t* lut, size_t n, int8_t* out) 
   for (size_t i = 0; i < n; ++i) out[i] = lut[NibbleAt(w, i)];
 }
 
+void MatMulN4Group16Scalar(const uint8_t* w, const int8_t* lut, const float* wscale, size_t cols,
+                           size_t block, const int8_t* const* x, const int32_t* const* bsums,
+                           const float* const* xscale, size_t nt, float* out) {
+  (void)bsums;  // the SIMD kernels' offset correction; exact dots need none
+  const bool per_row = block == 0;
+  const size_t span = per_row ? cols : block, nb = cols / span;
+  for (size_t t = 0; t < nt; ++t) {
+    for (size_t r = 0; r < 16; ++r) {
+      float acc = 0.0f;
+      for (size_t k = 0; k < nb; ++k) {
+        int32_t dot = 0;
+        for (size_t i = k * span; i < (k + 1) * span; ++i) {
+          dot += int32_t{lut[NibbleGroupAt(w, cols, r, i)]} * int32_t{x[t][i]};
+        }
+        const float v = static_cast<float>(dot) * (wscale[16 * k + r] * xscale[t][k]);
+        acc = per_row ? v : acc + v;  // kChannel: no sum from 0.0f (keeps a -0.0f)
+      }
+      out[t * 16 + r] = acc;
+    }
+  }
+}
+
 void WeightedSumF32(const float* a, const float* v, size_t count, size_t stride, size_t dim,
                     float* out) {
   for (size_t i = 0; i < dim; ++i) out[i] = 0.0f;
@@ -89,6 +111,7 @@ const KernelOps& ScalarKernelOps() {
                                 DotN4Scalar,
                                 DotN4BlocksScalar,
                                 ExpandN4Scalar,
+                                nullptr,
                                 nullptr,
                                 nullptr,
                                 nullptr};

@@ -53,6 +53,14 @@ bool NibbleHoldingEnabled() {
   return enabled;
 }
 
+bool NibbleGroupsEnabled() {
+  static const bool enabled = [] {
+    const char* env = std::getenv("TQF_HELD_FORM");
+    return env == nullptr || std::strcmp(env, "nibble-rows") != 0;
+  }();
+  return enabled;
+}
+
 bool FindNibbleTable(const int8_t* codes, size_t n, int8_t lut[16]) {
   bool seen[256] = {};
   int count = 0;
@@ -77,10 +85,62 @@ void PackNibbles(const int8_t* codes, size_t rows, size_t cols, const int8_t lut
   }
 }
 
+void PackNibbleGroups16(const int8_t* codes, size_t rows, size_t cols, const int8_t lut[16],
+                        uint8_t* out) {
+  uint8_t index[256] = {};
+  for (int k = 15; k >= 0; --k) index[static_cast<uint8_t>(lut[k])] = static_cast<uint8_t>(k);
+  const size_t group_bytes = NibbleGroupBytes(cols);
+#pragma omp parallel for schedule(static) if (rows * cols >= (size_t{1} << 20))
+  for (long gl = 0; gl < static_cast<long>(rows / 16); ++gl) {
+    const size_t g = static_cast<size_t>(gl);
+    uint8_t* o = out + g * group_bytes;
+    for (size_t s = 0; s < cols / 8; ++s) {
+      for (size_t r = 0; r < 16; ++r) {
+        const int8_t* in = codes + (16 * g + r) * cols + 8 * s;
+        for (size_t i = 0; i < 4; ++i) {
+          o[s * 64 + 4 * r + i] = static_cast<uint8_t>(index[static_cast<uint8_t>(in[i])] |
+                                                        index[static_cast<uint8_t>(in[4 + i])] << 4);
+        }
+      }
+    }
+  }
+}
+
+NibbleLayout NibbleLayoutFor(const TensorInfo& t, bool groups) {
+  return groups && NibbleGroupsFit(t.quant, t.rows(), t.cols(), t.quant_block)
+             ? NibbleLayout::kGroups16
+             : NibbleLayout::kRows;
+}
+
+size_t NibbleTensorBytes(const TensorInfo& t, NibbleLayout layout) {
+  return layout == NibbleLayout::kGroups16 ? t.rows() / 16 * NibbleGroupBytes(t.cols())
+                                           : t.rows() * NibbleRowBytes(t.cols());
+}
+
+void PackNibbleTensor(const TensorInfo& t, const int8_t* codes, const float* params,
+                      const int8_t lut[16], NibbleLayout layout, uint8_t* out, float* params_out) {
+  if (layout == NibbleLayout::kRows) {
+    PackNibbles(codes, t.rows(), t.cols(), lut, out);
+    if (t.num_params) std::memcpy(params_out, params, t.num_params * sizeof(float));
+    return;
+  }
+  PackNibbleGroups16(codes, t.rows(), t.cols(), lut, out);
+  if (t.quant == QuantKind::kChannel) {  // one scale a row: already 16 a group side by side
+    std::memcpy(params_out, params, t.num_params * sizeof(float));
+    return;
+  }
+  // Block k's scales of a group's 16 rows side by side: one vector load.
+  const size_t nb = t.cols() / t.quant_block;
+  for (size_t r = 0; r < t.rows(); ++r) {
+    for (size_t k = 0; k < nb; ++k) params_out[((r / 16) * nb + k) * 16 + r % 16] = params[r * nb + k];
+  }
+}
+
 NibbleLayerPlan PlanNibbleLayer(const Reader& reader, const std::vector<size_t>& tensors,
-                                const DecodedLayer& decoded, int threads) {
+                                const DecodedLayer& decoded, int threads, bool groups) {
   NibbleLayerPlan plan;
   plan.tables.resize(tensors.size());
+  plan.layouts.assign(tensors.size(), NibbleLayout::kRows);
   // Which tensors fit: scanned in parallel slices, each with its own set of
   // codes (most tensors of a 4-bit file fit; an int8 one stops early).
   std::vector<char> fits(tensors.size(), 0);
@@ -110,7 +170,8 @@ NibbleLayerPlan PlanNibbleLayer(const Reader& reader, const std::vector<size_t>&
   for (size_t i = 0; i < tensors.size(); ++i) {
     const TensorInfo& t = reader.tensors()[tensors[i]];
     plan.offsets.push_back(off);
-    off += Align(fits[i] ? t.rows() * NibbleRowBytes(t.cols()) : t.raw_size, kAlign);
+    if (fits[i]) plan.layouts[i] = NibbleLayoutFor(t, groups);
+    off += Align(fits[i] ? NibbleTensorBytes(t, plan.layouts[i]) : t.raw_size, kAlign);
     plan.params.push_back(t.num_params ? off : SIZE_MAX);
     off += Align(t.num_params * sizeof(float), kAlign);
     plan.luts.push_back(fits[i] ? off : SIZE_MAX);
@@ -130,14 +191,15 @@ void WriteNibbleLayer(const NibbleLayerPlan& plan, const Reader& reader,
   for (size_t i = 0; i < tensors.size(); ++i) {
     const TensorInfo& t = reader.tensors()[tensors[i]];
     const int8_t* codes = reinterpret_cast<const int8_t*>(decoded.tensor(i));
+    float* params = plan.params[i] != SIZE_MAX ? reinterpret_cast<float*>(out + plan.params[i])
+                                                : nullptr;
     if (plan.luts[i] != SIZE_MAX) {
-      PackNibbles(codes, t.rows(), t.cols(), plan.tables[i].data(), out + plan.offsets[i]);
+      PackNibbleTensor(t, codes, decoded.params(i), plan.tables[i].data(), plan.layouts[i],
+                       out + plan.offsets[i], params);
       std::memcpy(out + plan.luts[i], plan.tables[i].data(), 16);
     } else {
       std::memcpy(out + plan.offsets[i], codes, t.raw_size);
-    }
-    if (plan.params[i] != SIZE_MAX) {
-      std::memcpy(out + plan.params[i], decoded.params(i), t.num_params * sizeof(float));
+      if (params) std::memcpy(params, decoded.params(i), t.num_params * sizeof(float));
     }
   }
 }

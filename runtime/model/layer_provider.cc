@@ -417,14 +417,16 @@ std::shared_ptr<const DecodedLayer> LayerProvider::HoldNibbles(
     std::shared_ptr<const DecodedLayer> decoded) {
   const int layer = decoded->index();
   const int threads = options_.decode_threads;
-  const NibbleLayerPlan plan = PlanNibbleLayer(*reader_, layers_[layer], *decoded, threads);
+  const NibbleLayerPlan plan = PlanNibbleLayer(*reader_, layers_[layer], *decoded, threads,
+                                               options_.nibble_groups && NibbleGroupsEnabled());
   if (plan.nibble_tensors == 0) return decoded;
   uint8_t* buffer = memory_->Take(plan.bytes);
   if (buffer == nullptr) return decoded;
   WriteNibbleLayer(plan, *reader_, layers_[layer], *decoded, buffer, threads);
   std::shared_ptr<Memory> memory = memory_;
   return std::shared_ptr<const DecodedLayer>(
-      new DecodedLayer(layer, buffer, plan.bytes, plan.offsets, plan.params, plan.luts),
+      new DecodedLayer(layer, buffer, plan.bytes, plan.offsets, plan.params, plan.luts,
+                       plan.layouts),
       [memory](DecodedLayer* d) {
         memory->Give(d->base(), d->bytes());
         delete d;

@@ -148,7 +148,7 @@ Result<std::unique_ptr<Model>> Model::Create(std::shared_ptr<const Reader> reade
 }
 
 WeightView Model::View(size_t tensor_index, const uint8_t* data, const float* params,
-                       const int8_t* lut) const {
+                       const int8_t* lut, NibbleLayout layout) const {
   const TensorInfo& t = reader_->tensors()[tensor_index];
   WeightView w;
   w.dtype = t.dtype;
@@ -160,6 +160,7 @@ WeightView Model::View(size_t tensor_index, const uint8_t* data, const float* pa
   w.params = params;
   w.num_params = t.num_params;
   w.lut = lut;
+  w.nibble_layout = layout;
   return w;
 }
 
@@ -208,6 +209,8 @@ Status Model::ApplyOptions(const ModelOptions& options) {
   ops_ = options.ops ? options.ops : &DefaultKernelOps();
   threads_ = options.threads;
   hold_nibbles_ = options.hold_nibbles && NibbleHoldingEnabled();
+  nibble_groups_ = hold_nibbles_ && options.nibble_groups && ops_->matmul_n4_group16 != nullptr &&
+                   NibbleGroupsEnabled();
   if (threads_ <= 0) {
     // All cores, also beside a prefetching decoder: decoding dominates a
     // budgeted run, and with passive OpenMP waits (the tool's default)
@@ -372,17 +375,19 @@ Status Model::HoldAsNibbles(size_t tensor_index, const uint8_t* bytes, WeightVie
   }
   // Nibbles, then the params, then the table, each 64-byte aligned.
   auto align = [](size_t v) { return (v + 63) / 64 * 64; };
-  const size_t codes = align(t.rows() * NibbleRowBytes(t.cols()));
+  const NibbleLayout nibble_layout = NibbleLayoutFor(t, nibble_groups_);
+  const size_t codes = align(NibbleTensorBytes(t, nibble_layout));
   const size_t params = align(t.num_params * sizeof(float));
   auto* out = static_cast<uint8_t*>(std::aligned_alloc(64, codes + params + 64));
   if (out == nullptr) return keep_int8();
-  PackNibbles(reinterpret_cast<const int8_t*>(bytes), t.rows(), t.cols(), lut, out);
-  std::memcpy(out + codes, bytes + layout.params_offset, t.num_params * sizeof(float));
+  PackNibbleTensor(t, reinterpret_cast<const int8_t*>(bytes),
+                   reinterpret_cast<const float*>(bytes + layout.params_offset), lut,
+                   nibble_layout, out, reinterpret_cast<float*>(out + codes));
   std::memcpy(out + codes + params, lut, 16);
   std::free(const_cast<uint8_t*>(bytes));
   *view =
       View(tensor_index, out, t.num_params ? reinterpret_cast<const float*>(out + codes) : nullptr,
-           reinterpret_cast<const int8_t*>(out + codes + params));
+           reinterpret_cast<const int8_t*>(out + codes + params), nibble_layout);
   resident_bytes_ += codes + params + 64;
   held_.emplace_back(out, std::free);
   return Status::OK();
@@ -457,6 +462,7 @@ Status Model::ConnectLayers(const std::vector<std::vector<size_t>>& layers,
     popts.decode_threads = threads_;
     popts.prefetch = options.prefetch;
     popts.hold_nibbles = options.hold_nibbles;
+    popts.nibble_groups = nibble_groups_;
     auto provider = std::make_shared<LayerProvider>(reader_.get(), layers, popts);
     mem_budget_ = provider->mem_budget();
     provider_ = std::move(provider);

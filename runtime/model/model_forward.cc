@@ -185,7 +185,7 @@ void Model::RunLayer(int l, const DecodedLayer& layer, size_t n, size_t pos) {
   Buffers& b = *buf_;
   const size_t* idx = &layer_tensor_index_[static_cast<size_t>(l) * kNumLayerTensors];
   auto view = [&](LayerTensor t) {
-    return View(idx[t], layer.tensor(t), layer.params(t), layer.lut(t));
+    return View(idx[t], layer.tensor(t), layer.params(t), layer.lut(t), layer.nibble_layout(t));
   };
   MatMulScratch* s = &b.scratch;
 

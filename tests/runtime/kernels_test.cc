@@ -505,6 +505,103 @@ TEST(Kernels, ValidateWeightViewRejectsBadForms) {
   EXPECT_FALSE(ValidateWeightView(w, &why));
 }
 
+#if defined(__x86_64__)
+// Whether the upper halves of ymm0-15 / zmm0-15 are in use (XINUSE bits 2
+// and 6, from XGETBV with ECX = 1, which CPUID leaf 0xD sub-leaf 1 EAX bit
+// 2 announces): legacy-SSE code run in that state pays a transition
+// penalty on every instruction.
+bool XgetbvOneSupported() {
+  uint32_t a, b, c, d;
+  __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0xd), "c"(1));
+  return (a & 4) != 0;
+}
+bool UpperStateDirty() {
+  uint32_t lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(1));
+  return (lo & ((1u << 2) | (1u << 6))) != 0;
+}
+__attribute__((target("avx"))) void CleanUpperState() { __asm__ volatile("vzeroupper"); }
+
+// Every op of every SIMD path returns with the upper register halves
+// clean (vzeroupper), so the runtime's scalar code after a kernel (SwiGlu,
+// RmsNorm, libm) runs at full speed. A helper left out of line with vector
+// arguments (GCC then omits vzeroupper) made SwiGlu and expf take ~36% of
+// a prompt.
+TEST(Kernels, EveryOpReturnsWithCleanUpperState) {
+  if (SupportedKernelPaths().size() < 2) GTEST_SKIP() << "no SIMD path on this CPU";
+  if (!XgetbvOneSupported()) GTEST_SKIP() << "this CPU has no XGETBV with ECX=1 (XINUSE)";
+  constexpr size_t n = 256, block = 32, nb = n / block;
+  std::vector<int8_t> a(4 * n, 3), b(4 * n, -2), ones(n, 1), codes(n);
+  std::vector<uint8_t> u(4 * n, 130), nib(16 * n, 0x21);
+  std::vector<float> f(16 * n, 0.5f), g(16 * n, 0.25f), out(16 * n);
+  std::vector<uint16_t> h(n, 0x3c00);
+  std::vector<int32_t> dots(16 * nb), bsums(4 * nb, 64);
+  const int8_t lut[16] = {-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7};
+  const int8_t* w4[4] = {a.data(), a.data() + n, a.data() + 2 * n, a.data() + 3 * n};
+  const uint8_t* x4[4] = {u.data(), u.data() + n, u.data() + 2 * n, u.data() + 3 * n};
+  const int8_t* xb[4] = {b.data(), b.data() + n, b.data() + 2 * n, b.data() + 3 * n};
+  const int32_t* bs[4] = {bsums.data(), bsums.data(), bsums.data(), bsums.data()};
+  const float* xs[4] = {g.data(), g.data(), g.data(), g.data()};
+  for (KernelPath p : SupportedKernelPaths()) {
+    if (p == KernelPath::kScalar) continue;
+    const KernelOps& o = GetKernelOps(p);
+    auto check = [&](const char* op, auto&& call) {
+      CleanUpperState();
+      ASSERT_FALSE(UpperStateDirty());
+      call();
+      EXPECT_FALSE(UpperStateDirty()) << KernelPathName(p) << " " << op;
+    };
+    check("dot_i8", [&] { out[0] = static_cast<float>(o.dot_i8(a.data(), b.data(), n)); });
+    check("dot_i8_blocks", [&] { o.dot_i8_blocks(a.data(), b.data(), n, block, dots.data()); });
+    check("dot_f32", [&] { out[0] = o.dot_f32(f.data(), g.data(), n); });
+    check("dot_f16", [&] { out[0] = o.dot_f16(h.data(), f.data(), n); });
+    check("dot_bf16", [&] { out[0] = o.dot_bf16(h.data(), f.data(), n); });
+    if (o.dot_i8_tile) check("dot_i8_tile", [&] { o.dot_i8_tile(w4, x4, n, dots.data()); });
+    if (o.matmul_i8_block_tile) {
+      check("matmul_i8_block_tile", [&] {
+        o.matmul_i8_block_tile(w4, x4, n, block, f.data(), dots.data(), g.data(), out.data());
+      });
+    }
+    if (o.quantize_i8) {
+      check("quantize_i8", [&] { o.quantize_i8(f.data(), n, block, codes.data(), out.data()); });
+    }
+    check("weighted_sum_f32", [&] { o.weighted_sum_f32(f.data(), g.data(), 8, n, n, out.data()); });
+    check("scores_f32", [&] { o.scores_f32(f.data(), g.data(), 8, n, n, 0.5f, out.data()); });
+    if (o.dot_n4) check("dot_n4", [&] { out[0] = float(o.dot_n4(nib.data(), lut, b.data(), n)); });
+    if (o.dot_n4_blocks) {
+      check("dot_n4_blocks",
+            [&] { o.dot_n4_blocks(nib.data(), lut, b.data(), n, block, dots.data()); });
+    }
+    if (o.expand_n4) check("expand_n4", [&] { o.expand_n4(nib.data(), lut, n, codes.data()); });
+    if (o.dot_n4_rows4) {
+      check("dot_n4_rows4", [&] {
+        o.dot_n4_rows4(nib.data(), NibbleRowBytes(n), lut, b.data(), n, -2 * int32_t{n},
+                       dots.data());
+      });
+    }
+    if (o.dot_n4_blocks_rows4) {
+      check("dot_n4_blocks_rows4", [&] {
+        o.dot_n4_blocks_rows4(nib.data(), NibbleRowBytes(n), lut, b.data(), bsums.data(), n, block,
+                              dots.data());
+      });
+    }
+    if (o.sum_scaled_blocks4) {
+      check("sum_scaled_blocks4",
+            [&] { o.sum_scaled_blocks4(dots.data(), nb, f.data(), g.data(), out.data()); });
+    }
+    if (o.matmul_n4_group16) {
+      for (size_t blk : {size_t{0}, block}) {
+        for (size_t nt = 1; nt <= 4; ++nt) {
+          check("matmul_n4_group16", [&] {
+            o.matmul_n4_group16(nib.data(), lut, f.data(), n, blk, xb, bs, xs, nt, out.data());
+          });
+        }
+      }
+    }
+  }
+}
+#endif
+
 TEST(Kernels, SmallOps) {
   float x[4] = {1, 2, 3, 4}, w[4] = {1, 1, 2, 2}, out[4];
   RmsNorm(x, w, 4, 1e-5f, out);

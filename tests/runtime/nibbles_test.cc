@@ -355,6 +355,92 @@ TEST(Nibbles, MatMulEqualsInt8HeldForm) {
   }
 }
 
+// The kGroups16 layout as kernels.h documents it: byte 4r + i of step s
+// holds row r's codes 8s + i (low) and 8s + 4 + i (high).
+TEST(Nibbles, GroupLayoutIsTheDocumentedOne) {
+  const size_t rows = 32, cols = 24;
+  std::mt19937 rng(5);
+  const std::vector<int8_t> table = RandomTable(&rng);
+  const std::vector<int8_t> codes = CodesFrom(table, rows * cols, &rng);
+  int8_t lut[16];
+  ASSERT_TRUE(FindNibbleTable(codes.data(), codes.size(), lut));
+  std::vector<uint8_t> packed(rows / 16 * NibbleGroupBytes(cols), 0xee);
+  PackNibbleGroups16(codes.data(), rows, cols, lut, packed.data());
+  for (size_t r = 0; r < rows; ++r) {
+    for (size_t i = 0; i < cols; ++i) {
+      const uint8_t byte = packed[(r / 16) * 8 * cols + (i / 8) * 64 + 4 * (r % 16) + i % 4];
+      const uint8_t index = (i % 8) < 4 ? (byte & 0x0f) : (byte >> 4);
+      ASSERT_EQ(lut[index], codes[r * cols + i]) << r << "," << i;
+      ASSERT_EQ(index, NibbleGroupAt(packed.data(), cols, r, i));
+    }
+  }
+}
+
+// MatMul over a kGroups16 view (codes and params interleaved as
+// PackNibbleTensor writes them) equals MatMul over the int8 view bit for
+// bit, on every path and the scalar reference, one token and prompts
+// (tails of 1-3 tokens after groups of 4), every block size the layout
+// takes and per-row scales (negative ones among them: a -0.0f product
+// must stay -0.0f); DequantizeRow reads it back; ValidateWeightView
+// refuses a view that does not fit it.
+TEST(Nibbles, MatMulOverRowGroupsEqualsInt8HeldForm) {
+  std::mt19937 rng(31);
+  for (size_t block : {0, 8, 16, 32, 64, 128, 256}) {  // 0: per-row scales (kChannel)
+    for (size_t cols : {256, 768, 2048}) {
+      const size_t rows = 48;
+      const QuantKind quant = block ? QuantKind::kBlock : QuantKind::kChannel;
+      const std::vector<int8_t> codes = CodesFrom(RandomTable(&rng), rows * cols, &rng);
+      Views v;
+      MakeViews({quant, static_cast<uint32_t>(block)}, codes, rows, cols, &rng, &v);
+      TensorInfo t;
+      t.dtype = DType::kI8;
+      t.quant = quant;
+      t.quant_block = static_cast<uint32_t>(block);
+      t.shape = {rows, cols};
+      t.num_params = v.params.size();
+      ASSERT_EQ(NibbleLayoutFor(t, true), NibbleLayout::kGroups16);
+      ASSERT_EQ(NibbleLayoutFor(t, false), NibbleLayout::kRows);
+      std::vector<uint8_t> packed(NibbleTensorBytes(t, NibbleLayout::kGroups16));
+      ASSERT_EQ(packed.size(), rows * cols / 2);
+      std::vector<float> params(v.params.size());
+      PackNibbleTensor(t, codes.data(), v.params.data(), v.lut, NibbleLayout::kGroups16,
+                       packed.data(), params.data());
+      WeightView g = v.n4;
+      g.data = packed.data();
+      g.params = params.data();
+      g.nibble_layout = NibbleLayout::kGroups16;
+      std::string why;
+      ASSERT_TRUE(ValidateWeightView(g, &why)) << why;
+      for (size_t n : {1, 2, 3, 4, 5, 7, 9}) {
+        std::normal_distribution<float> d(0.0f, 1.0f);
+        std::vector<float> x(n * cols);
+        for (float& e : x) e = d(rng);
+        x[0] = 1e4f;
+        std::vector<float> want(n * rows);
+        MatMulScratch s;
+        MatMul(ScalarKernelOps(), v.i8, x.data(), n, want.data(), &s, 1);
+        for (KernelPath p : SupportedKernelPaths()) {
+          std::vector<float> got(n * rows, -1.0f);
+          MatMul(GetKernelOps(p), g, x.data(), n, got.data(), &s, 2);
+          ASSERT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * 4))
+              << KernelPathName(p) << " block " << block << " cols " << cols << " n " << n;
+        }
+      }
+      for (size_t r : {size_t{0}, size_t{17}, rows - 1}) {
+        std::vector<float> row(cols), row8(cols);
+        DequantizeRow(g, r, row.data());
+        DequantizeRow(v.i8, r, row8.data());
+        ASSERT_EQ(0, std::memcmp(row.data(), row8.data(), cols * 4)) << "row " << r;
+      }
+      WeightView bad = g;
+      bad.rows = 40;  // not a multiple of 16
+      bad.num_params = block ? 40 * (cols / block) : 40;
+      EXPECT_FALSE(ValidateWeightView(bad, &why));
+      EXPECT_NE(why.find("groups of 16 rows"), std::string::npos) << why;
+    }
+  }
+}
+
 // stories260K packed with `spec`, once per process.
 std::string PackedLowBit(const std::string& spec) {
   static const std::string dir = tqf::testing::TempDir();
@@ -380,11 +466,12 @@ struct GenerationRun {
   size_t resident = 0;
 };
 
-GenerationRun Generate(const std::string& path, bool nibbles) {
+GenerationRun Generate(const std::string& path, bool nibbles, bool groups = true) {
   GenerationRun run;
   ModelOptions mo;
   mo.threads = 2;
   mo.hold_nibbles = nibbles;
+  mo.nibble_groups = groups;
   auto model = Model::Open(path, mo);
   EXPECT_TRUE(model.ok()) << model.status().ToString();
   if (!model.ok()) return run;
@@ -408,16 +495,21 @@ GenerationRun Generate(const std::string& path, bool nibbles) {
 }
 
 // A 4-bit file gives the same logits (prompt and generation) whether its
-// layers, embedding and head are held as nibbles or as int8, with fewer
-// bytes held; an int8 file's tensors (more than 16 codes) stay int8.
+// layers, embedding and head are held as nibbles (in groups of 16 rows
+// where the path has the kernel and a tensor fits, or all in rows) or as
+// int8, with fewer bytes held; an int8 file's tensors (more than 16 codes)
+// stay int8.
 TEST(Nibbles, ModelLogitsEqualBetweenHeldForms) {
   for (const char* spec : {"q4-g32", "nf4-g32", "q3-row", "channel"}) {
     const std::string path = PackedLowBit(spec);
     ASSERT_FALSE(path.empty());
     const GenerationRun n4 = Generate(path, true), i8 = Generate(path, false);
+    const GenerationRun rows = Generate(path, true, false);
     ASSERT_FALSE(i8.logits.empty());
     ASSERT_EQ(n4.logits.size(), i8.logits.size());
+    ASSERT_EQ(rows.logits.size(), i8.logits.size());
     EXPECT_EQ(0, std::memcmp(n4.logits.data(), i8.logits.data(), n4.logits.size() * 4)) << spec;
+    EXPECT_EQ(0, std::memcmp(rows.logits.data(), i8.logits.data(), i8.logits.size() * 4)) << spec;
     EXPECT_EQ(n4.tokens, i8.tokens) << spec;
     std::printf("%s: held layer bytes %llu nibbles vs %llu int8; resident %zu vs %zu\n", spec,
                 static_cast<unsigned long long>(n4.held_bytes),
@@ -428,6 +520,47 @@ TEST(Nibbles, ModelLogitsEqualBetweenHeldForms) {
     } else {
       EXPECT_LT(n4.held_bytes, i8.held_bytes * 7 / 10) << spec;
       EXPECT_LT(n4.resident, i8.resident * 7 / 10) << spec;
+    }
+  }
+}
+
+// A layer provider asked for row groups holds the q4-g32 layer tensors
+// that fit them (stories260K: the attention matrices, 64 or 32 rows of 64)
+// in kGroups16 and the rest in rows (the feed-forward's 172 rows, or rows
+// of 172 codes: not whole blocks); without the option all in rows.
+TEST(Nibbles, ProviderHoldsFittingTensorsInRowGroups) {
+  const std::string path = PackedLowBit("q4-g32");
+  ASSERT_FALSE(path.empty());
+  auto reader = Reader::Open(path);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  std::vector<size_t> layer0;
+  for (size_t i = 0; i < (*reader)->tensors().size(); ++i) {
+    const TensorInfo& t = (*reader)->tensors()[i];
+    if (t.name.rfind("blk.0.", 0) == 0) layer0.push_back(i);
+  }
+  ASSERT_FALSE(layer0.empty());
+  for (bool groups : {true, false}) {
+    LayerProviderOptions o;
+    o.nibble_groups = groups;
+    o.prefetch = false;
+    LayerProvider provider(reader->get(), {layer0}, o);
+    auto layer = provider.Acquire(0);
+    ASSERT_TRUE(layer.ok()) << layer.status().ToString();
+    size_t grouped = 0, rows = 0;
+    for (size_t i = 0; i < layer0.size(); ++i) {
+      const TensorInfo& t = (*reader)->tensors()[layer0[i]];
+      if ((*layer)->lut(i) == nullptr) continue;
+      const bool fits = NibbleGroupsFit(t.quant, t.rows(), t.cols(), t.quant_block);
+      const NibbleLayout want =
+          groups && fits && NibbleGroupsEnabled() ? NibbleLayout::kGroups16 : NibbleLayout::kRows;
+      EXPECT_EQ(want, (*layer)->nibble_layout(i)) << t.name;
+      ((*layer)->nibble_layout(i) == NibbleLayout::kGroups16 ? grouped : rows)++;
+    }
+    EXPECT_GT(rows, 0u);  // w1, w2, w3 do not fit
+    if (groups && NibbleGroupsEnabled()) {
+      EXPECT_GE(grouped, 4u);  // wq, wk, wv, wo
+    } else {
+      EXPECT_EQ(grouped, 0u);
     }
   }
 }

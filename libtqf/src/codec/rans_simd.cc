@@ -51,7 +51,7 @@ const ExpandLut kExpandLut;
 // for whatever last wrote that register (often the previous gather's chain).
 // The kernels therefore gather into a zeroed register under a mask `all` that
 // the compiler cannot prove full (it would drop the zeroing otherwise).
-__attribute__((target("avx2,popcnt"))) inline __m256i Avx2Lane8(__m256i x, const uint32_t* table,
+__attribute__((target("avx2,popcnt"), always_inline)) inline __m256i Avx2Lane8(__m256i x, const uint32_t* table,
                                                                 __m256i slot_mask, __m128i shift,
                                                                 __m256i mask12, __m256i all,
                                                                 const uint8_t** p, __m256i* sym) {
@@ -186,7 +186,7 @@ namespace {
 
 // table[idx] for 64 byte indices, table a 256-byte array; `hi` = bit 7 of
 // each index (which half of the table).
-TQF_VBMI_TARGET inline __m512i LookupBytes(const uint8_t* table, __m512i idx, __mmask64 hi) {
+TQF_VBMI_TARGET inline __attribute__((always_inline)) __m512i LookupBytes(const uint8_t* table, __m512i idx, __mmask64 hi) {
   const __m512i lo_half =
       _mm512_permutex2var_epi8(_mm512_load_si512(table), idx, _mm512_load_si512(table + 64));
   const __m512i hi_half =

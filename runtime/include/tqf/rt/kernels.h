@@ -124,6 +124,22 @@ struct KernelOps {
   // bit identical to the scalar loop (only the four rows run side by side).
   void (*sum_scaled_blocks4)(const int32_t* dots, size_t nb, const float* wscale,
                              const float* xscale, float* out);
+  // Optional: one group of 16 rows of a kGroups16 nibble view (see
+  // NibbleLayout; `w` the group's 8 * cols bytes, `wscale` its nb * 16
+  // interleaved scales, `lut` the 16 codes) times nt <= 4 tokens x[t]
+  // (quantized per block; bsums[t][k] = the sum of x[t] over block k,
+  // xscale[t][k] its scale):
+  //   out[t * 16 + r] = sum over k < nb, in order, from 0.0f, of
+  //                     float(dot_k) * (wscale[16k + r] * xscale[t][k])
+  // with dot_k the exact int32 dot of row r's block k with x[t]'s, every
+  // product and sum rounded to float as written: the one-token loop's
+  // results, bit for bit. block == 0: per-row scales (kChannel), one
+  // token scale, and no sum: out[t * 16 + r] = float(dot) *
+  // (wscale[r] * xscale[t][0]) as the kChannel loop has it (bsums[t][0]
+  // the sum of all of x[t]). MatMulN4Group16Scalar is the reference.
+  void (*matmul_n4_group16)(const uint8_t* w, const int8_t* lut, const float* wscale, size_t cols,
+                            size_t block, const int8_t* const* x, const int32_t* const* bsums,
+                            const float* const* xscale, size_t nt, float* out);
 };
 
 // Bytes of one nibble-held row of `cols` codes. Row layout: chunks of 64
@@ -136,6 +152,35 @@ inline size_t NibbleRowBytes(size_t cols) { return (cols + 63) / 64 * 32; }
 inline uint8_t NibbleAt(const uint8_t* row, size_t i) {
   const uint8_t b = row[i / 64 * 32 + i % 32];
   return (i % 64) < 32 ? (b & 0x0f) : (b >> 4);
+}
+
+// How a nibble view's `data` is laid out (WeightView::nibble_layout).
+//   kRows: rows of NibbleRowBytes(cols), as above; params as stored.
+//   kGroups16: for kBlock views whose rows are a multiple of 16, cols a
+//     multiple of quant_block, and quant_block a multiple of 8, and for
+//     kChannel views whose rows are a multiple of 16 and cols of 8
+//     (NibbleGroupsFit): rows in groups of 16, group g in the 8 * cols bytes
+//     from g * 8 * cols. Its 64-byte step s (s < cols / 8) holds row
+//     16g + r's codes 8s + i in byte 4r + i's low nibble and 8s + 4 + i in
+//     its high nibble (r < 16, i < 4): one load and a shift give dpbusd
+//     the next four codes of 16 rows, so a block's int32 dots land one row
+//     per lane and need no reduction across lanes. Params interleaved the
+//     same way: block k's scale of row 16g + r at params[(g * nb + k) * 16 + r]
+//     (nb = cols / quant_block; kChannel: nb = 1, so params as stored).
+//     Chosen where the path has matmul_n4_group16 (blocks of 32 cost
+//     their per-block reductions in the row layout: about half the speed
+//     of per-row nibbles; prompts expanded rows to int8 first).
+enum class NibbleLayout : uint8_t { kRows = 0, kGroups16 = 1 };
+inline bool NibbleGroupsFit(QuantKind quant, size_t rows, size_t cols, size_t block) {
+  const bool blocks = quant == QuantKind::kBlock && block > 0 && block % 8 == 0 && cols % block == 0;
+  const bool channel = quant == QuantKind::kChannel && cols % 8 == 0;
+  return (blocks || channel) && cols > 0 && rows % 16 == 0 && rows > 0;
+}
+inline size_t NibbleGroupBytes(size_t cols) { return 8 * cols; }
+// The table index of code (row, i) of a kGroups16 matrix.
+inline uint8_t NibbleGroupAt(const uint8_t* w, size_t cols, size_t row, size_t i) {
+  const uint8_t b = w[(row / 16) * NibbleGroupBytes(cols) + (i / 8) * 64 + 4 * (row % 16) + i % 4];
+  return (i % 8) < 4 ? (b & 0x0f) : (b >> 4);
 }
 
 // True if this CPU (and build) can run `p`.
@@ -164,9 +209,10 @@ struct WeightView {
   const uint8_t* data = nullptr;
   const float* params = nullptr;
   size_t num_params = 0;
-  // Non-null: `data` holds nibble indices into these 16 int8 codes,
-  // NibbleRowBytes(cols) per row, instead of int8 codes (dtype stays kI8).
+  // Non-null: `data` holds nibble indices into these 16 int8 codes, laid
+  // out as nibble_layout says, instead of int8 codes (dtype stays kI8).
   const int8_t* lut = nullptr;
+  NibbleLayout nibble_layout = NibbleLayout::kRows;  // nibble views only
 };
 
 // Reusable buffers for the quantized activations of MatMul.
@@ -185,6 +231,9 @@ int32_t DotN4Scalar(const uint8_t* w, const int8_t* lut, const int8_t* b, size_t
 void DotN4BlocksScalar(const uint8_t* w, const int8_t* lut, const int8_t* b, size_t n, size_t block,
                        int32_t* out);
 void ExpandN4Scalar(const uint8_t* w, const int8_t* lut, size_t n, int8_t* out);
+void MatMulN4Group16Scalar(const uint8_t* w, const int8_t* lut, const float* wscale, size_t cols,
+                           size_t block, const int8_t* const* x, const int32_t* const* bsums,
+                           const float* const* xscale, size_t nt, float* out);
 
 // y[t*w.rows + r] = sum_c W[r,c] * x[t*w.cols + c] for t < n (x is n rows of
 // w.cols floats, y n rows of w.rows floats). `w` must have been validated

@@ -71,6 +71,7 @@
 #include <vector>
 
 #include "tqf/reader.h"
+#include "tqf/rt/kernels.h"
 #include "tqf/result.h"
 
 namespace tqf::rt {
@@ -83,8 +84,11 @@ struct LayerProviderOptions {
   int decode_threads = 0;  // threads for on-demand decodes (0: all cores)
   bool prefetch = true;    // decode the next layer in the background
   // Unlimited budget only: hold 4-bit-or-less tensors as nibbles
-  // (held_nibbles.h; also off with TQF_HELD_FORM=int8).
+  // (held_nibbles.h; also off with TQF_HELD_FORM=int8), block-quantized
+  // ones that fit in groups of 16 rows if nibble_groups (for a kernel path
+  // with matmul_n4_group16; the Model sets it).
   bool hold_nibbles = true;
+  bool nibble_groups = false;
 };
 
 struct LayerProviderStats {
@@ -122,15 +126,18 @@ class DecodedLayer {
  public:
   // offsets[i]: where tensor i starts in the buffer; params[i]: where its
   // params start, or SIZE_MAX for none; luts[i] (empty: none): where its
-  // 16-code table starts if it is nibble-held (held_nibbles.h), else SIZE_MAX.
+  // 16-code table starts if it is nibble-held (held_nibbles.h), else
+  // SIZE_MAX; layouts[i] (empty: all kRows): a nibble-held tensor's layout.
   DecodedLayer(int index, uint8_t* base, size_t bytes, std::vector<size_t> offsets,
-               std::vector<size_t> params, std::vector<size_t> luts = {})
+               std::vector<size_t> params, std::vector<size_t> luts = {},
+               std::vector<NibbleLayout> layouts = {})
       : index_(index),
         base_(base),
         bytes_(bytes),
         offsets_(std::move(offsets)),
         params_(std::move(params)),
-        luts_(std::move(luts)) {}
+        luts_(std::move(luts)),
+        layouts_(std::move(layouts)) {}
   DecodedLayer(const DecodedLayer&) = delete;
   DecodedLayer& operator=(const DecodedLayer&) = delete;
 
@@ -151,12 +158,17 @@ class DecodedLayer {
                ? nullptr
                : reinterpret_cast<const int8_t*>(base_ + luts_[i]);
   }
+  // The i-th tensor's nibble layout (WeightView::nibble_layout).
+  NibbleLayout nibble_layout(size_t i) const {
+    return layouts_.empty() ? NibbleLayout::kRows : layouts_[i];
+  }
 
  private:
   int index_;
   uint8_t* base_;
   size_t bytes_;
   std::vector<size_t> offsets_, params_, luts_;
+  std::vector<NibbleLayout> layouts_;
 };
 
 // Decodes tensor `index` of `reader` into out[0..LayoutOf(t).bytes): its

@@ -61,6 +61,10 @@ struct ModelOptions {
   // head and embedding always, layers when mem_budget < 0 (held_nibbles.h;
   // TQF_HELD_FORM=int8 also turns it off). Results do not change.
   bool hold_nibbles = true;
+  // Nibble-held block-quantized tensors in groups of 16 rows where they fit
+  // and `ops` has matmul_n4_group16 (kernels.h NibbleLayout; TQF_HELD_FORM=
+  // nibble-rows also turns it off). Results do not change.
+  bool nibble_groups = true;
 };
 
 // Time spent in Forward, split by what the driving thread was doing.
@@ -156,7 +160,8 @@ class Model {
   // Layer weights from options.layer_source, or from a LayerProvider of our own.
   Status ConnectLayers(const std::vector<std::vector<size_t>>& layers, const ModelOptions& options);
   WeightView View(size_t tensor_index, const uint8_t* data, const float* params,
-                  const int8_t* lut = nullptr) const;
+                  const int8_t* lut = nullptr,
+                  NibbleLayout layout = NibbleLayout::kRows) const;
   // *view's held int8 codes (at `bytes`) repacked as nibbles if they take
   // at most 16 values; keeps the int8 form otherwise.
   Status HoldAsNibbles(size_t tensor_index, const uint8_t* bytes, WeightView* view);
@@ -177,6 +182,7 @@ class Model {
   size_t max_batch_ = 256;
   bool tied_output_ = false;
   bool hold_nibbles_ = true;  // ModelOptions::hold_nibbles and the environment
+  bool nibble_groups_ = false;  // and ops_ has matmul_n4_group16 (held_nibbles.h)
   // Derived sizes.
   size_t dim_ = 0, hidden_ = 0, n_layers_ = 0, n_heads_ = 0, n_kv_ = 0, head_dim_ = 0;
   size_t q_dim_ = 0, kv_dim_ = 0, vocab_ = 0;

@@ -15,8 +15,10 @@
 #   THREADS (2), REPS (3), PP (512), TG (128), POLL (llama-bench --poll, 0)
 #
 # The F16 GGUF is quantized by llama-quantize to Q8_0 and Q4_K_M, and packed
-# by tqf to int8 (--quant channel) and to 4.5 bits per weight (--bits 4.5);
-# the pairs compared are int8 vs Q8_0 and 4.5-bit vs Q4_K_M. Beside each tg
+# by tqf to int8 (--quant channel) and to 4.5 held bits per weight
+# (--bits 4.5 --bits-native: schemes the runtime holds as nibbles, the fast
+# form; a plain --bits 4.5 file mostly holds int8); the pairs compared are
+# int8 vs Q8_0 and 4.5-bit vs Q4_K_M. Beside each tg
 # speed: the fraction of the read bandwidth (stream_read, same threads) it
 # uses, tg t/s x weight bytes read per token / bandwidth. Bytes per token
 # are the weights a token's matmuls read: for llama.cpp the model size as
@@ -67,7 +69,7 @@ fi
 q8=$out/$name-q8_0.gguf
 q4=$out/$name-q4_k_m.gguf
 t8=$out/$name-int8.tqf
-t4=$out/$name-4.5bit.tqf
+t4=$out/$name-4.5bit-native.tqf
 for pair in "$q8 Q8_0" "$q4 Q4_K_M"; do
   set -- $pair
   if [ ! -f "$1" ]; then
@@ -82,8 +84,8 @@ if [ ! -f "$t8" ]; then
   "$tqf" pack "$f16" -o "$t8" --quant channel >&2
 fi
 if [ ! -f "$t4" ]; then
-  step "tqf pack --bits 4.5"
-  "$tqf" pack "$f16" -o "$t4" --bits 4.5 >&2
+  step "tqf pack --bits 4.5 --bits-native"
+  "$tqf" pack "$f16" -o "$t4" --bits 4.5 --bits-native >&2
 fi
 
 step "stream_read -t $threads"

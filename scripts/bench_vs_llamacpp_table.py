@@ -25,7 +25,7 @@ def main(bw_path, llama_path, t8_path, t4_path, name, threads):
         row["bpw"] = 8.0 * r["model_size"] / r["model_n_params"]
         test = "pp" if r["n_prompt"] > 0 else "tg"
         row[test] = (r["avg_ts"], r["stddev_ts"], r["n_prompt"] or r["n_gen"])
-    for path, variant in ((t8_path, "int8"), (t4_path, "4.5bit")):
+    for path, variant in ((t8_path, "int8"), (t4_path, "4.5bit-native")):
         with open(path) as f:
             t = json.load(f)
         row = rows.setdefault(("tqf", variant), {})
@@ -55,7 +55,7 @@ def print_table(rows, name, threads, gbps, bw_line):
           f" tg x bytes / bandwidth | vs llama.cpp pp | vs llama.cpp tg |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     order = [("llama.cpp", "q8_0", None), ("tqf", "int8", ("llama.cpp", "q8_0")),
-             ("llama.cpp", "q4_k_m", None), ("tqf", "4.5bit", ("llama.cpp", "q4_k_m"))]
+             ("llama.cpp", "q4_k_m", None), ("tqf", "4.5bit-native", ("llama.cpp", "q4_k_m"))]
     for tool, variant, peer in order:
         row = rows.get((tool, variant))
         if row is None:

@@ -204,6 +204,10 @@ class LayerProvider::Memory {
     std::lock_guard<std::mutex> lock(mu_);
     return peak_;
   }
+  uint64_t maps() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return maps_;
+  }
   bool HasPooled(size_t bytes) {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& b : pool_) {
@@ -229,6 +233,7 @@ class LayerProvider::Memory {
     pool_.clear();
     uint8_t* p = MapDecodeBuffer(bytes, /*huge=*/true);
     if (p == nullptr) return nullptr;
+    maps_++;
     resident_ += bytes;
     peak_ = std::max(peak_, resident_);
     return p;
@@ -257,6 +262,7 @@ class LayerProvider::Memory {
   const bool pool_enabled_;
   uint64_t resident_ = 0;
   uint64_t peak_ = 0;
+  uint64_t maps_ = 0;
   std::vector<std::pair<uint8_t*, size_t>> pool_;
 };
 
@@ -308,9 +314,16 @@ LayerProvider::LayerProvider(const Reader* reader, std::vector<std::vector<size_
     params_.push_back(std::move(params));
     layer_bytes_.push_back((std::max<size_t>(off, 1) + kPage - 1) / kPage * kPage);
   }
+  const size_t largest =
+      layer_bytes_.empty() ? 0 : *std::max_element(layer_bytes_.begin(), layer_bytes_.end());
+  // Buffers of one size, so that a freed buffer serves any layer: layers of
+  // mixed schemes differ by their scales (a --bits file: up to ~12% at
+  // blocks of 32), and a buffer pool that wanted exact sizes unmapped and
+  // re-faulted one for nearly every layer of a budgeted run.
+  for (size_t bytes : layer_bytes_) {
+    buffer_bytes_.push_back(largest <= bytes + bytes / 4 ? largest : bytes);
+  }
   if (options_.mem_budget_layers >= 0) {
-    const size_t largest =
-        layer_bytes_.empty() ? 0 : *std::max_element(layer_bytes_.begin(), layer_bytes_.end());
     options_.mem_budget = static_cast<int64_t>(largest) * options_.mem_budget_layers;
   }
   if (options_.prefetch) worker_ = std::thread([this] { WorkerLoop(); });
@@ -323,7 +336,7 @@ LayerProvider::~LayerProvider() {
     // A queued job nobody completed still owns its buffer.
     for (const auto& job : queue_) {
       if (entries_[job->layer()].job == job)
-        memory_->Give(job->buffer(), layer_bytes_[job->layer()]);
+        memory_->Give(job->buffer(), buffer_bytes_[job->layer()]);
     }
     queue_.clear();
   }
@@ -339,7 +352,7 @@ Status LayerProvider::Bind(const Reader& reader, const std::vector<std::vector<s
   return Status::OK();
 }
 
-uint8_t* LayerProvider::TakeBuffer(int layer) { return memory_->Take(layer_bytes_[layer]); }
+uint8_t* LayerProvider::TakeBuffer(int layer) { return memory_->Take(buffer_bytes_[layer]); }
 
 std::shared_ptr<DecodeJob> LayerProvider::StartJob(int layer, uint8_t* buffer, bool prefetch) {
   const std::vector<size_t>& tensors = layers_[layer];
@@ -362,7 +375,7 @@ Result<std::shared_ptr<const DecodedLayer>> LayerProvider::BuildLayer(const Deco
   // From here the buffer belongs to the layer: an error below returns it
   // to the pool with it.
   std::shared_ptr<const DecodedLayer> decoded(
-      new DecodedLayer(layer, job.buffer(), layer_bytes_[layer], offsets_[layer], params_[layer]),
+      new DecodedLayer(layer, job.buffer(), buffer_bytes_[layer], offsets_[layer], params_[layer]),
       [memory](DecodedLayer* d) {
         memory->Give(d->base(), d->bytes());
         delete d;
@@ -395,7 +408,7 @@ Status LayerProvider::Complete(std::unique_lock<std::mutex>* lock,
       decoded = HoldNibbles(*std::move(decoded));
     }
   } else {
-    memory_->Give(job->buffer(), layer_bytes_[layer]);
+    memory_->Give(job->buffer(), buffer_bytes_[layer]);
   }
   const double secs = Seconds(job->start());
   lock->lock();
@@ -442,7 +455,7 @@ void LayerProvider::MarkReady(int layer, std::shared_ptr<const DecodedLayer> dec
 bool LayerProvider::MakeRoom(int layer) {
   if (options_.mem_budget < 0) return true;
   const uint64_t budget = static_cast<uint64_t>(options_.mem_budget);
-  const size_t need = layer_bytes_[layer];
+  const size_t need = buffer_bytes_[layer];
   auto fits = [&] { return memory_->HasPooled(need) || memory_->resident() + need <= budget; };
   // Victim: the unpinned cached layer whose next use is farthest away.
   // A forward pass visits layers in order, cyclically from `layer`, so that
@@ -502,7 +515,7 @@ Result<std::shared_ptr<const DecodedLayer>> LayerProvider::Acquire(int layer) {
     uint8_t* buffer = TakeBuffer(layer);
     if (buffer == nullptr) {
       return Status::ResourceExhausted("layer " + std::to_string(layer) + ": cannot map " +
-                                       std::to_string(layer_bytes_[layer]) +
+                                       std::to_string(buffer_bytes_[layer]) +
                                        " bytes for its decoded weights");
     }
     std::shared_ptr<DecodeJob> job = StartJob(layer, buffer, /*prefetch=*/false);
@@ -576,6 +589,7 @@ LayerProviderStats LayerProvider::stats() const {
   LayerProviderStats s = stats_;
   s.held_bytes = memory_->resident();
   s.peak_held_bytes = memory_->peak();
+  s.buffer_maps = memory_->maps();
   return s;
 }
 

@@ -369,5 +369,45 @@ TEST_F(SharedDecode, LayerCountBudgetIsLayersTimesLargestLayer) {
   }
 }
 
+// Layers of different sizes (here: every other layer without its query
+// matrix, a page smaller, as mixed schemes make them) share one
+// buffer size, so a budget-0 run maps and faults in one buffer and reuses
+// it for every layer, not one per layer; the layers still decode to the
+// reference bytes, and the budget still holds.
+TEST_F(SharedDecode, LayersOfMixedSizesReuseOneBuffer) {
+  std::vector<std::vector<size_t>> layers = layers_;
+  for (size_t l = 1; l < layers.size(); l += 2) layers[l].erase(layers[l].begin());
+  LayerProviderOptions po;
+  po.mem_budget = 0;
+  po.prefetch = false;
+  po.decode_threads = 2;
+  LayerProvider p(reader_.get(), layers, po);
+  size_t largest = 0;
+  for (size_t l = 0; l < layers.size(); ++l) {
+    largest = std::max(largest, p.layer_bytes(static_cast<int>(l)));
+  }
+  ASSERT_LT(p.layer_bytes(1), largest) << "the test needs layers of different sizes";
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t l = 0; l < layers.size(); ++l) {
+      const auto layer = p.Acquire(static_cast<int>(l));
+      ASSERT_TRUE(layer.ok()) << layer.status().ToString();
+      // Tensor by tensor, codes and params: a reused buffer keeps another
+      // layer's bytes in the alignment padding, which nothing reads.
+      const std::vector<uint8_t> want =
+          Reference(*reader_, layers[l], UsedBytes(*reader_, layers[l]));
+      for (size_t i = 0; i < layers[l].size(); ++i) {
+        const TensorInfo& t = reader_->tensors()[layers[l][i]];
+        const size_t off = static_cast<size_t>((*layer)->tensor(i) - (*layer)->base());
+        ASSERT_EQ(0, std::memcmp((*layer)->tensor(i), want.data() + off, t.raw_size)) << t.name;
+        ASSERT_EQ(0, std::memcmp((*layer)->params(i), want.data() + off + LayoutOf(t).params_offset,
+                                 t.num_params * sizeof(float)))
+            << t.name;
+      }
+    }
+  }
+  EXPECT_EQ(p.stats().buffer_maps, 1u);
+  EXPECT_EQ(p.stats().peak_held_bytes, largest);
+}
+
 }  // namespace
 }  // namespace tqf::rt

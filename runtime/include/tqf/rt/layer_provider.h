@@ -106,6 +106,7 @@ struct LayerProviderStats {
   uint64_t helped_chunks = 0;    // 8-block chunks an Acquire decoded of a layer it found decoding
   uint64_t held_bytes = 0;       // decoded-layer buffers mapped now (in use, cached, pooled)
   uint64_t peak_held_bytes = 0;  // their maximum
+  uint64_t buffer_maps = 0;      // buffers mapped (and faulted in) fresh: none pooled fitted
 };
 
 // How the runtime lays out a decoded tensor wherever it holds one (layer
@@ -290,6 +291,7 @@ class LayerProvider : public LayerSource {
   const Reader* reader_;
   std::vector<std::vector<size_t>> layers_;
   std::vector<size_t> layer_bytes_;
+  std::vector<size_t> buffer_bytes_;  // per layer: its buffer, the largest layer's if within 25%
   std::vector<std::vector<size_t>> offsets_, params_;  // per layer, per tensor
   LayerProviderOptions options_;
   std::shared_ptr<Memory> memory_;

@@ -320,8 +320,11 @@ LayerProvider::LayerProvider(const Reader* reader, std::vector<std::vector<size_
   // mixed schemes differ by their scales (a --bits file: up to ~12% at
   // blocks of 32), and a buffer pool that wanted exact sizes unmapped and
   // re-faulted one for nearly every layer of a budgeted run.
+  // Without a budget nothing is pooled, and each layer keeps its buffer
+  // (faulted in whole): exact sizes there.
+  const bool pooled = options_.mem_budget >= 0 || options_.mem_budget_layers >= 0;
   for (size_t bytes : layer_bytes_) {
-    buffer_bytes_.push_back(largest <= bytes + bytes / 4 ? largest : bytes);
+    buffer_bytes_.push_back(pooled && largest <= bytes + bytes / 4 ? largest : bytes);
   }
   if (options_.mem_budget_layers >= 0) {
     options_.mem_budget = static_cast<int64_t>(largest) * options_.mem_budget_layers;

@@ -542,6 +542,11 @@ TEST(Kernels, EveryOpReturnsWithCleanUpperState) {
   const int8_t* xb[4] = {b.data(), b.data() + n, b.data() + 2 * n, b.data() + 3 * n};
   const int32_t* bs[4] = {bsums.data(), bsums.data(), bsums.data(), bsums.data()};
   const float* xs[4] = {g.data(), g.data(), g.data(), g.data()};
+  CleanUpperState();
+  if (UpperStateDirty()) {
+    GTEST_SKIP() << "XINUSE still reports the upper state in use after vzeroupper here "
+                    "(no init optimisation under this CPU or hypervisor): cannot observe it";
+  }
   for (KernelPath p : SupportedKernelPaths()) {
     if (p == KernelPath::kScalar) continue;
     const KernelOps& o = GetKernelOps(p);

@@ -407,6 +407,15 @@ TEST_F(SharedDecode, LayersOfMixedSizesReuseOneBuffer) {
   }
   EXPECT_EQ(p.stats().buffer_maps, 1u);
   EXPECT_EQ(p.stats().peak_held_bytes, largest);
+  // Without a budget nothing is pooled and every layer keeps its buffer:
+  // exact sizes, nothing faulted in beyond them.
+  LayerProvider held(reader_.get(), layers, LayerProviderOptions());
+  size_t sum = 0;
+  for (size_t l = 0; l < layers.size(); ++l) {
+    ASSERT_TRUE(held.Acquire(static_cast<int>(l)).ok());
+    sum += held.layer_bytes(static_cast<int>(l));
+  }
+  EXPECT_EQ(held.stats().held_bytes, sum);
 }
 
 }  // namespace

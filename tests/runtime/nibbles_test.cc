@@ -389,9 +389,17 @@ TEST(Nibbles, MatMulOverRowGroupsEqualsInt8HeldForm) {
     for (size_t cols : {256, 768, 2048}) {
       const size_t rows = 48;
       const QuantKind quant = block ? QuantKind::kBlock : QuantKind::kChannel;
-      const std::vector<int8_t> codes = CodesFrom(RandomTable(&rng), rows * cols, &rng);
+      std::vector<int8_t> table = RandomTable(&rng);
+      table[3] = 0;  // may repeat a 0 RandomTable drew: still at most 16 codes
+      std::vector<int8_t> codes = CodesFrom(table, rows * cols, &rng);
+      // Row 5: all zero codes, so every dot is 0; with a negative scale a
+      // per-row product is -0.0f, which must stay -0.0f (a block sum from
+      // 0.0f gives +0.0f).
+      std::fill(codes.begin() + 5 * cols, codes.begin() + 6 * cols, 0);
       Views v;
       MakeViews({quant, static_cast<uint32_t>(block)}, codes, rows, cols, &rng, &v);
+      const size_t nb = block ? cols / block : 1;
+      for (size_t k = 0; k < nb; ++k) v.params[5 * nb + k] = -std::fabs(v.params[5 * nb + k]) - 1e-3f;
       TensorInfo t;
       t.dtype = DType::kI8;
       t.quant = quant;
@@ -419,6 +427,7 @@ TEST(Nibbles, MatMulOverRowGroupsEqualsInt8HeldForm) {
         std::vector<float> want(n * rows);
         MatMulScratch s;
         MatMul(ScalarKernelOps(), v.i8, x.data(), n, want.data(), &s, 1);
+        ASSERT_EQ(want[5] == 0.0f && std::signbit(want[5]), block == 0) << "row 5: -0.0f per row";
         for (KernelPath p : SupportedKernelPaths()) {
           std::vector<float> got(n * rows, -1.0f);
           MatMul(GetKernelOps(p), g, x.data(), n, got.data(), &s, 2);

@@ -8,9 +8,10 @@
 // groups, whose codes are [-z, 2^b - 1 - z] for a per-group zero point z)
 // stay int8.
 //
-// Layout (NibbleLayout in kernels.h): rows, or, for block-quantized
-// tensors that fit it and a kernel path that has matmul_n4_group16, groups
-// of 16 rows interleaved (the fast form for blocks of 32).
+// Layout (NibbleLayout in kernels.h): rows, or, for tensors that fit it
+// (NibbleGroupsFit: per-block or per-row scales, rows in 16s) and a kernel
+// path that has matmul_n4_group16, groups of 16 rows interleaved (the fast
+// form, for blocks of 32 above all).
 //
 // TQF_HELD_FORM=int8 in the environment turns nibble holding off,
 // TQF_HELD_FORM=nibble-rows keeps nibbles in the row layout (for

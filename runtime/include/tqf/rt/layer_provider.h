@@ -6,7 +6,10 @@
 //       ahead of it by the prefetcher), and kept for the provider's life.
 //   >= 0: the decoded bytes the provider holds -- cached layers, the layer
 //       in use, a layer being prefetched and pooled buffers, all counted --
-//       never exceed max(mem_budget, one layer). The layer in use is never evicted; of
+//       never exceed max(mem_budget, one layer buffer). Buffers are laid out
+//       per layer but sized alike: every layer within 25% of the largest
+//       takes the largest's size (so any freed buffer serves any layer, and
+//       a byte budget holds whole largest layers). The layer in use is never evicted; of
 //       the rest, the one whose next use in the forward pass's cyclic layer order is
 //       farthest is evicted first (least-recently-used would evict exactly the layer
 //       needed next). A prefetch starts only
@@ -84,9 +87,9 @@ struct LayerProviderOptions {
   int decode_threads = 0;  // threads for on-demand decodes (0: all cores)
   bool prefetch = true;    // decode the next layer in the background
   // Unlimited budget only: hold 4-bit-or-less tensors as nibbles
-  // (held_nibbles.h; also off with TQF_HELD_FORM=int8), block-quantized
-  // ones that fit in groups of 16 rows if nibble_groups (for a kernel path
-  // with matmul_n4_group16; the Model sets it).
+  // (held_nibbles.h; also off with TQF_HELD_FORM=int8), those that fit in
+  // groups of 16 rows (NibbleGroupsFit: per-block or per-row scales) so if
+  // nibble_groups (for a kernel path with matmul_n4_group16; the Model sets it).
   bool hold_nibbles = true;
   bool nibble_groups = false;
 };

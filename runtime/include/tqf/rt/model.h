@@ -61,7 +61,7 @@ struct ModelOptions {
   // head and embedding always, layers when mem_budget < 0 (held_nibbles.h;
   // TQF_HELD_FORM=int8 also turns it off). Results do not change.
   bool hold_nibbles = true;
-  // Nibble-held block-quantized tensors in groups of 16 rows where they fit
+  // Nibble-held tensors (per-block or per-row scales) in groups of 16 rows where they fit
   // and `ops` has matmul_n4_group16 (kernels.h NibbleLayout; TQF_HELD_FORM=
   // nibble-rows also turns it off). Results do not change.
   bool nibble_groups = true;

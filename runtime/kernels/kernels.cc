@@ -376,6 +376,20 @@ void BlockRowsN4(const KernelOps& ops, const NibbleOps& n4, const WeightView& w,
   for (size_t i = 0; i < kScaleRows; ++i) y[r + i] = acc[i];
 }
 
+// s->block_sums = the sum of each token's quantized activations over each
+// of the nb blocks of `block` (the last one may be short): the offset
+// corrections of the nibble kernels that multiply code + 128.
+void ComputeBlockSums(size_t n, size_t cols, size_t block, size_t nb, MatMulScratch* s) {
+  const int8_t* xq = s->q.data();
+  s->block_sums.resize(n * nb);
+  for (size_t t = 0; t < n; ++t) {
+    for (size_t k = 0; k < nb; ++k) {
+      const int8_t* xb = xq + t * cols + k * block;
+      s->block_sums[t * nb + k] = std::accumulate(xb, xb + std::min(block, cols - k * block), 0);
+    }
+  }
+}
+
 // MatMulI8 over a kGroups16 nibble view: every group of 16 rows against up
 // to 4 tokens a call (matmul_n4_group16, or the scalar reference), in the
 // one-token loop's scaling order, so results are the int8 form's.
@@ -387,16 +401,10 @@ void MatMulN4Groups(const KernelOps& ops, const WeightView& w, size_t n, float* 
   const size_t nb = per_row ? 1 : cols / block;
   const auto kernel = ops.matmul_n4_group16 ? ops.matmul_n4_group16 : MatMulN4Group16Scalar;
   const int8_t* xq = s->q.data();
-  s->block_sums.resize(n * nb);
   if (per_row) {
-    std::copy(s->sums.begin(), s->sums.begin() + n, s->block_sums.begin());
+    s->block_sums.assign(s->sums.begin(), s->sums.begin() + n);
   } else {
-    for (size_t t = 0; t < n; ++t) {
-      for (size_t k = 0; k < nb; ++k) {
-        const int8_t* xb = xq + t * cols + k * block;
-        s->block_sums[t * nb + k] = std::accumulate(xb, xb + block, 0);
-      }
-    }
+    ComputeBlockSums(n, cols, block, nb, s);
   }
   // About 16 pieces a thread: dynamic enough for a core taken away (a
   // noisy VM), few enough that threads stream long runs of the matrix
@@ -441,13 +449,7 @@ void MatMulN4Rows(const KernelOps& ops, const WeightView& w, size_t n, float* y,
   const float* p = w.params;
   const int32_t* bsums = nullptr;
   if (w.quant == QuantKind::kBlock && ops.dot_n4_blocks_rows4 != nullptr) {
-    s->block_sums.resize(n * nb);
-    for (size_t t = 0; t < n; ++t) {
-      for (size_t k = 0; k < nb; ++k) {
-        const int8_t* xb = xq + t * cols + k * block;
-        s->block_sums[t * nb + k] = std::accumulate(xb, xb + std::min(block, cols - k * block), 0);
-      }
-    }
+    ComputeBlockSums(n, cols, block, nb, s);
     bsums = s->block_sums.data();
   }
   const long chunks = static_cast<long>((rows + kRowChunk - 1) / kRowChunk);
@@ -651,8 +653,8 @@ void DequantizeRow(const WeightView& w, size_t row, float* out) {
       const size_t b = w.quant_block, nb = (cols + b - 1) / b;
       for (size_t i = 0; i < cols; ++i) {
         const size_t k = i / b;
-        const float scale = groups ? w.params[((row / 16) * nb + k) * 16 + row % 16]
-                                   : w.params[row * nb + k];
+        const float scale =
+            w.params[groups ? NibbleGroupParamIndex(row, k, nb) : row * nb + k];
         out[i] = scale * q[i];
       }
       break;

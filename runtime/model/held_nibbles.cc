@@ -43,22 +43,27 @@ bool TableOfSeen(const bool* seen, int8_t lut[16]) {
   return true;
 }
 
+// index[code] = the first table entry holding it (unused entries repeat
+// the largest code, so the first is the one a reader expands back).
+void IndexOfCodes(const int8_t lut[16], uint8_t index[256]) {
+  std::memset(index, 0, 256);
+  for (int k = 15; k >= 0; --k) index[static_cast<uint8_t>(lut[k])] = static_cast<uint8_t>(k);
+}
+
+// TQF_HELD_FORM, read once.
+const char* HeldFormSetting() {
+  static const char* const env = std::getenv("TQF_HELD_FORM");
+  return env;
+}
+
 }  // namespace
 
 bool NibbleHoldingEnabled() {
-  static const bool enabled = [] {
-    const char* env = std::getenv("TQF_HELD_FORM");
-    return env == nullptr || std::strcmp(env, "int8") != 0;
-  }();
-  return enabled;
+  return HeldFormSetting() == nullptr || std::strcmp(HeldFormSetting(), "int8") != 0;
 }
 
 bool NibbleGroupsEnabled() {
-  static const bool enabled = [] {
-    const char* env = std::getenv("TQF_HELD_FORM");
-    return env == nullptr || std::strcmp(env, "nibble-rows") != 0;
-  }();
-  return enabled;
+  return HeldFormSetting() == nullptr || std::strcmp(HeldFormSetting(), "nibble-rows") != 0;
 }
 
 bool FindNibbleTable(const int8_t* codes, size_t n, int8_t lut[16]) {
@@ -69,8 +74,8 @@ bool FindNibbleTable(const int8_t* codes, size_t n, int8_t lut[16]) {
 
 void PackNibbles(const int8_t* codes, size_t rows, size_t cols, const int8_t lut[16],
                  uint8_t* out) {
-  uint8_t index[256] = {};
-  for (int k = 15; k >= 0; --k) index[static_cast<uint8_t>(lut[k])] = static_cast<uint8_t>(k);
+  uint8_t index[256];
+  IndexOfCodes(lut, index);
   const size_t stride = NibbleRowBytes(cols);
 #pragma omp parallel for schedule(static) if (rows * cols >= (size_t{1} << 20))
   for (long rl = 0; rl < static_cast<long>(rows); ++rl) {
@@ -87,8 +92,8 @@ void PackNibbles(const int8_t* codes, size_t rows, size_t cols, const int8_t lut
 
 void PackNibbleGroups16(const int8_t* codes, size_t rows, size_t cols, const int8_t lut[16],
                         uint8_t* out) {
-  uint8_t index[256] = {};
-  for (int k = 15; k >= 0; --k) index[static_cast<uint8_t>(lut[k])] = static_cast<uint8_t>(k);
+  uint8_t index[256];
+  IndexOfCodes(lut, index);
   const size_t group_bytes = NibbleGroupBytes(cols);
 #pragma omp parallel for schedule(static) if (rows * cols >= (size_t{1} << 20))
   for (long gl = 0; gl < static_cast<long>(rows / 16); ++gl) {
@@ -132,7 +137,7 @@ void PackNibbleTensor(const TensorInfo& t, const int8_t* codes, const float* par
   // Block k's scales of a group's 16 rows side by side: one vector load.
   const size_t nb = t.cols() / t.quant_block;
   for (size_t r = 0; r < t.rows(); ++r) {
-    for (size_t k = 0; k < nb; ++k) params_out[((r / 16) * nb + k) * 16 + r % 16] = params[r * nb + k];
+    for (size_t k = 0; k < nb; ++k) params_out[NibbleGroupParamIndex(r, k, nb)] = params[r * nb + k];
   }
 }
 

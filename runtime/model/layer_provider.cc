@@ -204,6 +204,7 @@ class LayerProvider::Memory {
     std::lock_guard<std::mutex> lock(mu_);
     return peak_;
   }
+  bool pooled() const { return pool_enabled_; }
   uint64_t maps() {
     std::lock_guard<std::mutex> lock(mu_);
     return maps_;
@@ -322,9 +323,8 @@ LayerProvider::LayerProvider(const Reader* reader, std::vector<std::vector<size_
   // re-faulted one for nearly every layer of a budgeted run.
   // Without a budget nothing is pooled, and each layer keeps its buffer
   // (faulted in whole): exact sizes there.
-  const bool pooled = options_.mem_budget >= 0 || options_.mem_budget_layers >= 0;
   for (size_t bytes : layer_bytes_) {
-    buffer_bytes_.push_back(pooled && largest <= bytes + bytes / 4 ? largest : bytes);
+    buffer_bytes_.push_back(memory_->pooled() && largest <= bytes + bytes / 4 ? largest : bytes);
   }
   if (options_.mem_budget_layers >= 0) {
     options_.mem_budget = static_cast<int64_t>(largest) * options_.mem_budget_layers;

@@ -177,6 +177,11 @@ inline bool NibbleGroupsFit(QuantKind quant, size_t rows, size_t cols, size_t bl
   return (blocks || channel) && cols > 0 && rows % 16 == 0 && rows > 0;
 }
 inline size_t NibbleGroupBytes(size_t cols) { return 8 * cols; }
+// Where block k's scale of `row` sits among a kGroups16 view's params
+// (nb blocks a row; see above).
+inline size_t NibbleGroupParamIndex(size_t row, size_t k, size_t nb) {
+  return ((row / 16) * nb + k) * 16 + row % 16;
+}
 // The table index of code (row, i) of a kGroups16 matrix.
 inline uint8_t NibbleGroupAt(const uint8_t* w, size_t cols, size_t row, size_t i) {
   const uint8_t b = w[(row / 16) * NibbleGroupBytes(cols) + (i / 8) * 64 + 4 * (row % 16) + i % 4];

@@ -130,6 +130,8 @@ def cmd_run(args):
 
 
 def family(config):
+    if "--finetune" in config:
+        return "--bits (mixed) + distillation calibrated"
     if "--bits" in config:
         return "--bits (mixed)" + (" calibrated" if "--calib" in config else "")
     q = shlex.split(config)[shlex.split(config).index("--quant") + 1] if "--quant" in config else "?"

@@ -47,6 +47,11 @@ const char kUsage[] =
     "  --calib-one-shot   every layer's statistics from the unquantized model (default for\n"
     "                     models up to 64M weights: sequential, each layer's from the model\n"
     "                     with the earlier layers already quantized)\n"
+    "  --finetune N       then distil: N steps moving low-bit codes along their grids so the\n"
+    "                     model's next-token distributions approach the source's on the\n"
+    "                     calibration tokens (LLaMA models up to 32M weights)\n"
+    "  --finetune-tokens N  tokens sampled from the model to distil on (default 65536)\n"
+    "  --finetune-lr X    its Adam step, in grid steps of each weight (default 0.02)\n"
     "  --damping X        GPTQ damping, times the mean Hessian diagonal (default 0.01)\n"
     "  --no-act-order     scalar schemes: quantize columns in order, not by importance\n"
     "  --tokenizer FILE   tokenizer.bin for llama2.c checkpoints\n"
@@ -124,6 +129,17 @@ bool ParseCalibFlag(Args* args, PackFlags* f, std::string* error) {
     f->bits.native = true;
     return true;
   }
+  if (args->Value("--finetune", &value)) return count("--finetune", 1, 1 << 20, &f->calib.finetune);
+  if (args->Value("--finetune-tokens", &value)) {
+    return count("--finetune-tokens", 1024, 1LL << 24, &f->calib.finetune_tokens);
+  }
+  if (args->Value("--finetune-lr", &value)) {
+    if (!ParseDouble(value, &f->calib.finetune_lr) || !(f->calib.finetune_lr > 0.0) ||
+        f->calib.finetune_lr > 1.0) {
+      *error = "bad --finetune-lr '" + value + "' (0 < X <= 1)";
+    }
+    return true;
+  }
   if (args->Is("--calib-one-shot")) {
     f->calib.sequential = false;
     return true;
@@ -192,6 +208,10 @@ int ParseFlags(int argc, char** argv, PackFlags* f) {
   }
   if (f->bits.native && !(f->bits.bits > 0)) {
     return Usage("pack", "--bits-native goes with --bits B", kUsage);
+  }
+  if (f->calib.finetune > 0 && !f->calib.enabled()) {
+    return Usage("pack", "--finetune distils on calibration tokens: give --calib or --calib-generate",
+                 kUsage);
   }
   if (!f->calib.text_path.empty() && f->calib.generate > 0) {
     return Usage("pack", "--calib and --calib-generate exclude each other", kUsage);
@@ -280,6 +300,7 @@ int CmdPack(int argc, char** argv) {
     if (!started.ok()) return Fail("pack", started.status().WithContext("calibration"));
     calibration = std::move(started).value();
     options.statistics = calibration->statistics();
+    if (f.calib.finetune > 0) calibration->EnableFinetune(cf, &options, &progress);
 #else
     return Usage("pack", "calibration needs the runtime (this tqf was built without it)", kUsage);
 #endif
@@ -305,6 +326,9 @@ int CmdPack(int argc, char** argv) {
     PrintReport(f, model->format, options, *report);
     if (calibration) std::printf("  calibration      %s\n", calibration->Describe().c_str());
     if (!choice.empty()) std::printf("  --bits           %s\n", choice.c_str());
+    if (calibration && !calibration->DescribeFinetune().empty()) {
+      std::printf("  finetune         %s\n", calibration->DescribeFinetune().c_str());
+    }
   }
   if (auto reader = Reader::Open(f.output); reader.ok())
     WarnRequantizedBelowSource(**reader, "pack");

@@ -2,7 +2,10 @@
 // the runtime's rt::CalibrationSession and rt::PackWithinBits.
 #include "pack_calib.h"
 
+#include <cstdio>
+
 #include "tqf/rt/allocate.h"
+#include "tqf/rt/finetune.h"
 #include "tqf/rt/pack_low_bit.h"
 
 namespace tqf::tools {
@@ -13,7 +16,21 @@ class RuntimeCalibration final : public Calibration {
   explicit RuntimeCalibration(std::unique_ptr<rt::CalibrationSession> s) : session(std::move(s)) {}
   InputStatistics* statistics() override { return session->statistics(); }
   std::string Describe() const override { return session->Describe(); }
+  void EnableFinetune(const CalibFlags& flags, PackOptions* options, Progress* progress) override {
+    rt::FinetuneOptions fo;
+    fo.steps = flags.finetune;
+    fo.lr = static_cast<float>(flags.finetune_lr);
+    fo.threads = flags.threads;
+    fo.progress = [progress](size_t done, size_t total) {
+      progress->Update("finetune", done, total);
+    };
+    options->refine = rt::FinetuneRefiner(&session->finetune_sequences(), fo, finetuned);
+  }
+  std::string DescribeFinetune() const override {
+    return finetuned->steps ? rt::DescribeFinetune(*finetuned) : "";
+  }
   std::unique_ptr<rt::CalibrationSession> session;
+  std::shared_ptr<rt::FinetuneReport> finetuned = std::make_shared<rt::FinetuneReport>();
 };
 
 rt::LowBitProgress ToProgress(Progress* progress) {
@@ -35,6 +52,7 @@ Result<std::unique_ptr<Calibration>> StartCalibration(const SourceModel& source,
   r.max_stat_bytes = flags.max_stat_bytes;
   r.threads = flags.threads;
   r.sequential = flags.sequential;
+  r.finetune_tokens = flags.finetune > 0 ? flags.finetune_tokens : 0;
   TQF_ASSIGN_OR_RETURN(auto session,
                        rt::CalibrationSession::Start(source, r, ToProgress(progress)));
   return std::unique_ptr<Calibration>(new RuntimeCalibration(std::move(session)));

@@ -19,6 +19,7 @@
 #include "tqf/codec.h"
 #include "tqf/import.h"
 #include "tqf/internal/files.h"
+#include "tqf/rt/finetune.h"
 #include "tqf/rt/pack_low_bit.h"
 
 namespace tqf::python {
@@ -122,10 +123,24 @@ class OmpThreads {
   bool set_;
 };
 
+// finetune: options->refine distils `steps` steps on the session's sampled
+// tokens, reporting progress and honouring cancellation as the pack does.
+void SetFinetune(const rt::CalibrationSession& session, int64_t steps, std::optional<int> threads,
+                 std::shared_ptr<rt::FinetuneReport> report, PackOptions* options) {
+  rt::FinetuneOptions fo;
+  fo.steps = static_cast<size_t>(steps);
+  fo.threads = threads.value_or(0);
+  fo.cancel = options->cancel;
+  auto progress = options->progress;
+  fo.progress = [progress](size_t done, size_t total) { progress("finetune", done, total); };
+  options->refine = rt::FinetuneRefiner(&session.finetune_sequences(), fo, std::move(report));
+}
+
 py::dict Pack(py::handle src_arg, py::handle dst_arg, const std::string& quant,
               const std::optional<std::string>& codec, std::optional<double> bits, py::object calib,
               py::object progress, py::object tokenizer, int64_t block_size,
-              std::optional<int> threads, bool allow_nonfinite) {
+              std::optional<int> threads, bool allow_nonfinite, int64_t finetune,
+              int64_t finetune_tokens) {
   const std::string src = ToPath(src_arg), dst = ToPath(dst_arg);
   PackOptions options = MakePackOptions(quant, codec, block_size, threads, allow_nonfinite);
   if (bits && quant != "channel")
@@ -133,6 +148,13 @@ py::dict Pack(py::handle src_arg, py::handle dst_arg, const std::string& quant,
   if (bits && !(*bits >= 1.0 && *bits <= 8.5)) ThrowInvalidArgument("bits must be in 1 .. 8.5");
   std::optional<rt::CalibrationRequest> calib_request;
   if (!calib.is_none()) calib_request = CalibrationFrom(calib, threads);
+  if (finetune < 0 || finetune > (1 << 20)) ThrowInvalidArgument("finetune: steps must be 0..2**20");
+  if (finetune > 0 && !calib_request) {
+    ThrowInvalidArgument("finetune distils on calibration tokens: give calib");
+  }
+  if (finetune_tokens < 1024 || finetune_tokens > (1 << 24))
+    ThrowInvalidArgument("finetune_tokens must be 1024..2**24");
+  if (finetune > 0) calib_request->finetune_tokens = static_cast<uint64_t>(finetune_tokens);
   if (!progress.is_none() && !PyCallable_Check(progress.ptr())) {
     throw py::type_error("progress must be callable(phase, done, total) or None");
   }
@@ -165,6 +187,7 @@ py::dict Pack(py::handle src_arg, py::handle dst_arg, const std::string& quant,
   };
   OmpThreads omp_threads(options.writer.threads);
   std::string format, choice;
+  auto finetuned = std::make_shared<rt::FinetuneReport>();
   Result<PackReport> report = WithoutGil([&]() -> Result<PackReport> {
     Result<SourceModel> model = ImportModel(src, iopt);
     if (!model.ok()) return model.status();
@@ -175,6 +198,7 @@ py::dict Pack(py::handle src_arg, py::handle dst_arg, const std::string& quant,
       if (!started.ok()) return started.status().WithContext("calibration");
       session = std::move(started).value();
       options.statistics = session->statistics();
+      if (finetune > 0) SetFinetune(*session, finetune, threads, finetuned, &options);
     }
     if (!bits) return PackModel(*model, dst, options);
     rt::BitsRequest br;
@@ -184,6 +208,7 @@ py::dict Pack(py::handle src_arg, py::handle dst_arg, const std::string& quant,
   if (PyErr_Occurred()) throw py::error_already_set();
   py::dict d = ReportDict(format, Unwrap(std::move(report)));
   if (!choice.empty()) d["bits_choice"] = choice;
+  if (finetuned->steps) d["finetune"] = rt::DescribeFinetune(*finetuned);
   return d;
 }
 
@@ -194,7 +219,8 @@ void BindPack(py::module_& m) {
         py::arg("codec") = py::none(), py::arg("bits") = py::none(), py::arg("calib") = py::none(),
         py::arg("progress") = py::none(), py::arg("tokenizer") = py::none(),
         py::arg("block_size") = 64 * 1024, py::arg("threads") = py::none(),
-        py::arg("allow_nonfinite") = false,
+        py::arg("allow_nonfinite") = false, py::arg("finetune") = 0,
+        py::arg("finetune_tokens") = 65536,
         R"doc(Packs a GGUF, safetensors or llama2.c model into a .tqf, as `tqf pack` does.
 
 quant: any `tqf pack --quant` scheme: raw | tensor-minmax | channel | block32, or
@@ -203,9 +229,12 @@ dict4 | rans | rans-alias (None: the default). bits: the best file at or under t
 many bits per weight (a scheme per matrix; excludes quant). calib: a text file (path)
 or a number of tokens to sample from the model itself, for GPTQ error compensation
 and measured sensitivity. progress: called as progress(phase, done, total)
-("calib-gen", "calib", "costs", "codebooks", "analyse", "encode"); an
+("calib-gen", "finetune-gen", "calib", "costs", "codebooks", "analyse", "finetune",
+"encode"); an
 exception it raises stops the pack and propagates. tokenizer: tokenizer.bin of a
-llama2.c checkpoint. The output is written atomically: a failed or interrupted
+llama2.c checkpoint. finetune: with calib, this many steps of distillation
+(`tqf pack --finetune`) on finetune_tokens tokens sampled from the model; the report's
+"finetune" describes it. The output is written atomically: a failed or interrupted
 pack leaves nothing. Runs without the GIL. Returns the pack report as a dict.)doc");
 }
 

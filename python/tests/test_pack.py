@@ -71,6 +71,14 @@ def test_low_bit_schemes_bits_and_calibration(stories_src, tmp_path):
     text.write_text("Once upon a time there was a little dog. " * 40)
     r = tqf.pack(stories_src, out, quant="ec3", calib=text)
     assert r["bits_per_weight"] < 3.6
+    # Distillation after quantization (`tqf pack --finetune`).
+    phases.clear()
+    r = tqf.pack(stories_src, out, quant="ec3", calib=text, finetune=3, finetune_tokens=2048,
+                 progress=lambda phase, done, total: phases.add(phase))
+    assert "3 steps over" in r["finetune"]
+    assert {"finetune-gen", "finetune"} <= phases
+    with pytest.raises(tqf.InvalidArgumentError):
+        tqf.pack(stories_src, out, quant="ec3", finetune=3)
     with pytest.raises(tqf.InvalidArgumentError):
         tqf.pack(stories_src, out, bits=0.5)
     with pytest.raises(tqf.InvalidArgumentError):

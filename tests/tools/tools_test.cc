@@ -177,6 +177,24 @@ TEST_F(ToolsTest, PackToABitBudget) {
   }
 }
 
+// --finetune: the pack says what distillation did, the file stays within
+// its budget and verifies.
+TEST_F(ToolsTest, PackWithDistillation) {
+  const std::string out = dir_ + "/ft.tqf";
+  CliResult r = Tqf({"pack", kStories, "-o", out, "--bits", "3", "--calib-generate", "1024",
+                     "--sensitivity-tokens", "512", "--finetune", "4", "--finetune-tokens", "4096"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const size_t at = r.out.find("  finetune         4 steps over ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("held-out KL", at), std::string::npos) << r.out;
+  r = Tqf({"inspect", out, "--json"});
+  ASSERT_EQ(r.code, 0);
+  auto doc = json::Parse(r.out);
+  ASSERT_TRUE(doc.ok());
+  EXPECT_LE(doc->Find("weight_bits")->Find("bits_per_weight")->as_double(), 3.0);
+  EXPECT_EQ(Tqf({"verify", out}).code, 0);
+}
+
 // Lossless below the quantizer: the same low-bit codes, entropy coded or
 // stored raw, evaluate identically.
 TEST_F(ToolsTest, LowBitCodecsEvaluateIdentically) {
@@ -206,7 +224,11 @@ TEST_F(ToolsTest, LowBitFlagsAreChecked) {
                                              {"--calib", "a.txt", "--calib-generate", "10"},
                                              {"--calib-generate", "0"},
                                              {"--damping", "-1"},
-                                             {"--sensitivity", "guess"}}) {
+                                             {"--sensitivity", "guess"},
+                                             {"--quant", "ec3", "--finetune", "5"},
+                                             {"--calib-generate", "64", "--finetune", "0"},
+                                             {"--calib-generate", "64", "--finetune-lr", "2"},
+                                             {"--calib-generate", "64", "--finetune-tokens", "9"}}) {
     std::vector<std::string> full = {"pack", kStories, "-o", out};
     full.insert(full.end(), args.begin(), args.end());
     CliResult r = Tqf(full);

@@ -48,6 +48,15 @@ class TQF_EXPORT InputStatistics {
   virtual Status Quantized(const std::string& name, const std::vector<float>& values);
 };
 
+// A low-bit tensor as PackModel quantized it, offered to PackOptions::refine.
+struct RefinableTensor {
+  const SourceTensor* source = nullptr;
+  // Its codes (`data`, and `vq_indices` for kVq) may be changed; its dtype,
+  // params and sizes may not (checked after the hook: kInvalidArgument).
+  QuantizedTensor* quantized = nullptr;
+  const VqCodebook* codebook = nullptr;  // kVq: what its indices point into
+};
+
 struct PackOptions {
   // The scheme of every tensor of 2+ dimensions (1-D tensors stay f32).
   QuantSpec quant = QuantScheme::kChannel;
@@ -70,6 +79,11 @@ struct PackOptions {
   size_t vq_samples = size_t{1} << 18;
   int vq_iterations = 30;
   uint64_t seed = 1;
+  // Called once every low-bit tensor is quantized, before dictionaries are
+  // built or anything is encoded: may replace the codes of the low-bit
+  // tensors (quantization-aware fine-tuning, runtime/finetune.h). Its
+  // errors abort the pack.
+  std::function<Status(const SourceModel&, std::vector<RefinableTensor>*)> refine;
   // Called as tensors are processed: (phase "codebooks"/"analyse"/"encode",
   // done, total).
   std::function<void(const char* phase, size_t done, size_t total)> progress;

@@ -64,6 +64,36 @@ Status CheckCancelled(const PackOptions& options) {
   return Status::Cancelled("pack cancelled");
 }
 
+// PackOptions::refine over the held low-bit tensors; what it may not
+// change is checked.
+Status Refine(const SourceModel& model, const PackOptions& o, Prepared* p) {
+  std::vector<RefinableTensor> tensors;
+  std::vector<size_t> index;
+  std::vector<std::pair<size_t, size_t>> sizes;
+  std::vector<std::vector<float>> params;
+  for (size_t i = 0; i < p->held.size(); ++i) {
+    if (!p->held[i]) continue;
+    RefinableTensor r;
+    r.source = &model.tensors[i];
+    r.quantized = &*p->held[i];
+    if (p->plans[i].codebook >= 0) r.codebook = &p->codebooks[p->plans[i].codebook];
+    tensors.push_back(r);
+    index.push_back(i);
+    sizes.emplace_back(r.quantized->data.size(), r.quantized->vq_indices.size());
+    params.push_back(r.quantized->params);
+  }
+  TQF_RETURN_IF_ERROR(o.refine(model, &tensors));
+  for (size_t k = 0; k < index.size(); ++k) {
+    const QuantizedTensor& q = *p->held[index[k]];
+    if (q.data.size() != sizes[k].first || q.vq_indices.size() != sizes[k].second ||
+        q.params != params[k] || q.dtype != DType::kI8) {
+      return Status::InvalidArgument("refinement changed more than the codes of tensor '" +
+                              model.tensors[index[k]].name + "'");
+    }
+  }
+  return Status::OK();
+}
+
 // Pass 1: quantize (holding low-bit results) and gather the dictionaries'
 // statistics: the stored bytes for the byte codec, the index bytes for VQ.
 Status Analyse(const SourceModel& model, const Codec* byte_codec, const PackOptions& o,
@@ -87,17 +117,24 @@ Status Analyse(const SourceModel& model, const Codec* byte_codec, const PackOpti
     if (wanted || plan.spec.low_bit()) {
       TQF_ASSIGN_OR_RETURN(QuantizedTensor q,
                            QuantizeTensor(model.tensors[i], plan, p->codebooks, o));
-      if (plan.codec == vq_codec) {
-        vq->Add(i, q.vq_indices.data(), q.vq_indices.size());
+      if (plan.spec.low_bit()) {
+        if (o.statistics) TQF_RETURN_IF_ERROR(TellStatistics(model.tensors[i], q, o.statistics));
+        p->held[i] = std::move(q);  // counted below, after any refinement
       } else if (plan.codec == byte_codec && bytes) {
         bytes->Add(i, q.data.data(), q.data.size());
       }
-      if (plan.spec.low_bit() && o.statistics) {
-        TQF_RETURN_IF_ERROR(TellStatistics(model.tensors[i], q, o.statistics));
-      }
-      if (plan.spec.low_bit()) p->held[i] = std::move(q);
     }
     if (o.progress) o.progress("analyse", done + 1, n);
+  }
+  if (o.refine) TQF_RETURN_IF_ERROR(Refine(model, o, p));
+  for (size_t i = 0; i < n; ++i) {
+    if (!p->held[i]) continue;
+    const QuantizedTensor& q = *p->held[i];
+    if (p->plans[i].codec == vq_codec) {
+      vq->Add(i, q.vq_indices.data(), q.vq_indices.size());
+    } else if (p->plans[i].codec == byte_codec && bytes) {
+      bytes->Add(i, q.data.data(), q.data.size());
+    }
   }
   for (auto [builder, plan] : {std::pair{bytes.get(), &p->byte_dicts}, {vq.get(), &p->vq_dicts}}) {
     if (builder) {

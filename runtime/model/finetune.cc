@@ -1,0 +1,679 @@
+// Quantization-aware distillation of a low-bit pack (finetune.h).
+#include "tqf/rt/finetune.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cmath>
+#include <limits>
+#include <random>
+
+#include "llama_grad.h"
+#include "tqf/internal/rope.h"
+
+namespace tqf::rt {
+namespace {
+
+using grad::Role;
+using grad::Shape;
+using grad::Tape;
+using grad::Weights;
+
+Result<Shape> ShapeOf(const SourceModel& source) {
+  const Hyperparameters& hp = source.info.hparams;
+  if (hp.architecture != "llama") {
+    return Status::NotSupported("fine-tuning runs LLaMA models only, not '" + hp.architecture +
+                                "'");
+  }
+  Shape s;
+  s.dim = hp.dim, s.hidden = hp.hidden_dim, s.layers = hp.n_layers, s.heads = hp.n_heads;
+  s.kv_heads = hp.n_kv_heads ? hp.n_kv_heads : hp.n_heads;
+  s.head_dim = hp.head_dim ? hp.head_dim : (hp.n_heads ? hp.dim / hp.n_heads : 0);
+  s.vocab = hp.vocab_size, s.eps = hp.norm_eps;
+  if (s.dim == 0 || s.hidden == 0 || s.layers == 0 || s.heads == 0 || s.vocab == 0 ||
+      s.head_dim % 2 != 0 || s.heads % s.kv_heads != 0) {
+    return Status::InvalidArgument("fine-tuning: inconsistent hyperparameters");
+  }
+  // The runtime's frequencies (Model::ComputeRopeFrequencies).
+  std::vector<float> divisors;
+  const bool by_params = hp.rope_scaling_factor > 0.0f;
+  for (const SourceTensor& t : source.tensors) {
+    if (t.name != kRopeFreqsTensor || by_params) continue;
+    if (t.num_elements() != s.head_dim / 2) {
+      return Status::InvalidArgument(std::string(kRopeFreqsTensor) + ": wrong size");
+    }
+    divisors.resize(s.head_dim / 2);
+    TQF_RETURN_IF_ERROR(t.ToF32(divisors.data()));
+  }
+  for (size_t i = 0; i < s.head_dim / 2; ++i) {
+    float f = 1.0f / std::pow(hp.rope_theta, float(2 * i) / float(s.head_dim));
+    if (by_params) f = Llama3ScaleFrequency(f, hp);
+    if (!divisors.empty()) f /= divisors[i];
+    s.rope_freq.push_back(f);
+  }
+  return s;
+}
+
+// Weights::t index of a canonical tensor name, or -1.
+int IndexOfName(const std::string& name, size_t layers) {
+  if (name == "token_embd.weight") return Weights::kEmbedding;
+  if (name == "output_norm.weight") return Weights::kOutputNorm;
+  if (name == "output.weight") return Weights::kOutput;
+  static const std::pair<const char*, Role> kRoles[] = {
+      {"attn_q", grad::kQ},         {"attn_k", grad::kK},       {"attn_v", grad::kV},
+      {"attn_output", grad::kO},    {"ffn_gate", grad::kGate},  {"ffn_up", grad::kUp},
+      {"ffn_down", grad::kDown},    {"attn_norm", grad::kAttnNorm},
+      {"ffn_norm", grad::kFfnNorm}};
+  size_t l = 0, used = 0;
+  if (std::sscanf(name.c_str(), "blk.%zu.%zn", &l, &used) != 1 || used == 0 || l >= layers) {
+    return -1;
+  }
+  for (const auto& [role, r] : kRoles) {
+    if (name.compare(used, std::string::npos, std::string(role) + ".weight") == 0) {
+      return static_cast<int>(Weights::Layer(l, r));
+    }
+  }
+  return -1;
+}
+
+Result<Weights> LoadWeights(const SourceModel& source, const Shape& s) {
+  Weights w;
+  w.t.resize(Weights::Count(s.layers));
+  for (const SourceTensor& t : source.tensors) {
+    const int i = IndexOfName(t.name, s.layers);
+    if (i < 0) continue;
+    size_t rows = 0, cols = 0;
+    grad::TensorShape(s, i, &rows, &cols);
+    if (t.num_elements() != rows * cols || t.cols() != cols) {
+      return Status::InvalidArgument("fine-tuning: tensor '" + t.name + "' has " +
+                                     std::to_string(t.num_elements()) + " elements, the " +
+                                     "hyperparameters imply " + std::to_string(rows) + " x " +
+                                     std::to_string(cols));
+    }
+    w.t[i].resize(rows * cols);
+    TQF_RETURN_IF_ERROR(t.ToF32(w.t[i].data()));
+  }
+  for (size_t i = 0; i < w.t.size(); ++i) {
+    if (w.t[i].empty() && i != Weights::kOutput) {
+      return Status::InvalidArgument("fine-tuning: the model lacks tensor #" + std::to_string(i) +
+                                     " of the LLaMA layout");
+    }
+  }
+  return w;
+}
+
+// The grid a low-bit tensor's codes live on: per block (a row's run of
+// `block` elements) a scale, a zero point and the code range its codes
+// span; the tensor's set of codes; or a VQ codebook.
+struct Grid {
+  RefinableTensor* r = nullptr;
+  int index = -1;  // in Weights::t
+  size_t rows = 0, cols = 0, block = 0, blocks_per_row = 0;
+  std::vector<float> scale, zero;
+  std::vector<int8_t> lo, hi;
+  std::vector<int> levels;  // sorted distinct codes (scalar grids)
+  const VqCodebook* codebook = nullptr;
+  // Rate: each symbol's (code + 128, or VQ index) cost in bits under the
+  // quantizers' histogram, the entropy that histogram has, and the weight
+  // of bits against squared code steps in Project (kept by AdjustRate so
+  // that the entropy does not grow).
+  std::vector<float> bits;
+  double entropy = 0.0;
+  float lambda = 0.0f;
+  size_t blocks() const { return rows * blocks_per_row; }
+};
+
+// Entropy in bits per symbol of a histogram, and each symbol's cost.
+double Entropy(const std::vector<uint64_t>& counts, std::vector<float>* bits) {
+  uint64_t total = 0;
+  for (uint64_t c : counts) total += c;
+  double h = 0.0;
+  if (bits) bits->assign(counts.size(), 0.0f);
+  for (size_t i = 0; i < counts.size(); ++i) {
+    if (total == 0) continue;
+    if (counts[i] == 0) {  // unused: priced as half an occurrence
+      if (bits) (*bits)[i] = float(std::log2(2.0 * double(total)));
+      continue;
+    }
+    const double p = double(counts[i]) / double(total);
+    h -= p * std::log2(p);
+    if (bits) (*bits)[i] = float(-std::log2(p));
+  }
+  return h;
+}
+
+// The symbols a tensor's codes are made of: VQ indices, or codes + 128.
+std::vector<uint64_t> Histogram(const Grid& g) {
+  const QuantizedTensor& q = *g.r->quantized;
+  std::vector<uint64_t> counts(256, 0);
+  if (g.codebook) {
+    for (uint8_t i : q.vq_indices) ++counts[i];
+  } else {
+    for (uint8_t c : q.data) ++counts[size_t(int8_t(c) + 128)];
+  }
+  return counts;
+}
+
+Result<Grid> GridOf(RefinableTensor* r, int index) {
+  Grid g;
+  g.r = r;
+  g.index = index;
+  const QuantizedTensor& q = *r->quantized;
+  g.rows = r->source->rows(), g.cols = r->source->cols();
+  g.codebook = r->codebook;
+  g.block = q.quant == QuantKind::kBlock ? q.quant_block : g.cols;
+  if (g.block == 0 || q.dtype != DType::kI8 || q.data.size() != g.rows * g.cols ||
+      (g.codebook && (g.codebook->dim == 0 || g.block % g.codebook->dim != 0 ||
+                      q.vq_indices.size() * g.codebook->dim != q.data.size()))) {
+    return Status::InvalidArgument("fine-tuning: tensor '" + r->source->name +
+                                   "' is not a low-bit tensor it can refine");
+  }
+  g.blocks_per_row = (g.cols + g.block - 1) / g.block;
+  g.scale.resize(g.blocks()), g.zero.assign(g.blocks(), 0.0f);
+  g.lo.assign(g.blocks(), 127), g.hi.assign(g.blocks(), -128);
+  bool seen[256] = {false};
+  const int8_t* c = reinterpret_cast<const int8_t*>(q.data.data());
+  for (size_t row = 0; row < g.rows; ++row) {
+    for (size_t b = 0; b < g.blocks_per_row; ++b) {
+      const size_t k = row * g.blocks_per_row + b;
+      switch (q.quant) {
+        case QuantKind::kTensorMinMax: g.scale[k] = q.params[0], g.zero[k] = q.params[1]; break;
+        case QuantKind::kChannel: g.scale[k] = q.params[row]; break;
+        case QuantKind::kBlock: g.scale[k] = q.params[k]; break;
+        default: return Status::InvalidArgument("fine-tuning: unquantized tensor");
+      }
+      for (size_t col = b * g.block; col < std::min(g.cols, (b + 1) * g.block); ++col) {
+        const int8_t v = c[row * g.cols + col];
+        g.lo[k] = std::min(g.lo[k], v), g.hi[k] = std::max(g.hi[k], v);
+        seen[v + 128] = true;
+      }
+    }
+  }
+  for (int v = 0; v < 256; ++v) {
+    if (seen[v]) g.levels.push_back(v - 128);
+  }
+  g.entropy = Entropy(Histogram(g), &g.bits);
+  return g;
+}
+
+// The level of `levels` within [lo, hi] that minimises the squared
+// distance to x plus lambda times its cost in bits (ties to the lower).
+int BestLevel(const Grid& g, float x, int lo, int hi) {
+  const std::vector<int>& levels = g.levels;
+  auto first = std::lower_bound(levels.begin(), levels.end(), lo);
+  auto last = std::upper_bound(levels.begin(), levels.end(), hi);
+  auto it = std::lower_bound(first, last, x, [](int l, float v) { return float(l) < v; });
+  // The two levels on each side of x are the only ones a cost under a few
+  // squared steps can prefer.
+  auto from = it - std::min<ptrdiff_t>(2, it - first);
+  auto to = it + std::min<ptrdiff_t>(2, last - it);
+  int best = *from;
+  float best_cost = INFINITY;
+  for (auto l = from; l != to; ++l) {
+    const float dx = x - float(*l);
+    const float cost = dx * dx + g.lambda * g.bits[size_t(*l + 128)];
+    if (cost < best_cost) best_cost = cost, best = *l;
+  }
+  return best;
+}
+
+// Rounds `latent` to the grid: codes into the tensor (and its VQ indices),
+// values into `out`. Returns how many codes differ from before.
+uint64_t Project(const Grid& g, const float* latent, float* out) {
+  QuantizedTensor& q = *g.r->quantized;
+  int8_t* codes = reinterpret_cast<int8_t*>(q.data.data());
+  uint64_t changed = 0;
+  const uint32_t d = g.codebook ? g.codebook->dim : 1;
+#pragma omp parallel for schedule(static) reduction(+ : changed)
+  for (long rl = 0; rl < long(g.rows); ++rl) {
+    const size_t row = size_t(rl);
+    float u[256];
+    for (size_t col = 0; col < g.cols; col += d) {
+      const size_t k = row * g.blocks_per_row + col / g.block, e = row * g.cols + col;
+      const float s = g.scale[k];
+      if (g.codebook == nullptr) {
+        const int c =
+            s > 0.0f ? BestLevel(g, latent[e] / s + g.zero[k], g.lo[k], g.hi[k]) : codes[e];
+        changed += codes[e] != c;
+        codes[e] = static_cast<int8_t>(c);
+        out[e] = s * (float(c) - g.zero[k]);
+        continue;
+      }
+      for (uint32_t i = 0; i < d; ++i) u[i] = s > 0.0f ? latent[e + i] / s : 0.0f;
+      const int8_t* vec = g.codebook->vectors.data();
+      uint32_t best = q.vq_indices[e / d];
+      float best_d = std::numeric_limits<float>::infinity();
+      for (uint32_t j = 0; j < g.codebook->entries && s > 0.0f; ++j) {
+        float dist = 0.0f;
+        for (uint32_t i = 0; i < d; ++i) {
+          const float x = u[i] - float(vec[size_t{j} * d + i]);
+          dist += x * x;
+        }
+        dist += g.lambda * g.bits[j];
+        if (dist < best_d) best_d = dist, best = j;
+      }
+      changed += q.vq_indices[e / d] != best;
+      q.vq_indices[e / d] = static_cast<uint8_t>(best);
+      for (uint32_t i = 0; i < d; ++i) {
+        codes[e + i] = vec[size_t{best} * d + i];
+        out[e + i] = s * float(codes[e + i]);
+      }
+    }
+  }
+  return changed;
+}
+
+// A tensor's codes priced with the quantizers' histogram (bits per symbol
+// as Grid::bits): what a table made for the old codes would spend on the
+// new ones, never less than their own entropy. Rates are kept on this
+// rather than the new codes' entropy because the codec shares tables
+// between tensors: on stories260K at 3.5 bits, codes with 0.37% less
+// entropy than the quantizers' still coded 0.54% larger.
+double PricedBits(const Grid& g) {
+  const std::vector<uint64_t> h = Histogram(g);
+  double bits = 0.0;
+  for (size_t i = 0; i < h.size(); ++i) bits += double(h[i]) * g.bits[i];
+  return bits;
+}
+
+// Raises a tensor's weight of bits when its codes cost more than the
+// quantizers' (as priced above), lowers it when less: codes may move, the
+// rate may not.
+void AdjustRate(Grid* g) {
+  const double n = double(g->codebook ? g->r->quantized->vq_indices.size()
+                                      : g->r->quantized->data.size());
+  if (PricedBits(*g) > n * g->entropy) {
+    g->lambda = std::max(g->lambda * 1.5f, 1e-3f);
+  } else {
+    g->lambda *= 0.8f;
+  }
+}
+
+// PricedBits summed over the tensors.
+double CodeBits(const std::vector<Grid>& grids) {
+  double bits = 0.0;
+  for (const Grid& g : grids) bits += PricedBits(g);
+  return bits;
+}
+
+// Where each latent weight starts: the source's value, moved into the cell
+// of the code the quantizers chose (just inside its border when the source
+// value lies outside it). Starting every latent weight at its grid point
+// instead would move whole tensors' codes at the same step, each a full
+// grid step, far past where the gradient holds.
+void InitLatent(const Grid& g, const float* source, float* latent) {
+  const QuantizedTensor& q = *g.r->quantized;
+  const int8_t* codes = reinterpret_cast<const int8_t*>(q.data.data());
+  const float kInside = 0.02f;  // of a code step
+  for (size_t row = 0; row < g.rows; ++row) {
+    for (size_t col = 0; col < g.cols; ++col) {
+      const size_t k = row * g.blocks_per_row + col / g.block, e = row * g.cols + col;
+      const float s = g.scale[k];
+      if (!(s > 0.0f)) continue;
+      if (g.codebook != nullptr) continue;  // vectors: handled below
+      const int c = codes[e];
+      auto it = std::lower_bound(g.levels.begin(), g.levels.end(), c);
+      float lo = -INFINITY, hi = INFINITY;
+      if (it != g.levels.begin() && *(it - 1) >= g.lo[k]) lo = 0.5f * float(*(it - 1) + c);
+      if (it + 1 != g.levels.end() && *(it + 1) <= g.hi[k]) hi = 0.5f * float(*(it + 1) + c);
+      float x = source[e] / s + g.zero[k];
+      x = std::min(std::max(x, lo + kInside), hi - kInside);
+      latent[e] = s * (x - g.zero[k]);
+    }
+  }
+  if (g.codebook == nullptr) return;
+  // A vector keeps the source's values when they are nearest its code's
+  // entry already, else its entry's.
+  const uint32_t d = g.codebook->dim;
+  for (size_t e = 0; e < q.data.size(); e += d) {
+    const size_t row = e / g.cols, col = e % g.cols;
+    const float s = g.scale[row * g.blocks_per_row + col / g.block];
+    if (!(s > 0.0f)) continue;
+    float best_d = INFINITY;
+    uint32_t best = 0;
+    for (uint32_t j = 0; j < g.codebook->entries; ++j) {
+      float dist = 0.0f;
+      for (uint32_t i = 0; i < d; ++i) {
+        const float x = source[e + i] / s - float(g.codebook->vectors[size_t{j} * d + i]);
+        dist += x * x;
+      }
+      if (dist < best_d) best_d = dist, best = j;
+    }
+    const int8_t* mine = &g.codebook->vectors[size_t{q.vq_indices[e / d]} * d];
+    if (std::equal(mine, mine + d, &g.codebook->vectors[size_t{best} * d])) {
+      std::copy(source + e, source + e + d, latent + e);
+    }
+  }
+}
+
+// Softmax of each token's logits (n x vocab), in place.
+void SoftmaxRows(float* z, size_t n, size_t vocab, float temperature = 1.0f) {
+  const float inv_t = 1.0f / temperature;
+  for (size_t t = 0; t < n; ++t) {
+    float* r = z + t * vocab;
+    const float mx = *std::max_element(r, r + vocab);
+    double sum = 0.0;
+    for (size_t v = 0; v < vocab; ++v) sum += (r[v] = std::exp((r[v] - mx) * inv_t));
+    const float inv = float(1.0 / sum);
+    for (size_t v = 0; v < vocab; ++v) r[v] *= inv;
+  }
+}
+
+// KL(teacher || student) summed over the tokens; turns `logits` into its
+// gradient (student probabilities minus teacher's) times `scale`.
+double KlAndGradient(float* logits, const float* teacher, size_t n, size_t vocab, float scale,
+                     float temperature = 1.0f) {
+  SoftmaxRows(logits, n, vocab, temperature);
+  double kl = 0.0;
+  for (size_t i = 0; i < n * vocab; ++i) {
+    if (teacher[i] > 0.0f) {
+      kl += double(teacher[i]) * (std::log(double(teacher[i])) -
+                                  std::log(std::max(double(logits[i]), 1e-30)));
+    }
+    logits[i] = (logits[i] - teacher[i]) * scale;
+  }
+  return kl;
+}
+
+struct Data {
+  std::vector<const std::vector<int32_t>*> train, heldout;
+  std::vector<std::vector<float>> train_p, heldout_p;  // the source's softmax per token
+  size_t train_tokens = 0, heldout_tokens = 0;
+};
+
+Result<Data> Prepare(const TokenSequences& seqs, const Shape& s, const Weights& teacher,
+                     uint64_t max_teacher_bytes, float temperature) {
+  Data d;
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    if (seqs[i].size() < 2) continue;
+    for (int32_t tok : seqs[i]) {
+      if (tok < 0 || size_t(tok) >= s.vocab) {
+        return Status::InvalidArgument("fine-tuning: token " + std::to_string(tok) +
+                                       " outside the vocabulary");
+      }
+    }
+    bytes += seqs[i].size() * s.vocab * sizeof(float);
+    if (bytes > max_teacher_bytes && d.train.size() + d.heldout.size() >= 2) break;
+    (i % 8 == 7 ? d.heldout : d.train).push_back(&seqs[i]);
+  }
+  if (d.heldout.empty() && d.train.size() >= 2) {
+    d.heldout.push_back(d.train.back());
+    d.train.pop_back();
+  }
+  if (d.train.empty() || d.heldout.empty()) {
+    return Status::InvalidArgument("fine-tuning needs at least 2 calibration sequences");
+  }
+  for (auto [set, probs, tokens] : {std::tuple{&d.train, &d.train_p, &d.train_tokens},
+                                    {&d.heldout, &d.heldout_p, &d.heldout_tokens}}) {
+    probs->resize(set->size());
+#pragma omp parallel for schedule(dynamic, 1)
+    for (long i = 0; i < long(set->size()); ++i) {
+      Tape tape;
+      const std::vector<int32_t>& seq = *(*set)[size_t(i)];
+      tape.Forward(s, teacher, seq.data(), seq.size());
+      (*probs)[size_t(i)] = tape.logits();
+      SoftmaxRows((*probs)[size_t(i)].data(), seq.size(), s.vocab,
+                  probs == &d.train_p ? temperature : 1.0f);
+    }
+    for (const auto* seq : *set) *tokens += seq->size();
+  }
+  return d;
+}
+
+// Held-out KL per token of the student (summed in sequence order).
+double HeldoutKl(const Shape& s, const Weights& student, const Data& d) {
+  std::vector<double> kl(d.heldout.size());
+#pragma omp parallel for schedule(dynamic, 1)
+  for (long i = 0; i < long(d.heldout.size()); ++i) {
+    Tape tape;
+    const std::vector<int32_t>& seq = *d.heldout[size_t(i)];
+    tape.Forward(s, student, seq.data(), seq.size());
+    std::vector<float> z = tape.logits();
+    kl[size_t(i)] =
+        KlAndGradient(z.data(), d.heldout_p[size_t(i)].data(), seq.size(), s.vocab, 0.0f);
+  }
+  double sum = 0.0;
+  for (double v : kl) sum += v;
+  return sum / double(d.heldout_tokens);
+}
+
+// Sets OpenMP's default team size for the scope (0: unchanged).
+class ThreadCount {
+ public:
+  explicit ThreadCount(int n) : saved_(omp_get_max_threads()) {
+    if (n > 0) omp_set_num_threads(n);
+  }
+  ~ThreadCount() { omp_set_num_threads(saved_); }
+
+ private:
+  int saved_;
+};
+
+// Adam over the latent weights of the low-bit tensors.
+struct Adam {
+  std::vector<std::vector<float>> m, v;
+  size_t t = 0;
+  void Step(const std::vector<Grid>& grids, const Weights& g, float lr,
+            std::vector<std::vector<float>>* latent) {
+    const float b1 = 0.9f, b2 = 0.999f;
+    ++t;
+    const float c1 = 1.0f - std::pow(b1, float(t)), c2 = 1.0f - std::pow(b2, float(t));
+    for (size_t k = 0; k < grids.size(); ++k) {
+      const Grid& gr = grids[k];
+      const std::vector<float>& gk = g.t[gr.index];
+      std::vector<float>& w = (*latent)[k];
+      if (m.size() <= k) m.emplace_back(w.size(), 0.0f), v.emplace_back(w.size(), 0.0f);
+#pragma omp parallel for schedule(static)
+      for (long el = 0; el < long(w.size()); ++el) {
+        const size_t e = size_t(el);
+        m[k][e] = b1 * m[k][e] + (1 - b1) * gk[e];
+        v[k][e] = b2 * v[k][e] + (1 - b2) * gk[e] * gk[e];
+        const float step = lr * gr.scale[(e / gr.cols) * gr.blocks_per_row + (e % gr.cols) / gr.block];
+        w[e] -= step * (m[k][e] / c1) / (std::sqrt(v[k][e] / c2) + 1e-12f);
+      }
+    }
+  }
+};
+
+// One step's gradient over `batch` training sequences: each sequence's
+// into its own buffer, summed in batch order, so that the result does not
+// depend on the threads.
+Weights BatchGradient(const Shape& s, const Weights& student, const Data& d,
+                      const std::vector<size_t>& batch, size_t batch_tokens, float temperature) {
+  std::vector<Weights> per(batch.size());
+#pragma omp parallel
+  {
+    Tape tape;
+#pragma omp for schedule(dynamic, 1)
+    for (long b = 0; b < long(batch.size()); ++b) {
+      Weights& g = per[size_t(b)];
+      g = Weights::ZerosLike(student);
+      const std::vector<int32_t>& seq = *d.train[batch[size_t(b)]];
+      tape.Forward(s, student, seq.data(), seq.size());
+      std::vector<float> z = tape.logits();
+      // Distillation at temperature T: the gradient of T^2 KL at T.
+      KlAndGradient(z.data(), d.train_p[batch[size_t(b)]].data(), seq.size(), s.vocab,
+                    temperature / float(batch_tokens), temperature);
+      tape.Backward(s, student, z.data(), &g);
+    }
+  }
+  for (size_t k = 1; k < per.size(); ++k) {
+    for (size_t i = 0; i < per[0].t.size(); ++i) {
+      for (size_t e = 0; e < per[0].t[i].size(); ++e) per[0].t[i][e] += per[k].t[i][e];
+    }
+  }
+  return std::move(per[0]);
+}
+
+// One distillation run: the student's weights, the latent weights behind
+// its low-bit tensors, and the codes of the best step so far.
+class Distillation {
+ public:
+  Distillation(const Shape& s, const Weights& teacher, std::vector<Grid> grids, const Data& d,
+               const FinetuneOptions& o)
+      : s_(s), d_(d), o_(o), grids_(std::move(grids)), student_(teacher), rng_(o.seed) {}
+
+  // The student as the quantizers left it, latent weights inside its cells.
+  Status Start(const Weights& teacher, FinetuneReport* rep) {
+    const size_t n = grids_.size();
+    latent_.resize(n), best_.resize(n), best_indices_.resize(n), original_.resize(n);
+    for (size_t k = 0; k < n; ++k) {
+      const Grid& g = grids_[k];
+      const QuantizedTensor& q = *g.r->quantized;
+      std::vector<float>& w = student_.t[g.index];
+      TQF_RETURN_IF_ERROR(Dequantize(q.dtype, q.quant, q.quant_block, q.data.data(), g.rows,
+                                     g.cols, q.params.data(), q.params.size(), w.data()));
+      latent_[k] = w;
+      InitLatent(g, teacher.t[g.index].data(), latent_[k].data());
+      original_[k] = g.codebook ? q.vq_indices : q.data;
+      rep->codes += original_[k].size();
+    }
+    Keep();
+    rep->train_tokens = d_.train_tokens, rep->heldout_tokens = d_.heldout_tokens;
+    rep->kl_before = rep->kl_after = HeldoutKl(s_, student_, d_);
+    bits_before_ = CodeBits(grids_);
+    return Status::OK();
+  }
+
+  void Step(size_t step) {
+    size_t tokens = 0;
+    const std::vector<size_t> batch = NextBatch(&tokens);
+    const Weights g = BatchGradient(s_, student_, d_, batch, tokens, o_.temperature);
+    // A cosine schedule: late steps settle instead of hopping between codes.
+    const float lr =
+        o_.lr * 0.5f * (1.0f + std::cos(3.14159265f * float(step - 1) / float(o_.steps)));
+    adam_.Step(grids_, g, lr, &latent_);
+    for (size_t k = 0; k < grids_.size(); ++k) {
+      Project(grids_[k], latent_[k].data(), student_.t[grids_[k].index].data());
+      AdjustRate(&grids_[k]);
+    }
+  }
+
+  // Held-out KL now; keeps these codes if they beat the best so far at no
+  // more code bits than the quantizers'.
+  void Evaluate(size_t step, FinetuneReport* rep) {
+    const double kl = HeldoutKl(s_, student_, d_);
+    rep->curve.emplace_back(step, kl);
+    if (kl < rep->kl_after && CodeBits(grids_) <= bits_before_) {
+      rep->kl_after = kl, rep->best_step = step;
+      Keep();
+    }
+  }
+
+  // The best step's codes back into the tensors.
+  void Finish(FinetuneReport* rep) {
+    for (size_t k = 0; k < grids_.size(); ++k) {
+      QuantizedTensor& q = *grids_[k].r->quantized;
+      std::copy(best_[k].begin(), best_[k].end(), q.data.begin());
+      q.vq_indices = best_indices_[k];
+      const std::vector<uint8_t>& now = grids_[k].codebook ? q.vq_indices : q.data;
+      for (size_t i = 0; i < now.size(); ++i) rep->codes_changed += now[i] != original_[k][i];
+    }
+  }
+
+ private:
+  void Keep() {
+    for (size_t k = 0; k < grids_.size(); ++k) {
+      const QuantizedTensor& q = *grids_[k].r->quantized;
+      best_[k] = q.data;
+      best_indices_[k] = q.vq_indices;
+    }
+  }
+
+  // The next `batch` training sequences, in a shuffled order per epoch.
+  std::vector<size_t> NextBatch(size_t* tokens) {
+    std::vector<size_t> batch;
+    while (batch.size() < std::min(o_.batch, d_.train.size())) {
+      if (order_.empty()) {
+        for (size_t i = 0; i < d_.train.size(); ++i) order_.push_back(i);
+        std::shuffle(order_.begin(), order_.end(), rng_);
+      }
+      batch.push_back(order_.back());
+      *tokens += d_.train[order_.back()]->size();
+      order_.pop_back();
+    }
+    return batch;
+  }
+
+  const Shape& s_;
+  const Data& d_;
+  const FinetuneOptions& o_;
+  std::vector<Grid> grids_;
+  Weights student_;
+  std::vector<std::vector<float>> latent_;
+  std::vector<std::vector<uint8_t>> best_, best_indices_, original_;
+  double bits_before_ = 0.0;
+  Adam adam_;
+  std::mt19937_64 rng_;
+  std::vector<size_t> order_;
+};
+
+}  // namespace
+
+Result<FinetuneReport> FinetuneLowBit(const SourceModel& source, const TokenSequences& sequences,
+                                      std::vector<RefinableTensor>* tensors,
+                                      const FinetuneOptions& o) {
+  const auto start = std::chrono::steady_clock::now();
+  TQF_ASSIGN_OR_RETURN(Shape s, ShapeOf(source));
+  uint64_t weights = 0;
+  for (const SourceTensor& t : source.tensors) weights += t.shape.size() >= 2 ? t.num_elements() : 0;
+  if (weights > o.max_weights) {
+    return Status::NotSupported("fine-tuning is for models of at most " +
+                                std::to_string(o.max_weights) + " weights in matrices (this one " +
+                                std::to_string(weights) + ")");
+  }
+  TQF_ASSIGN_OR_RETURN(const Weights teacher, LoadWeights(source, s));
+  std::vector<Grid> grids;
+  for (RefinableTensor& r : *tensors) {
+    const int i = IndexOfName(r.source->name, s.layers);
+    if (i < 0 || i == Weights::kOutputNorm) continue;  // not part of the forward pass
+    TQF_ASSIGN_OR_RETURN(Grid g, GridOf(&r, i));
+    grids.push_back(std::move(g));
+  }
+  ThreadCount threads(o.threads);
+  TQF_ASSIGN_OR_RETURN(Data d, Prepare(sequences, s, teacher, o.max_teacher_bytes, o.temperature));
+  FinetuneReport rep;
+  Distillation run(s, teacher, std::move(grids), d, o);
+  TQF_RETURN_IF_ERROR(run.Start(teacher, &rep));
+  for (size_t step = 1; step <= o.steps; ++step) {
+    if (o.cancel != nullptr && o.cancel->load()) return Status::Cancelled("fine-tuning cancelled");
+    run.Step(step);
+    if (step % std::max<size_t>(o.eval_every, 1) == 0 || step == o.steps) run.Evaluate(step, &rep);
+    if (o.progress) o.progress(step, o.steps);
+  }
+  run.Finish(&rep);
+  rep.steps = o.steps;
+  rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return rep;
+}
+
+std::function<Status(const SourceModel&, std::vector<RefinableTensor>*)> FinetuneRefiner(
+    const TokenSequences* sequences, const FinetuneOptions& options,
+    std::shared_ptr<FinetuneReport> last) {
+  return [sequences, options, last](const SourceModel& source,
+                                    std::vector<RefinableTensor>* tensors) -> Status {
+    TQF_ASSIGN_OR_RETURN(*last, FinetuneLowBit(source, *sequences, tensors, options));
+    return Status::OK();
+  };
+}
+
+std::string DescribeFinetune(const FinetuneReport& r) {
+  char line[320];
+  std::snprintf(line, sizeof(line),
+                "%zu steps over %zu tokens, %.1f s: held-out KL %.4f -> %.4f nats/token "
+                "(%zu held-out tokens; best at step %zu), %.1f%% of codes changed",
+                r.steps, r.train_tokens, r.seconds, r.kl_before, r.kl_after, r.heldout_tokens,
+                r.best_step, r.codes ? 100.0 * double(r.codes_changed) / double(r.codes) : 0.0);
+  std::string out = line;
+  if (!r.curve.empty()) out += "; held-out KL at step";
+  for (const auto& [step, kl] : r.curve) {
+    std::snprintf(line, sizeof(line), " %zu: %.4f%s", step, kl, step == r.curve.back().first ? "" : ",");
+    out += line;
+  }
+  return out;
+}
+
+}  // namespace tqf::rt

@@ -296,6 +296,9 @@ int CmdPack(int argc, char** argv) {
 #if TQF_WITH_RUNTIME
     CalibFlags cf = f.calib;
     cf.threads = static_cast<int>(f.threads);
+    if (cf.finetune > 0) {
+      if (Status st = CheckFinetune(*model, cf); !st.ok()) return Fail("pack", st);
+    }
     auto started = StartCalibration(*model, cf, &progress);
     if (!started.ok()) return Fail("pack", started.status().WithContext("calibration"));
     calibration = std::move(started).value();

@@ -2,8 +2,6 @@
 // the runtime's rt::CalibrationSession and rt::PackWithinBits.
 #include "pack_calib.h"
 
-#include <cstdio>
-
 #include "tqf/rt/allocate.h"
 #include "tqf/rt/finetune.h"
 #include "tqf/rt/pack_low_bit.h"
@@ -40,6 +38,12 @@ rt::LowBitProgress ToProgress(Progress* progress) {
 }
 
 }  // namespace
+
+Status CheckFinetune(const SourceModel& source, const CalibFlags& flags) {
+  rt::FinetuneOptions fo;
+  fo.lr = static_cast<float>(flags.finetune_lr);
+  return rt::CheckFinetunable(source, fo);
+}
 
 Result<std::unique_ptr<Calibration>> StartCalibration(const SourceModel& source,
                                                       const CalibFlags& flags, Progress* progress) {

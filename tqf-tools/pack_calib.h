@@ -44,6 +44,10 @@ class Calibration {
   virtual std::string DescribeFinetune() const = 0;
 };
 
+// --finetune: OK if distillation can run on `source` (rt::CheckFinetunable),
+// checked before calibrating so that a pack does not fail at the end.
+Status CheckFinetune(const SourceModel& source, const CalibFlags& flags);
+
 // Sets up calibration of `source` as `flags` ask (rt::CalibrationSession).
 Result<std::unique_ptr<Calibration>> StartCalibration(const SourceModel& source,
                                                       const CalibFlags& flags, Progress* progress);

@@ -193,6 +193,10 @@ py::dict Pack(py::handle src_arg, py::handle dst_arg, const std::string& quant,
     if (!model.ok()) return model.status();
     format = model->format;
     std::unique_ptr<rt::CalibrationSession> session;
+    if (finetune > 0) {
+      rt::FinetuneOptions fo;
+      TQF_RETURN_IF_ERROR(rt::CheckFinetunable(*model, fo));
+    }
     if (calib_request) {
       auto started = rt::CalibrationSession::Start(*model, *calib_request, options.progress);
       if (!started.ok()) return started.status().WithContext("calibration");

@@ -32,8 +32,8 @@ Result<Shape> ShapeOf(const SourceModel& source) {
   s.kv_heads = hp.n_kv_heads ? hp.n_kv_heads : hp.n_heads;
   s.head_dim = hp.head_dim ? hp.head_dim : (hp.n_heads ? hp.dim / hp.n_heads : 0);
   s.vocab = hp.vocab_size, s.eps = hp.norm_eps;
-  if (s.dim == 0 || s.hidden == 0 || s.layers == 0 || s.heads == 0 || s.vocab == 0 ||
-      s.head_dim % 2 != 0 || s.heads % s.kv_heads != 0) {
+  if (s.dim == 0 || s.hidden == 0 || s.layers == 0 || s.layers > 4096 || s.heads == 0 ||
+      s.vocab == 0 || s.head_dim == 0 || s.head_dim % 2 != 0 || s.heads % s.kv_heads != 0) {
     return Status::InvalidArgument("fine-tuning: inconsistent hyperparameters");
   }
   // The runtime's frequencies (Model::ComputeRopeFrequencies).
@@ -46,6 +46,11 @@ Result<Shape> ShapeOf(const SourceModel& source) {
     }
     divisors.resize(s.head_dim / 2);
     TQF_RETURN_IF_ERROR(t.ToF32(divisors.data()));
+    for (float v : divisors) {
+      if (!(v > 0.0f) || !std::isfinite(v)) {
+        return Status::InvalidArgument(std::string(kRopeFreqsTensor) + ": a divisor is not positive");
+      }
+    }
   }
   for (size_t i = 0; i < s.head_dim / 2; ++i) {
     float f = 1.0f / std::pow(hp.rope_theta, float(2 * i) / float(s.head_dim));
@@ -66,10 +71,17 @@ int IndexOfName(const std::string& name, size_t layers) {
       {"attn_output", grad::kO},    {"ffn_gate", grad::kGate},  {"ffn_up", grad::kUp},
       {"ffn_down", grad::kDown},    {"attn_norm", grad::kAttnNorm},
       {"ffn_norm", grad::kFfnNorm}};
-  size_t l = 0, used = 0;
-  if (std::sscanf(name.c_str(), "blk.%zu.%zn", &l, &used) != 1 || used == 0 || l >= layers) {
+  // "blk.<layer>.": digits without a leading zero, below `layers`.
+  if (name.compare(0, 4, "blk.") != 0) return -1;
+  size_t l = 0, used = 4;
+  while (used < name.size() && used < 12 && name[used] >= '0' && name[used] <= '9') {
+    l = l * 10 + size_t(name[used++] - '0');
+  }
+  if (used == 4 || used >= name.size() || name[used] != '.' || (name[4] == '0' && used > 5) ||
+      l >= layers) {
     return -1;
   }
+  ++used;
   for (const auto& [role, r] : kRoles) {
     if (name.compare(used, std::string::npos, std::string(role) + ".weight") == 0) {
       return static_cast<int>(Weights::Layer(l, r));
@@ -78,9 +90,10 @@ int IndexOfName(const std::string& name, size_t layers) {
   return -1;
 }
 
-Result<Weights> LoadWeights(const SourceModel& source, const Shape& s) {
-  Weights w;
-  w.t.resize(Weights::Count(s.layers));
+// The source tensor behind each Weights slot (nullptr for a tied head);
+// kInvalidArgument naming what is missing or of the wrong size.
+Result<std::vector<const SourceTensor*>> FindTensors(const SourceModel& source, const Shape& s) {
+  std::vector<const SourceTensor*> found(Weights::Count(s.layers), nullptr);
   for (const SourceTensor& t : source.tensors) {
     const int i = IndexOfName(t.name, s.layers);
     if (i < 0) continue;
@@ -92,14 +105,27 @@ Result<Weights> LoadWeights(const SourceModel& source, const Shape& s) {
                                      "hyperparameters imply " + std::to_string(rows) + " x " +
                                      std::to_string(cols));
     }
-    w.t[i].resize(rows * cols);
-    TQF_RETURN_IF_ERROR(t.ToF32(w.t[i].data()));
+    found[i] = &t;
   }
-  for (size_t i = 0; i < w.t.size(); ++i) {
-    if (w.t[i].empty() && i != Weights::kOutput) {
-      return Status::InvalidArgument("fine-tuning: the model lacks tensor #" + std::to_string(i) +
-                                     " of the LLaMA layout");
+  for (size_t i = 0; i < found.size(); ++i) {
+    if (found[i] == nullptr && i != Weights::kOutput) {
+      return Status::InvalidArgument("fine-tuning: the model lacks a tensor of the LLaMA layout (" +
+                                     std::string(i == 0 ? "token_embd" : i == 1 ? "output_norm"
+                                                 : "blk." + std::to_string((i - 3) / grad::kRoles)) +
+                                     ")");
     }
+  }
+  return found;
+}
+
+Result<Weights> LoadWeights(const SourceModel& source, const Shape& s) {
+  TQF_ASSIGN_OR_RETURN(std::vector<const SourceTensor*> found, FindTensors(source, s));
+  Weights w;
+  w.t.resize(found.size());
+  for (size_t i = 0; i < found.size(); ++i) {
+    if (found[i] == nullptr) continue;
+    w.t[i].resize(found[i]->num_elements());
+    TQF_RETURN_IF_ERROR(found[i]->ToF32(w.t[i].data()));
   }
   return w;
 }
@@ -120,7 +146,7 @@ struct Grid {
   // of bits against squared code steps in Project (kept by AdjustRate so
   // that the entropy does not grow).
   std::vector<float> bits;
-  double entropy = 0.0;
+  double entropy = 0.0, priced = 0.0;  // priced: PricedBits of the quantizers' codes
   float lambda = 0.0f;
   size_t blocks() const { return rows * blocks_per_row; }
 };
@@ -156,6 +182,19 @@ std::vector<uint64_t> Histogram(const Grid& g) {
   return counts;
 }
 
+// A tensor's codes priced with the quantizers' histogram (bits per symbol
+// as Grid::bits): what a table made for the old codes would spend on the
+// new ones, never less than their own entropy. Rates are kept on this
+// rather than the new codes' entropy because the codec shares tables
+// between tensors: on stories260K at 3.5 bits, codes with 0.37% less
+// entropy than the quantizers' still coded 0.54% larger.
+double PricedBits(const Grid& g) {
+  const std::vector<uint64_t> h = Histogram(g);
+  double bits = 0.0;
+  for (size_t i = 0; i < h.size(); ++i) bits += double(h[i]) * g.bits[i];
+  return bits;
+}
+
 Result<Grid> GridOf(RefinableTensor* r, int index) {
   Grid g;
   g.r = r;
@@ -164,9 +203,16 @@ Result<Grid> GridOf(RefinableTensor* r, int index) {
   g.rows = r->source->rows(), g.cols = r->source->cols();
   g.codebook = r->codebook;
   g.block = q.quant == QuantKind::kBlock ? q.quant_block : g.cols;
-  if (g.block == 0 || q.dtype != DType::kI8 || q.data.size() != g.rows * g.cols ||
-      (g.codebook && (g.codebook->dim == 0 || g.block % g.codebook->dim != 0 ||
-                      q.vq_indices.size() * g.codebook->dim != q.data.size()))) {
+  const VqCodebook* cb = g.codebook;
+  bool vq_ok = cb == nullptr ||
+               (cb->dim > 0 && cb->dim <= 8 && cb->entries > 0 && cb->entries <= 256 &&
+                cb->vectors.size() == size_t{cb->entries} * cb->dim && g.block % cb->dim == 0 &&
+                q.vq_indices.size() * cb->dim == q.data.size());
+  for (size_t i = 0; vq_ok && cb && i < q.vq_indices.size(); ++i) {
+    vq_ok = q.vq_indices[i] < cb->entries;
+  }
+  if (g.block == 0 || q.dtype != DType::kI8 || q.data.size() != g.rows * g.cols || !vq_ok ||
+      q.params.size() != NumQuantParams(q.quant, q.quant_block, g.rows, g.cols)) {
     return Status::InvalidArgument("fine-tuning: tensor '" + r->source->name +
                                    "' is not a low-bit tensor it can refine");
   }
@@ -195,6 +241,7 @@ Result<Grid> GridOf(RefinableTensor* r, int index) {
     if (seen[v]) g.levels.push_back(v - 128);
   }
   g.entropy = Entropy(Histogram(g), &g.bits);
+  g.priced = PricedBits(g);
   return g;
 }
 
@@ -229,23 +276,28 @@ uint64_t Project(const Grid& g, const float* latent, float* out) {
 #pragma omp parallel for schedule(static) reduction(+ : changed)
   for (long rl = 0; rl < long(g.rows); ++rl) {
     const size_t row = size_t(rl);
-    float u[256];
+    float u[8];  // a VQ vector (GridOf: dim <= 8)
     for (size_t col = 0; col < g.cols; col += d) {
       const size_t k = row * g.blocks_per_row + col / g.block, e = row * g.cols + col;
       const float s = g.scale[k];
       if (g.codebook == nullptr) {
-        const int c =
-            s > 0.0f ? BestLevel(g, latent[e] / s + g.zero[k], g.lo[k], g.hi[k]) : codes[e];
+        const int c = s > 0.0f && std::isfinite(latent[e])
+                          ? BestLevel(g, latent[e] / s + g.zero[k], g.lo[k], g.hi[k])
+                          : codes[e];
         changed += codes[e] != c;
         codes[e] = static_cast<int8_t>(c);
         out[e] = s * (float(c) - g.zero[k]);
         continue;
       }
-      for (uint32_t i = 0; i < d; ++i) u[i] = s > 0.0f ? latent[e + i] / s : 0.0f;
+      bool finite = s > 0.0f;
+      for (uint32_t i = 0; i < d; ++i) {
+        u[i] = finite ? latent[e + i] / s : 0.0f;
+        finite = finite && std::isfinite(u[i]);
+      }
       const int8_t* vec = g.codebook->vectors.data();
       uint32_t best = q.vq_indices[e / d];
       float best_d = std::numeric_limits<float>::infinity();
-      for (uint32_t j = 0; j < g.codebook->entries && s > 0.0f; ++j) {
+      for (uint32_t j = 0; j < g.codebook->entries && finite; ++j) {
         float dist = 0.0f;
         for (uint32_t i = 0; i < d; ++i) {
           const float x = u[i] - float(vec[size_t{j} * d + i]);
@@ -265,27 +317,12 @@ uint64_t Project(const Grid& g, const float* latent, float* out) {
   return changed;
 }
 
-// A tensor's codes priced with the quantizers' histogram (bits per symbol
-// as Grid::bits): what a table made for the old codes would spend on the
-// new ones, never less than their own entropy. Rates are kept on this
-// rather than the new codes' entropy because the codec shares tables
-// between tensors: on stories260K at 3.5 bits, codes with 0.37% less
-// entropy than the quantizers' still coded 0.54% larger.
-double PricedBits(const Grid& g) {
-  const std::vector<uint64_t> h = Histogram(g);
-  double bits = 0.0;
-  for (size_t i = 0; i < h.size(); ++i) bits += double(h[i]) * g.bits[i];
-  return bits;
-}
-
 // Raises a tensor's weight of bits when its codes cost more than the
 // quantizers' (as priced above), lowers it when less: codes may move, the
 // rate may not.
 void AdjustRate(Grid* g) {
-  const double n = double(g->codebook ? g->r->quantized->vq_indices.size()
-                                      : g->r->quantized->data.size());
-  if (PricedBits(*g) > n * g->entropy) {
-    g->lambda = std::max(g->lambda * 1.5f, 1e-3f);
+  if (PricedBits(*g) > g->priced) {
+    g->lambda = std::min(std::max(g->lambda * 1.5f, 1e-3f), 1e3f);
   } else {
     g->lambda *= 0.8f;
   }
@@ -483,14 +520,15 @@ struct Adam {
 // depend on the threads.
 Weights BatchGradient(const Shape& s, const Weights& student, const Data& d,
                       const std::vector<size_t>& batch, size_t batch_tokens, float temperature) {
-  std::vector<Weights> per(batch.size());
+  // Allocated here: an allocation failing inside the parallel region
+  // would end the process.
+  std::vector<Weights> per(batch.size(), Weights::ZerosLike(student));
 #pragma omp parallel
   {
     Tape tape;
 #pragma omp for schedule(dynamic, 1)
     for (long b = 0; b < long(batch.size()); ++b) {
       Weights& g = per[size_t(b)];
-      g = Weights::ZerosLike(student);
       const std::vector<int32_t>& seq = *d.train[batch[size_t(b)]];
       tape.Forward(s, student, seq.data(), seq.size());
       std::vector<float> z = tape.logits();
@@ -613,10 +651,11 @@ class Distillation {
 
 }  // namespace
 
-Result<FinetuneReport> FinetuneLowBit(const SourceModel& source, const TokenSequences& sequences,
-                                      std::vector<RefinableTensor>* tensors,
-                                      const FinetuneOptions& o) {
-  const auto start = std::chrono::steady_clock::now();
+Status CheckFinetunable(const SourceModel& source, const FinetuneOptions& o) {
+  if (o.batch == 0 || !(o.lr > 0.0f) || !(o.temperature > 0.0f) || !std::isfinite(o.lr) ||
+      !std::isfinite(o.temperature)) {
+    return Status::InvalidArgument("fine-tuning: batch, lr and temperature must be positive");
+  }
   TQF_ASSIGN_OR_RETURN(Shape s, ShapeOf(source));
   uint64_t weights = 0;
   for (const SourceTensor& t : source.tensors) weights += t.shape.size() >= 2 ? t.num_elements() : 0;
@@ -625,6 +664,15 @@ Result<FinetuneReport> FinetuneLowBit(const SourceModel& source, const TokenSequ
                                 std::to_string(o.max_weights) + " weights in matrices (this one " +
                                 std::to_string(weights) + ")");
   }
+  return FindTensors(source, s).status();
+}
+
+Result<FinetuneReport> FinetuneLowBit(const SourceModel& source, const TokenSequences& sequences,
+                                      std::vector<RefinableTensor>* tensors,
+                                      const FinetuneOptions& o) {
+  const auto start = std::chrono::steady_clock::now();
+  TQF_RETURN_IF_ERROR(CheckFinetunable(source, o));
+  TQF_ASSIGN_OR_RETURN(Shape s, ShapeOf(source));
   TQF_ASSIGN_OR_RETURN(const Weights teacher, LoadWeights(source, s));
   std::vector<Grid> grids;
   for (RefinableTensor& r : *tensors) {

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <set>
@@ -210,6 +211,80 @@ TEST(Finetune, DistillationLowersHeldOutLossOnTheSameGrids) {
   EXPECT_LT(ce[1] - *fp, 0.9 * (ce[0] - *fp))
       << "fp " << *fp << " quantized " << ce[0] << " distilled " << ce[1];
   EXPECT_LE(bits[1], bits[0] * 1.005) << "the codes' rate grew";
+}
+
+// Asymmetric groups keep each group's code range (its zero point is not
+// stored), VQ tensors keep codes equal to their codebook's vectors (which
+// PackModel checks after the hook).
+TEST(Finetune, GroupRangesAndCodebooksHold) {
+  Stories& f = Load();
+  auto calib = CalibrationGenerate(f.model.get(), *f.tokenizer, 2048, 256, 11, nullptr);
+  auto distil = CalibrationGenerate(f.model.get(), *f.tokenizer, 4096, 256, 13, nullptr);
+  ASSERT_TRUE(calib.ok() && distil.ok());
+  CalibrationStatistics stats(f.model.get(), *calib, {});
+  for (const char* scheme : {"q3a-g16", "vq2x64-row"}) {
+    PackOptions po;
+    po.quant = *ParseQuantSpec(scheme);
+    po.statistics = &stats;
+    FinetuneReport rep;
+    po.refine = [&](const SourceModel& m, std::vector<RefinableTensor>* t) -> Status {
+      // Per tensor, per element: the (min, max) code of its group of 16 in
+      // its row (rows of 172 end with a group of 12).
+      std::vector<std::vector<std::pair<int8_t, int8_t>>> ranges;
+      for (const RefinableTensor& r : *t) {
+        const auto* c = reinterpret_cast<const int8_t*>(r.quantized->data.data());
+        const size_t cols = r.source->cols();
+        ranges.emplace_back(r.quantized->data.size());
+        for (size_t i = 0; i < r.quantized->data.size(); ++i) {
+          const size_t first = i - (i % cols) % 16, last = std::min(first + 16, i - i % cols + cols);
+          ranges.back()[i] = {*std::min_element(c + first, c + last),
+                              *std::max_element(c + first, c + last)};
+        }
+      }
+      FinetuneOptions fo;
+      fo.steps = 6;
+      fo.eval_every = 3;
+      auto got = FinetuneLowBit(m, *distil, t, fo);
+      if (!got.ok()) return got.status();
+      rep = *got;
+      if (std::string(scheme) != "q3a-g16") return Status::OK();
+      for (size_t k = 0; k < t->size(); ++k) {
+        const auto* c = reinterpret_cast<const int8_t*>((*t)[k].quantized->data.data());
+        for (size_t i = 0; i < (*t)[k].quantized->data.size(); ++i) {
+          EXPECT_GE(c[i], ranges[k][i].first) << (*t)[k].source->name << " " << i;
+          EXPECT_LE(c[i], ranges[k][i].second) << (*t)[k].source->name << " " << i;
+        }
+      }
+      return Status::OK();
+    };
+    const std::string path = tqf::testing::TempDir() + "/g" + scheme + ".tqf";
+    auto report = PackModel(f.source, path, po);
+    ASSERT_TRUE(report.ok()) << scheme << ": " << report.status().ToString();
+    EXPECT_LE(rep.kl_after, rep.kl_before) << scheme;
+    EXPECT_EQ(rep.curve.size(), 2u) << scheme;
+    auto reader = Reader::Open(path);
+    ASSERT_TRUE(reader.ok());
+    EXPECT_TRUE((*reader)->Verify().problems.empty()) << scheme;
+  }
+}
+
+// Bad options and models are refused before anything runs.
+TEST(Finetune, RefusesWhatItCannotRun) {
+  Stories& f = Load();
+  FinetuneOptions fo;
+  EXPECT_TRUE(CheckFinetunable(f.source, fo).ok());
+  fo.batch = 0;
+  EXPECT_EQ(CheckFinetunable(f.source, fo).code(), StatusCode::kInvalidArgument);
+  fo = FinetuneOptions();
+  fo.max_weights = 1000;
+  EXPECT_EQ(CheckFinetunable(f.source, fo).code(), StatusCode::kNotSupported);
+  SourceModel gpt = f.source;
+  gpt.info.hparams.architecture = "gpt2";
+  EXPECT_EQ(CheckFinetunable(gpt, FinetuneOptions()).code(), StatusCode::kNotSupported);
+  SourceModel missing = f.source;
+  missing.tensors.erase(missing.tensors.begin() + 3);
+  const Status st = CheckFinetunable(missing, FinetuneOptions());
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 #include "tqf/pack.h"
 
 #include <chrono>
+#include <cstring>
 #include <optional>
 #include <string>
 
@@ -64,13 +65,44 @@ Status CheckCancelled(const PackOptions& options) {
   return Status::Cancelled("pack cancelled");
 }
 
+// What PackOptions::refine may not change of a tensor.
+struct Fixed {
+  DType dtype;
+  QuantKind quant;
+  uint32_t quant_block;
+  ParamsFormat params_format;
+  float log8_base;
+  size_t data_size, indices_size;
+  std::vector<float> params;
+  explicit Fixed(const QuantizedTensor& q)
+      : dtype(q.dtype), quant(q.quant), quant_block(q.quant_block),
+        params_format(q.params_format), log8_base(q.log8_base), data_size(q.data.size()),
+        indices_size(q.vq_indices.size()), params(q.params) {}
+  bool Same(const QuantizedTensor& q) const {
+    return q.dtype == dtype && q.quant == quant && q.quant_block == quant_block &&
+           q.params_format == params_format && q.log8_base == log8_base &&
+           q.data.size() == data_size && q.vq_indices.size() == indices_size && q.params == params;
+  }
+};
+
+// A VQ tensor's codes must be its codebook's vectors at its indices.
+bool VqConsistent(const QuantizedTensor& q, const VqCodebook& cb) {
+  if (q.vq_indices.size() * cb.dim != q.data.size()) return false;
+  for (size_t i = 0; i < q.vq_indices.size(); ++i) {
+    if (q.vq_indices[i] >= cb.entries ||
+        std::memcmp(&q.data[i * cb.dim], &cb.vectors[size_t{q.vq_indices[i]} * cb.dim], cb.dim)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 // PackOptions::refine over the held low-bit tensors; what it may not
 // change is checked.
 Status Refine(const SourceModel& model, const PackOptions& o, Prepared* p) {
   std::vector<RefinableTensor> tensors;
   std::vector<size_t> index;
-  std::vector<std::pair<size_t, size_t>> sizes;
-  std::vector<std::vector<float>> params;
+  std::vector<Fixed> fixed;
   for (size_t i = 0; i < p->held.size(); ++i) {
     if (!p->held[i]) continue;
     RefinableTensor r;
@@ -79,16 +111,14 @@ Status Refine(const SourceModel& model, const PackOptions& o, Prepared* p) {
     if (p->plans[i].codebook >= 0) r.codebook = &p->codebooks[p->plans[i].codebook];
     tensors.push_back(r);
     index.push_back(i);
-    sizes.emplace_back(r.quantized->data.size(), r.quantized->vq_indices.size());
-    params.push_back(r.quantized->params);
+    fixed.emplace_back(*r.quantized);
   }
   TQF_RETURN_IF_ERROR(o.refine(model, &tensors));
   for (size_t k = 0; k < index.size(); ++k) {
     const QuantizedTensor& q = *p->held[index[k]];
-    if (q.data.size() != sizes[k].first || q.vq_indices.size() != sizes[k].second ||
-        q.params != params[k] || q.dtype != DType::kI8) {
+    if (!fixed[k].Same(q) || (tensors[k].codebook && !VqConsistent(q, *tensors[k].codebook))) {
       return Status::InvalidArgument("refinement changed more than the codes of tensor '" +
-                              model.tensors[index[k]].name + "'");
+                                     model.tensors[index[k]].name + "'");
     }
   }
   return Status::OK();

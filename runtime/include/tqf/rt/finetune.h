@@ -21,7 +21,7 @@
 // the budget).
 //
 // Memory: the source's and the latent weights (fp32), Adam's two moments,
-// one gradient copy per thread, and the source model's softmax over every
+// one gradient copy per sequence of a batch, and the source model's softmax over every
 // calibration token (tokens x vocab floats: bounded by max_teacher_bytes,
 // beyond which only the first sequences are used).
 //
@@ -72,10 +72,16 @@ struct FinetuneReport {
   double seconds = 0;
 };
 
+// OK if FinetuneLowBit can run on `source` with `options`: a LLaMA model
+// within max_weights whose tensors have the shapes its hyperparameters
+// imply, and positive batch, lr and temperature. Cheap: call it before
+// calibrating, so that a pack does not fail after quantizing everything.
+Status CheckFinetunable(const SourceModel& source, const FinetuneOptions& options);
+
 // Distils `tensors` (PackOptions::refine's) toward `source` on `sequences`
-// (at least 2). kNotSupported for a model that is not LLaMA or over
-// max_weights; kInvalidArgument for too few sequences or tokens outside
-// the vocabulary.
+// (at least 2). CheckFinetunable's errors; kInvalidArgument for too few
+// sequences, tokens outside the vocabulary, or tensors that are not the
+// low-bit tensors of a pack.
 Result<FinetuneReport> FinetuneLowBit(const SourceModel& source, const TokenSequences& sequences,
                                       std::vector<RefinableTensor>* tensors,
                                       const FinetuneOptions& options);

@@ -11,124 +11,17 @@
 #include <random>
 
 #include "llama_grad.h"
-#include "tqf/internal/rope.h"
 
 namespace tqf::rt {
 namespace {
 
-using grad::Role;
+using grad::FindTensors;
+using grad::IndexOfName;
+using grad::LoadWeights;
 using grad::Shape;
+using grad::ShapeOf;
 using grad::Tape;
 using grad::Weights;
-
-Result<Shape> ShapeOf(const SourceModel& source) {
-  const Hyperparameters& hp = source.info.hparams;
-  if (hp.architecture != "llama") {
-    return Status::NotSupported("fine-tuning runs LLaMA models only, not '" + hp.architecture +
-                                "'");
-  }
-  Shape s;
-  s.dim = hp.dim, s.hidden = hp.hidden_dim, s.layers = hp.n_layers, s.heads = hp.n_heads;
-  s.kv_heads = hp.n_kv_heads ? hp.n_kv_heads : hp.n_heads;
-  s.head_dim = hp.head_dim ? hp.head_dim : (hp.n_heads ? hp.dim / hp.n_heads : 0);
-  s.vocab = hp.vocab_size, s.eps = hp.norm_eps;
-  if (s.dim == 0 || s.hidden == 0 || s.layers == 0 || s.layers > 4096 || s.heads == 0 ||
-      s.vocab == 0 || s.head_dim == 0 || s.head_dim % 2 != 0 || s.heads % s.kv_heads != 0) {
-    return Status::InvalidArgument("fine-tuning: inconsistent hyperparameters");
-  }
-  // The runtime's frequencies (Model::ComputeRopeFrequencies).
-  std::vector<float> divisors;
-  const bool by_params = hp.rope_scaling_factor > 0.0f;
-  for (const SourceTensor& t : source.tensors) {
-    if (t.name != kRopeFreqsTensor || by_params) continue;
-    if (t.num_elements() != s.head_dim / 2) {
-      return Status::InvalidArgument(std::string(kRopeFreqsTensor) + ": wrong size");
-    }
-    divisors.resize(s.head_dim / 2);
-    TQF_RETURN_IF_ERROR(t.ToF32(divisors.data()));
-    for (float v : divisors) {
-      if (!(v > 0.0f) || !std::isfinite(v)) {
-        return Status::InvalidArgument(std::string(kRopeFreqsTensor) + ": a divisor is not positive");
-      }
-    }
-  }
-  for (size_t i = 0; i < s.head_dim / 2; ++i) {
-    float f = 1.0f / std::pow(hp.rope_theta, float(2 * i) / float(s.head_dim));
-    if (by_params) f = Llama3ScaleFrequency(f, hp);
-    if (!divisors.empty()) f /= divisors[i];
-    s.rope_freq.push_back(f);
-  }
-  return s;
-}
-
-// Weights::t index of a canonical tensor name, or -1.
-int IndexOfName(const std::string& name, size_t layers) {
-  if (name == "token_embd.weight") return Weights::kEmbedding;
-  if (name == "output_norm.weight") return Weights::kOutputNorm;
-  if (name == "output.weight") return Weights::kOutput;
-  static const std::pair<const char*, Role> kRoles[] = {
-      {"attn_q", grad::kQ},         {"attn_k", grad::kK},       {"attn_v", grad::kV},
-      {"attn_output", grad::kO},    {"ffn_gate", grad::kGate},  {"ffn_up", grad::kUp},
-      {"ffn_down", grad::kDown},    {"attn_norm", grad::kAttnNorm},
-      {"ffn_norm", grad::kFfnNorm}};
-  // "blk.<layer>.": digits without a leading zero, below `layers`.
-  if (name.compare(0, 4, "blk.") != 0) return -1;
-  size_t l = 0, used = 4;
-  while (used < name.size() && used < 12 && name[used] >= '0' && name[used] <= '9') {
-    l = l * 10 + size_t(name[used++] - '0');
-  }
-  if (used == 4 || used >= name.size() || name[used] != '.' || (name[4] == '0' && used > 5) ||
-      l >= layers) {
-    return -1;
-  }
-  ++used;
-  for (const auto& [role, r] : kRoles) {
-    if (name.compare(used, std::string::npos, std::string(role) + ".weight") == 0) {
-      return static_cast<int>(Weights::Layer(l, r));
-    }
-  }
-  return -1;
-}
-
-// The source tensor behind each Weights slot (nullptr for a tied head);
-// kInvalidArgument naming what is missing or of the wrong size.
-Result<std::vector<const SourceTensor*>> FindTensors(const SourceModel& source, const Shape& s) {
-  std::vector<const SourceTensor*> found(Weights::Count(s.layers), nullptr);
-  for (const SourceTensor& t : source.tensors) {
-    const int i = IndexOfName(t.name, s.layers);
-    if (i < 0) continue;
-    size_t rows = 0, cols = 0;
-    grad::TensorShape(s, i, &rows, &cols);
-    if (t.num_elements() != rows * cols || t.cols() != cols) {
-      return Status::InvalidArgument("fine-tuning: tensor '" + t.name + "' has " +
-                                     std::to_string(t.num_elements()) + " elements, the " +
-                                     "hyperparameters imply " + std::to_string(rows) + " x " +
-                                     std::to_string(cols));
-    }
-    found[i] = &t;
-  }
-  for (size_t i = 0; i < found.size(); ++i) {
-    if (found[i] == nullptr && i != Weights::kOutput) {
-      return Status::InvalidArgument("fine-tuning: the model lacks a tensor of the LLaMA layout (" +
-                                     std::string(i == 0 ? "token_embd" : i == 1 ? "output_norm"
-                                                 : "blk." + std::to_string((i - 3) / grad::kRoles)) +
-                                     ")");
-    }
-  }
-  return found;
-}
-
-Result<Weights> LoadWeights(const SourceModel& source, const Shape& s) {
-  TQF_ASSIGN_OR_RETURN(std::vector<const SourceTensor*> found, FindTensors(source, s));
-  Weights w;
-  w.t.resize(found.size());
-  for (size_t i = 0; i < found.size(); ++i) {
-    if (found[i] == nullptr) continue;
-    w.t[i].resize(found[i]->num_elements());
-    TQF_RETURN_IF_ERROR(found[i]->ToF32(w.t[i].data()));
-  }
-  return w;
-}
 
 // The grid a low-bit tensor's codes live on: per block (a row's run of
 // `block` elements) a scale, a zero point and the code range its codes
@@ -142,32 +35,26 @@ struct Grid {
   std::vector<int> levels;  // sorted distinct codes (scalar grids)
   const VqCodebook* codebook = nullptr;
   // Rate: each symbol's (code + 128, or VQ index) cost in bits under the
-  // quantizers' histogram, the entropy that histogram has, and the weight
-  // of bits against squared code steps in Project (kept by AdjustRate so
-  // that the entropy does not grow).
+  // quantizers' histogram, what the quantizers' codes cost so (PricedBits),
+  // and the weight of bits against squared code steps in Project (kept by
+  // AdjustRate so that the cost does not grow).
   std::vector<float> bits;
-  double entropy = 0.0, priced = 0.0;  // priced: PricedBits of the quantizers' codes
+  double priced = 0.0;
   float lambda = 0.0f;
   size_t blocks() const { return rows * blocks_per_row; }
 };
 
-// Entropy in bits per symbol of a histogram, and each symbol's cost.
-double Entropy(const std::vector<uint64_t>& counts, std::vector<float>* bits) {
+// Each symbol's cost in bits, -log2 of its share of the histogram; an
+// unused symbol is priced as half an occurrence.
+std::vector<float> SymbolBits(const std::vector<uint64_t>& counts) {
   uint64_t total = 0;
   for (uint64_t c : counts) total += c;
-  double h = 0.0;
-  if (bits) bits->assign(counts.size(), 0.0f);
-  for (size_t i = 0; i < counts.size(); ++i) {
-    if (total == 0) continue;
-    if (counts[i] == 0) {  // unused: priced as half an occurrence
-      if (bits) (*bits)[i] = float(std::log2(2.0 * double(total)));
-      continue;
-    }
-    const double p = double(counts[i]) / double(total);
-    h -= p * std::log2(p);
-    if (bits) (*bits)[i] = float(-std::log2(p));
+  std::vector<float> bits(counts.size(), 0.0f);
+  for (size_t i = 0; i < counts.size() && total > 0; ++i) {
+    const double share = counts[i] ? double(counts[i]) : 0.5;
+    bits[i] = float(-std::log2(share / double(total)));
   }
-  return h;
+  return bits;
 }
 
 // The symbols a tensor's codes are made of: VQ indices, or codes + 128.
@@ -240,7 +127,7 @@ Result<Grid> GridOf(RefinableTensor* r, int index) {
   for (int v = 0; v < 256; ++v) {
     if (seen[v]) g.levels.push_back(v - 128);
   }
-  g.entropy = Entropy(Histogram(g), &g.bits);
+  g.bits = SymbolBits(Histogram(g));
   g.priced = PricedBits(g);
   return g;
 }
@@ -267,13 +154,12 @@ int BestLevel(const Grid& g, float x, int lo, int hi) {
 }
 
 // Rounds `latent` to the grid: codes into the tensor (and its VQ indices),
-// values into `out`. Returns how many codes differ from before.
-uint64_t Project(const Grid& g, const float* latent, float* out) {
+// values into `out`.
+void Project(const Grid& g, const float* latent, float* out) {
   QuantizedTensor& q = *g.r->quantized;
   int8_t* codes = reinterpret_cast<int8_t*>(q.data.data());
-  uint64_t changed = 0;
   const uint32_t d = g.codebook ? g.codebook->dim : 1;
-#pragma omp parallel for schedule(static) reduction(+ : changed)
+#pragma omp parallel for schedule(static)
   for (long rl = 0; rl < long(g.rows); ++rl) {
     const size_t row = size_t(rl);
     float u[8];  // a VQ vector (GridOf: dim <= 8)
@@ -284,7 +170,6 @@ uint64_t Project(const Grid& g, const float* latent, float* out) {
         const int c = s > 0.0f && std::isfinite(latent[e])
                           ? BestLevel(g, latent[e] / s + g.zero[k], g.lo[k], g.hi[k])
                           : codes[e];
-        changed += codes[e] != c;
         codes[e] = static_cast<int8_t>(c);
         out[e] = s * (float(c) - g.zero[k]);
         continue;
@@ -306,7 +191,6 @@ uint64_t Project(const Grid& g, const float* latent, float* out) {
         dist += g.lambda * g.bits[j];
         if (dist < best_d) best_d = dist, best = j;
       }
-      changed += q.vq_indices[e / d] != best;
       q.vq_indices[e / d] = static_cast<uint8_t>(best);
       for (uint32_t i = 0; i < d; ++i) {
         codes[e + i] = vec[size_t{best} * d + i];
@@ -314,7 +198,6 @@ uint64_t Project(const Grid& g, const float* latent, float* out) {
       }
     }
   }
-  return changed;
 }
 
 // Raises a tensor's weight of bits when its codes cost more than the

@@ -16,7 +16,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
+
+#include "tqf/import.h"
+#include "tqf/result.h"
 
 namespace tqf::rt::grad {
 
@@ -44,6 +48,21 @@ struct Weights {
 
 // (rows, cols) of tensor `i` of a model of this shape (norms: (1, dim)).
 void TensorShape(const Shape& s, size_t i, size_t* rows, size_t* cols);
+
+// From a SourceModel (llama_grad_source.cc):
+// The shape of a LLaMA model: its hyperparameters, and the rotary
+// frequencies the runtime computes (Llama 3 scaling, rope_freqs.weight).
+// kNotSupported for other architectures, kInvalidArgument for inconsistent
+// hyperparameters.
+Result<Shape> ShapeOf(const SourceModel& source);
+// The Weights::t slot of a canonical tensor name ("blk.3.ffn_up.weight"),
+// or -1 for names outside the layout (or layers >= `layers`).
+int IndexOfName(const std::string& name, size_t layers);
+// The source tensor of each slot (nullptr: a tied head); kInvalidArgument
+// naming a missing or misshapen tensor.
+Result<std::vector<const SourceTensor*>> FindTensors(const SourceModel& source, const Shape& s);
+// Every slot's values as fp32.
+Result<Weights> LoadWeights(const SourceModel& source, const Shape& s);
 
 // Activations of one sequence, kept for the backward pass.
 class Tape {

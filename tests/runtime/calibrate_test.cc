@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "stories_fixture.h"
 #include "test_util.h"
 #include "tqf/rt/allocate.h"
 #include "tqf/rt/kernels.h"
@@ -17,35 +18,8 @@
 namespace tqf::rt {
 namespace {
 
-struct Fixture {
-  SourceModel source;
-  std::shared_ptr<const Reader> reader;
-  std::unique_ptr<Model> model;
-  std::unique_ptr<Tokenizer> tokenizer;
-};
-
-Fixture& Stories() {
-  static Fixture* f = [] {
-    auto* f = new Fixture;
-    auto src = ImportModel(tqf::testing::SharedPath("models/stories260K/stories260K.gguf"));
-    EXPECT_TRUE(src.ok()) << src.status().ToString();
-    f->source = *src;
-    auto reader = PackSourceForRuntime(f->source);
-    EXPECT_TRUE(reader.ok()) << reader.status().ToString();
-    f->reader = *reader;
-    ModelOptions mo;
-    mo.ctx_size = 256;
-    auto model = Model::Create(f->reader, mo);
-    EXPECT_TRUE(model.ok());
-    f->model = std::move(model).value();
-    f->tokenizer = std::move(Tokenizer::Create(f->reader->model().tokenizer)).value();
-    return f;
-  }();
-  return *f;
-}
-
 TEST(Calibration, TextIsCutIntoSequencesWithBos) {
-  Fixture& f = Stories();
+  StoriesFixture& f = Stories();
   auto seqs = CalibrationFromText(*f.tokenizer, "Once upon a time there was a cat. It sat.", 5, 0);
   ASSERT_TRUE(seqs.ok());
   size_t body = 0;
@@ -62,7 +36,7 @@ TEST(Calibration, TextIsCutIntoSequencesWithBos) {
 }
 
 TEST(Calibration, GenerationIsDeterministicAndSized) {
-  Fixture& f = Stories();
+  StoriesFixture& f = Stories();
   auto a = CalibrationGenerate(f.model.get(), *f.tokenizer, 300, 128, 7, nullptr);
   auto b = CalibrationGenerate(f.model.get(), *f.tokenizer, 300, 128, 7, nullptr);
   auto c = CalibrationGenerate(f.model.get(), *f.tokenizer, 300, 128, 8, nullptr);
@@ -79,7 +53,7 @@ TEST(Calibration, GenerationIsDeterministicAndSized) {
 }
 
 TEST(Calibration, SecondMomentsAreSymmetricAndAgreeWithDiagonals) {
-  Fixture& f = Stories();
+  StoriesFixture& f = Stories();
   auto seqs = CalibrationGenerate(f.model.get(), *f.tokenizer, 200, 100, 1, nullptr);
   ASSERT_TRUE(seqs.ok());
   CalibrationOptions co;
@@ -145,7 +119,7 @@ TEST(Allocation, ChoiceIsTheBestThatFits) {
 }
 
 TEST(Allocation, CostsFallAsBitsGrow) {
-  Fixture& f = Stories();
+  StoriesFixture& f = Stories();
   auto seqs = CalibrationGenerate(f.model.get(), *f.tokenizer, 1024, 256, 3, nullptr);
   ASSERT_TRUE(seqs.ok());
   CalibrationStatistics stats(f.model.get(), *seqs, {});
@@ -174,7 +148,7 @@ TEST(Allocation, CostsFallAsBitsGrow) {
 // not divide a matrix's rows (vq8 on the 172-wide ffn_down) is never a
 // choice there.
 TEST(Allocation, VqCandidatesAreCostedWithASharedCodebook) {
-  Fixture& f = Stories();
+  StoriesFixture& f = Stories();
   auto seqs = CalibrationGenerate(f.model.get(), *f.tokenizer, 1024, 256, 3, nullptr);
   ASSERT_TRUE(seqs.ok());
   CalibrationStatistics stats(f.model.get(), *seqs, {});
@@ -219,7 +193,7 @@ TEST(Allocation, VqCandidatesAreCostedWithASharedCodebook) {
 // for codes of at most 16 values, bytes otherwise, a float per param; and
 // packing to a held budget keeps the held bits under it.
 TEST(Allocation, HeldRatesCountWhatTheRuntimeHolds) {
-  Fixture& f = Stories();
+  StoriesFixture& f = Stories();
   AllocationOptions ao;
   ao.candidates = NibbleHeldBitsCandidates();
   ao.reference = *ParseQuantSpec("q4-row");
@@ -278,7 +252,7 @@ Result<double> FileCrossEntropy(const std::string& path, const TokenSequences& t
 }
 
 TEST(Calibration, GptqPackBeatsRoundToNearest) {
-  Fixture& f = Stories();
+  StoriesFixture& f = Stories();
   auto calib = CalibrationGenerate(f.model.get(), *f.tokenizer, 4096, 256, 11, nullptr);
   auto held_out = CalibrationGenerate(f.model.get(), *f.tokenizer, 2048, 256, 12, nullptr);
   ASSERT_TRUE(calib.ok() && held_out.ok());
@@ -311,7 +285,7 @@ namespace {
 // earlier layers already quantized (one re-run per layer), which at low
 // rates gives a lower loss than statistics from the f32 model alone.
 TEST(Calibration, SequentialBeatsOneShotAtLowRates) {
-  Fixture& f = Stories();
+  StoriesFixture& f = Stories();
   auto held_out = CalibrationGenerate(f.model.get(), *f.tokenizer, 2048, 256, 12, nullptr);
   ASSERT_TRUE(held_out.ok());
   double ce[2];
@@ -340,7 +314,7 @@ TEST(Calibration, SequentialBeatsOneShotAtLowRates) {
 // pays: a lower loss on other text than the scalar choices alone, within
 // the same budget.
 TEST(Calibration, BitsWithTheDictionaryBeatScalarAlone) {
-  Fixture& f = Stories();
+  StoriesFixture& f = Stories();
   auto held_out = CalibrationGenerate(f.model.get(), *f.tokenizer, 2048, 256, 12, nullptr);
   ASSERT_TRUE(held_out.ok());
   CalibrationRequest req;

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "llama_grad.h"
+#include "stories_fixture.h"
 #include "test_util.h"
 #include "tqf/rt/allocate.h"
 #include "tqf/rt/calibrate.h"
@@ -88,64 +89,18 @@ void CheckGradients(bool tied) {
 TEST(Finetune, BackwardMatchesFiniteDifferences) { CheckGradients(false); }
 TEST(Finetune, BackwardMatchesFiniteDifferencesWithTiedHead) { CheckGradients(true); }
 
-struct Stories {
-  SourceModel source;
-  std::unique_ptr<Model> model;
-  std::unique_ptr<Tokenizer> tokenizer;
-};
-
-Stories& Load() {
-  static Stories* f = [] {
-    auto* f = new Stories;
-    auto src = ImportModel(tqf::testing::SharedPath("models/stories260K/stories260K.gguf"));
-    EXPECT_TRUE(src.ok()) << src.status().ToString();
-    f->source = *src;
-    auto reader = PackSourceForRuntime(f->source);
-    EXPECT_TRUE(reader.ok()) << reader.status().ToString();
-    ModelOptions mo;
-    mo.ctx_size = 256;
-    f->model = std::move(Model::Create(*reader, mo)).value();
-    f->tokenizer = std::move(Tokenizer::Create((*reader)->model().tokenizer)).value();
-    return f;
-  }();
-  return *f;
-}
-
-// The trainer computes what the runtime computes (up to the runtime's
-// int8 activations, absent for f32 weights): same logits on stories260K.
+// The trainer, with the shape and weights it reads from a source model,
+// computes what the runtime computes (up to the runtime's int8
+// activations, absent for f32 weights): same logits on stories260K.
 TEST(Finetune, ForwardMatchesTheRuntime) {
-  Stories& f = Load();
-  const Hyperparameters& hp = f.source.info.hparams;
-  Shape s;
-  s.dim = hp.dim, s.hidden = hp.hidden_dim, s.layers = hp.n_layers, s.heads = hp.n_heads;
-  s.kv_heads = hp.n_kv_heads ? hp.n_kv_heads : hp.n_heads, s.head_dim = hp.dim / hp.n_heads;
-  s.vocab = hp.vocab_size, s.eps = hp.norm_eps;
-  for (size_t i = 0; i < s.head_dim / 2; ++i) {
-    s.rope_freq.push_back(1.0f / std::pow(hp.rope_theta, float(2 * i) / float(s.head_dim)));
-  }
-  Weights w;
-  w.t.resize(Weights::Count(s.layers));
-  static const char* const kRoles[] = {"attn_q",   "attn_k", "attn_v",    "attn_output", "ffn_gate",
-                                       "ffn_up",   "ffn_down", "attn_norm", "ffn_norm"};
-  for (const SourceTensor& t : f.source.tensors) {
-    int i = -1;
-    if (t.name == "token_embd.weight") i = Weights::kEmbedding;
-    if (t.name == "output_norm.weight") i = Weights::kOutputNorm;
-    if (t.name == "output.weight") i = Weights::kOutput;
-    for (size_t l = 0; l < s.layers; ++l) {
-      for (int r = 0; r < grad::kRoles; ++r) {
-        if (t.name == "blk." + std::to_string(l) + "." + kRoles[r] + ".weight") {
-          i = int(Weights::Layer(l, grad::Role(r)));
-        }
-      }
-    }
-    if (i < 0) continue;
-    w.t[i].resize(t.num_elements());
-    ASSERT_TRUE(t.ToF32(w.t[i].data()).ok());
-  }
+  StoriesFixture& f = Stories();
+  auto s = grad::ShapeOf(f.source);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto w = grad::LoadWeights(f.source, *s);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
   const std::vector<int32_t> tokens = f.tokenizer->Encode("Once upon a time, a cat sat.", true);
   Tape tape;
-  tape.Forward(s, w, tokens.data(), tokens.size());
+  tape.Forward(*s, *w, tokens.data(), tokens.size());
   std::vector<float> want;
   ASSERT_TRUE(f.model->Forward(tokens.data(), tokens.size(), 0, true, &want).ok());
   ASSERT_EQ(want.size(), tape.logits().size());
@@ -157,7 +112,7 @@ TEST(Finetune, ForwardMatchesTheRuntime) {
 // Distillation of an ec3 pack: codes stay on their grids and within the
 // quantizers' rate, and the model's loss on other generated text falls.
 TEST(Finetune, DistillationLowersHeldOutLossOnTheSameGrids) {
-  Stories& f = Load();
+  StoriesFixture& f = Stories();
   auto calib = CalibrationGenerate(f.model.get(), *f.tokenizer, 4096, 256, 11, nullptr);
   auto distil = CalibrationGenerate(f.model.get(), *f.tokenizer, 16384, 256, 13, nullptr);
   auto held_out = CalibrationGenerate(f.model.get(), *f.tokenizer, 4096, 256, 12, nullptr);
@@ -217,7 +172,7 @@ TEST(Finetune, DistillationLowersHeldOutLossOnTheSameGrids) {
 // stored), VQ tensors keep codes equal to their codebook's vectors (which
 // PackModel checks after the hook).
 TEST(Finetune, GroupRangesAndCodebooksHold) {
-  Stories& f = Load();
+  StoriesFixture& f = Stories();
   auto calib = CalibrationGenerate(f.model.get(), *f.tokenizer, 2048, 256, 11, nullptr);
   auto distil = CalibrationGenerate(f.model.get(), *f.tokenizer, 4096, 256, 13, nullptr);
   ASSERT_TRUE(calib.ok() && distil.ok());
@@ -270,7 +225,7 @@ TEST(Finetune, GroupRangesAndCodebooksHold) {
 
 // Bad options and models are refused before anything runs.
 TEST(Finetune, RefusesWhatItCannotRun) {
-  Stories& f = Load();
+  StoriesFixture& f = Stories();
   FinetuneOptions fo;
   EXPECT_TRUE(CheckFinetunable(f.source, fo).ok());
   fo.batch = 0;

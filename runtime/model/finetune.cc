@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -29,8 +30,14 @@ using grad::Weights;
 struct Grid {
   RefinableTensor* r = nullptr;
   int index = -1;  // in Weights::t
+  QuantKind quant = QuantKind::kNone;
   size_t rows = 0, cols = 0, block = 0, blocks_per_row = 0;
-  std::vector<float> scale, zero;
+  std::vector<float> scale, zero;  // per block, as the params now hold them
+  // The stored scales as trained: log2 of each (params index; -inf for a
+  // zero scale, which stays), and the log8 base they are rounded to (0:
+  // f32 params, kept as they are).
+  std::vector<float> log_scale;
+  float log8_base = 0.0f;
   std::vector<int8_t> lo, hi;
   std::vector<int> levels;  // sorted distinct codes (scalar grids)
   const VqCodebook* codebook = nullptr;
@@ -42,6 +49,10 @@ struct Grid {
   double priced = 0.0;
   float lambda = 0.0f;
   size_t blocks() const { return rows * blocks_per_row; }
+  // The params index of block k's scale.
+  size_t ParamOf(size_t k) const {
+    return quant == QuantKind::kTensorMinMax ? 0 : quant == QuantKind::kChannel ? k / blocks_per_row : k;
+  }
 };
 
 // Each symbol's cost in bits, -log2 of its share of the histogram; an
@@ -127,6 +138,15 @@ Result<Grid> GridOf(RefinableTensor* r, int index) {
   for (int v = 0; v < 256; ++v) {
     if (seen[v]) g.levels.push_back(v - 128);
   }
+  g.quant = q.quant;
+  g.log8_base = q.params_format == ParamsFormat::kLog8 ? q.log8_base : 0.0f;
+  const size_t scales = q.quant == QuantKind::kTensorMinMax ? 1
+                        : q.quant == QuantKind::kChannel    ? g.rows
+                                                            : g.blocks();
+  for (size_t p = 0; p < scales; ++p) {
+    const float s = q.params[p];
+    g.log_scale.push_back(s > 0.0f && std::isfinite(s) ? std::log2(s) : -INFINITY);
+  }
   g.bits = SymbolBits(Histogram(g));
   g.priced = PricedBits(g);
   return g;
@@ -153,8 +173,9 @@ int BestLevel(const Grid& g, float x, int lo, int hi) {
   return best;
 }
 
-// Rounds `latent` to the grid: codes into the tensor (and its VQ indices),
-// values into `out`.
+// Rounds `latent` (in code units: a weight over its scale, plus the zero
+// point) to the grid: codes into the tensor (and its VQ indices), values
+// into `out`.
 void Project(const Grid& g, const float* latent, float* out) {
   QuantizedTensor& q = *g.r->quantized;
   int8_t* codes = reinterpret_cast<int8_t*>(q.data.data());
@@ -168,7 +189,7 @@ void Project(const Grid& g, const float* latent, float* out) {
       const float s = g.scale[k];
       if (g.codebook == nullptr) {
         const int c = s > 0.0f && std::isfinite(latent[e])
-                          ? BestLevel(g, latent[e] / s + g.zero[k], g.lo[k], g.hi[k])
+                          ? BestLevel(g, latent[e], g.lo[k], g.hi[k])
                           : codes[e];
         codes[e] = static_cast<int8_t>(c);
         out[e] = s * (float(c) - g.zero[k]);
@@ -176,7 +197,7 @@ void Project(const Grid& g, const float* latent, float* out) {
       }
       bool finite = s > 0.0f;
       for (uint32_t i = 0; i < d; ++i) {
-        u[i] = finite ? latent[e + i] / s : 0.0f;
+        u[i] = finite ? latent[e + i] : 0.0f;
         finite = finite && std::isfinite(u[i]);
       }
       const int8_t* vec = g.codebook->vectors.data();
@@ -198,6 +219,18 @@ void Project(const Grid& g, const float* latent, float* out) {
       }
     }
   }
+}
+
+// The trained scales rounded to what the params can store (the log8 grid,
+// or f32), into the params and each block's scale.
+void ProjectScales(Grid* g) {
+  std::vector<float>& params = g->r->quantized->params;
+  for (size_t p = 0; p < g->log_scale.size(); ++p) {
+    if (!std::isfinite(g->log_scale[p])) continue;
+    const float s = std::exp2(g->log_scale[p]);
+    params[p] = g->log8_base > 0.0f ? Log8Scale(g->log8_base, NearestLog8Code(g->log8_base, s)) : s;
+  }
+  for (size_t k = 0; k < g->blocks(); ++k) g->scale[k] = params[g->ParamOf(k)];
 }
 
 // Raises a tensor's weight of bits when its codes cost more than the
@@ -223,10 +256,12 @@ double CodeBits(const std::vector<Grid>& grids) {
 // value lies outside it). Starting every latent weight at its grid point
 // instead would move whole tensors' codes at the same step, each a full
 // grid step, far past where the gradient holds.
+// Latent weights are in code units (Project).
 void InitLatent(const Grid& g, const float* source, float* latent) {
   const QuantizedTensor& q = *g.r->quantized;
   const int8_t* codes = reinterpret_cast<const int8_t*>(q.data.data());
   const float kInside = 0.02f;  // of a code step
+  for (size_t e = 0; e < q.data.size(); ++e) latent[e] = float(codes[e]);
   for (size_t row = 0; row < g.rows; ++row) {
     for (size_t col = 0; col < g.cols; ++col) {
       const size_t k = row * g.blocks_per_row + col / g.block, e = row * g.cols + col;
@@ -239,8 +274,7 @@ void InitLatent(const Grid& g, const float* source, float* latent) {
       if (it != g.levels.begin() && *(it - 1) >= g.lo[k]) lo = 0.5f * float(*(it - 1) + c);
       if (it + 1 != g.levels.end() && *(it + 1) <= g.hi[k]) hi = 0.5f * float(*(it + 1) + c);
       float x = source[e] / s + g.zero[k];
-      x = std::min(std::max(x, lo + kInside), hi - kInside);
-      latent[e] = s * (x - g.zero[k]);
+      latent[e] = std::min(std::max(x, lo + kInside), hi - kInside);
     }
   }
   if (g.codebook == nullptr) return;
@@ -263,7 +297,7 @@ void InitLatent(const Grid& g, const float* source, float* latent) {
     }
     const int8_t* mine = &g.codebook->vectors[size_t{q.vq_indices[e / d]} * d];
     if (std::equal(mine, mine + d, &g.codebook->vectors[size_t{best} * d])) {
-      std::copy(source + e, source + e + d, latent + e);
+      for (uint32_t i = 0; i < d; ++i) latent[e + i] = source[e + i] / s;
     }
   }
 }
@@ -372,31 +406,94 @@ class ThreadCount {
   int saved_;
 };
 
-// Adam over the latent weights of the low-bit tensors.
-struct Adam {
-  std::vector<std::vector<float>> m, v;
-  size_t t = 0;
-  void Step(const std::vector<Grid>& grids, const Weights& g, float lr,
-            std::vector<std::vector<float>>* latent) {
-    const float b1 = 0.9f, b2 = 0.999f;
-    ++t;
-    const float c1 = 1.0f - std::pow(b1, float(t)), c2 = 1.0f - std::pow(b2, float(t));
-    for (size_t k = 0; k < grids.size(); ++k) {
-      const Grid& gr = grids[k];
-      const std::vector<float>& gk = g.t[gr.index];
-      std::vector<float>& w = (*latent)[k];
-      if (m.size() <= k) m.emplace_back(w.size(), 0.0f), v.emplace_back(w.size(), 0.0f);
+// The loss's gradient in a tensor's latent weights (code units: the
+// weight's gradient times its scale) and in its log2 scales (each code
+// fixed: dw/dlog2(s) = (code - zero) s ln 2), from the weights'.
+void GridGradients(const Grid& g, const std::vector<float>& gw, std::vector<float>* g_latent,
+                   std::vector<float>* g_scale) {
+  const int8_t* codes = reinterpret_cast<const int8_t*>(g.r->quantized->data.data());
+  g_latent->resize(gw.size());
+  std::vector<double> per_block(g.blocks(), 0.0);
 #pragma omp parallel for schedule(static)
-      for (long el = 0; el < long(w.size()); ++el) {
-        const size_t e = size_t(el);
-        m[k][e] = b1 * m[k][e] + (1 - b1) * gk[e];
-        v[k][e] = b2 * v[k][e] + (1 - b2) * gk[e] * gk[e];
-        const float step = lr * gr.scale[(e / gr.cols) * gr.blocks_per_row + (e % gr.cols) / gr.block];
-        w[e] -= step * (m[k][e] / c1) / (std::sqrt(v[k][e] / c2) + 1e-12f);
-      }
+  for (long rl = 0; rl < long(g.rows); ++rl) {
+    for (size_t col = 0; col < g.cols; ++col) {
+      const size_t k = size_t(rl) * g.blocks_per_row + col / g.block, e = size_t(rl) * g.cols + col;
+      (*g_latent)[e] = gw[e] * g.scale[k];
+      per_block[k] += double(gw[e]) * (float(codes[e]) - g.zero[k]) * g.scale[k];
+    }
+  }
+  std::vector<double> sum(g.log_scale.size(), 0.0);
+  for (size_t k = 0; k < g.blocks(); ++k) sum[g.ParamOf(k)] += per_block[k];  // in order
+  g_scale->resize(sum.size());
+  for (size_t p = 0; p < sum.size(); ++p) (*g_scale)[p] = float(sum[p] * std::log(2.0));
+}
+
+// Adam's moments for one vector of parameters.
+struct Moments {
+  std::vector<float> m, v;
+  // x -= lr * m^ / sqrt(v^): about lr per step whatever the gradient's size.
+  void Step(const std::vector<float>& g, float lr, float c1, float c2, float* x) {
+    const float b1 = 0.9f, b2 = 0.999f;
+    if (m.empty()) m.assign(g.size(), 0.0f), v.assign(g.size(), 0.0f);
+#pragma omp parallel for schedule(static)
+    for (long il = 0; il < long(g.size()); ++il) {
+      const size_t i = size_t(il);
+      m[i] = b1 * m[i] + (1 - b1) * g[i];
+      v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+      x[i] -= lr * (m[i] / c1) / (std::sqrt(v[i] / c2) + 1e-12f);
     }
   }
 };
+
+// Adam over the latent weights of the low-bit tensors (steps of `lr` code
+// steps) and, when scale_lr > 0, their scales (steps of `scale_lr` log8
+// steps, 2^(1/16)).
+struct Adam {
+  std::vector<Moments> latent_m, scale_m;
+  size_t t = 0;
+  // Bias corrections of the first and second moments after t steps.
+  float c1() const { return 1.0f - std::pow(0.9f, float(t)); }
+  float c2() const { return 1.0f - std::pow(0.999f, float(t)); }
+  void Step(std::vector<Grid>* grids, const Weights& g, float lr, float scale_lr,
+            std::vector<std::vector<float>>* latent) {
+    ++t;
+    const float bc1 = c1(), bc2 = c2();
+    latent_m.resize(grids->size()), scale_m.resize(grids->size());
+    std::vector<float> g_latent, g_scale;
+    for (size_t k = 0; k < grids->size(); ++k) {
+      Grid& gr = (*grids)[k];
+      GridGradients(gr, g.t[gr.index], &g_latent, &g_scale);
+      latent_m[k].Step(g_latent, lr, bc1, bc2, (*latent)[k].data());
+      if (scale_lr > 0.0f) scale_m[k].Step(g_scale, scale_lr / 16.0f, bc1, bc2, gr.log_scale.data());
+    }
+  }
+};
+
+// A 1-D f32 tensor trained as it is (a norm's gains): its slot, Adam's
+// moments, its step unit (the RMS of its first values) and its best values.
+struct Gains {
+  RefinableTensor* r = nullptr;
+  int index = -1;
+  float unit = 0.0f;
+  Moments m;
+  std::vector<float> best, original;
+};
+
+Result<Gains> GainsOf(RefinableTensor* r, int index, const Weights& teacher) {
+  Gains g;
+  g.r = r, g.index = index;
+  g.original = teacher.t[size_t(index)];
+  if (r->quantized->dtype != DType::kF32 ||
+      r->quantized->data.size() != g.original.size() * sizeof(float)) {
+    return Status::InvalidArgument("fine-tuning: tensor '" + r->source->name +
+                                   "' is not an f32 vector it can train");
+  }
+  double ss = 0.0;
+  for (float v : g.original) ss += double(v) * v;
+  g.unit = float(std::sqrt(ss / double(std::max<size_t>(g.original.size(), 1))));
+  g.best = g.original;
+  return g;
+}
 
 // One step's gradient over `batch` training sequences: each sequence's
 // into its own buffer, summed in batch order, so that the result does not
@@ -433,14 +530,16 @@ Weights BatchGradient(const Shape& s, const Weights& student, const Data& d,
 // its low-bit tensors, and the codes of the best step so far.
 class Distillation {
  public:
-  Distillation(const Shape& s, const Weights& teacher, std::vector<Grid> grids, const Data& d,
-               const FinetuneOptions& o)
-      : s_(s), d_(d), o_(o), grids_(std::move(grids)), student_(teacher), rng_(o.seed) {}
+  Distillation(const Shape& s, const Weights& teacher, std::vector<Grid> grids,
+               std::vector<Gains> gains, const Data& d, const FinetuneOptions& o)
+      : s_(s), d_(d), o_(o), grids_(std::move(grids)), gains_(std::move(gains)), student_(teacher),
+        rng_(o.seed) {}
 
   // The student as the quantizers left it, latent weights inside its cells.
   Status Start(const Weights& teacher, FinetuneReport* rep) {
     const size_t n = grids_.size();
-    latent_.resize(n), best_.resize(n), best_indices_.resize(n), original_.resize(n);
+    latent_.resize(n), best_.resize(n), best_indices_.resize(n), best_params_.resize(n);
+    original_.resize(n), original_params_.resize(n);
     for (size_t k = 0; k < n; ++k) {
       const Grid& g = grids_[k];
       const QuantizedTensor& q = *g.r->quantized;
@@ -450,8 +549,11 @@ class Distillation {
       latent_[k] = w;
       InitLatent(g, teacher.t[g.index].data(), latent_[k].data());
       original_[k] = g.codebook ? q.vq_indices : q.data;
+      original_params_[k] = q.params;
       rep->codes += original_[k].size();
+      rep->scales += g.log_scale.size();
     }
+    for (const Gains& g : gains_) rep->gains += g.original.size();
     Keep();
     rep->train_tokens = d_.train_tokens, rep->heldout_tokens = d_.heldout_tokens;
     rep->kl_before = rep->kl_after = HeldoutKl(s_, student_, d_);
@@ -466,8 +568,16 @@ class Distillation {
     // A cosine schedule: late steps settle instead of hopping between codes.
     const float lr =
         o_.lr * 0.5f * (1.0f + std::cos(3.14159265f * float(step - 1) / float(o_.steps)));
-    adam_.Step(grids_, g, lr, &latent_);
+    const float scale_lr = o_.scale_lr * lr / o_.lr;
+    adam_.Step(&grids_, g, lr, scale_lr, &latent_);
+    const float gain_lr = o_.gain_lr * lr / o_.lr;
+    for (Gains& v : gains_) {
+      if (gain_lr > 0.0f) {
+        v.m.Step(g.t[v.index], gain_lr * v.unit, adam_.c1(), adam_.c2(), student_.t[v.index].data());
+      }
+    }
     for (size_t k = 0; k < grids_.size(); ++k) {
+      if (scale_lr > 0.0f) ProjectScales(&grids_[k]);
       Project(grids_[k], latent_[k].data(), student_.t[grids_[k].index].data());
       AdjustRate(&grids_[k]);
     }
@@ -490,8 +600,16 @@ class Distillation {
       QuantizedTensor& q = *grids_[k].r->quantized;
       std::copy(best_[k].begin(), best_[k].end(), q.data.begin());
       q.vq_indices = best_indices_[k];
+      q.params = best_params_[k];
       const std::vector<uint8_t>& now = grids_[k].codebook ? q.vq_indices : q.data;
       for (size_t i = 0; i < now.size(); ++i) rep->codes_changed += now[i] != original_[k][i];
+      for (size_t p = 0; p < grids_[k].log_scale.size(); ++p) {
+        rep->scales_changed += q.params[p] != original_params_[k][p];
+      }
+    }
+    for (Gains& v : gains_) {
+      std::memcpy(v.r->quantized->data.data(), v.best.data(), v.best.size() * sizeof(float));
+      for (size_t i = 0; i < v.best.size(); ++i) rep->gains_changed += v.best[i] != v.original[i];
     }
   }
 
@@ -501,7 +619,9 @@ class Distillation {
       const QuantizedTensor& q = *grids_[k].r->quantized;
       best_[k] = q.data;
       best_indices_[k] = q.vq_indices;
+      best_params_[k] = q.params;
     }
+    for (Gains& v : gains_) v.best = student_.t[v.index];
   }
 
   // The next `batch` training sequences, in a shuffled order per epoch.
@@ -523,9 +643,11 @@ class Distillation {
   const Data& d_;
   const FinetuneOptions& o_;
   std::vector<Grid> grids_;
+  std::vector<Gains> gains_;
   Weights student_;
   std::vector<std::vector<float>> latent_;
   std::vector<std::vector<uint8_t>> best_, best_indices_, original_;
+  std::vector<std::vector<float>> best_params_, original_params_;
   double bits_before_ = 0.0;
   Adam adam_;
   std::mt19937_64 rng_;
@@ -538,6 +660,10 @@ Status CheckFinetunable(const SourceModel& source, const FinetuneOptions& o) {
   if (o.batch == 0 || !(o.lr > 0.0f) || !(o.temperature > 0.0f) || !std::isfinite(o.lr) ||
       !std::isfinite(o.temperature)) {
     return Status::InvalidArgument("fine-tuning: batch, lr and temperature must be positive");
+  }
+  if (!(o.scale_lr >= 0.0f) || !std::isfinite(o.scale_lr) || !(o.gain_lr >= 0.0f) ||
+      !std::isfinite(o.gain_lr)) {
+    return Status::InvalidArgument("fine-tuning: scale_lr and gain_lr must be 0 or positive");
   }
   TQF_ASSIGN_OR_RETURN(Shape s, ShapeOf(source));
   uint64_t weights = 0;
@@ -558,16 +684,22 @@ Result<FinetuneReport> FinetuneLowBit(const SourceModel& source, const TokenSequ
   TQF_ASSIGN_OR_RETURN(Shape s, ShapeOf(source));
   TQF_ASSIGN_OR_RETURN(const Weights teacher, LoadWeights(source, s));
   std::vector<Grid> grids;
+  std::vector<Gains> gains;
   for (RefinableTensor& r : *tensors) {
     const int i = IndexOfName(r.source->name, s.layers);
-    if (i < 0 || i == Weights::kOutputNorm) continue;  // not part of the forward pass
+    if (i < 0) continue;  // not part of the forward pass
+    if (r.quantized->dtype == DType::kF32) {
+      TQF_ASSIGN_OR_RETURN(Gains g, GainsOf(&r, i, teacher));
+      gains.push_back(std::move(g));
+      continue;
+    }
     TQF_ASSIGN_OR_RETURN(Grid g, GridOf(&r, i));
     grids.push_back(std::move(g));
   }
   ThreadCount threads(o.threads);
   TQF_ASSIGN_OR_RETURN(Data d, Prepare(sequences, s, teacher, o.max_teacher_bytes, o.temperature));
   FinetuneReport rep;
-  Distillation run(s, teacher, std::move(grids), d, o);
+  Distillation run(s, teacher, std::move(grids), std::move(gains), d, o);
   TQF_RETURN_IF_ERROR(run.Start(teacher, &rep));
   for (size_t step = 1; step <= o.steps; ++step) {
     if (o.cancel != nullptr && o.cancel->load()) return Status::Cancelled("fine-tuning cancelled");
@@ -595,9 +727,12 @@ std::string DescribeFinetune(const FinetuneReport& r) {
   char line[320];
   std::snprintf(line, sizeof(line),
                 "%zu steps over %zu tokens, %.1f s: held-out KL %.4f -> %.4f nats/token "
-                "(%zu held-out tokens; best at step %zu), %.1f%% of codes changed",
+                "(%zu held-out tokens; best at step %zu), changed %.1f%% of codes, %.1f%% of "
+                "scales, %.1f%% of norm gains",
                 r.steps, r.train_tokens, r.seconds, r.kl_before, r.kl_after, r.heldout_tokens,
-                r.best_step, r.codes ? 100.0 * double(r.codes_changed) / double(r.codes) : 0.0);
+                r.best_step, r.codes ? 100.0 * double(r.codes_changed) / double(r.codes) : 0.0,
+                r.scales ? 100.0 * double(r.scales_changed) / double(r.scales) : 0.0,
+                r.gains ? 100.0 * double(r.gains_changed) / double(r.gains) : 0.0);
   std::string out = line;
   if (!r.curve.empty()) out += "; held-out KL at step";
   for (const auto& [step, kl] : r.curve) {

@@ -271,5 +271,85 @@ TEST(PackLowBit, EightBitFilesStayFormat11) {
   for (const TensorInfo& t : (*r)->tensors()) EXPECT_TRUE(t.quantizer.empty());
 }
 
+// PackOptions::refine may change codes, scales on their log8 grid and the
+// values of f32 vectors, and the file then holds exactly those; anything
+// else it changes fails the pack, naming the tensor, and leaves no file.
+TEST(PackRefine, StoresWhatTheHookMayChangeAndRefusesTheRest) {
+  auto model = ImportModel(testing::SharedPath("models/stories260K/stories260K.gguf"));
+  ASSERT_TRUE(model.ok());
+  enum Change { kNothing, kCodes, kScaleOnGrid, kGains, kScaleOffGrid, kNanGain, kCodeCount };
+  for (Change change : {kNothing, kCodes, kScaleOnGrid, kGains, kScaleOffGrid, kNanGain,
+                        kCodeCount}) {
+    SCOPED_TRACE(int(change));
+    PackOptions opt;
+    opt.quant = *ParseQuantSpec("q3a-g16");
+    std::string low, vec;  // the tensors changed
+    std::vector<uint8_t> want_codes;
+    std::vector<float> want_params, want_gains;
+    size_t offered_vectors = 0;
+    opt.refine = [&](const SourceModel&, std::vector<RefinableTensor>* t) -> Status {
+      for (RefinableTensor& r : *t) {
+        QuantizedTensor& q = *r.quantized;
+        if (q.dtype == DType::kF32) {
+          ++offered_vectors;
+          EXPECT_EQ(r.source->shape.size(), 1u) << r.source->name;
+          if (!vec.empty()) continue;
+          vec = r.source->name;
+          float v;
+          std::memcpy(&v, q.data.data(), sizeof(v));
+          v = change == kNanGain ? NAN : change == kGains ? v * 1.25f : v;
+          std::memcpy(q.data.data(), &v, sizeof(v));
+          want_gains.resize(q.data.size() / sizeof(float));
+          std::memcpy(want_gains.data(), q.data.data(), q.data.size());
+          continue;
+        }
+        if (!low.empty()) continue;
+        low = r.source->name;
+        EXPECT_EQ(q.params_format, ParamsFormat::kLog8);
+        if (change == kCodes) q.data[0] = uint8_t(int8_t(q.data[0]) == 0 ? 1 : 0);
+        const int code = Log8Code(q.log8_base, q.params[0]);
+        EXPECT_GT(code, 1);
+        if (change == kScaleOnGrid) q.params[0] = Log8Scale(q.log8_base, uint8_t(code - 1));
+        if (change == kScaleOffGrid) q.params[0] *= 1.01f;
+        if (change == kCodeCount) q.data.pop_back();
+        want_codes = q.data;
+        want_params = q.params;
+      }
+      return Status::OK();
+    };
+    const std::string out = testing::TempDir() + "/refine.tqf";
+    auto report = PackModel(*model, out, opt);
+    if (change >= kScaleOffGrid) {
+      ASSERT_FALSE(report.ok());
+      EXPECT_EQ(report.status().code(), StatusCode::kInvalidArgument);
+      const std::string named = change == kNanGain ? vec : low;
+      EXPECT_NE(report.status().message().find("'" + named + "'"), std::string::npos)
+          << report.status().ToString();
+      EXPECT_FALSE(std::filesystem::exists(out));
+      continue;
+    }
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    EXPECT_EQ(offered_vectors, 11u);  // stories260K's norms: 2 per layer (5) and the output's
+    auto r = Reader::Open(out);
+    ASSERT_TRUE(r.ok());
+    EXPECT_TRUE((*r)->Verify().problems.empty());
+    for (size_t i = 0; i < (*r)->tensors().size(); ++i) {
+      const TensorInfo& t = (*r)->tensors()[i];
+      if (t.name == low) {
+        std::vector<uint8_t> codes(t.raw_size);
+        ASSERT_TRUE((*r)->DecodeTensor(i, codes.data(), codes.size()).ok());
+        std::vector<float> params(t.num_params);
+        ASSERT_TRUE((*r)->CopyParams(i, params.data(), params.size()).ok());
+        EXPECT_EQ(codes, want_codes);
+        EXPECT_EQ(params, want_params);
+      } else if (t.name == vec) {
+        std::vector<float> gains(want_gains.size());
+        ASSERT_TRUE((*r)->DecodeTensorF32(i, gains.data(), gains.size()).ok());
+        EXPECT_EQ(gains, want_gains);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tqf

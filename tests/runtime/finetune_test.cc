@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <map>
 #include <random>
 #include <set>
 
@@ -137,6 +139,7 @@ TEST(Finetune, DistillationLowersHeldOutLossOnTheSameGrids) {
         if (!got.ok()) return got.status();
         rep = *got;
         for (size_t k = 0; k < t->size(); ++k) {
+          if ((*t)[k].quantized->dtype != DType::kI8) continue;  // norms' gains: f32
           const auto* c = reinterpret_cast<const int8_t*>((*t)[k].quantized->data.data());
           for (size_t i = 0; i < (*t)[k].quantized->data.size(); ++i) {
             EXPECT_TRUE(levels[k].count(c[i])) << (*t)[k].source->name << " code " << int(c[i]);
@@ -204,6 +207,7 @@ TEST(Finetune, GroupRangesAndCodebooksHold) {
       rep = *got;
       if (std::string(scheme) != "q3a-g16") return Status::OK();
       for (size_t k = 0; k < t->size(); ++k) {
+        if ((*t)[k].quantized->dtype != DType::kI8) continue;  // norms' gains: f32
         const auto* c = reinterpret_cast<const int8_t*>((*t)[k].quantized->data.data());
         for (size_t i = 0; i < (*t)[k].quantized->data.size(); ++i) {
           EXPECT_GE(c[i], ranges[k][i].first) << (*t)[k].source->name << " " << i;
@@ -223,12 +227,75 @@ TEST(Finetune, GroupRangesAndCodebooksHold) {
   }
 }
 
+// With scale_lr and gain_lr, scales move along their log8 grid and norms'
+// gains move too (PackModel checks the grid), and the held-out KL falls.
+TEST(Finetune, ScalesAndGainsMove) {
+  StoriesFixture& f = Stories();
+  auto calib = CalibrationGenerate(f.model.get(), *f.tokenizer, 2048, 256, 11, nullptr);
+  auto distil = CalibrationGenerate(f.model.get(), *f.tokenizer, 4096, 256, 13, nullptr);
+  ASSERT_TRUE(calib.ok() && distil.ok());
+  CalibrationStatistics stats(f.model.get(), *calib, {});
+  PackOptions po;
+  po.quant = *ParseQuantSpec("q2a-g32");
+  po.statistics = &stats;
+  FinetuneReport rep;
+  std::map<std::string, std::vector<float>> gains;
+  po.refine = [&](const SourceModel& m, std::vector<RefinableTensor>* t) -> Status {
+    FinetuneOptions fo;
+    fo.steps = 8;
+    fo.eval_every = 4;
+    fo.scale_lr = 0.5f;
+    fo.gain_lr = 0.005f;
+    auto got = FinetuneLowBit(m, *distil, t, fo);
+    if (!got.ok()) return got.status();
+    rep = *got;
+    for (const RefinableTensor& r : *t) {
+      if (r.quantized->dtype != DType::kF32) continue;
+      auto& g = gains[r.source->name];
+      g.resize(r.quantized->data.size() / sizeof(float));
+      std::memcpy(g.data(), r.quantized->data.data(), r.quantized->data.size());
+    }
+    return Status::OK();
+  };
+  const std::string path = tqf::testing::TempDir() + "/scales.tqf";
+  auto report = PackModel(f.source, path, po);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_LT(rep.kl_after, rep.kl_before);
+  EXPECT_GT(rep.best_step, 0u);
+  EXPECT_GT(rep.scales_changed, 0u);
+  EXPECT_EQ(rep.gains, 11u * 64u);  // 11 norms of 64
+  EXPECT_GT(rep.gains_changed, 0u);
+  auto reader = Reader::Open(path);
+  ASSERT_TRUE(reader.ok());
+  EXPECT_TRUE((*reader)->Verify().problems.empty());
+  size_t moved = 0;
+  for (size_t i = 0; i < (*reader)->tensors().size(); ++i) {
+    const TensorInfo& t = (*reader)->tensors()[i];
+    if (!gains.count(t.name)) continue;
+    std::vector<float> stored(gains[t.name].size()), source(stored.size());
+    ASSERT_TRUE((*reader)->DecodeTensorF32(i, stored.data(), stored.size()).ok());
+    EXPECT_EQ(stored, gains[t.name]) << t.name;
+    const SourceTensor* src = nullptr;
+    for (const SourceTensor& st : f.source.tensors) src = st.name == t.name ? &st : src;
+    ASSERT_NE(src, nullptr);
+    ASSERT_TRUE(src->ToF32(source.data()).ok());
+    moved += stored != source;
+  }
+  EXPECT_EQ(moved, gains.size());
+}
+
 // Bad options and models are refused before anything runs.
 TEST(Finetune, RefusesWhatItCannotRun) {
   StoriesFixture& f = Stories();
   FinetuneOptions fo;
   EXPECT_TRUE(CheckFinetunable(f.source, fo).ok());
   fo.batch = 0;
+  EXPECT_EQ(CheckFinetunable(f.source, fo).code(), StatusCode::kInvalidArgument);
+  fo = FinetuneOptions();
+  fo.scale_lr = -1.0f;
+  EXPECT_EQ(CheckFinetunable(f.source, fo).code(), StatusCode::kInvalidArgument);
+  fo = FinetuneOptions();
+  fo.gain_lr = NAN;
   EXPECT_EQ(CheckFinetunable(f.source, fo).code(), StatusCode::kInvalidArgument);
   fo = FinetuneOptions();
   fo.max_weights = 1000;

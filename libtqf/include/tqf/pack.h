@@ -48,11 +48,15 @@ class TQF_EXPORT InputStatistics {
   virtual Status Quantized(const std::string& name, const std::vector<float>& values);
 };
 
-// A low-bit tensor as PackModel quantized it, offered to PackOptions::refine.
+// A tensor as PackModel quantized it, offered to PackOptions::refine: every
+// low-bit tensor, and every 1-D tensor stored as f32 (dtype kF32: norms).
 struct RefinableTensor {
   const SourceTensor* source = nullptr;
-  // Its codes (`data`, and `vq_indices` for kVq) may be changed; its dtype,
-  // params and sizes may not (checked after the hook: kInvalidArgument).
+  // Its codes (`data`, and `vq_indices` for kVq) and the values of its
+  // params (finite; on the log8 grid of its base when stored so) may be
+  // changed, as may an f32 tensor's values (`data`, finite); its dtype,
+  // params format and base, and sizes may not (checked after the hook:
+  // kInvalidArgument).
   QuantizedTensor* quantized = nullptr;
   const VqCodebook* codebook = nullptr;  // kVq: what its indices point into
 };
@@ -80,8 +84,9 @@ struct PackOptions {
   int vq_iterations = 30;
   uint64_t seed = 1;
   // Called once every low-bit tensor is quantized, before dictionaries are
-  // built or anything is encoded: may replace the codes of the low-bit
-  // tensors (quantization-aware fine-tuning, runtime/finetune.h). Its
+  // built or anything is encoded: may replace the codes and scales of the
+  // low-bit tensors and the values of 1-D f32 ones (quantization-aware
+  // fine-tuning, runtime/finetune.h). Its
   // errors abort the pack.
   std::function<Status(const SourceModel&, std::vector<RefinableTensor>*)> refine;
   // Called as tensors are processed: (phase "codebooks"/"analyse"/"encode",

@@ -2,6 +2,7 @@
 #include "tqf/pack.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -65,23 +66,35 @@ Status CheckCancelled(const PackOptions& options) {
   return Status::Cancelled("pack cancelled");
 }
 
-// What PackOptions::refine may not change of a tensor.
+// What PackOptions::refine may not change of a tensor. Params may change
+// in value (finite, and on the log8 grid when stored so), not in number:
+// what they cost stays. An f32 tensor's values may change (finite).
 struct Fixed {
   DType dtype;
   QuantKind quant;
   uint32_t quant_block;
   ParamsFormat params_format;
   float log8_base;
-  size_t data_size, indices_size;
-  std::vector<float> params;
+  size_t data_size, indices_size, params_size;
   explicit Fixed(const QuantizedTensor& q)
       : dtype(q.dtype), quant(q.quant), quant_block(q.quant_block),
         params_format(q.params_format), log8_base(q.log8_base), data_size(q.data.size()),
-        indices_size(q.vq_indices.size()), params(q.params) {}
+        indices_size(q.vq_indices.size()), params_size(q.params.size()) {}
   bool Same(const QuantizedTensor& q) const {
-    return q.dtype == dtype && q.quant == quant && q.quant_block == quant_block &&
-           q.params_format == params_format && q.log8_base == log8_base &&
-           q.data.size() == data_size && q.vq_indices.size() == indices_size && q.params == params;
+    bool ok = q.dtype == dtype && q.quant == quant && q.quant_block == quant_block &&
+              q.params_format == params_format && q.log8_base == log8_base &&
+              q.data.size() == data_size && q.vq_indices.size() == indices_size &&
+              q.params.size() == params_size;
+    for (size_t i = 0; ok && i < q.params.size(); ++i) {
+      ok = std::isfinite(q.params[i]) && (params_format != ParamsFormat::kLog8 ||
+                                          Log8Code(log8_base, q.params[i]) >= 0);
+    }
+    for (size_t i = 0; ok && dtype == DType::kF32 && i < q.data.size(); i += sizeof(float)) {
+      float v;
+      std::memcpy(&v, &q.data[i], sizeof(v));
+      ok = std::isfinite(v);
+    }
+    return ok;
   }
 };
 
@@ -97,8 +110,8 @@ bool VqConsistent(const QuantizedTensor& q, const VqCodebook& cb) {
   return true;
 }
 
-// PackOptions::refine over the held low-bit tensors; what it may not
-// change is checked.
+// PackOptions::refine over the held tensors; what it may not change is
+// checked.
 Status Refine(const SourceModel& model, const PackOptions& o, Prepared* p) {
   std::vector<RefinableTensor> tensors;
   std::vector<size_t> index;
@@ -116,12 +129,19 @@ Status Refine(const SourceModel& model, const PackOptions& o, Prepared* p) {
   TQF_RETURN_IF_ERROR(o.refine(model, &tensors));
   for (size_t k = 0; k < index.size(); ++k) {
     const QuantizedTensor& q = *p->held[index[k]];
-    if (!fixed[k].Same(q) || (tensors[k].codebook && !VqConsistent(q, *tensors[k].codebook))) {
-      return Status::InvalidArgument("refinement changed more than the codes of tensor '" +
+    const int book = p->plans[index[k]].codebook;
+    if (!fixed[k].Same(q) || (book >= 0 && !VqConsistent(q, p->codebooks[size_t(book)]))) {
+      return Status::InvalidArgument("refinement changed more than the values of tensor '" +
                                      model.tensors[index[k]].name + "'");
     }
   }
   return Status::OK();
+}
+
+// Whether tensor i is held from pass 1 to pass 2 for PackOptions::refine
+// although not low-bit: 1-D tensors stored as f32 (norms' gains).
+bool RefinableVector(const SourceTensor& t, const Plan& plan, const PackOptions& o) {
+  return o.refine && t.shape.size() < 2 && !plan.spec.low_bit() && t.dtype == DType::kF32;
 }
 
 // Pass 1: quantize (holding low-bit results) and gather the dictionaries'
@@ -144,10 +164,13 @@ Status Analyse(const SourceModel& model, const Codec* byte_codec, const PackOpti
     const size_t i = order[done];
     const Plan& plan = p->plans[i];
     const bool wanted = (plan.codec == byte_codec && bytes) || plan.codec == vq_codec;
-    if (wanted || plan.spec.low_bit()) {
+    const bool vector = RefinableVector(model.tensors[i], plan, o);
+    if (wanted || plan.spec.low_bit() || vector) {
       TQF_ASSIGN_OR_RETURN(QuantizedTensor q,
                            QuantizeTensor(model.tensors[i], plan, p->codebooks, o));
-      if (plan.spec.low_bit()) {
+      if (vector && q.dtype == DType::kF32) {
+        p->held[i] = std::move(q);
+      } else if (plan.spec.low_bit()) {
         if (o.statistics) TQF_RETURN_IF_ERROR(TellStatistics(model.tensors[i], q, o.statistics));
         p->held[i] = std::move(q);  // counted below, after any refinement
       } else if (plan.codec == byte_codec && bytes) {

@@ -67,32 +67,38 @@ Status CheckCancelled(const PackOptions& options) {
 }
 
 // What PackOptions::refine may not change of a tensor. Params may change
-// in value (finite, and on the log8 grid when stored so), not in number:
-// what they cost stays. An f32 tensor's values may change (finite).
+// in value (to finite values, on the log8 grid when stored so), not in
+// number: what they cost stays. An f32 tensor's values may change (to
+// finite values; what the source held, --allow-nonfinite's, may stay).
 struct Fixed {
   DType dtype;
   QuantKind quant;
   uint32_t quant_block;
   ParamsFormat params_format;
   float log8_base;
-  size_t data_size, indices_size, params_size;
+  size_t indices_size;
+  std::vector<float> params;
+  std::vector<uint8_t> f32_data;  // kF32 tensors' values before the hook
   explicit Fixed(const QuantizedTensor& q)
       : dtype(q.dtype), quant(q.quant), quant_block(q.quant_block),
-        params_format(q.params_format), log8_base(q.log8_base), data_size(q.data.size()),
-        indices_size(q.vq_indices.size()), params_size(q.params.size()) {}
+        params_format(q.params_format), log8_base(q.log8_base),
+        indices_size(q.vq_indices.size()), params(q.params), f32_data(q.data.size()) {
+    if (dtype == DType::kF32) f32_data = q.data;
+  }
   bool Same(const QuantizedTensor& q) const {
     bool ok = q.dtype == dtype && q.quant == quant && q.quant_block == quant_block &&
               q.params_format == params_format && q.log8_base == log8_base &&
-              q.data.size() == data_size && q.vq_indices.size() == indices_size &&
-              q.params.size() == params_size;
+              q.data.size() == f32_data.size() && q.vq_indices.size() == indices_size &&
+              q.params.size() == params.size();
     for (size_t i = 0; ok && i < q.params.size(); ++i) {
-      ok = std::isfinite(q.params[i]) && (params_format != ParamsFormat::kLog8 ||
-                                          Log8Code(log8_base, q.params[i]) >= 0);
+      ok = q.params[i] == params[i] ||
+           (std::isfinite(q.params[i]) && (params_format != ParamsFormat::kLog8 ||
+                                           Log8Code(log8_base, q.params[i]) >= 0));
     }
     for (size_t i = 0; ok && dtype == DType::kF32 && i < q.data.size(); i += sizeof(float)) {
       float v;
       std::memcpy(&v, &q.data[i], sizeof(v));
-      ok = std::isfinite(v);
+      ok = std::isfinite(v) || std::memcmp(&q.data[i], &f32_data[i], sizeof(v)) == 0;
     }
     return ok;
   }

@@ -93,6 +93,13 @@ double PricedBits(const Grid& g) {
   return bits;
 }
 
+// Each block's scale from the params they are stored in.
+void ReadScales(Grid* g) {
+  const std::vector<float>& params = g->r->quantized->params;
+  g->scale.resize(g->blocks());
+  for (size_t k = 0; k < g->blocks(); ++k) g->scale[k] = params[g->ParamOf(k)];
+}
+
 Result<Grid> GridOf(RefinableTensor* r, int index) {
   Grid g;
   g.r = r;
@@ -114,20 +121,21 @@ Result<Grid> GridOf(RefinableTensor* r, int index) {
     return Status::InvalidArgument("fine-tuning: tensor '" + r->source->name +
                                    "' is not a low-bit tensor it can refine");
   }
+  if (q.quant != QuantKind::kTensorMinMax && q.quant != QuantKind::kChannel &&
+      q.quant != QuantKind::kBlock) {
+    return Status::InvalidArgument("fine-tuning: unquantized tensor");
+  }
+  g.quant = q.quant;
   g.blocks_per_row = (g.cols + g.block - 1) / g.block;
-  g.scale.resize(g.blocks()), g.zero.assign(g.blocks(), 0.0f);
+  // kTensorMinMax's second param is its zero point; no other kind has one.
+  g.zero.assign(g.blocks(), q.quant == QuantKind::kTensorMinMax ? q.params[1] : 0.0f);
+  ReadScales(&g);
   g.lo.assign(g.blocks(), 127), g.hi.assign(g.blocks(), -128);
   bool seen[256] = {false};
   const int8_t* c = reinterpret_cast<const int8_t*>(q.data.data());
   for (size_t row = 0; row < g.rows; ++row) {
     for (size_t b = 0; b < g.blocks_per_row; ++b) {
       const size_t k = row * g.blocks_per_row + b;
-      switch (q.quant) {
-        case QuantKind::kTensorMinMax: g.scale[k] = q.params[0], g.zero[k] = q.params[1]; break;
-        case QuantKind::kChannel: g.scale[k] = q.params[row]; break;
-        case QuantKind::kBlock: g.scale[k] = q.params[k]; break;
-        default: return Status::InvalidArgument("fine-tuning: unquantized tensor");
-      }
       for (size_t col = b * g.block; col < std::min(g.cols, (b + 1) * g.block); ++col) {
         const int8_t v = c[row * g.cols + col];
         g.lo[k] = std::min(g.lo[k], v), g.hi[k] = std::max(g.hi[k], v);
@@ -138,11 +146,8 @@ Result<Grid> GridOf(RefinableTensor* r, int index) {
   for (int v = 0; v < 256; ++v) {
     if (seen[v]) g.levels.push_back(v - 128);
   }
-  g.quant = q.quant;
   g.log8_base = q.params_format == ParamsFormat::kLog8 ? q.log8_base : 0.0f;
-  const size_t scales = q.quant == QuantKind::kTensorMinMax ? 1
-                        : q.quant == QuantKind::kChannel    ? g.rows
-                                                            : g.blocks();
+  const size_t scales = g.blocks() ? g.ParamOf(g.blocks() - 1) + 1 : 0;
   for (size_t p = 0; p < scales; ++p) {
     const float s = q.params[p];
     g.log_scale.push_back(s > 0.0f && std::isfinite(s) ? std::log2(s) : -INFINITY);
@@ -230,7 +235,7 @@ void ProjectScales(Grid* g) {
     const float s = std::exp2(g->log_scale[p]);
     params[p] = g->log8_base > 0.0f ? Log8Scale(g->log8_base, NearestLog8Code(g->log8_base, s)) : s;
   }
-  for (size_t k = 0; k < g->blocks(); ++k) g->scale[k] = params[g->ParamOf(k)];
+  ReadScales(g);
 }
 
 // Raises a tensor's weight of bits when its codes cost more than the
@@ -546,7 +551,7 @@ class Distillation {
       std::vector<float>& w = student_.t[g.index];
       TQF_RETURN_IF_ERROR(Dequantize(q.dtype, q.quant, q.quant_block, q.data.data(), g.rows,
                                      g.cols, q.params.data(), q.params.size(), w.data()));
-      latent_[k] = w;
+      latent_[k].resize(w.size());
       InitLatent(g, teacher.t[g.index].data(), latent_[k].data());
       original_[k] = g.codebook ? q.vq_indices : q.data;
       original_params_[k] = q.params;

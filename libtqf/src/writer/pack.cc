@@ -76,19 +76,19 @@ struct Fixed {
   uint32_t quant_block;
   ParamsFormat params_format;
   float log8_base;
-  size_t indices_size;
+  size_t data_size, indices_size;
   std::vector<float> params;
   std::vector<uint8_t> f32_data;  // kF32 tensors' values before the hook
   explicit Fixed(const QuantizedTensor& q)
       : dtype(q.dtype), quant(q.quant), quant_block(q.quant_block),
-        params_format(q.params_format), log8_base(q.log8_base),
-        indices_size(q.vq_indices.size()), params(q.params), f32_data(q.data.size()) {
+        params_format(q.params_format), log8_base(q.log8_base), data_size(q.data.size()),
+        indices_size(q.vq_indices.size()), params(q.params) {
     if (dtype == DType::kF32) f32_data = q.data;
   }
   bool Same(const QuantizedTensor& q) const {
     bool ok = q.dtype == dtype && q.quant == quant && q.quant_block == quant_block &&
               q.params_format == params_format && q.log8_base == log8_base &&
-              q.data.size() == f32_data.size() && q.vq_indices.size() == indices_size &&
+              q.data.size() == data_size && q.vq_indices.size() == indices_size &&
               q.params.size() == params.size();
     for (size_t i = 0; ok && i < q.params.size(); ++i) {
       ok = q.params[i] == params[i] ||

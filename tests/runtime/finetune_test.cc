@@ -12,6 +12,7 @@
 #include <random>
 #include <set>
 
+#include "finetune_grid.h"
 #include "llama_grad.h"
 #include "stories_fixture.h"
 #include "test_util.h"
@@ -90,6 +91,73 @@ void CheckGradients(bool tied) {
 
 TEST(Finetune, BackwardMatchesFiniteDifferences) { CheckGradients(false); }
 TEST(Finetune, BackwardMatchesFiniteDifferencesWithTiedHead) { CheckGradients(true); }
+
+// A grid's gradients (finetune_grid.h) against finite differences of the
+// model's loss: a latent weight moves its weight by its block's scale, and
+// a stored scale's log2 moves every weight it scales with the codes held.
+// Per-tensor (with its zero point), per-row and per-block scales (the last
+// block of a row short), each dequantized as the pack stores it.
+TEST(Finetune, GridGradientsMatchFiniteDifferences) {
+  const Shape s = TinyShape();
+  const Weights w = RandomWeights(s, false, 5);
+  const size_t slot = Weights::Layer(1, grad::kUp);
+  size_t rows = 0, cols = 0;
+  grad::TensorShape(s, slot, &rows, &cols);
+  const std::vector<int32_t> tokens = {2, 7, 1, 8, 2, 8};
+  std::mt19937_64 rng(9);
+  std::normal_distribution<float> n(0.0f, 1.0f);
+  std::vector<float> r(tokens.size() * s.vocab);
+  for (float& v : r) v = n(rng);
+  SourceTensor src;
+  src.name = "blk.1.ffn_up.weight";
+  src.shape = {rows, cols};
+  for (QuantKind kind : {QuantKind::kTensorMinMax, QuantKind::kChannel, QuantKind::kBlock}) {
+    SCOPED_TRACE(QuantKindName(kind));
+    QuantizedTensor q;
+    q.dtype = DType::kI8, q.quant = kind, q.quant_block = kind == QuantKind::kBlock ? 3 : 0;
+    for (size_t e = 0; e < rows * cols; ++e) q.data.push_back(uint8_t(int8_t(int(rng() % 7) - 3)));
+    q.params.resize(NumQuantParams(kind, q.quant_block, rows, cols));
+    for (float& p : q.params) p = 0.05f + 0.05f * float(rng() % 8);
+    if (kind == QuantKind::kTensorMinMax) q.params[1] = 0.5f;  // the zero point
+    RefinableTensor t{&src, &q, nullptr};
+    auto grid = distill::GridOf(&t, int(slot));
+    ASSERT_TRUE(grid.ok()) << grid.status().ToString();
+    auto with = [&](const QuantizedTensor& qt) {
+      Weights m = w;
+      EXPECT_TRUE(Dequantize(qt.dtype, qt.quant, qt.quant_block, qt.data.data(), rows, cols,
+                             qt.params.data(), qt.params.size(), m.t[slot].data())
+                      .ok());
+      return m;
+    };
+    const Weights wq = with(q);
+    Tape tape;
+    tape.Forward(s, wq, tokens.data(), tokens.size());
+    Weights gw = Weights::ZerosLike(wq);
+    tape.Backward(s, wq, r.data(), &gw);
+    std::vector<float> g_latent, g_scale;
+    distill::GridGradients(*grid, gw.t[slot], &g_latent, &g_scale);
+    ASSERT_EQ(g_latent.size(), rows * cols);
+    ASSERT_EQ(g_scale.size(), kind == QuantKind::kTensorMinMax ? 1 : q.params.size());
+    for (size_t e = 0; e < rows * cols; ++e) {
+      const size_t row = e / cols, col = e % cols;
+      const float scale = kind == QuantKind::kTensorMinMax ? q.params[0]
+                          : kind == QuantKind::kChannel    ? q.params[row]
+                                                           : q.params[row * 3 + col / 3];
+      EXPECT_FLOAT_EQ(g_latent[e], gw.t[slot][e] * scale) << e;
+    }
+    for (size_t p = 0; p < g_scale.size(); ++p) {
+      const double h = 1e-2;
+      double loss[2];
+      for (int up : {0, 1}) {
+        QuantizedTensor moved = q;
+        moved.params[p] = float(q.params[p] * std::exp2(up ? h : -h));
+        loss[up] = Loss(s, with(moved), tokens, r);
+      }
+      const double fd = (loss[1] - loss[0]) / (2.0 * h);
+      EXPECT_NEAR(g_scale[p], fd, 2e-2 * std::max(1.0, std::fabs(fd))) << "scale " << p;
+    }
+  }
+}
 
 // The trainer, with the shape and weights it reads from a source model,
 // computes what the runtime computes (up to the runtime's int8

@@ -17,13 +17,6 @@
 namespace tqf::rt {
 namespace {
 
-using grad::FindTensors;
-using grad::IndexOfName;
-using grad::LoadWeights;
-using grad::Shape;
-using grad::ShapeOf;
-using grad::Tape;
-using grad::Weights;
 using distill::AdjustRate;
 using distill::CodeBits;
 using distill::Grid;
@@ -32,6 +25,13 @@ using distill::GridOf;
 using distill::InitLatent;
 using distill::Project;
 using distill::ProjectScales;
+using grad::FindTensors;
+using grad::IndexOfName;
+using grad::LoadWeights;
+using grad::Shape;
+using grad::ShapeOf;
+using grad::Tape;
+using grad::Weights;
 
 // Softmax of each token's logits (n x vocab), in place.
 void SoftmaxRows(float* z, size_t n, size_t vocab, float temperature = 1.0f) {
@@ -136,7 +136,6 @@ class ThreadCount {
  private:
   int saved_;
 };
-
 
 // Adam's moments for one vector of parameters.
 struct Moments {

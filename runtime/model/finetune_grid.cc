@@ -87,10 +87,10 @@ Result<Grid> GridOf(RefinableTensor* r, int index) {
   g.codebook = r->codebook;
   g.block = q.quant == QuantKind::kBlock ? q.quant_block : g.cols;
   const VqCodebook* cb = g.codebook;
-  bool vq_ok = cb == nullptr ||
-               (cb->dim > 0 && cb->dim <= 8 && cb->entries > 0 && cb->entries <= 256 &&
-                cb->vectors.size() == size_t{cb->entries} * cb->dim && g.block % cb->dim == 0 &&
-                q.vq_indices.size() * cb->dim == q.data.size());
+  bool vq_ok =
+      cb == nullptr || (cb->dim > 0 && cb->dim <= 8 && cb->entries > 0 && cb->entries <= 256 &&
+                        cb->vectors.size() == size_t{cb->entries} * cb->dim &&
+                        g.block % cb->dim == 0 && q.vq_indices.size() * cb->dim == q.data.size());
   for (size_t i = 0; vq_ok && cb && i < q.vq_indices.size(); ++i) {
     vq_ok = q.vq_indices[i] < cb->entries;
   }
@@ -101,7 +101,8 @@ Result<Grid> GridOf(RefinableTensor* r, int index) {
   }
   if (q.quant != QuantKind::kTensorMinMax && q.quant != QuantKind::kChannel &&
       q.quant != QuantKind::kBlock) {
-    return Status::InvalidArgument("fine-tuning: unquantized tensor");
+    return Status::InvalidArgument("fine-tuning: tensor '" + r->source->name +
+                                   "' is not quantized");
   }
   g.quant = q.quant;
   g.blocks_per_row = (g.cols + g.block - 1) / g.block;
@@ -135,9 +136,6 @@ Result<Grid> GridOf(RefinableTensor* r, int index) {
   return g;
 }
 
-// Rounds `latent` (in code units: a weight over its scale, plus the zero
-// point) to the grid: codes into the tensor (and its VQ indices), values
-// into `out`.
 void Project(const Grid& g, const float* latent, float* out) {
   QuantizedTensor& q = *g.r->quantized;
   int8_t* codes = reinterpret_cast<int8_t*>(q.data.data());
@@ -183,8 +181,6 @@ void Project(const Grid& g, const float* latent, float* out) {
   }
 }
 
-// The trained scales rounded to what the params can store (the log8 grid,
-// or f32), into the params and each block's scale.
 void ProjectScales(Grid* g) {
   std::vector<float>& params = g->r->quantized->params;
   for (size_t p = 0; p < g->log_scale.size(); ++p) {
@@ -195,9 +191,6 @@ void ProjectScales(Grid* g) {
   ReadScales(g);
 }
 
-// Raises a tensor's weight of bits when its codes cost more than the
-// quantizers' (as priced above), lowers it when less: codes may move, the
-// rate may not.
 void AdjustRate(Grid* g) {
   if (PricedBits(*g) > g->priced) {
     g->lambda = std::min(std::max(g->lambda * 1.5f, 1e-3f), 1e3f);
@@ -206,19 +199,12 @@ void AdjustRate(Grid* g) {
   }
 }
 
-// PricedBits summed over the tensors.
 double CodeBits(const std::vector<Grid>& grids) {
   double bits = 0.0;
   for (const Grid& g : grids) bits += PricedBits(g);
   return bits;
 }
 
-// Where each latent weight starts: the source's value, moved into the cell
-// of the code the quantizers chose (just inside its border when the source
-// value lies outside it). Starting every latent weight at its grid point
-// instead would move whole tensors' codes at the same step, each a full
-// grid step, far past where the gradient holds.
-// Latent weights are in code units (Project).
 void InitLatent(const Grid& g, const float* source, float* latent) {
   const QuantizedTensor& q = *g.r->quantized;
   const int8_t* codes = reinterpret_cast<const int8_t*>(q.data.data());
@@ -264,9 +250,6 @@ void InitLatent(const Grid& g, const float* source, float* latent) {
   }
 }
 
-// The loss's gradient in a tensor's latent weights (code units: the
-// weight's gradient times its scale) and in its log2 scales (each code
-// fixed: dw/dlog2(s) = (code - zero) s ln 2), from the weights'.
 void GridGradients(const Grid& g, const std::vector<float>& gw, std::vector<float>* g_latent,
                    std::vector<float>* g_scale) {
   const int8_t* codes = reinterpret_cast<const int8_t*>(g.r->quantized->data.data());

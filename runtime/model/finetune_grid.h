@@ -5,8 +5,10 @@
 // the weights'. Internal to the runtime; tested on its own
 // (tests/runtime/finetune_test.cc).
 //
-// A Grid points into its RefinableTensor (not owned, must outlive it) and
-// writes codes, VQ indices and params into it.
+// Ownership: a Grid borrows its RefinableTensor: *r, *r->source,
+// *r->quantized and *r->codebook must outlive it (copies share them). It
+// writes codes, VQ indices and params into *r->quantized. Latent weights,
+// weights and gradients are rows x cols floats, row-major.
 //
 // Thread-safety: one thread per Grid; Project and GridGradients are
 // parallel inside (OpenMP).
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "tqf/pack.h"
+#include "tqf/quantize.h"
 #include "tqf/result.h"
 
 namespace tqf::rt::distill {
@@ -40,29 +43,32 @@ struct Grid {
   std::vector<int> levels;  // sorted distinct codes (scalar grids)
   const VqCodebook* codebook = nullptr;
   // Rate: each symbol's (code + 128, or VQ index) cost in bits under the
-  // quantizers' histogram, what the quantizers' codes cost so (PricedBits),
-  // and the weight of bits against squared code steps in Project (kept by
-  // AdjustRate so that the cost does not grow).
+  // quantizers' histogram, what the quantizers' codes cost at these
+  // prices, and the weight of bits against squared code steps in Project
+  // (kept by AdjustRate so that the cost does not grow).
   std::vector<float> bits;
   double priced = 0.0;
   float lambda = 0.0f;
   size_t blocks() const { return rows * blocks_per_row; }
   // The params index of block k's scale.
   size_t ParamOf(size_t k) const {
-    return quant == QuantKind::kTensorMinMax ? 0 : quant == QuantKind::kChannel ? k / blocks_per_row : k;
+    if (quant == QuantKind::kTensorMinMax) return 0;
+    return quant == QuantKind::kChannel ? k / blocks_per_row : k;
   }
 };
 
 // The grid of a pack's low-bit tensor `r` (slot `index` of the model's
 // Weights): its scales, zero points, code ranges and levels, or its VQ
-// codebook, and its codes' prices. kInvalidArgument (naming the tensor)
-// for a tensor that is not int8 codes of a tensor-, row- or block-scaled
-// grid with consistent params and VQ indices.
+// codebook, and its codes' prices. r, r->source and r->quantized must not
+// be null. kInvalidArgument (naming the tensor) for a tensor that is not
+// int8 codes of a tensor-, row- or block-scaled grid with consistent
+// params and VQ indices.
 Result<Grid> GridOf(RefinableTensor* r, int index);
 
 // Rounds `latent` (in code units: a weight over its scale, plus the zero
 // point) to the grid: codes into the tensor (and its VQ indices), values
-// into `out`.
+// into `out`. A weight whose scale is not positive or whose latent value
+// is not finite keeps its code.
 void Project(const Grid& g, const float* latent, float* out);
 
 // The trained scales rounded to what the params can store (the log8 grid,
@@ -70,8 +76,8 @@ void Project(const Grid& g, const float* latent, float* out);
 void ProjectScales(Grid* g);
 
 // Raises a tensor's weight of bits when its codes cost more than the
-// quantizers' (priced with their histogram, Grid::bits), lowers it when less: codes may move, the
-// rate may not.
+// quantizers' (priced with their histogram, Grid::bits), lowers it when
+// less: codes may move, the rate may not.
 void AdjustRate(Grid* g);
 
 // What the codes of `grids` cost, each tensor's priced with its
@@ -88,7 +94,9 @@ void InitLatent(const Grid& g, const float* source, float* latent);
 
 // The loss's gradient in a tensor's latent weights (code units: the
 // weight's gradient times its scale) and in its log2 scales (each code
-// fixed: dw/dlog2(s) = (code - zero) s ln 2), from the weights'.
+// fixed: dw/dlog2(s) = (code - zero) s ln 2), from the weights' `gw`:
+// *g_latent gets rows x cols values, *g_scale one per stored scale
+// (log_scale.size(): 1 for a per-tensor scale).
 void GridGradients(const Grid& g, const std::vector<float>& gw, std::vector<float>* g_latent,
                    std::vector<float>* g_scale);
 

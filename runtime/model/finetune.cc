@@ -62,16 +62,34 @@ double KlAndGradient(float* logits, const float* teacher, size_t n, size_t vocab
   return kl;
 }
 
+// The calibration sequences split into training and held-out ones, with
+// the source's softmax per token: every held-out sequence's, and the
+// training sequences' while they fit the budget (the rest's are computed
+// at each step instead: data is not cut to fit memory).
 struct Data {
   std::vector<const std::vector<int32_t>*> train, heldout;
-  std::vector<std::vector<float>> train_p, heldout_p;  // the source's softmax per token
+  std::vector<std::vector<float>> train_p, heldout_p;  // train_p[i] empty: on the fly
   size_t train_tokens = 0, heldout_tokens = 0;
 };
 
+// The source's softmax over `seq`'s tokens (n x vocab) at `temperature`.
+std::vector<float> TeacherProbs(const Shape& s, const Weights& teacher,
+                                const std::vector<int32_t>& seq, float temperature) {
+  Tape tape;
+  tape.Forward(s, teacher, seq.data(), seq.size());
+  std::vector<float> p = tape.logits();
+  SoftmaxRows(p.data(), seq.size(), s.vocab, temperature);
+  return p;
+}
+
 Result<Data> Prepare(const TokenSequences& seqs, const Shape& s, const Weights& teacher,
-                     uint64_t max_teacher_bytes, float temperature) {
+                     const FinetuneOptions& o) {
   Data d;
-  uint64_t bytes = 0;
+  // Every eighth sequence is held out, up to max_heldout_tokens and half
+  // the budget (their softmaxes are kept: they are measured every few
+  // steps); past that, every sequence trains.
+  const uint64_t max_teacher_bytes = o.max_teacher_bytes;
+  uint64_t heldout_bytes = 0, heldout_tokens = 0;
   for (size_t i = 0; i < seqs.size(); ++i) {
     if (seqs[i].size() < 2) continue;
     for (int32_t tok : seqs[i]) {
@@ -80,9 +98,12 @@ Result<Data> Prepare(const TokenSequences& seqs, const Shape& s, const Weights& 
                                        " outside the vocabulary");
       }
     }
-    bytes += seqs[i].size() * s.vocab * sizeof(float);
-    if (bytes > max_teacher_bytes && d.train.size() + d.heldout.size() >= 2) break;
-    (i % 8 == 7 ? d.heldout : d.train).push_back(&seqs[i]);
+    const uint64_t bytes = seqs[i].size() * s.vocab * sizeof(float);
+    const bool held = i % 8 == 7 && (d.heldout.empty() ||
+                                     (heldout_bytes + bytes <= max_teacher_bytes / 2 &&
+                                      heldout_tokens + seqs[i].size() <= o.max_heldout_tokens));
+    if (held) heldout_bytes += bytes, heldout_tokens += seqs[i].size();
+    (held ? d.heldout : d.train).push_back(&seqs[i]);
   }
   if (d.heldout.empty() && d.train.size() >= 2) {
     d.heldout.push_back(d.train.back());
@@ -91,19 +112,26 @@ Result<Data> Prepare(const TokenSequences& seqs, const Shape& s, const Weights& 
   if (d.train.empty() || d.heldout.empty()) {
     return Status::InvalidArgument("fine-tuning needs at least 2 calibration sequences");
   }
-  for (auto [set, probs, tokens] : {std::tuple{&d.train, &d.train_p, &d.train_tokens},
-                                    {&d.heldout, &d.heldout_p, &d.heldout_tokens}}) {
-    probs->resize(set->size());
+  uint64_t stored = 0;
+  d.heldout_p.resize(d.heldout.size());
+  d.train_p.resize(d.train.size());
+  std::vector<std::pair<std::vector<float>*, const std::vector<int32_t>*>> jobs;
+  for (size_t i = 0; i < d.heldout.size(); ++i) {
+    jobs.emplace_back(&d.heldout_p[i], d.heldout[i]);
+    stored += d.heldout[i]->size() * s.vocab * sizeof(float);
+    d.heldout_tokens += d.heldout[i]->size();
+  }
+  const size_t heldout_jobs = jobs.size();
+  for (size_t i = 0; i < d.train.size(); ++i) {
+    const uint64_t bytes = d.train[i]->size() * s.vocab * sizeof(float);
+    if (stored + bytes <= max_teacher_bytes)
+      jobs.emplace_back(&d.train_p[i], d.train[i]), stored += bytes;
+    d.train_tokens += d.train[i]->size();
+  }
 #pragma omp parallel for schedule(dynamic, 1)
-    for (long i = 0; i < long(set->size()); ++i) {
-      Tape tape;
-      const std::vector<int32_t>& seq = *(*set)[size_t(i)];
-      tape.Forward(s, teacher, seq.data(), seq.size());
-      (*probs)[size_t(i)] = tape.logits();
-      SoftmaxRows((*probs)[size_t(i)].data(), seq.size(), s.vocab,
-                  probs == &d.train_p ? temperature : 1.0f);
-    }
-    for (const auto* seq : *set) *tokens += seq->size();
+  for (long j = 0; j < long(jobs.size()); ++j) {
+    *jobs[size_t(j)].first = TeacherProbs(s, teacher, *jobs[size_t(j)].second,
+                                          size_t(j) < heldout_jobs ? 1.0f : o.temperature);
   }
   return d;
 }
@@ -207,7 +235,7 @@ Result<Gains> GainsOf(RefinableTensor* r, int index, const Weights& teacher) {
 // One step's gradient over `batch` training sequences: each sequence's
 // into its own buffer, summed in batch order, so that the result does not
 // depend on the threads.
-Weights BatchGradient(const Shape& s, const Weights& student, const Data& d,
+Weights BatchGradient(const Shape& s, const Weights& student, const Weights& teacher, const Data& d,
                       const std::vector<size_t>& batch, size_t batch_tokens, float temperature) {
   // Allocated here: an allocation failing inside the parallel region
   // would end the process.
@@ -218,12 +246,16 @@ Weights BatchGradient(const Shape& s, const Weights& student, const Data& d,
 #pragma omp for schedule(dynamic, 1)
     for (long b = 0; b < long(batch.size()); ++b) {
       Weights& g = per[size_t(b)];
-      const std::vector<int32_t>& seq = *d.train[batch[size_t(b)]];
+      const size_t i = batch[size_t(b)];
+      const std::vector<int32_t>& seq = *d.train[i];
+      std::vector<float> computed;
+      if (d.train_p[i].empty()) computed = TeacherProbs(s, teacher, seq, temperature);
+      const float* p = d.train_p[i].empty() ? computed.data() : d.train_p[i].data();
       tape.Forward(s, student, seq.data(), seq.size());
       std::vector<float> z = tape.logits();
       // Distillation at temperature T: the gradient of T^2 KL at T.
-      KlAndGradient(z.data(), d.train_p[batch[size_t(b)]].data(), seq.size(), s.vocab,
-                    temperature / float(batch_tokens), temperature);
+      KlAndGradient(z.data(), p, seq.size(), s.vocab, temperature / float(batch_tokens),
+                    temperature);
       tape.Backward(s, student, z.data(), &g);
     }
   }
@@ -241,7 +273,13 @@ class Distillation {
  public:
   Distillation(const Shape& s, const Weights& teacher, std::vector<Grid> grids,
                std::vector<Gains> gains, const Data& d, const FinetuneOptions& o)
-      : s_(s), d_(d), o_(o), grids_(std::move(grids)), gains_(std::move(gains)), student_(teacher),
+      : s_(s),
+        teacher_(teacher),
+        d_(d),
+        o_(o),
+        grids_(std::move(grids)),
+        gains_(std::move(gains)),
+        student_(teacher),
         rng_(o.seed) {}
 
   // The student as the quantizers left it, latent weights inside its cells.
@@ -273,7 +311,7 @@ class Distillation {
   void Step(size_t step) {
     size_t tokens = 0;
     const std::vector<size_t> batch = NextBatch(&tokens);
-    const Weights g = BatchGradient(s_, student_, d_, batch, tokens, o_.temperature);
+    const Weights g = BatchGradient(s_, student_, teacher_, d_, batch, tokens, o_.temperature);
     // A cosine schedule: late steps settle instead of hopping between codes.
     const float lr =
         o_.lr * 0.5f * (1.0f + std::cos(3.14159265f * float(step - 1) / float(o_.steps)));
@@ -349,6 +387,7 @@ class Distillation {
   }
 
   const Shape& s_;
+  const Weights& teacher_;  // the source's weights (FinetuneLowBit's)
   const Data& d_;
   const FinetuneOptions& o_;
   std::vector<Grid> grids_;
@@ -406,7 +445,7 @@ Result<FinetuneReport> FinetuneLowBit(const SourceModel& source, const TokenSequ
     grids.push_back(std::move(g));
   }
   ThreadCount threads(o.threads);
-  TQF_ASSIGN_OR_RETURN(Data d, Prepare(sequences, s, teacher, o.max_teacher_bytes, o.temperature));
+  TQF_ASSIGN_OR_RETURN(Data d, Prepare(sequences, s, teacher, o));
   FinetuneReport rep;
   Distillation run(s, teacher, std::move(grids), std::move(gains), d, o);
   TQF_RETURN_IF_ERROR(run.Start(teacher, &rep));

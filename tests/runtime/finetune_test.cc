@@ -16,6 +16,7 @@
 #include "llama_grad.h"
 #include "stories_fixture.h"
 #include "test_util.h"
+#include "tqf/internal/files.h"
 #include "tqf/rt/allocate.h"
 #include "tqf/rt/calibrate.h"
 #include "tqf/rt/model.h"
@@ -353,6 +354,60 @@ TEST(Finetune, ScalesAndGainsMove) {
     moved += stored != source;
   }
   EXPECT_EQ(moved, gains.size());
+}
+
+// Past max_teacher_bytes the source's softmax is computed at each step
+// instead of kept: every token still trains, and the result is the one a
+// budget that keeps everything gives, byte for byte (at a temperature
+// other than 1, so that the recomputed softmax must use it too). Past
+// max_heldout_tokens, held-out sequences train instead.
+TEST(Finetune, TeacherComputedPastTheBudgetMatchesKept) {
+  StoriesFixture& f = Stories();
+  auto calib = CalibrationGenerate(f.model.get(), *f.tokenizer, 2048, 256, 11, nullptr);
+  auto distil = CalibrationGenerate(f.model.get(), *f.tokenizer, 4096, 256, 13, nullptr);
+  ASSERT_TRUE(calib.ok() && distil.ok());
+  size_t tokens = 0, longest = 0;
+  for (const auto& seq : *distil) tokens += seq.size(), longest = std::max(longest, seq.size());
+  CalibrationStatistics stats(f.model.get(), *calib, {});
+  const uint64_t vocab_bytes = 512 * sizeof(float);
+  std::string bytes[3];
+  FinetuneReport rep[3];
+  // Everything kept; then room for 5 sequences: the 2 held-out ones (half
+  // the budget at most) and about 3 of the 14 to train on.
+  const uint64_t budgets[3] = {uint64_t{1} << 30, 5 * longest * vocab_bytes, uint64_t{1} << 30};
+  for (int b = 0; b < 3; ++b) {
+    PackOptions po;
+    po.quant = *ParseQuantSpec("q2a-g32");
+    po.statistics = &stats;
+    po.refine = [&](const SourceModel& m, std::vector<RefinableTensor>* t) -> Status {
+      FinetuneOptions fo;
+      fo.steps = 8;
+      fo.eval_every = 4;
+      fo.temperature = 2.0f;
+      fo.max_teacher_bytes = budgets[b];
+      if (b == 2) fo.max_heldout_tokens = longest;  // one sequence
+      auto got = FinetuneLowBit(m, *distil, t, fo);
+      if (!got.ok()) return got.status();
+      rep[b] = *got;
+      return Status::OK();
+    };
+    const std::string path = tqf::testing::TempDir() + "/teacher" + std::to_string(b) + ".tqf";
+    auto report = PackModel(f.source, path, po);
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    auto read = ReadRegularFile(path, uint64_t{1} << 24);
+    ASSERT_TRUE(read.ok());
+    bytes[b] = *read;
+  }
+  EXPECT_EQ(rep[1].train_tokens + rep[1].heldout_tokens, tokens) << "tokens were left out";
+  EXPECT_EQ(rep[1].train_tokens, rep[0].train_tokens);
+  EXPECT_EQ(rep[1].heldout_tokens, rep[0].heldout_tokens);
+  EXPECT_GT(rep[0].codes_changed, 0u) << rep[0].curve[0].second << " " << rep[0].curve[1].second;
+  EXPECT_EQ(rep[1].curve, rep[0].curve);
+  EXPECT_TRUE(bytes[0] == bytes[1]) << "the packs differ";
+  EXPECT_LT(rep[0].heldout_tokens, 2 * longest + 1);
+  EXPECT_GT(rep[0].heldout_tokens, longest) << "not two held-out sequences";
+  EXPECT_LE(rep[2].heldout_tokens, longest);
+  EXPECT_EQ(rep[2].train_tokens + rep[2].heldout_tokens, tokens);
 }
 
 // Bad options and models are refused before anything runs.

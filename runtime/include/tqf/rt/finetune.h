@@ -14,10 +14,10 @@
 // steps per weight). With scale_lr, each stored scale is trained too (its
 // codes held, the gradient of log2 scale), rounded to the log8 grid it is
 // stored on; with gain_lr, so are the norms' gains (f32 vectors, free in
-// bits). Tensors that are not low-bit stay the source's. A held-out eighth
-// of the sequences decides: the codes, scales and gains of the step with
-// the lowest held-out KL are kept, the quantizers' own if no step beat
-// them.
+// bits). Tensors that are not low-bit stay the source's. Held-out
+// sequences (every eighth, up to max_heldout_tokens) decide: the codes,
+// scales and gains of the step with the lowest held-out KL are kept, the
+// quantizers' own if no step beat them.
 //
 // What cannot change: the number and format of the scales (so what they
 // cost), a tensor's set of codes (so a tensor held as nibbles stays so),
@@ -26,9 +26,11 @@
 // code's cost in bits; PackWithinBits re-checks the budget).
 //
 // Memory: the source's and the latent weights (fp32), Adam's two moments,
-// one gradient copy per sequence of a batch, and the source model's softmax over every
-// calibration token (tokens x vocab floats: bounded by max_teacher_bytes,
-// beyond which only the first sequences are used).
+// one gradient copy per sequence of a batch, and the source model's softmax
+// over calibration tokens (tokens x vocab floats), kept within
+// max_teacher_bytes: the held-out tokens' and as many training tokens' as
+// fit. The rest's is computed again at each step that uses them (a forward
+// pass of the source), so every sequence trains whatever the budget.
 //
 // Thread-safety: one call at a time per tensor set; parallel inside.
 #ifndef TQF_RUNTIME_FINETUNE_H_
@@ -68,7 +70,13 @@ struct FinetuneOptions {
   float temperature = 1.0f;
   uint64_t seed = 1;             // the order sequences are visited in
   size_t eval_every = 25;        // held-out KL measured every this many steps (and at the end)
+  // Softmaxes of the source kept (see Memory above); the held-out share is
+  // at most half of it.
   uint64_t max_teacher_bytes = uint64_t{512} << 20;
+  // Every eighth sequence is held out, up to this many tokens: enough to
+  // choose the best step, not so many that measuring it costs more than
+  // the steps between.
+  uint64_t max_heldout_tokens = 32768;
   uint64_t max_weights = uint64_t{32} << 20;  // 2-D weights; larger models are refused
   int threads = 0;                            // 0: OpenMP's default
   std::function<void(size_t done, size_t total)> progress;

@@ -5,8 +5,6 @@
 #include <cmath>
 #include <limits>
 
-#include "tqf/quantize.h"
-
 namespace tqf::rt::distill {
 namespace {
 

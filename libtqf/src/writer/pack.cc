@@ -91,9 +91,11 @@ struct Fixed {
               q.data.size() == data_size && q.vq_indices.size() == indices_size &&
               q.params.size() == params.size();
     for (size_t i = 0; ok && i < q.params.size(); ++i) {
-      ok = q.params[i] == params[i] ||
-           (std::isfinite(q.params[i]) && (params_format != ParamsFormat::kLog8 ||
-                                           Log8Code(log8_base, q.params[i]) >= 0));
+      // Bytewise, as f32 values below: a param the hook left alone stays
+      // allowed even if it is not finite.
+      ok = std::memcmp(&q.params[i], &params[i], sizeof(float)) == 0 ||
+           (std::isfinite(q.params[i]) &&
+            (params_format != ParamsFormat::kLog8 || Log8Code(log8_base, q.params[i]) >= 0));
     }
     for (size_t i = 0; ok && dtype == DType::kF32 && i < q.data.size(); i += sizeof(float)) {
       float v;

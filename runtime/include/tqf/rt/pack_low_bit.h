@@ -114,7 +114,9 @@ struct BitsRequest {
 // are estimated with a table per matrix, the pack shares tables), packs
 // again with the budget cut by the overshoot, twice at most. `session`
 // may be null (weight-only: the proxy). *choice gets a line describing the
-// choice. Errors: CostMatrices', PackModel's.
+// choice. Errors: CostMatrices', PackModel's. A debugging aid: with
+// TQF_DEBUG_BITS set in the environment, each matrix's bits and predicted
+// loss per candidate go to stderr (one line a matrix; not a stable format).
 Result<PackReport> PackWithinBits(const SourceModel& source, const std::string& out,
                                   const BitsRequest& request, CalibrationSession* session,
                                   PackOptions options, std::string* choice,

@@ -50,7 +50,7 @@ const char kUsage[] =
     "  --finetune N       then distil: N steps moving low-bit codes along their grids so the\n"
     "                     model's next-token distributions approach the source's on the\n"
     "                     calibration tokens (LLaMA models up to 32M weights)\n"
-    "  --finetune-tokens N  tokens sampled from the model to distil on (default 65536)\n"
+    "  --finetune-tokens N  tokens sampled from the model to distil on (default 262144)\n"
     "  --finetune-lr X    its Adam step, in grid steps of each weight (default 0.01); scales\n"
     "                     and norm gains are trained too, on the same schedule\n"
     "  --damping X        GPTQ damping, times the mean Hessian diagonal (default 0.01)\n"

@@ -24,7 +24,7 @@ struct CalibFlags {
   int threads = 0;
   bool sequential = true;  // --calib-one-shot: false
   uint64_t finetune = 0;     // --finetune N: distillation steps (0: none)
-  uint64_t finetune_tokens = 65536;  // --finetune-tokens N: sampled for it
+  uint64_t finetune_tokens = 262144;  // --finetune-tokens N: sampled for it
   double finetune_lr = 0.01; // --finetune-lr X: Adam's step, in grid steps
   bool enabled() const { return !text_path.empty() || generate > 0; }
 };

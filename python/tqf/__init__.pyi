@@ -160,5 +160,8 @@ def pack(
     block_size: int = 65536,
     threads: Optional[int] = None,
     allow_nonfinite: bool = False,
+    finetune: int = 0,
+    finetune_tokens: int = 262144,
 ) -> dict[str, Any]:
-    """As `tqf pack`: bits = --bits, calib = --calib FILE or --calib-generate N."""
+    """As `tqf pack`: bits = --bits, calib = --calib FILE or --calib-generate N,
+    finetune = --finetune N, finetune_tokens = --finetune-tokens N."""

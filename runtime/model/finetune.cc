@@ -85,11 +85,12 @@ std::vector<float> TeacherProbs(const Shape& s, const Weights& teacher,
 Result<Data> Prepare(const TokenSequences& seqs, const Shape& s, const Weights& teacher,
                      const FinetuneOptions& o) {
   Data d;
-  // Every eighth sequence is held out, up to max_heldout_tokens and half
-  // the budget (their softmaxes are kept: they are measured every few
-  // steps); past that, every sequence trains.
+  // Every eighth sequence is held out (at least one), until the next would
+  // pass max_heldout_tokens or half the budget (their softmaxes are kept:
+  // they are measured every few steps); from then on, every sequence trains.
   const uint64_t max_teacher_bytes = o.max_teacher_bytes;
   uint64_t heldout_bytes = 0, heldout_tokens = 0;
+  bool heldout_full = false;
   for (size_t i = 0; i < seqs.size(); ++i) {
     if (seqs[i].size() < 2) continue;
     for (int32_t tok : seqs[i]) {
@@ -99,9 +100,11 @@ Result<Data> Prepare(const TokenSequences& seqs, const Shape& s, const Weights& 
       }
     }
     const uint64_t bytes = seqs[i].size() * s.vocab * sizeof(float);
-    const bool held = i % 8 == 7 && (d.heldout.empty() ||
-                                     (heldout_bytes + bytes <= max_teacher_bytes / 2 &&
-                                      heldout_tokens + seqs[i].size() <= o.max_heldout_tokens));
+    if (i % 8 == 7 && !d.heldout.empty()) {
+      heldout_full = heldout_full || heldout_bytes + bytes > max_teacher_bytes / 2 ||
+                     heldout_tokens + seqs[i].size() > o.max_heldout_tokens;
+    }
+    const bool held = i % 8 == 7 && !heldout_full;
     if (held) heldout_bytes += bytes, heldout_tokens += seqs[i].size();
     (held ? d.heldout : d.train).push_back(&seqs[i]);
   }
@@ -283,7 +286,7 @@ class Distillation {
         rng_(o.seed) {}
 
   // The student as the quantizers left it, latent weights inside its cells.
-  Status Start(const Weights& teacher, FinetuneReport* rep) {
+  Status Start(FinetuneReport* rep) {
     const size_t n = grids_.size();
     latent_.resize(n), best_.resize(n), best_indices_.resize(n), best_params_.resize(n);
     original_.resize(n), original_params_.resize(n);
@@ -294,7 +297,7 @@ class Distillation {
       TQF_RETURN_IF_ERROR(Dequantize(q.dtype, q.quant, q.quant_block, q.data.data(), g.rows,
                                      g.cols, q.params.data(), q.params.size(), w.data()));
       latent_[k].resize(w.size());
-      InitLatent(g, teacher.t[g.index].data(), latent_[k].data());
+      InitLatent(g, teacher_.t[g.index].data(), latent_[k].data());
       original_[k] = g.codebook ? q.vq_indices : q.data;
       original_params_[k] = q.params;
       rep->codes += original_[k].size();
@@ -448,7 +451,7 @@ Result<FinetuneReport> FinetuneLowBit(const SourceModel& source, const TokenSequ
   TQF_ASSIGN_OR_RETURN(Data d, Prepare(sequences, s, teacher, o));
   FinetuneReport rep;
   Distillation run(s, teacher, std::move(grids), std::move(gains), d, o);
-  TQF_RETURN_IF_ERROR(run.Start(teacher, &rep));
+  TQF_RETURN_IF_ERROR(run.Start(&rep));
   for (size_t step = 1; step <= o.steps; ++step) {
     if (o.cancel != nullptr && o.cancel->load()) return Status::Cancelled("fine-tuning cancelled");
     run.Step(step);

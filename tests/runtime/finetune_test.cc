@@ -369,11 +369,11 @@ TEST(Finetune, TeacherComputedPastTheBudgetMatchesKept) {
   size_t tokens = 0, longest = 0;
   for (const auto& seq : *distil) tokens += seq.size(), longest = std::max(longest, seq.size());
   CalibrationStatistics stats(f.model.get(), *calib, {});
-  const uint64_t vocab_bytes = 512 * sizeof(float);
+  const uint64_t vocab_bytes = f.model->hparams().vocab_size * sizeof(float);
   std::string bytes[3];
   FinetuneReport rep[3];
   // Everything kept; then room for 5 sequences: the 2 held-out ones (half
-  // the budget at most) and about 3 of the 14 to train on.
+  // the budget at most) and about 3 of the 15 or more to train on.
   const uint64_t budgets[3] = {uint64_t{1} << 30, 5 * longest * vocab_bytes, uint64_t{1} << 30};
   for (int b = 0; b < 3; ++b) {
     PackOptions po;

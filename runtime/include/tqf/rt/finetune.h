@@ -15,7 +15,7 @@
 // codes held, the gradient of log2 scale), rounded to the log8 grid it is
 // stored on; with gain_lr, so are the norms' gains (f32 vectors, free in
 // bits). Tensors that are not low-bit stay the source's. Held-out
-// sequences (every eighth, up to max_heldout_tokens) decide: the codes,
+// sequences (every eighth, at least one, up to max_heldout_tokens) decide: the codes,
 // scales and gains of the step with the lowest held-out KL are kept, the
 // quantizers' own if no step beat them.
 //
@@ -30,7 +30,8 @@
 // over calibration tokens (tokens x vocab floats), kept within
 // max_teacher_bytes: the held-out tokens' and as many training tokens' as
 // fit. The rest's is computed again at each step that uses them (a forward
-// pass of the source), so every sequence trains whatever the budget.
+// pass of the source, and tokens x vocab floats per thread while a
+// sequence is processed), so every sequence trains whatever the budget.
 //
 // Thread-safety: one call at a time per tensor set; parallel inside.
 #ifndef TQF_RUNTIME_FINETUNE_H_
@@ -73,7 +74,8 @@ struct FinetuneOptions {
   // Softmaxes of the source kept (see Memory above); the held-out share is
   // at most half of it.
   uint64_t max_teacher_bytes = uint64_t{512} << 20;
-  // Every eighth sequence is held out, up to this many tokens: enough to
+  // Every eighth sequence is held out (at least one), until the next would
+  // pass this many tokens (or half max_teacher_bytes): enough to
   // choose the best step, not so many that measuring it costs more than
   // the steps between.
   uint64_t max_heldout_tokens = 32768;

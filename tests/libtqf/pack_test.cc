@@ -351,5 +351,68 @@ TEST(PackRefine, StoresWhatTheHookMayChangeAndRefusesTheRest) {
   }
 }
 
+// A VQ codebook's vectors may change in refine when every tensor using it
+// then holds its vectors at its indices; the file holds the new vectors.
+// Vectors changed under codes that still hold the old ones, a changed
+// number of entries and -128 (outside the quantizers' -127..127) fail.
+TEST(PackRefine, CodebookVectorsMayChangeWithTheirCodes) {
+  auto model = ImportModel(testing::SharedPath("models/stories260K/stories260K.gguf"));
+  ASSERT_TRUE(model.ok());
+  enum Change { kBookAndCodes, kBookOnly, kEntries, kRange };
+  for (Change change : {kBookAndCodes, kBookOnly, kEntries, kRange}) {
+    SCOPED_TRACE(int(change));
+    PackOptions opt;
+    opt.quant = *ParseQuantSpec("vq2x64-row");
+    opt.vq_samples = 1 << 12;
+    opt.vq_iterations = 4;
+    std::vector<int8_t> want, before;
+    opt.refine = [&](const SourceModel&, std::vector<RefinableTensor>* t) -> Status {
+      VqCodebook* book = nullptr;
+      for (RefinableTensor& r : *t) book = r.codebook ? r.codebook : book;
+      if (book == nullptr) return Status::NotFound("no codebook offered");
+      before = book->vectors;
+      // Entry 0's first value moves by one (toward zero), or to -128.
+      int8_t& v = book->vectors[0];
+      v = change == kRange ? int8_t(-128) : int8_t(v > 0 ? v - 1 : v + 1);
+      if (change == kEntries) {
+        book->vectors.resize(book->vectors.size() - book->dim);
+        --book->entries;
+      }
+      want = book->vectors;
+      if (change == kBookOnly) return Status::OK();
+      for (RefinableTensor& r : *t) {
+        if (r.codebook != book) continue;
+        QuantizedTensor& q = *r.quantized;
+        for (size_t i = 0; i < q.vq_indices.size(); ++i) {
+          if (q.vq_indices[i] == 0) q.data[i * book->dim] = uint8_t(v);
+        }
+      }
+      return Status::OK();
+    };
+    const std::string out = testing::TempDir() + "/refine_book.tqf";
+    auto report = PackModel(*model, out, opt);
+    if (change != kBookAndCodes) {
+      ASSERT_FALSE(report.ok());
+      EXPECT_EQ(report.status().code(), StatusCode::kInvalidArgument);
+      EXPECT_NE(report.status().message().find(change == kBookOnly ? "tensor '" : "codebook"),
+                std::string::npos)
+          << report.status().ToString();
+      EXPECT_FALSE(std::filesystem::exists(out));
+      continue;
+    }
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    auto r = Reader::Open(out);
+    ASSERT_TRUE(r.ok());
+    EXPECT_TRUE((*r)->Verify().problems.empty());
+    size_t now = 0, old = 0;  // codebooks of the file holding the new vectors, the old
+    for (const CodebookInfo& cb : (*r)->codebooks()) {
+      const std::vector<int8_t> held((*r)->data() + cb.offset, (*r)->data() + cb.offset + cb.size);
+      now += held == want, old += held == before;
+    }
+    EXPECT_EQ(now, 1u);
+    EXPECT_EQ(old, 0u);
+  }
+}
+
 }  // namespace
 }  // namespace tqf

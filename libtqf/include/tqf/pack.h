@@ -58,7 +58,11 @@ struct RefinableTensor {
   // params format and base, and sizes may not (checked after the hook:
   // kInvalidArgument).
   QuantizedTensor* quantized = nullptr;
-  const VqCodebook* codebook = nullptr;  // kVq: what its indices point into
+  // kVq: what its indices point into, shared by every tensor quantized
+  // with it. Its vectors may be changed (within -127..127, its entries and
+  // dim may not), so long as every such tensor's codes are then its
+  // vectors at its indices (checked after the hook: kInvalidArgument).
+  VqCodebook* codebook = nullptr;
 };
 
 struct PackOptions {
@@ -85,9 +89,9 @@ struct PackOptions {
   uint64_t seed = 1;
   // Called once every low-bit tensor is quantized, before dictionaries are
   // built or anything is encoded: may replace the codes and scales of the
-  // low-bit tensors and the values of 1-D f32 ones (quantization-aware
-  // fine-tuning, runtime/finetune.h). Its
-  // errors abort the pack.
+  // low-bit tensors, their VQ codebooks' vectors, and the values of 1-D f32
+  // ones (quantization-aware fine-tuning, runtime/finetune.h), as
+  // RefinableTensor says. Its errors abort the pack.
   std::function<Status(const SourceModel&, std::vector<RefinableTensor>*)> refine;
   // Called as tensors are processed: (phase "codebooks"/"analyse"/"encode",
   // done, total).

@@ -1,11 +1,13 @@
 // PackModel: SourceModel -> quantize -> dictionaries -> encode -> .tqf.
 #include "tqf/pack.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "writer/pack_internal.h"
 
@@ -134,7 +136,19 @@ Status Refine(const SourceModel& model, const PackOptions& o, Prepared* p) {
     index.push_back(i);
     fixed.emplace_back(*r.quantized);
   }
+  std::vector<std::pair<uint32_t, uint32_t>> book_shapes;
+  for (const VqCodebook& b : p->codebooks) book_shapes.emplace_back(b.dim, b.entries);
   TQF_RETURN_IF_ERROR(o.refine(model, &tensors));
+  for (size_t b = 0; b < p->codebooks.size(); ++b) {
+    const VqCodebook& book = p->codebooks[b];
+    const bool in_range =
+        std::all_of(book.vectors.begin(), book.vectors.end(), [](int8_t v) { return v >= -127; });
+    if (book_shapes[b] != std::pair{book.dim, book.entries} || !in_range ||
+        book.vectors.size() != size_t{book.dim} * book.entries) {
+      return Status::InvalidArgument("refinement changed the shape or range of codebook " +
+                                     std::to_string(b));
+    }
+  }
   for (size_t k = 0; k < index.size(); ++k) {
     const QuantizedTensor& q = *p->held[index[k]];
     const int book = p->plans[index[k]].codebook;

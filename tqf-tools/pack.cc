@@ -51,8 +51,10 @@ const char kUsage[] =
     "                     model's next-token distributions approach the source's on the\n"
     "                     calibration tokens (LLaMA models up to 32M weights)\n"
     "  --finetune-tokens N  tokens sampled from the model to distil on (default 262144)\n"
-    "  --finetune-lr X    its Adam step, in grid steps of each weight (default 0.01); scales\n"
-    "                     and norm gains are trained too, on the same schedule\n"
+    "  --finetune-lr X    its Adam step, in cells of each weight's grid (a step; for VQ, the\n"
+    "                     distance between nearest codebook entries) (default 0.01); scales,\n"
+    "                     norm gains and VQ codebooks are trained too, on the same schedule\n"
+    "  --finetune-batch N  sequences per step (default 16)\n"
     "  --damping X        GPTQ damping, times the mean Hessian diagonal (default 0.01)\n"
     "  --no-act-order     scalar schemes: quantize columns in order, not by importance\n"
     "  --tokenizer FILE   tokenizer.bin for llama2.c checkpoints\n"
@@ -133,6 +135,9 @@ bool ParseCalibFlag(Args* args, PackFlags* f, std::string* error) {
   if (args->Value("--finetune", &value)) return count("--finetune", 1, 1 << 20, &f->calib.finetune);
   if (args->Value("--finetune-tokens", &value)) {
     return count("--finetune-tokens", 1024, 1LL << 24, &f->calib.finetune_tokens);
+  }
+  if (args->Value("--finetune-batch", &value)) {
+    return count("--finetune-batch", 1, 4096, &f->calib.finetune_batch);
   }
   if (args->Value("--finetune-lr", &value)) {
     if (!ParseDouble(value, &f->calib.finetune_lr) || !(f->calib.finetune_lr > 0.0) ||

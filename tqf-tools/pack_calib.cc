@@ -18,6 +18,7 @@ class RuntimeCalibration final : public Calibration {
     rt::FinetuneOptions fo;
     fo.steps = flags.finetune;
     fo.lr = static_cast<float>(flags.finetune_lr);
+    fo.batch = flags.finetune_batch;
     fo.threads = flags.threads;
     fo.progress = [progress](size_t done, size_t total) {
       progress->Update("finetune", done, total);
@@ -42,6 +43,7 @@ rt::LowBitProgress ToProgress(Progress* progress) {
 Status CheckFinetune(const SourceModel& source, const CalibFlags& flags) {
   rt::FinetuneOptions fo;
   fo.lr = static_cast<float>(flags.finetune_lr);
+  fo.batch = flags.finetune_batch;
   return rt::CheckFinetunable(source, fo);
 }
 

@@ -89,6 +89,9 @@ Result<Data> Prepare(const TokenSequences& seqs, const Shape& s, const Weights& 
   // pass max_heldout_tokens or half the budget (their softmaxes are kept:
   // they are measured every few steps); from then on, every sequence trains.
   const uint64_t max_teacher_bytes = o.max_teacher_bytes;
+  auto softmax_bytes = [&](const std::vector<int32_t>& seq) -> uint64_t {
+    return seq.size() * s.vocab * sizeof(float);
+  };
   uint64_t heldout_bytes = 0, heldout_tokens = 0;
   bool heldout_full = false;
   for (size_t i = 0; i < seqs.size(); ++i) {
@@ -99,7 +102,7 @@ Result<Data> Prepare(const TokenSequences& seqs, const Shape& s, const Weights& 
                                        " outside the vocabulary");
       }
     }
-    const uint64_t bytes = seqs[i].size() * s.vocab * sizeof(float);
+    const uint64_t bytes = softmax_bytes(seqs[i]);
     if (i % 8 == 7 && !d.heldout.empty()) {
       heldout_full = heldout_full || heldout_bytes + bytes > max_teacher_bytes / 2 ||
                      heldout_tokens + seqs[i].size() > o.max_heldout_tokens;
@@ -121,12 +124,12 @@ Result<Data> Prepare(const TokenSequences& seqs, const Shape& s, const Weights& 
   std::vector<std::pair<std::vector<float>*, const std::vector<int32_t>*>> jobs;
   for (size_t i = 0; i < d.heldout.size(); ++i) {
     jobs.emplace_back(&d.heldout_p[i], d.heldout[i]);
-    stored += d.heldout[i]->size() * s.vocab * sizeof(float);
+    stored += softmax_bytes(*d.heldout[i]);
     d.heldout_tokens += d.heldout[i]->size();
   }
   const size_t heldout_jobs = jobs.size();
   for (size_t i = 0; i < d.train.size(); ++i) {
-    const uint64_t bytes = d.train[i]->size() * s.vocab * sizeof(float);
+    const uint64_t bytes = softmax_bytes(*d.train[i]);
     if (stored + bytes <= max_teacher_bytes)
       jobs.emplace_back(&d.train_p[i], d.train[i]), stored += bytes;
     d.train_tokens += d.train[i]->size();
@@ -185,26 +188,90 @@ struct Moments {
   }
 };
 
-// Adam over the latent weights of the low-bit tensors (steps of `lr` code
-// steps) and, when scale_lr > 0, their scales (steps of `scale_lr` log8
-// steps, 2^(1/16)).
+// A VQ codebook trained with the tensors that share it: its entries as
+// latent f32 values (int8 units), Adam's moments, its grids' cell, and the
+// entries it started with and of the best step so far.
+struct Book {
+  VqCodebook* cb = nullptr;
+  std::vector<float> latent, grad;
+  Moments m;
+  float cell = 1.0f;
+  std::vector<int8_t> best, original;
+  // The latent entries rounded to what the codebook stores.
+  void Project() {
+    for (size_t i = 0; i < latent.size(); ++i) {
+      cb->vectors[i] = int8_t(std::clamp(std::nearbyint(latent[i]), -127.0f, 127.0f));
+    }
+  }
+};
+
+// The codebooks of `grids`, each once, but those in `fixed` (shared with
+// tensors distillation does not rewrite); (*book_of)[k]: grid k's (-1:
+// none, or fixed).
+std::vector<Book> BooksOf(const std::vector<Grid>& grids, const std::vector<VqCodebook*>& fixed,
+                          std::vector<int>* book_of) {
+  std::vector<Book> books;
+  book_of->assign(grids.size(), -1);
+  for (size_t k = 0; k < grids.size(); ++k) {
+    if (grids[k].codebook == nullptr ||
+        std::find(fixed.begin(), fixed.end(), grids[k].codebook) != fixed.end()) {
+      continue;
+    }
+    auto same = [&](const Book& b) { return b.cb == grids[k].codebook; };
+    auto it = std::find_if(books.begin(), books.end(), same);
+    if (it == books.end()) {
+      Book b;
+      b.cb = grids[k].codebook;
+      b.latent.assign(b.cb->vectors.begin(), b.cb->vectors.end());
+      b.cell = grids[k].cell;
+      b.best = b.original = b.cb->vectors;
+      it = books.insert(books.end(), std::move(b));
+    }
+    (*book_of)[k] = int(it - books.begin());
+  }
+  return books;
+}
+
+// Adds each use of an entry's latent gradient (code units: dw ds) to its
+// entry's: w = s * entry, so the entry's gradient is the sum over its uses.
+void AddBookGradient(const Grid& g, const std::vector<float>& g_latent, std::vector<float>* grad) {
+  const uint32_t d = g.codebook->dim;
+  const std::vector<uint8_t>& idx = g.r->quantized->vq_indices;
+  for (size_t v = 0; v < idx.size(); ++v) {
+    for (uint32_t i = 0; i < d; ++i) (*grad)[size_t{idx[v]} * d + i] += g_latent[v * d + i];
+  }
+}
+
+// Adam over the latent weights of the low-bit tensors (steps of `lr` cells
+// of their grid), their codebooks' entries (steps of `book_lr` cells) and,
+// when scale_lr > 0, their scales (steps of `scale_lr` log8 steps,
+// 2^(1/16)).
 struct Adam {
   std::vector<Moments> latent_m, scale_m;
   size_t t = 0;
   // Bias corrections of the first and second moments after t steps.
   float c1() const { return 1.0f - std::pow(0.9f, float(t)); }
   float c2() const { return 1.0f - std::pow(0.999f, float(t)); }
-  void Step(std::vector<Grid>* grids, const Weights& g, float lr, float scale_lr,
+  void Step(std::vector<Grid>* grids, const Weights& g, float lr, float scale_lr, float book_lr,
+            const std::vector<int>& book_of, std::vector<Book>* books,
             std::vector<std::vector<float>>* latent) {
     ++t;
     const float bc1 = c1(), bc2 = c2();
     latent_m.resize(grids->size()), scale_m.resize(grids->size());
+    for (Book& b : *books) b.grad.assign(b.latent.size(), 0.0f);
     std::vector<float> g_latent, g_scale;
     for (size_t k = 0; k < grids->size(); ++k) {
       Grid& gr = (*grids)[k];
       GridGradients(gr, g.t[gr.index], &g_latent, &g_scale);
-      latent_m[k].Step(g_latent, lr, bc1, bc2, (*latent)[k].data());
+      if (book_of[k] >= 0 && book_lr > 0.0f)
+        AddBookGradient(gr, g_latent, &(*books)[size_t(book_of[k])].grad);
+      latent_m[k].Step(g_latent, lr * gr.cell, bc1, bc2, (*latent)[k].data());
       if (scale_lr > 0.0f) scale_m[k].Step(g_scale, scale_lr / 16.0f, bc1, bc2, gr.log_scale.data());
+    }
+    if (book_lr <= 0.0f) return;
+    for (Book& b : *books) {
+      b.m.Step(b.grad, book_lr * b.cell, bc1, bc2, b.latent.data());
+      b.Project();
     }
   }
 };
@@ -275,7 +342,8 @@ Weights BatchGradient(const Shape& s, const Weights& student, const Weights& tea
 class Distillation {
  public:
   Distillation(const Shape& s, const Weights& teacher, std::vector<Grid> grids,
-               std::vector<Gains> gains, const Data& d, const FinetuneOptions& o)
+               std::vector<Gains> gains, const std::vector<VqCodebook*>& fixed_books, const Data& d,
+               const FinetuneOptions& o)
       : s_(s),
         teacher_(teacher),
         d_(d),
@@ -283,7 +351,9 @@ class Distillation {
         grids_(std::move(grids)),
         gains_(std::move(gains)),
         student_(teacher),
-        rng_(o.seed) {}
+        rng_(o.seed) {
+    books_ = BooksOf(grids_, fixed_books, &book_of_);
+  }
 
   // The student as the quantizers left it, latent weights inside its cells.
   Status Start(FinetuneReport* rep) {
@@ -304,6 +374,7 @@ class Distillation {
       rep->scales += g.log_scale.size();
     }
     for (const Gains& g : gains_) rep->gains += g.original.size();
+    for (const Book& b : books_) rep->codebook_values += b.original.size();
     Keep();
     rep->train_tokens = d_.train_tokens, rep->heldout_tokens = d_.heldout_tokens;
     rep->kl_before = rep->kl_after = HeldoutKl(s_, student_, d_);
@@ -319,7 +390,8 @@ class Distillation {
     const float lr =
         o_.lr * 0.5f * (1.0f + std::cos(3.14159265f * float(step - 1) / float(o_.steps)));
     const float scale_lr = o_.scale_lr * lr / o_.lr;
-    adam_.Step(&grids_, g, lr, scale_lr, &latent_);
+    const float book_lr = o_.codebook_lr * lr / o_.lr;
+    adam_.Step(&grids_, g, lr, scale_lr, book_lr, book_of_, &books_, &latent_);
     const float gain_lr = o_.gain_lr * lr / o_.lr;
     for (Gains& v : gains_) {
       if (gain_lr > 0.0f) {
@@ -357,6 +429,11 @@ class Distillation {
         rep->scales_changed += q.params[p] != original_params_[k][p];
       }
     }
+    for (Book& b : books_) {
+      b.cb->vectors = b.best;
+      for (size_t i = 0; i < b.best.size(); ++i)
+        rep->codebook_values_changed += b.best[i] != b.original[i];
+    }
     for (Gains& v : gains_) {
       std::memcpy(v.r->quantized->data.data(), v.best.data(), v.best.size() * sizeof(float));
       for (size_t i = 0; i < v.best.size(); ++i) rep->gains_changed += v.best[i] != v.original[i];
@@ -371,6 +448,7 @@ class Distillation {
       best_indices_[k] = q.vq_indices;
       best_params_[k] = q.params;
     }
+    for (Book& b : books_) b.best = b.cb->vectors;
     for (Gains& v : gains_) v.best = student_.t[v.index];
   }
 
@@ -395,6 +473,8 @@ class Distillation {
   const FinetuneOptions& o_;
   std::vector<Grid> grids_;
   std::vector<Gains> gains_;
+  std::vector<Book> books_;
+  std::vector<int> book_of_;  // per grid: its codebook in books_, or -1
   Weights student_;
   std::vector<std::vector<float>> latent_;
   std::vector<std::vector<uint8_t>> best_, best_indices_, original_;
@@ -412,9 +492,11 @@ Status CheckFinetunable(const SourceModel& source, const FinetuneOptions& o) {
       !std::isfinite(o.temperature)) {
     return Status::InvalidArgument("fine-tuning: batch, lr and temperature must be positive");
   }
-  if (!(o.scale_lr >= 0.0f) || !std::isfinite(o.scale_lr) || !(o.gain_lr >= 0.0f) ||
-      !std::isfinite(o.gain_lr)) {
-    return Status::InvalidArgument("fine-tuning: scale_lr and gain_lr must be 0 or positive");
+  for (float v : {o.scale_lr, o.gain_lr, o.codebook_lr}) {
+    if (!(v >= 0.0f) || !std::isfinite(v)) {
+      return Status::InvalidArgument(
+          "fine-tuning: scale_lr, gain_lr and codebook_lr must be 0 or positive");
+    }
   }
   TQF_ASSIGN_OR_RETURN(Shape s, ShapeOf(source));
   uint64_t weights = 0;
@@ -436,9 +518,13 @@ Result<FinetuneReport> FinetuneLowBit(const SourceModel& source, const TokenSequ
   TQF_ASSIGN_OR_RETURN(const Weights teacher, LoadWeights(source, s));
   std::vector<Grid> grids;
   std::vector<Gains> gains;
+  std::vector<VqCodebook*> fixed_books;  // shared with a tensor it cannot rewrite
   for (RefinableTensor& r : *tensors) {
     const int i = IndexOfName(r.source->name, s.layers);
-    if (i < 0) continue;  // not part of the forward pass
+    if (i < 0) {  // not part of the forward pass
+      if (r.codebook) fixed_books.push_back(r.codebook);
+      continue;
+    }
     if (r.quantized->dtype == DType::kF32) {
       TQF_ASSIGN_OR_RETURN(Gains g, GainsOf(&r, i, teacher));
       gains.push_back(std::move(g));
@@ -450,7 +536,7 @@ Result<FinetuneReport> FinetuneLowBit(const SourceModel& source, const TokenSequ
   ThreadCount threads(o.threads);
   TQF_ASSIGN_OR_RETURN(Data d, Prepare(sequences, s, teacher, o));
   FinetuneReport rep;
-  Distillation run(s, teacher, std::move(grids), std::move(gains), d, o);
+  Distillation run(s, teacher, std::move(grids), std::move(gains), fixed_books, d, o);
   TQF_RETURN_IF_ERROR(run.Start(&rep));
   for (size_t step = 1; step <= o.steps; ++step) {
     if (o.cancel != nullptr && o.cancel->load()) return Status::Cancelled("fine-tuning cancelled");
@@ -475,16 +561,23 @@ std::function<Status(const SourceModel&, std::vector<RefinableTensor>*)> Finetun
 }
 
 std::string DescribeFinetune(const FinetuneReport& r) {
+  auto share = [](uint64_t part, uint64_t all) {
+    return all ? 100.0 * double(part) / double(all) : 0.0;
+  };
   char line[320];
   std::snprintf(line, sizeof(line),
                 "%zu steps over %zu tokens, %.1f s: held-out KL %.4f -> %.4f nats/token "
                 "(%zu held-out tokens; best at step %zu), changed %.1f%% of codes, %.1f%% of "
                 "scales, %.1f%% of norm gains",
                 r.steps, r.train_tokens, r.seconds, r.kl_before, r.kl_after, r.heldout_tokens,
-                r.best_step, r.codes ? 100.0 * double(r.codes_changed) / double(r.codes) : 0.0,
-                r.scales ? 100.0 * double(r.scales_changed) / double(r.scales) : 0.0,
-                r.gains ? 100.0 * double(r.gains_changed) / double(r.gains) : 0.0);
+                r.best_step, share(r.codes_changed, r.codes), share(r.scales_changed, r.scales),
+                share(r.gains_changed, r.gains));
   std::string out = line;
+  if (r.codebook_values) {
+    std::snprintf(line, sizeof(line), ", %.1f%% of codebook values",
+                  share(r.codebook_values_changed, r.codebook_values));
+    out += line;
+  }
   if (!r.curve.empty()) out += "; held-out KL at step";
   for (const auto& [step, kl] : r.curve) {
     std::snprintf(line, sizeof(line), " %zu: %.4f%s", step, kl, step == r.curve.back().first ? "" : ",");

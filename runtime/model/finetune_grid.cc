@@ -74,6 +74,28 @@ int BestLevel(const Grid& g, float x, int lo, int hi) {
   return best;
 }
 
+// The median distance from an entry of `cb` to its nearest other entry
+// (1 when it has a single entry or all are equal).
+float CellOf(const VqCodebook& cb) {
+  std::vector<float> nearest;
+  for (uint32_t a = 0; a < cb.entries; ++a) {
+    float best = INFINITY;
+    for (uint32_t b = 0; b < cb.entries; ++b) {
+      float dist = 0.0f;
+      for (uint32_t i = 0; i < cb.dim; ++i) {
+        const float x =
+            float(cb.vectors[size_t{a} * cb.dim + i]) - float(cb.vectors[size_t{b} * cb.dim + i]);
+        dist += x * x;
+      }
+      if (b != a && dist > 0.0f) best = std::min(best, dist);
+    }
+    if (std::isfinite(best)) nearest.push_back(std::sqrt(best));
+  }
+  if (nearest.empty()) return 1.0f;
+  std::nth_element(nearest.begin(), nearest.begin() + nearest.size() / 2, nearest.end());
+  return std::max(1.0f, nearest[nearest.size() / 2]);
+}
+
 }  // namespace
 
 Result<Grid> GridOf(RefinableTensor* r, int index) {
@@ -129,6 +151,7 @@ Result<Grid> GridOf(RefinableTensor* r, int index) {
     const float s = q.params[p];
     g.log_scale.push_back(s > 0.0f && std::isfinite(s) ? std::log2(s) : -INFINITY);
   }
+  if (g.codebook) g.cell = CellOf(*g.codebook);
   g.bits = SymbolBits(Histogram(g));
   g.priced = PricedBits(g);
   return g;
@@ -159,6 +182,7 @@ void Project(const Grid& g, const float* latent, float* out) {
         finite = finite && std::isfinite(u[i]);
       }
       const int8_t* vec = g.codebook->vectors.data();
+      const float rate = g.lambda * g.cell * g.cell;  // lambda is per squared cell
       uint32_t best = q.vq_indices[e / d];
       float best_d = std::numeric_limits<float>::infinity();
       for (uint32_t j = 0; j < g.codebook->entries && finite; ++j) {
@@ -167,7 +191,7 @@ void Project(const Grid& g, const float* latent, float* out) {
           const float x = u[i] - float(vec[size_t{j} * d + i]);
           dist += x * x;
         }
-        dist += g.lambda * g.bits[j];
+        dist += rate * g.bits[j];
         if (dist < best_d) best_d = dist, best = j;
       }
       q.vq_indices[e / d] = static_cast<uint8_t>(best);

@@ -7,7 +7,8 @@
 //
 // Ownership: a Grid borrows its RefinableTensor: *r, *r->source,
 // *r->quantized and *r->codebook must outlive it (copies share them). It
-// writes codes, VQ indices and params into *r->quantized. Latent weights,
+// writes codes, VQ indices and params into *r->quantized (and its
+// codebook's vectors are written by distillation, finetune.cc). Latent weights,
 // weights and gradients are rows x cols floats, row-major.
 //
 // Thread-safety: one thread per Grid; Project and GridGradients are
@@ -41,10 +42,16 @@ struct Grid {
   float log8_base = 0.0f;
   std::vector<int8_t> lo, hi;
   std::vector<int> levels;  // sorted distinct codes (scalar grids)
-  const VqCodebook* codebook = nullptr;
+  VqCodebook* codebook = nullptr;  // trained with its tensors (finetune.cc)
+  // How far, in code units, a latent weight moves to reach the next code:
+  // 1 on a scalar grid; for a codebook, the median distance from an entry
+  // to its nearest neighbour (entries are int8 vectors spread over the
+  // int8 range, so one code unit is a small fraction of a cell). Steps
+  // are scaled by it, so that a VQ tensor's codes can move at all.
+  float cell = 1.0f;
   // Rate: each symbol's (code + 128, or VQ index) cost in bits under the
   // quantizers' histogram, what the quantizers' codes cost at these
-  // prices, and the weight of bits against squared code steps in Project
+  // prices, and the weight of bits against squared cells in Project
   // (kept by AdjustRate so that the cost does not grow).
   std::vector<float> bits;
   double priced = 0.0;

@@ -206,6 +206,7 @@ TEST(Finetune, DistillationLowersHeldOutLossOnTheSameGrids) {
           levels.emplace_back(c, c + r.quantized->data.size());
         }
         FinetuneOptions fo;
+        fo.batch = 8;  // the default's half: quicker
         fo.steps = 40;
         auto got = FinetuneLowBit(m, *distil, t, fo);
         if (!got.ok()) return got.status();
@@ -272,6 +273,7 @@ TEST(Finetune, GroupRangesAndCodebooksHold) {
         }
       }
       FinetuneOptions fo;
+      fo.batch = 8;  // the default's half: quicker
       fo.steps = 6;
       fo.eval_every = 3;
       auto got = FinetuneLowBit(m, *distil, t, fo);
@@ -314,6 +316,7 @@ TEST(Finetune, ScalesAndGainsMove) {
   std::map<std::string, std::vector<float>> gains;
   po.refine = [&](const SourceModel& m, std::vector<RefinableTensor>* t) -> Status {
     FinetuneOptions fo;
+    fo.batch = 8;  // the default's half: quicker
     fo.steps = 8;
     fo.eval_every = 4;
     fo.scale_lr = 0.5f;
@@ -356,6 +359,76 @@ TEST(Finetune, ScalesAndGainsMove) {
   EXPECT_EQ(moved, gains.size());
 }
 
+// A codebook's cell is the median distance from an entry to its nearest
+// neighbour (latent steps are in cells). In a VQ pack, distillation trains
+// the codebooks with the tensors that use them (PackModel checks that every
+// tensor's codes are then its codebook's vectors at its indices, and the
+// file holds the trained vectors); with codebook_lr 0 they stay.
+TEST(Finetune, CodebooksTrainWithTheirTensors) {
+  VqCodebook cb;
+  cb.dim = 2, cb.entries = 4;
+  cb.vectors = {0, 0, 10, 0, 0, 20, 30, 30};  // nearest: 10, 10, 20, sqrt(1000)
+  SourceTensor src;
+  src.name = "blk.0.attn_q.weight";
+  src.shape = {2, 2};
+  QuantizedTensor q;
+  q.dtype = DType::kI8, q.quant = QuantKind::kChannel;
+  q.data = {0, 0, 10, 0};
+  q.vq_indices = {0, 1};
+  q.params = {0.1f, 0.1f};
+  RefinableTensor one{&src, &q, &cb};
+  auto grid = distill::GridOf(&one, 0);
+  ASSERT_TRUE(grid.ok()) << grid.status().ToString();
+  EXPECT_FLOAT_EQ(grid->cell, 20.0f);
+
+  StoriesFixture& f = Stories();
+  auto calib = CalibrationGenerate(f.model.get(), *f.tokenizer, 2048, 256, 11, nullptr);
+  auto distil = CalibrationGenerate(f.model.get(), *f.tokenizer, 4096, 256, 13, nullptr);
+  ASSERT_TRUE(calib.ok() && distil.ok());
+  CalibrationStatistics stats(f.model.get(), *calib, {});
+  FinetuneReport rep[2];
+  std::vector<std::vector<int8_t>> trained;  // the run that trains them
+  for (int run : {0, 1}) {
+    PackOptions po;
+    po.quant = *ParseQuantSpec("vq2x64-row");
+    po.statistics = &stats;
+    po.refine = [&](const SourceModel& m, std::vector<RefinableTensor>* t) -> Status {
+      FinetuneOptions fo;
+      fo.batch = 8;                  // the default's half: quicker
+      fo.steps = run == 0 ? 16 : 4;  // the rate's weight takes steps to rise
+      fo.eval_every = 4;
+      fo.codebook_lr = run == 0 ? 0.01f : 0.0f;
+      auto got = FinetuneLowBit(m, *distil, t, fo);
+      if (!got.ok()) return got.status();
+      rep[run] = *got;
+      std::set<const VqCodebook*> seen;
+      for (const RefinableTensor& r : *t) {
+        if (run == 0 && r.codebook && seen.insert(r.codebook).second) {
+          trained.push_back(r.codebook->vectors);
+        }
+      }
+      return Status::OK();
+    };
+    const std::string path = tqf::testing::TempDir() + "/books" + std::to_string(run) + ".tqf";
+    auto report = PackModel(f.source, path, po);
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    auto reader = Reader::Open(path);
+    ASSERT_TRUE(reader.ok());
+    EXPECT_TRUE((*reader)->Verify().problems.empty());
+    if (run == 1) continue;
+    std::multiset<std::vector<int8_t>> held, want(trained.begin(), trained.end());
+    for (const CodebookInfo& c : (*reader)->codebooks()) {
+      held.emplace((*reader)->data() + c.offset, (*reader)->data() + c.offset + c.size);
+    }
+    EXPECT_TRUE(held == want) << "the file's codebooks are not the trained ones";
+  }
+  EXPECT_GT(rep[0].codebook_values, 0u);
+  EXPECT_EQ(rep[1].codebook_values, rep[0].codebook_values);
+  EXPECT_GT(rep[0].best_step, 0u) << DescribeFinetune(rep[0]) << "\n" << DescribeFinetune(rep[1]);
+  EXPECT_GT(rep[0].codebook_values_changed, 0u);
+  EXPECT_EQ(rep[1].codebook_values_changed, 0u);
+}
+
 // Past max_teacher_bytes the source's softmax is computed at each step
 // instead of kept: every token still trains, and the result is the one a
 // budget that keeps everything gives, byte for byte (at a temperature
@@ -381,6 +454,7 @@ TEST(Finetune, TeacherComputedPastTheBudgetMatchesKept) {
     po.statistics = &stats;
     po.refine = [&](const SourceModel& m, std::vector<RefinableTensor>* t) -> Status {
       FinetuneOptions fo;
+      fo.batch = 8;  // the default's half: quicker
       fo.steps = 8;
       fo.eval_every = 4;
       fo.temperature = 2.0f;
@@ -422,6 +496,9 @@ TEST(Finetune, RefusesWhatItCannotRun) {
   EXPECT_EQ(CheckFinetunable(f.source, fo).code(), StatusCode::kInvalidArgument);
   fo = FinetuneOptions();
   fo.gain_lr = NAN;
+  EXPECT_EQ(CheckFinetunable(f.source, fo).code(), StatusCode::kInvalidArgument);
+  fo = FinetuneOptions();
+  fo.codebook_lr = -0.01f;
   EXPECT_EQ(CheckFinetunable(f.source, fo).code(), StatusCode::kInvalidArgument);
   fo = FinetuneOptions();
   fo.max_weights = 1000;

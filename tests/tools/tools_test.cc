@@ -182,7 +182,8 @@ TEST_F(ToolsTest, PackToABitBudget) {
 TEST_F(ToolsTest, PackWithDistillation) {
   const std::string out = dir_ + "/ft.tqf";
   CliResult r = Tqf({"pack", kStories, "-o", out, "--bits", "3", "--calib-generate", "1024",
-                     "--sensitivity-tokens", "512", "--finetune", "4", "--finetune-tokens", "4096"});
+                     "--sensitivity-tokens", "512", "--finetune", "4", "--finetune-tokens", "4096",
+                     "--finetune-batch", "4"});
   ASSERT_EQ(r.code, 0) << r.err;
   const size_t at = r.out.find("  finetune         4 steps over ");
   ASSERT_NE(at, std::string::npos) << r.out;
@@ -228,7 +229,8 @@ TEST_F(ToolsTest, LowBitFlagsAreChecked) {
                                              {"--quant", "ec3", "--finetune", "5"},
                                              {"--calib-generate", "64", "--finetune", "0"},
                                              {"--calib-generate", "64", "--finetune-lr", "2"},
-                                             {"--calib-generate", "64", "--finetune-tokens", "9"}}) {
+                                             {"--calib-generate", "64", "--finetune-tokens", "9"},
+                                             {"--calib-generate", "64", "--finetune-batch", "0"}}) {
     std::vector<std::string> full = {"pack", kStories, "-o", out};
     full.insert(full.end(), args.begin(), args.end());
     CliResult r = Tqf(full);

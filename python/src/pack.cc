@@ -123,13 +123,28 @@ class OmpThreads {
   bool set_;
 };
 
-// finetune: options->refine distils `steps` steps on the session's sampled
-// tokens, reporting progress and honouring cancellation as the pack does.
-void SetFinetune(const rt::CalibrationSession& session, int64_t steps, std::optional<int> threads,
-                 std::shared_ptr<rt::FinetuneReport> report, PackOptions* options) {
+// The distillation's options from the arguments (None: the library's
+// defaults), checked as `tqf pack --finetune-lr/--finetune-batch` are.
+rt::FinetuneOptions MakeFinetuneOptions(int64_t steps, std::optional<double> lr,
+                                        std::optional<int64_t> batch, std::optional<int> threads) {
   rt::FinetuneOptions fo;
   fo.steps = static_cast<size_t>(steps);
+  if (lr) {
+    if (!(*lr > 0.0 && *lr <= 1.0)) ThrowInvalidArgument("finetune_lr must be in (0, 1]");
+    fo.lr = static_cast<float>(*lr);
+  }
+  if (batch) {
+    if (*batch < 1 || *batch > 4096) ThrowInvalidArgument("finetune_batch must be 1..4096");
+    fo.batch = static_cast<size_t>(*batch);
+  }
   fo.threads = threads.value_or(0);
+  return fo;
+}
+
+// finetune: options->refine distils fo.steps steps on the session's sampled
+// tokens, reporting progress and honouring cancellation as the pack does.
+void SetFinetune(const rt::CalibrationSession& session, rt::FinetuneOptions fo,
+                 std::shared_ptr<rt::FinetuneReport> report, PackOptions* options) {
   fo.cancel = options->cancel;
   auto progress = options->progress;
   fo.progress = [progress](size_t done, size_t total) { progress("finetune", done, total); };
@@ -140,7 +155,8 @@ py::dict Pack(py::handle src_arg, py::handle dst_arg, const std::string& quant,
               const std::optional<std::string>& codec, std::optional<double> bits, py::object calib,
               py::object progress, py::object tokenizer, int64_t block_size,
               std::optional<int> threads, bool allow_nonfinite, int64_t finetune,
-              int64_t finetune_tokens) {
+              int64_t finetune_tokens, std::optional<double> finetune_lr,
+              std::optional<int64_t> finetune_batch) {
   const std::string src = ToPath(src_arg), dst = ToPath(dst_arg);
   PackOptions options = MakePackOptions(quant, codec, block_size, threads, allow_nonfinite);
   if (bits && quant != "channel")
@@ -155,6 +171,8 @@ py::dict Pack(py::handle src_arg, py::handle dst_arg, const std::string& quant,
   if (finetune_tokens < 1024 || finetune_tokens > (1 << 24))
     ThrowInvalidArgument("finetune_tokens must be 1024..2**24");
   if (finetune > 0) calib_request->finetune_tokens = static_cast<uint64_t>(finetune_tokens);
+  const rt::FinetuneOptions finetune_options =
+      MakeFinetuneOptions(finetune, finetune_lr, finetune_batch, threads);
   if (!progress.is_none() && !PyCallable_Check(progress.ptr())) {
     throw py::type_error("progress must be callable(phase, done, total) or None");
   }
@@ -193,16 +211,13 @@ py::dict Pack(py::handle src_arg, py::handle dst_arg, const std::string& quant,
     if (!model.ok()) return model.status();
     format = model->format;
     std::unique_ptr<rt::CalibrationSession> session;
-    if (finetune > 0) {
-      rt::FinetuneOptions fo;
-      TQF_RETURN_IF_ERROR(rt::CheckFinetunable(*model, fo));
-    }
+    if (finetune > 0) TQF_RETURN_IF_ERROR(rt::CheckFinetunable(*model, finetune_options));
     if (calib_request) {
       auto started = rt::CalibrationSession::Start(*model, *calib_request, options.progress);
       if (!started.ok()) return started.status().WithContext("calibration");
       session = std::move(started).value();
       options.statistics = session->statistics();
-      if (finetune > 0) SetFinetune(*session, finetune, threads, finetuned, &options);
+      if (finetune > 0) SetFinetune(*session, finetune_options, finetuned, &options);
     }
     if (!bits) return PackModel(*model, dst, options);
     rt::BitsRequest br;
@@ -224,7 +239,8 @@ void BindPack(py::module_& m) {
         py::arg("progress") = py::none(), py::arg("tokenizer") = py::none(),
         py::arg("block_size") = 64 * 1024, py::arg("threads") = py::none(),
         py::arg("allow_nonfinite") = false, py::arg("finetune") = 0,
-        py::arg("finetune_tokens") = 262144,
+        py::arg("finetune_tokens") = 262144, py::arg("finetune_lr") = py::none(),
+        py::arg("finetune_batch") = py::none(),
         R"doc(Packs a GGUF, safetensors or llama2.c model into a .tqf, as `tqf pack` does.
 
 quant: any `tqf pack --quant` scheme: raw | tensor-minmax | channel | block32, or
@@ -237,8 +253,9 @@ and measured sensitivity. progress: called as progress(phase, done, total)
 "encode"); an
 exception it raises stops the pack and propagates. tokenizer: tokenizer.bin of a
 llama2.c checkpoint. finetune: with calib, this many steps of distillation
-(`tqf pack --finetune`) on finetune_tokens tokens sampled from the model; the report's
-"finetune" describes it. The output is written atomically: a failed or interrupted
+(`tqf pack --finetune`) on finetune_tokens tokens sampled from the model, with
+finetune_lr (--finetune-lr) and finetune_batch (--finetune-batch) or, None, their
+defaults; the report's "finetune" describes it. The output is written atomically: a failed or interrupted
 pack leaves nothing. Runs without the GIL. Returns the pack report as a dict.)doc");
 }
 

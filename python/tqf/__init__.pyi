@@ -162,6 +162,10 @@ def pack(
     allow_nonfinite: bool = False,
     finetune: int = 0,
     finetune_tokens: int = 262144,
+    finetune_lr: Optional[float] = None,
+    finetune_batch: Optional[int] = None,
 ) -> dict[str, Any]:
     """As `tqf pack`: bits = --bits, calib = --calib FILE or --calib-generate N,
-    finetune = --finetune N, finetune_tokens = --finetune-tokens N."""
+    finetune = --finetune N, finetune_tokens = --finetune-tokens N,
+    finetune_lr = --finetune-lr X, finetune_batch = --finetune-batch N (None: the
+    library's defaults)."""

@@ -546,6 +546,7 @@ Result<FinetuneReport> FinetuneLowBit(const SourceModel& source, const TokenSequ
   }
   run.Finish(&rep);
   rep.steps = o.steps;
+  rep.batch = std::min(o.batch, d.train.size());
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return rep;
 }
@@ -566,12 +567,13 @@ std::string DescribeFinetune(const FinetuneReport& r) {
   };
   char line[320];
   std::snprintf(line, sizeof(line),
-                "%zu steps over %zu tokens, %.1f s: held-out KL %.4f -> %.4f nats/token "
+                "%zu steps of %zu sequences over %zu tokens, %.1f s: held-out KL %.4f -> %.4f "
+                "nats/token "
                 "(%zu held-out tokens; best at step %zu), changed %.1f%% of codes, %.1f%% of "
                 "scales, %.1f%% of norm gains",
-                r.steps, r.train_tokens, r.seconds, r.kl_before, r.kl_after, r.heldout_tokens,
-                r.best_step, share(r.codes_changed, r.codes), share(r.scales_changed, r.scales),
-                share(r.gains_changed, r.gains));
+                r.steps, r.batch, r.train_tokens, r.seconds, r.kl_before, r.kl_after,
+                r.heldout_tokens, r.best_step, share(r.codes_changed, r.codes),
+                share(r.scales_changed, r.scales), share(r.gains_changed, r.gains));
   std::string out = line;
   if (r.codebook_values) {
     std::snprintf(line, sizeof(line), ", %.1f%% of codebook values",

@@ -185,7 +185,7 @@ TEST_F(ToolsTest, PackWithDistillation) {
                      "--sensitivity-tokens", "512", "--finetune", "4", "--finetune-tokens", "4096",
                      "--finetune-batch", "4"});
   ASSERT_EQ(r.code, 0) << r.err;
-  const size_t at = r.out.find("  finetune         4 steps over ");
+  const size_t at = r.out.find("  finetune         4 steps of 4 sequences over ");
   ASSERT_NE(at, std::string::npos) << r.out;
   EXPECT_NE(r.out.find("held-out KL", at), std::string::npos) << r.out;
   r = Tqf({"inspect", out, "--json"});

@@ -104,7 +104,7 @@ struct FinetuneOptions {
 };
 
 struct FinetuneReport {
-  size_t steps = 0;
+  size_t steps = 0, batch = 0;  // steps of `batch` sequences
   size_t train_tokens = 0, heldout_tokens = 0;
   double kl_before = 0, kl_after = 0;  // held-out, nats per token
   size_t best_step = 0;                // 0: the quantizers' codes were kept
@@ -137,7 +137,7 @@ std::function<Status(const SourceModel&, std::vector<RefinableTensor>*)> Finetun
     const TokenSequences* sequences, const FinetuneOptions& options,
     std::shared_ptr<FinetuneReport> last);
 
-// "100 steps over 57473 tokens, 176.3 s: held-out KL 0.1879 -> 0.1218
+// "100 steps of 16 sequences over 57473 tokens, 176.3 s: held-out KL 0.1879 -> 0.1218
 // nats/token (8192 held-out tokens; best at step 50), 11.4% of codes changed;
 // held-out KL at step 25: 0.1251, 50: 0.1218, ...".
 std::string DescribeFinetune(const FinetuneReport& report);

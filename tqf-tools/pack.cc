@@ -50,11 +50,14 @@ const char kUsage[] =
     "  --finetune N       then distil: N steps moving low-bit codes along their grids so the\n"
     "                     model's next-token distributions approach the source's on the\n"
     "                     calibration tokens (LLaMA models up to 32M weights)\n"
-    "  --finetune-tokens N  tokens sampled from the model to distil on (default 262144)\n"
+    "  --finetune-tokens N  tokens sampled from the model to distil on (default 1048576)\n"
     "  --finetune-lr X    its Adam step, in cells of each weight's grid (a step; for VQ, the\n"
     "                     distance between nearest codebook entries) (default 0.01); scales,\n"
     "                     norm gains and VQ codebooks are trained too, on the same schedule\n"
     "  --finetune-batch N  sequences per step (default 16)\n"
+    "  --finetune-average D  also measure the rounding of a moving average of what is\n"
+    "                     trained, with this decay per step, and keep it when better\n"
+    "                     (default 0.9; 0: off)\n"
     "  --damping X        GPTQ damping, times the mean Hessian diagonal (default 0.01)\n"
     "  --no-act-order     scalar schemes: quantize columns in order, not by importance\n"
     "  --tokenizer FILE   tokenizer.bin for llama2.c checkpoints\n"
@@ -138,6 +141,13 @@ bool ParseCalibFlag(Args* args, PackFlags* f, std::string* error) {
   }
   if (args->Value("--finetune-batch", &value)) {
     return count("--finetune-batch", 1, 4096, &f->calib.finetune_batch);
+  }
+  if (args->Value("--finetune-average", &value)) {
+    if (!ParseDouble(value, &f->calib.finetune_average) || !(f->calib.finetune_average >= 0.0) ||
+        !(f->calib.finetune_average < 1.0)) {
+      *error = "bad --finetune-average '" + value + "' (0 <= D < 1)";
+    }
+    return true;
   }
   if (args->Value("--finetune-lr", &value)) {
     if (!ParseDouble(value, &f->calib.finetune_lr) || !(f->calib.finetune_lr > 0.0) ||

@@ -9,17 +9,25 @@
 namespace tqf::tools {
 namespace {
 
+// The distillation's options as the flags ask (steps, step size, batch,
+// average, threads).
+rt::FinetuneOptions FinetuneOptionsOf(const CalibFlags& flags) {
+  rt::FinetuneOptions fo;
+  fo.steps = flags.finetune;
+  fo.lr = static_cast<float>(flags.finetune_lr);
+  fo.batch = flags.finetune_batch;
+  fo.average = static_cast<float>(flags.finetune_average);
+  fo.threads = flags.threads;
+  return fo;
+}
+
 class RuntimeCalibration final : public Calibration {
  public:
   explicit RuntimeCalibration(std::unique_ptr<rt::CalibrationSession> s) : session(std::move(s)) {}
   InputStatistics* statistics() override { return session->statistics(); }
   std::string Describe() const override { return session->Describe(); }
   void EnableFinetune(const CalibFlags& flags, PackOptions* options, Progress* progress) override {
-    rt::FinetuneOptions fo;
-    fo.steps = flags.finetune;
-    fo.lr = static_cast<float>(flags.finetune_lr);
-    fo.batch = flags.finetune_batch;
-    fo.threads = flags.threads;
+    rt::FinetuneOptions fo = FinetuneOptionsOf(flags);
     fo.progress = [progress](size_t done, size_t total) {
       progress->Update("finetune", done, total);
     };
@@ -41,10 +49,7 @@ rt::LowBitProgress ToProgress(Progress* progress) {
 }  // namespace
 
 Status CheckFinetune(const SourceModel& source, const CalibFlags& flags) {
-  rt::FinetuneOptions fo;
-  fo.lr = static_cast<float>(flags.finetune_lr);
-  fo.batch = flags.finetune_batch;
-  return rt::CheckFinetunable(source, fo);
+  return rt::CheckFinetunable(source, FinetuneOptionsOf(flags));
 }
 
 Result<std::unique_ptr<Calibration>> StartCalibration(const SourceModel& source,

@@ -124,9 +124,10 @@ class OmpThreads {
 };
 
 // The distillation's options from the arguments (None: the library's
-// defaults), checked as `tqf pack --finetune-lr/--finetune-batch` are.
+// defaults), checked as `tqf pack --finetune-lr/-batch/-average` are.
 rt::FinetuneOptions MakeFinetuneOptions(int64_t steps, std::optional<double> lr,
-                                        std::optional<int64_t> batch, std::optional<int> threads) {
+                                        std::optional<int64_t> batch, std::optional<double> average,
+                                        std::optional<int> threads) {
   rt::FinetuneOptions fo;
   fo.steps = static_cast<size_t>(steps);
   if (lr) {
@@ -136,6 +137,11 @@ rt::FinetuneOptions MakeFinetuneOptions(int64_t steps, std::optional<double> lr,
   if (batch) {
     if (*batch < 1 || *batch > 4096) ThrowInvalidArgument("finetune_batch must be 1..4096");
     fo.batch = static_cast<size_t>(*batch);
+  }
+  if (average) {
+    if (!(*average >= 0.0 && *average < 1.0))
+      ThrowInvalidArgument("finetune_average must be in [0, 1)");
+    fo.average = static_cast<float>(*average);
   }
   fo.threads = threads.value_or(0);
   return fo;
@@ -156,7 +162,7 @@ py::dict Pack(py::handle src_arg, py::handle dst_arg, const std::string& quant,
               py::object progress, py::object tokenizer, int64_t block_size,
               std::optional<int> threads, bool allow_nonfinite, int64_t finetune,
               int64_t finetune_tokens, std::optional<double> finetune_lr,
-              std::optional<int64_t> finetune_batch) {
+              std::optional<int64_t> finetune_batch, std::optional<double> finetune_average) {
   const std::string src = ToPath(src_arg), dst = ToPath(dst_arg);
   PackOptions options = MakePackOptions(quant, codec, block_size, threads, allow_nonfinite);
   if (bits && quant != "channel")
@@ -172,7 +178,7 @@ py::dict Pack(py::handle src_arg, py::handle dst_arg, const std::string& quant,
     ThrowInvalidArgument("finetune_tokens must be 1024..2**24");
   if (finetune > 0) calib_request->finetune_tokens = static_cast<uint64_t>(finetune_tokens);
   const rt::FinetuneOptions finetune_options =
-      MakeFinetuneOptions(finetune, finetune_lr, finetune_batch, threads);
+      MakeFinetuneOptions(finetune, finetune_lr, finetune_batch, finetune_average, threads);
   if (!progress.is_none() && !PyCallable_Check(progress.ptr())) {
     throw py::type_error("progress must be callable(phase, done, total) or None");
   }
@@ -239,8 +245,8 @@ void BindPack(py::module_& m) {
         py::arg("progress") = py::none(), py::arg("tokenizer") = py::none(),
         py::arg("block_size") = 64 * 1024, py::arg("threads") = py::none(),
         py::arg("allow_nonfinite") = false, py::arg("finetune") = 0,
-        py::arg("finetune_tokens") = 262144, py::arg("finetune_lr") = py::none(),
-        py::arg("finetune_batch") = py::none(),
+        py::arg("finetune_tokens") = 1048576, py::arg("finetune_lr") = py::none(),
+        py::arg("finetune_batch") = py::none(), py::arg("finetune_average") = py::none(),
         R"doc(Packs a GGUF, safetensors or llama2.c model into a .tqf, as `tqf pack` does.
 
 quant: any `tqf pack --quant` scheme: raw | tensor-minmax | channel | block32, or
@@ -254,8 +260,8 @@ and measured sensitivity. progress: called as progress(phase, done, total)
 exception it raises stops the pack and propagates. tokenizer: tokenizer.bin of a
 llama2.c checkpoint. finetune: with calib, this many steps of distillation
 (`tqf pack --finetune`) on finetune_tokens tokens sampled from the model, with
-finetune_lr (--finetune-lr) and finetune_batch (--finetune-batch) or, None, their
-defaults; the report's "finetune" describes it. The output is written atomically: a failed or interrupted
+finetune_lr (--finetune-lr), finetune_batch (--finetune-batch) and finetune_average
+(--finetune-average) or, None, their defaults; the report's "finetune" describes it. The output is written atomically: a failed or interrupted
 pack leaves nothing. Runs without the GIL. Returns the pack report as a dict.)doc");
 }
 

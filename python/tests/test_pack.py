@@ -74,14 +74,17 @@ def test_low_bit_schemes_bits_and_calibration(stories_src, tmp_path):
     # Distillation after quantization (`tqf pack --finetune`).
     phases.clear()
     r = tqf.pack(stories_src, out, quant="ec3", calib=text, finetune=3, finetune_tokens=2048,
-                 finetune_batch=2, finetune_lr=0.02,
+                 finetune_batch=2, finetune_lr=0.02, finetune_average=0.0,
                  progress=lambda phase, done, total: phases.add(phase))
     assert "3 steps of 2 sequences over" in r["finetune"]
+    assert "averaged" not in r["finetune"]
     assert {"finetune-gen", "finetune"} <= phases
     with pytest.raises(tqf.InvalidArgumentError):
         tqf.pack(stories_src, out, quant="ec3", finetune=3)
     with pytest.raises(tqf.InvalidArgumentError, match="finetune_batch"):
         tqf.pack(stories_src, out, quant="ec3", calib=text, finetune=3, finetune_batch=0)
+    with pytest.raises(tqf.InvalidArgumentError, match="finetune_average"):
+        tqf.pack(stories_src, out, quant="ec3", calib=text, finetune=3, finetune_average=1.0)
     with pytest.raises(tqf.InvalidArgumentError, match="finetune_lr"):
         tqf.pack(stories_src, out, quant="ec3", calib=text, finetune=3, finetune_lr=0.0)
     with pytest.raises(tqf.InvalidArgumentError):

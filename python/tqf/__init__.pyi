@@ -161,11 +161,12 @@ def pack(
     threads: Optional[int] = None,
     allow_nonfinite: bool = False,
     finetune: int = 0,
-    finetune_tokens: int = 262144,
+    finetune_tokens: int = 1048576,
     finetune_lr: Optional[float] = None,
     finetune_batch: Optional[int] = None,
+    finetune_average: Optional[float] = None,
 ) -> dict[str, Any]:
     """As `tqf pack`: bits = --bits, calib = --calib FILE or --calib-generate N,
     finetune = --finetune N, finetune_tokens = --finetune-tokens N,
-    finetune_lr = --finetune-lr X, finetune_batch = --finetune-batch N (None: the
-    library's defaults)."""
+    finetune_lr = --finetune-lr X, finetune_batch = --finetune-batch N,
+    finetune_average = --finetune-average D (None: the library's defaults)."""

@@ -190,13 +190,13 @@ struct Moments {
 
 // A VQ codebook trained with the tensors that share it: its entries as
 // latent f32 values (int8 units), Adam's moments, its grids' cell, and the
-// entries it started with and of the best step so far.
+// entries it started with.
 struct Book {
   VqCodebook* cb = nullptr;
   std::vector<float> latent, grad;
   Moments m;
   float cell = 1.0f;
-  std::vector<int8_t> best, original;
+  std::vector<int8_t> original;
   // The latent entries rounded to what the codebook stores.
   void Project() {
     for (size_t i = 0; i < latent.size(); ++i) {
@@ -224,7 +224,7 @@ std::vector<Book> BooksOf(const std::vector<Grid>& grids, const std::vector<VqCo
       b.cb = grids[k].codebook;
       b.latent.assign(b.cb->vectors.begin(), b.cb->vectors.end());
       b.cell = grids[k].cell;
-      b.best = b.original = b.cb->vectors;
+      b.original = b.cb->vectors;
       it = books.insert(books.end(), std::move(b));
     }
     (*book_of)[k] = int(it - books.begin());
@@ -277,13 +277,13 @@ struct Adam {
 };
 
 // A 1-D f32 tensor trained as it is (a norm's gains): its slot, Adam's
-// moments, its step unit (the RMS of its first values) and its best values.
+// moments, its step unit (the RMS of its first values) and its first values.
 struct Gains {
   RefinableTensor* r = nullptr;
   int index = -1;
   float unit = 0.0f;
   Moments m;
-  std::vector<float> best, original;
+  std::vector<float> original;
 };
 
 Result<Gains> GainsOf(RefinableTensor* r, int index, const Weights& teacher) {
@@ -298,8 +298,36 @@ Result<Gains> GainsOf(RefinableTensor* r, int index, const Weights& teacher) {
   double ss = 0.0;
   for (float v : g.original) ss += double(v) * v;
   g.unit = float(std::sqrt(ss / double(std::max<size_t>(g.original.size(), 1))));
-  g.best = g.original;
   return g;
+}
+
+// Everything distillation trains, as trained (before rounding): per grid
+// its latent weights and log2 scales, per codebook its latent entries, per
+// gains vector its values.
+struct Trained {
+  std::vector<std::vector<float>> latent, log_scale, book, gain;
+};
+
+// The student as rounded from them: per grid its codes, VQ indices, params
+// and weights; per codebook its vectors; per gains vector its values.
+struct Rounded {
+  std::vector<std::vector<uint8_t>> codes, indices;
+  std::vector<std::vector<float>> params, weights, gains;
+  std::vector<std::vector<int8_t>> books;
+};
+
+// a = decay a + (1 - decay) x, element by element (a empty: a = x).
+void MixInto(std::vector<std::vector<float>>* a, const std::vector<std::vector<float>>& x,
+             float decay) {
+  if (a->empty()) {
+    *a = x;
+    return;
+  }
+  for (size_t k = 0; k < x.size(); ++k) {
+    float* ak = (*a)[k].data();
+    const float* xk = x[k].data();
+    for (size_t i = 0; i < x[k].size(); ++i) ak[i] = decay * ak[i] + (1.0f - decay) * xk[i];
+  }
 }
 
 // One step's gradient over `batch` training sequences: each sequence's
@@ -358,8 +386,7 @@ class Distillation {
   // The student as the quantizers left it, latent weights inside its cells.
   Status Start(FinetuneReport* rep) {
     const size_t n = grids_.size();
-    latent_.resize(n), best_.resize(n), best_indices_.resize(n), best_params_.resize(n);
-    original_.resize(n), original_params_.resize(n);
+    latent_.resize(n), original_.resize(n), original_params_.resize(n);
     for (size_t k = 0; k < n; ++k) {
       const Grid& g = grids_[k];
       const QuantizedTensor& q = *g.r->quantized;
@@ -375,7 +402,7 @@ class Distillation {
     }
     for (const Gains& g : gains_) rep->gains += g.original.size();
     for (const Book& b : books_) rep->codebook_values += b.original.size();
-    Keep();
+    best_ = Save();
     rep->train_tokens = d_.train_tokens, rep->heldout_tokens = d_.heldout_tokens;
     rep->kl_before = rep->kl_after = HeldoutKl(s_, student_, d_);
     bits_before_ = CodeBits(grids_);
@@ -403,53 +430,113 @@ class Distillation {
       Project(grids_[k], latent_[k].data(), student_.t[grids_[k].index].data());
       AdjustRate(&grids_[k]);
     }
+    if (o_.average > 0.0f) Average();
   }
 
-  // Held-out KL now; keeps these codes if they beat the best so far at no
-  // more code bits than the quantizers'.
+  // Held-out KL now, and of the average's rounding; keeps either's codes
+  // if they beat the best so far at no more code bits than the
+  // quantizers'.
   void Evaluate(size_t step, FinetuneReport* rep) {
-    const double kl = HeldoutKl(s_, student_, d_);
-    rep->curve.emplace_back(step, kl);
-    if (kl < rep->kl_after && CodeBits(grids_) <= bits_before_) {
-      rep->kl_after = kl, rep->best_step = step;
-      Keep();
-    }
+    Measure(step, false, rep);
+    if (average_.latent.empty()) return;
+    const Rounded latest = Save();
+    Exchange(&average_);
+    RoundAll();
+    Measure(step, true, rep);
+    Exchange(&average_);
+    Restore(latest);  // as the step left it: what the next step starts from
   }
 
   // The best step's codes back into the tensors.
   void Finish(FinetuneReport* rep) {
+    Restore(best_);
     for (size_t k = 0; k < grids_.size(); ++k) {
-      QuantizedTensor& q = *grids_[k].r->quantized;
-      std::copy(best_[k].begin(), best_[k].end(), q.data.begin());
-      q.vq_indices = best_indices_[k];
-      q.params = best_params_[k];
+      const QuantizedTensor& q = *grids_[k].r->quantized;
       const std::vector<uint8_t>& now = grids_[k].codebook ? q.vq_indices : q.data;
       for (size_t i = 0; i < now.size(); ++i) rep->codes_changed += now[i] != original_[k][i];
       for (size_t p = 0; p < grids_[k].log_scale.size(); ++p) {
         rep->scales_changed += q.params[p] != original_params_[k][p];
       }
     }
-    for (Book& b : books_) {
-      b.cb->vectors = b.best;
-      for (size_t i = 0; i < b.best.size(); ++i)
-        rep->codebook_values_changed += b.best[i] != b.original[i];
+    for (const Book& b : books_) {
+      for (size_t i = 0; i < b.original.size(); ++i)
+        rep->codebook_values_changed += b.cb->vectors[i] != b.original[i];
     }
-    for (Gains& v : gains_) {
-      std::memcpy(v.r->quantized->data.data(), v.best.data(), v.best.size() * sizeof(float));
-      for (size_t i = 0; i < v.best.size(); ++i) rep->gains_changed += v.best[i] != v.original[i];
+    for (const Gains& v : gains_) {
+      const std::vector<float>& now = student_.t[v.index];
+      std::memcpy(v.r->quantized->data.data(), now.data(), now.size() * sizeof(float));
+      for (size_t i = 0; i < now.size(); ++i) rep->gains_changed += now[i] != v.original[i];
     }
   }
 
  private:
-  void Keep() {
-    for (size_t k = 0; k < grids_.size(); ++k) {
-      const QuantizedTensor& q = *grids_[k].r->quantized;
-      best_[k] = q.data;
-      best_indices_[k] = q.vq_indices;
-      best_params_[k] = q.params;
+  void Measure(size_t step, bool averaged, FinetuneReport* rep) {
+    const double kl = HeldoutKl(s_, student_, d_);
+    (averaged ? rep->averaged_curve : rep->curve).emplace_back(step, kl);
+    if (kl < rep->kl_after && CodeBits(grids_) <= bits_before_) {
+      rep->kl_after = kl, rep->best_step = step, rep->best_averaged = averaged;
+      best_ = Save();
     }
-    for (Book& b : books_) b.best = b.cb->vectors;
-    for (Gains& v : gains_) v.best = student_.t[v.index];
+  }
+
+  // Mixes the values as trained now into their moving average.
+  void Average() {
+    const float d = o_.average;
+    MixInto(&average_.latent, latent_, d);
+    std::vector<std::vector<float>> now;
+    for (const Grid& g : grids_) now.push_back(g.log_scale);
+    MixInto(&average_.log_scale, now, d);
+    now.clear();
+    for (const Book& b : books_) now.push_back(b.latent);
+    MixInto(&average_.book, now, d);
+    now.clear();
+    for (const Gains& v : gains_) now.push_back(student_.t[v.index]);
+    MixInto(&average_.gain, now, d);
+  }
+
+  // Exchanges the values as trained with *v's (not rounded: RoundAll).
+  void Exchange(Trained* v) {
+    latent_.swap(v->latent);
+    for (size_t k = 0; k < grids_.size(); ++k) grids_[k].log_scale.swap(v->log_scale[k]);
+    for (size_t b = 0; b < books_.size(); ++b) books_[b].latent.swap(v->book[b]);
+    for (size_t g = 0; g < gains_.size(); ++g) student_.t[gains_[g].index].swap(v->gain[g]);
+  }
+
+  // Rounds the values as trained onto the student, as a step does:
+  // codebooks first (VQ codes are their nearest entries), then each grid's
+  // scales and codes.
+  void RoundAll() {
+    if (o_.codebook_lr > 0.0f) {
+      for (Book& b : books_) b.Project();
+    }
+    for (Grid& g : grids_) {
+      if (o_.scale_lr > 0.0f) ProjectScales(&g);
+      Project(g, latent_[size_t(&g - grids_.data())].data(), student_.t[g.index].data());
+    }
+  }
+
+  Rounded Save() const {
+    Rounded r;
+    for (const Grid& g : grids_) {
+      const QuantizedTensor& q = *g.r->quantized;
+      r.codes.push_back(q.data), r.indices.push_back(q.vq_indices), r.params.push_back(q.params);
+      r.weights.push_back(student_.t[g.index]);
+    }
+    for (const Book& b : books_) r.books.push_back(b.cb->vectors);
+    for (const Gains& v : gains_) r.gains.push_back(student_.t[v.index]);
+    return r;
+  }
+
+  // Back to `r`'s rounding (the values as trained are not Rounded's).
+  void Restore(const Rounded& r) {
+    for (size_t k = 0; k < grids_.size(); ++k) {
+      QuantizedTensor& q = *grids_[k].r->quantized;
+      q.data = r.codes[k], q.vq_indices = r.indices[k], q.params = r.params[k];
+      student_.t[grids_[k].index] = r.weights[k];
+      ReadScales(&grids_[k]);
+    }
+    for (size_t b = 0; b < books_.size(); ++b) books_[b].cb->vectors = r.books[b];
+    for (size_t v = 0; v < gains_.size(); ++v) student_.t[gains_[v].index] = r.gains[v];
   }
 
   // The next `batch` training sequences, in a shuffled order per epoch.
@@ -477,8 +564,10 @@ class Distillation {
   std::vector<int> book_of_;  // per grid: its codebook in books_, or -1
   Weights student_;
   std::vector<std::vector<float>> latent_;
-  std::vector<std::vector<uint8_t>> best_, best_indices_, original_;
-  std::vector<std::vector<float>> best_params_, original_params_;
+  Trained average_;  // with o_.average: the moving average of what is trained
+  Rounded best_;     // the lowest held-out KL's so far
+  std::vector<std::vector<uint8_t>> original_;
+  std::vector<std::vector<float>> original_params_;
   double bits_before_ = 0.0;
   Adam adam_;
   std::mt19937_64 rng_;
@@ -497,6 +586,9 @@ Status CheckFinetunable(const SourceModel& source, const FinetuneOptions& o) {
       return Status::InvalidArgument(
           "fine-tuning: scale_lr, gain_lr and codebook_lr must be 0 or positive");
     }
+  }
+  if (!(o.average >= 0.0f && o.average < 1.0f)) {
+    return Status::InvalidArgument("fine-tuning: average must be in [0, 1)");
   }
   TQF_ASSIGN_OR_RETURN(Shape s, ShapeOf(source));
   uint64_t weights = 0;
@@ -561,6 +653,21 @@ std::function<Status(const SourceModel&, std::vector<RefinableTensor>*)> Finetun
   };
 }
 
+namespace {
+
+// " 25: 0.5338, 50: 0.3863".
+std::string DescribeCurve(const std::vector<std::pair<size_t, double>>& curve) {
+  std::string out;
+  char item[64];
+  for (const auto& [step, kl] : curve) {
+    std::snprintf(item, sizeof(item), "%s %zu: %.4f", out.empty() ? "" : ",", step, kl);
+    out += item;
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string DescribeFinetune(const FinetuneReport& r) {
   auto share = [](uint64_t part, uint64_t all) {
     return all ? 100.0 * double(part) / double(all) : 0.0;
@@ -568,23 +675,20 @@ std::string DescribeFinetune(const FinetuneReport& r) {
   char line[320];
   std::snprintf(line, sizeof(line),
                 "%zu steps of %zu sequences over %zu tokens, %.1f s: held-out KL %.4f -> %.4f "
-                "nats/token "
-                "(%zu held-out tokens; best at step %zu), changed %.1f%% of codes, %.1f%% of "
-                "scales, %.1f%% of norm gains",
+                "nats/token (%zu held-out tokens; best at step %zu%s), changed %.1f%% of codes, "
+                "%.1f%% of scales, %.1f%% of norm gains",
                 r.steps, r.batch, r.train_tokens, r.seconds, r.kl_before, r.kl_after,
-                r.heldout_tokens, r.best_step, share(r.codes_changed, r.codes),
-                share(r.scales_changed, r.scales), share(r.gains_changed, r.gains));
+                r.heldout_tokens, r.best_step, r.best_averaged ? ", averaged" : "",
+                share(r.codes_changed, r.codes), share(r.scales_changed, r.scales),
+                share(r.gains_changed, r.gains));
   std::string out = line;
   if (r.codebook_values) {
     std::snprintf(line, sizeof(line), ", %.1f%% of codebook values",
                   share(r.codebook_values_changed, r.codebook_values));
     out += line;
   }
-  if (!r.curve.empty()) out += "; held-out KL at step";
-  for (const auto& [step, kl] : r.curve) {
-    std::snprintf(line, sizeof(line), " %zu: %.4f%s", step, kl, step == r.curve.back().first ? "" : ",");
-    out += line;
-  }
+  if (!r.curve.empty()) out += "; held-out KL at step" + DescribeCurve(r.curve);
+  if (!r.averaged_curve.empty()) out += "; averaged" + DescribeCurve(r.averaged_curve);
   return out;
 }
 

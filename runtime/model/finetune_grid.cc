@@ -46,13 +46,6 @@ double PricedBits(const Grid& g) {
   return bits;
 }
 
-// Each block's scale from the params they are stored in.
-void ReadScales(Grid* g) {
-  const std::vector<float>& params = g->r->quantized->params;
-  g->scale.resize(g->blocks());
-  for (size_t k = 0; k < g->blocks(); ++k) g->scale[k] = params[g->ParamOf(k)];
-}
-
 // The level of `levels` within [lo, hi] that minimises the squared
 // distance to x plus lambda times its cost in bits (ties to the lower).
 int BestLevel(const Grid& g, float x, int lo, int hi) {
@@ -97,6 +90,12 @@ float CellOf(const VqCodebook& cb) {
 }
 
 }  // namespace
+
+void ReadScales(Grid* g) {
+  const std::vector<float>& params = g->r->quantized->params;
+  g->scale.resize(g->blocks());
+  for (size_t k = 0; k < g->blocks(); ++k) g->scale[k] = params[g->ParamOf(k)];
+}
 
 Result<Grid> GridOf(RefinableTensor* r, int index) {
   Grid g;

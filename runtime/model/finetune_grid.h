@@ -82,6 +82,9 @@ void Project(const Grid& g, const float* latent, float* out);
 // or f32), into the params and each block's scale.
 void ProjectScales(Grid* g);
 
+// Each block's scale (Grid::scale) from the params they are stored in.
+void ReadScales(Grid* g);
+
 // Raises a tensor's weight of bits when its codes cost more than the
 // quantizers' (priced with their histogram, Grid::bits), lowers it when
 // less: codes may move, the rate may not.

@@ -429,6 +429,51 @@ TEST(Finetune, CodebooksTrainWithTheirTensors) {
   EXPECT_EQ(rep[1].codebook_values_changed, 0u);
 }
 
+// The moving average of what is trained is measured beside the latest
+// values without disturbing them: the latest values' held-out curve is, bit
+// for bit, the run's without the average, and the run keeps the best of
+// both curves.
+TEST(Finetune, AverageIsMeasuredBesideTheLatestValues) {
+  StoriesFixture& f = Stories();
+  auto calib = CalibrationGenerate(f.model.get(), *f.tokenizer, 2048, 256, 11, nullptr);
+  auto distil = CalibrationGenerate(f.model.get(), *f.tokenizer, 4096, 256, 13, nullptr);
+  ASSERT_TRUE(calib.ok() && distil.ok());
+  // Trained scales (asymmetric groups), and trained codebooks.
+  for (const char* scheme : {"q2a-g32", "vq2x64-row"}) {
+    FinetuneReport rep[2];
+    for (int averaged : {0, 1}) {
+      CalibrationStatistics stats(f.model.get(), *calib, {});
+      PackOptions po;
+      po.quant = *ParseQuantSpec(scheme);
+      po.statistics = &stats;
+      po.refine = [&](const SourceModel& m, std::vector<RefinableTensor>* t) -> Status {
+        FinetuneOptions fo;
+        fo.batch = 4, fo.steps = 6, fo.eval_every = 2;
+        fo.average = averaged ? 0.5f : 0.0f;
+        auto got = FinetuneLowBit(m, *distil, t, fo);
+        if (!got.ok()) return got.status();
+        rep[averaged] = *got;
+        return Status::OK();
+      };
+      const std::string path = tqf::testing::TempDir() + "/avg" + std::to_string(averaged) + ".tqf";
+      auto report = PackModel(f.source, path, po);
+      ASSERT_TRUE(report.ok()) << scheme << ": " << report.status().ToString();
+      auto reader = Reader::Open(path);
+      ASSERT_TRUE(reader.ok());
+      EXPECT_TRUE((*reader)->Verify().problems.empty()) << scheme;
+    }
+    EXPECT_EQ(rep[0].curve, rep[1].curve) << scheme;
+    EXPECT_TRUE(rep[0].averaged_curve.empty()) << scheme;
+    ASSERT_EQ(rep[1].averaged_curve.size(), rep[1].curve.size()) << scheme;
+    EXPECT_NE(rep[1].averaged_curve, rep[1].curve) << scheme;  // another rounding
+    EXPECT_LE(rep[1].kl_after, rep[0].kl_after) << scheme;
+    bool measured = rep[1].kl_after == rep[1].kl_before && rep[1].best_step == 0;
+    for (const auto& [step, kl] : rep[1].best_averaged ? rep[1].averaged_curve : rep[1].curve)
+      measured = measured || (kl == rep[1].kl_after && step == rep[1].best_step);
+    EXPECT_TRUE(measured) << scheme << ": " << DescribeFinetune(rep[1]);
+  }
+}
+
 // Past max_teacher_bytes the source's softmax is computed at each step
 // instead of kept: every token still trains, and the result is the one a
 // budget that keeps everything gives, byte for byte (at a temperature
@@ -500,6 +545,11 @@ TEST(Finetune, RefusesWhatItCannotRun) {
   fo = FinetuneOptions();
   fo.codebook_lr = -0.01f;
   EXPECT_EQ(CheckFinetunable(f.source, fo).code(), StatusCode::kInvalidArgument);
+  for (float average : {1.0f, -0.1f, NAN}) {
+    fo = FinetuneOptions();
+    fo.average = average;
+    EXPECT_EQ(CheckFinetunable(f.source, fo).code(), StatusCode::kInvalidArgument) << average;
+  }
   fo = FinetuneOptions();
   fo.max_weights = 1000;
   EXPECT_EQ(CheckFinetunable(f.source, fo).code(), StatusCode::kNotSupported);

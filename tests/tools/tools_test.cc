@@ -188,6 +188,7 @@ TEST_F(ToolsTest, PackWithDistillation) {
   const size_t at = r.out.find("  finetune         4 steps of 4 sequences over ");
   ASSERT_NE(at, std::string::npos) << r.out;
   EXPECT_NE(r.out.find("held-out KL", at), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("; averaged 4: ", at), std::string::npos) << r.out;  // on by default
   r = Tqf({"inspect", out, "--json"});
   ASSERT_EQ(r.code, 0);
   auto doc = json::Parse(r.out);
@@ -217,20 +218,22 @@ TEST_F(ToolsTest, LowBitCodecsEvaluateIdentically) {
 
 TEST_F(ToolsTest, LowBitFlagsAreChecked) {
   const std::string out = dir_ + "/x.tqf";
-  for (const std::vector<std::string>& args :
-       std::vector<std::vector<std::string>>{{"--bits", "0.5"},
-                                             {"--bits", "4", "--quant", "q4-g32"},
-                                             {"--quant", "q9-g32"},
-                                             {"--quant", "vq3x16"},
-                                             {"--calib", "a.txt", "--calib-generate", "10"},
-                                             {"--calib-generate", "0"},
-                                             {"--damping", "-1"},
-                                             {"--sensitivity", "guess"},
-                                             {"--quant", "ec3", "--finetune", "5"},
-                                             {"--calib-generate", "64", "--finetune", "0"},
-                                             {"--calib-generate", "64", "--finetune-lr", "2"},
-                                             {"--calib-generate", "64", "--finetune-tokens", "9"},
-                                             {"--calib-generate", "64", "--finetune-batch", "0"}}) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"--bits", "0.5"},
+           {"--bits", "4", "--quant", "q4-g32"},
+           {"--quant", "q9-g32"},
+           {"--quant", "vq3x16"},
+           {"--calib", "a.txt", "--calib-generate", "10"},
+           {"--calib-generate", "0"},
+           {"--damping", "-1"},
+           {"--sensitivity", "guess"},
+           {"--quant", "ec3", "--finetune", "5"},
+           {"--calib-generate", "64", "--finetune", "0"},
+           {"--calib-generate", "64", "--finetune-lr", "2"},
+           {"--calib-generate", "64", "--finetune-tokens", "9"},
+           {"--calib-generate", "64", "--finetune-batch", "0"},
+           {"--calib-generate", "64", "--finetune-average", "1"},
+           {"--calib-generate", "64", "--finetune-average", "-0.1"}}) {
     std::vector<std::string> full = {"pack", kStories, "-o", out};
     full.insert(full.end(), args.begin(), args.end());
     CliResult r = Tqf(full);

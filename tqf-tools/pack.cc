@@ -144,7 +144,7 @@ bool ParseCalibFlag(Args* args, PackFlags* f, std::string* error) {
   }
   if (args->Value("--finetune-average", &value)) {
     if (!ParseDouble(value, &f->calib.finetune_average) || !(f->calib.finetune_average >= 0.0) ||
-        !(f->calib.finetune_average < 1.0)) {
+        !(static_cast<float>(f->calib.finetune_average) < 1.0f)) {
       *error = "bad --finetune-average '" + value + "' (0 <= D < 1)";
     }
     return true;

@@ -139,7 +139,7 @@ rt::FinetuneOptions MakeFinetuneOptions(int64_t steps, std::optional<double> lr,
     fo.batch = static_cast<size_t>(*batch);
   }
   if (average) {
-    if (!(*average >= 0.0 && *average < 1.0))
+    if (!(*average >= 0.0 && static_cast<float>(*average) < 1.0f))
       ThrowInvalidArgument("finetune_average must be in [0, 1)");
     fo.average = static_cast<float>(*average);
   }

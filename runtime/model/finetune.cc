@@ -309,7 +309,8 @@ struct Trained {
 };
 
 // The student as rounded from them: per grid its codes, VQ indices, params
-// and weights; per codebook its vectors; per gains vector its values.
+// and (for a state to go back to, not for the best kept) weights; per
+// codebook its vectors; per gains vector its values.
 struct Rounded {
   std::vector<std::vector<uint8_t>> codes, indices;
   std::vector<std::vector<float>> params, weights, gains;
@@ -366,7 +367,8 @@ Weights BatchGradient(const Shape& s, const Weights& student, const Weights& tea
 }
 
 // One distillation run: the student's weights, the latent weights behind
-// its low-bit tensors, and the codes of the best step so far.
+// its low-bit tensors and their moving average, and the best rounding
+// measured so far.
 class Distillation {
  public:
   Distillation(const Shape& s, const Weights& teacher, std::vector<Grid> grids,
@@ -402,7 +404,7 @@ class Distillation {
     }
     for (const Gains& g : gains_) rep->gains += g.original.size();
     for (const Book& b : books_) rep->codebook_values += b.original.size();
-    best_ = Save();
+    best_ = Save(false);
     rep->train_tokens = d_.train_tokens, rep->heldout_tokens = d_.heldout_tokens;
     rep->kl_before = rep->kl_after = HeldoutKl(s_, student_, d_);
     bits_before_ = CodeBits(grids_);
@@ -438,8 +440,8 @@ class Distillation {
   // quantizers'.
   void Evaluate(size_t step, FinetuneReport* rep) {
     Measure(step, false, rep);
-    if (average_.latent.empty()) return;
-    const Rounded latest = Save();
+    if (!(o_.average > 0.0f)) return;
+    const Rounded latest = Save(true);
     Exchange(&average_);
     RoundAll();
     Measure(step, true, rep);
@@ -447,7 +449,8 @@ class Distillation {
     Restore(latest);  // as the step left it: what the next step starts from
   }
 
-  // The best step's codes back into the tensors.
+  // The best rounding's codes, scales, codebooks and gains back into the
+  // tensors.
   void Finish(FinetuneReport* rep) {
     Restore(best_);
     for (size_t k = 0; k < grids_.size(); ++k) {
@@ -475,7 +478,7 @@ class Distillation {
     (averaged ? rep->averaged_curve : rep->curve).emplace_back(step, kl);
     if (kl < rep->kl_after && CodeBits(grids_) <= bits_before_) {
       rep->kl_after = kl, rep->best_step = step, rep->best_averaged = averaged;
-      best_ = Save();
+      best_ = Save(false);
     }
   }
 
@@ -515,24 +518,27 @@ class Distillation {
     }
   }
 
-  Rounded Save() const {
+  // The rounding now; its weights only if `weights` (the best kept does not
+  // need them: 4 bytes a weight).
+  Rounded Save(bool weights) const {
     Rounded r;
     for (const Grid& g : grids_) {
       const QuantizedTensor& q = *g.r->quantized;
       r.codes.push_back(q.data), r.indices.push_back(q.vq_indices), r.params.push_back(q.params);
-      r.weights.push_back(student_.t[g.index]);
+      if (weights) r.weights.push_back(student_.t[g.index]);
     }
     for (const Book& b : books_) r.books.push_back(b.cb->vectors);
     for (const Gains& v : gains_) r.gains.push_back(student_.t[v.index]);
     return r;
   }
 
-  // Back to `r`'s rounding (the values as trained are not Rounded's).
+  // Back to `r`'s rounding (the values as trained are not Rounded's; the
+  // student's low-bit weights stay as they are if `r` has none).
   void Restore(const Rounded& r) {
     for (size_t k = 0; k < grids_.size(); ++k) {
       QuantizedTensor& q = *grids_[k].r->quantized;
       q.data = r.codes[k], q.vq_indices = r.indices[k], q.params = r.params[k];
-      student_.t[grids_[k].index] = r.weights[k];
+      if (!r.weights.empty()) student_.t[grids_[k].index] = r.weights[k];
       ReadScales(&grids_[k]);
     }
     for (size_t b = 0; b < books_.size(); ++b) books_[b].cb->vectors = r.books[b];

@@ -50,7 +50,7 @@ const char kUsage[] =
     "  --finetune N       then distil: N steps moving low-bit codes along their grids so the\n"
     "                     model's next-token distributions approach the source's on the\n"
     "                     calibration tokens (LLaMA models up to 32M weights)\n"
-    "  --finetune-tokens N  tokens sampled from the model to distil on (default 1048576)\n"
+    "  --finetune-tokens N  tokens sampled from the model to distil on (default 262144)\n"
     "  --finetune-lr X    its Adam step, in cells of each weight's grid (a step; for VQ, the\n"
     "                     distance between nearest codebook entries) (default 0.01); scales,\n"
     "                     norm gains and VQ codebooks are trained too, on the same schedule\n"

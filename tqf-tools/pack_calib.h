@@ -24,7 +24,7 @@ struct CalibFlags {
   int threads = 0;
   bool sequential = true;  // --calib-one-shot: false
   uint64_t finetune = 0;     // --finetune N: distillation steps (0: none)
-  uint64_t finetune_tokens = 1048576;  // --finetune-tokens N: sampled for it
+  uint64_t finetune_tokens = 262144;  // --finetune-tokens N: sampled for it
   double finetune_lr = 0.01;          // --finetune-lr X: Adam's step, in grid cells
   uint64_t finetune_batch = 16;       // --finetune-batch N: sequences per step
   double finetune_average = 0.9;      // --finetune-average D: decay of the average measured

@@ -245,7 +245,7 @@ void BindPack(py::module_& m) {
         py::arg("progress") = py::none(), py::arg("tokenizer") = py::none(),
         py::arg("block_size") = 64 * 1024, py::arg("threads") = py::none(),
         py::arg("allow_nonfinite") = false, py::arg("finetune") = 0,
-        py::arg("finetune_tokens") = 1048576, py::arg("finetune_lr") = py::none(),
+        py::arg("finetune_tokens") = 262144, py::arg("finetune_lr") = py::none(),
         py::arg("finetune_batch") = py::none(), py::arg("finetune_average") = py::none(),
         R"doc(Packs a GGUF, safetensors or llama2.c model into a .tqf, as `tqf pack` does.
 

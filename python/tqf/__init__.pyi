@@ -161,7 +161,7 @@ def pack(
     threads: Optional[int] = None,
     allow_nonfinite: bool = False,
     finetune: int = 0,
-    finetune_tokens: int = 1048576,
+    finetune_tokens: int = 262144,
     finetune_lr: Optional[float] = None,
     finetune_batch: Optional[int] = None,
     finetune_average: Optional[float] = None,

@@ -41,10 +41,11 @@ struct CalibrationRequest {
   // Tokens sampled from the model (seed + 1) for distillation (finetune.h),
   // at the start, before sequential calibration changes the model: more
   // than the statistics need (on stories260K, 65536 measured better than
-  // 16384, and 262144 better than 65536; 1048576 was no better at 8
-  // sequences a step, but at 16 a step, which visit 1.2M tokens in 150
-  // steps, gave perplexity 7.709 where 262144 gave 7.879 at 2.5 bits; the
-  // tools' default is 1048576). 0: none.
+  // 16384, and 262144 better than 65536. 1048576 was no better: at 8
+  // sequences a step, and at 16, which visit 1.2M tokens in 150 steps, two
+  // 2.5-bit runs gave perplexity 7.709 and 8.010 where runs on 262144 gave
+  // 7.833-7.992, at a quarter more time; the tools' default is 262144).
+  // 0: none.
   uint64_t finetune_tokens = 0;
 };
 

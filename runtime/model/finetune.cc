@@ -301,14 +301,7 @@ Result<Gains> GainsOf(RefinableTensor* r, int index, const Weights& teacher) {
   return g;
 }
 
-// Everything distillation trains, as trained (before rounding): per grid
-// its latent weights and log2 scales, per codebook its latent entries, per
-// gains vector its values.
-struct Trained {
-  std::vector<std::vector<float>> latent, log_scale, book, gain;
-};
-
-// The student as rounded from them: per grid its codes, VQ indices, params
+// The student as rounded from its trained values: per grid its codes, VQ indices, params
 // and (for a state to go back to, not for the best kept) weights; per
 // codebook its vectors; per gains vector its values.
 struct Rounded {
@@ -442,10 +435,10 @@ class Distillation {
     Measure(step, false, rep);
     if (!(o_.average > 0.0f)) return;
     const Rounded latest = Save(true);
-    Exchange(&average_);
-    RoundAll();
+    // The average's codes, on the latest scales and codebooks.
+    for (size_t k = 0; k < grids_.size(); ++k)
+      Project(grids_[k], average_[k].data(), student_.t[grids_[k].index].data());
     Measure(step, true, rep);
-    Exchange(&average_);
     Restore(latest);  // as the step left it: what the next step starts from
   }
 
@@ -482,41 +475,8 @@ class Distillation {
     }
   }
 
-  // Mixes the values as trained now into their moving average.
-  void Average() {
-    const float d = o_.average;
-    MixInto(&average_.latent, latent_, d);
-    std::vector<std::vector<float>> now;
-    for (const Grid& g : grids_) now.push_back(g.log_scale);
-    MixInto(&average_.log_scale, now, d);
-    now.clear();
-    for (const Book& b : books_) now.push_back(b.latent);
-    MixInto(&average_.book, now, d);
-    now.clear();
-    for (const Gains& v : gains_) now.push_back(student_.t[v.index]);
-    MixInto(&average_.gain, now, d);
-  }
-
-  // Exchanges the values as trained with *v's (not rounded: RoundAll).
-  void Exchange(Trained* v) {
-    latent_.swap(v->latent);
-    for (size_t k = 0; k < grids_.size(); ++k) grids_[k].log_scale.swap(v->log_scale[k]);
-    for (size_t b = 0; b < books_.size(); ++b) books_[b].latent.swap(v->book[b]);
-    for (size_t g = 0; g < gains_.size(); ++g) student_.t[gains_[g].index].swap(v->gain[g]);
-  }
-
-  // Rounds the values as trained onto the student, as a step does:
-  // codebooks first (VQ codes are their nearest entries), then each grid's
-  // scales and codes.
-  void RoundAll() {
-    if (o_.codebook_lr > 0.0f) {
-      for (Book& b : books_) b.Project();
-    }
-    for (Grid& g : grids_) {
-      if (o_.scale_lr > 0.0f) ProjectScales(&g);
-      Project(g, latent_[size_t(&g - grids_.data())].data(), student_.t[g.index].data());
-    }
-  }
+  // Mixes the latent weights now into their moving average.
+  void Average() { MixInto(&average_, latent_, o_.average); }
 
   // The rounding now; its weights only if `weights` (the best kept does not
   // need them: 4 bytes a weight).
@@ -570,7 +530,7 @@ class Distillation {
   std::vector<int> book_of_;  // per grid: its codebook in books_, or -1
   Weights student_;
   std::vector<std::vector<float>> latent_;
-  Trained average_;  // with o_.average: the moving average of what is trained
+  std::vector<std::vector<float>> average_;  // with o_.average: of latent_
   Rounded best_;     // the lowest held-out KL's so far
   std::vector<std::vector<uint8_t>> original_;
   std::vector<std::vector<float>> original_params_;

@@ -20,10 +20,10 @@
 // so are VQ codebooks' entries (the sum of the gradients of their uses,
 // rounded to int8), in every tensor that shares them. Tensors that are not
 // low-bit stay the source's. Held-out sequences (every eighth, at least
-// one, up to max_heldout_tokens) decide: of the steps' values and (with
-// `average`) their moving average's, rounded, the codes, scales, gains and
-// codebooks with the lowest held-out KL are kept, the quantizers' own if
-// none beat them.
+// one, up to max_heldout_tokens) decide: of the steps' roundings and (with
+// `average`) those of the latent weights' moving average on the same
+// step's scales and codebooks, the codes, scales, gains and codebooks with
+// the lowest held-out KL are kept, the quantizers' own if none beat them.
 //
 // What cannot change: the number and format of the scales (so what they
 // cost), a tensor's set of codes (so a tensor held as nibbles stays so),
@@ -31,7 +31,7 @@
 // can: codes move, so their entropy does (kept near the quantizers' by
 // weighing each code's cost in bits; PackWithinBits re-checks the budget).
 //
-// Memory: the source's and the latent weights (fp32), their average,
+// Memory: the source's and the latent weights (fp32), the latter's average,
 // Adam's two moments, the codes and params of the best rounding (and,
 // while the average is measured, of the latest one, with its fp32
 // weights), one gradient copy per sequence of a batch, and the source model's softmax
@@ -84,17 +84,16 @@ struct FinetuneOptions {
   // quantized with them), in cells like `lr`, on the same schedule,
   // rounded to int8; 0: codebooks stay the quantizers'.
   float codebook_lr = 0.01f;
-  // Decay of a moving average of everything trained (latent weights, log2
-  // scales, codebook entries, gains), kept beside the values themselves:
-  // at each held-out measure the average's rounding is measured too, and
-  // the better kept. Single batches' noise keeps the latest values
-  // hopping across code borders; their average settles where the
-  // gradient points on average. On stories260K at 2.5 bits, at the last
-  // step, the average's rounding won in one of three runs (held-out KL
-  // 0.2900 against 0.2949; lost 0.2999/0.2975 and, at 300 steps,
-  // 0.3136/0.3013); an experimental average of the latent weights alone
-  // (latest scales, gains and codebooks) won in all three of its runs
-  // (0.2859/0.3008, 0.2835/0.3001, 0.2881/0.3036). 0: off.
+  // Decay of a moving average of the latent weights, kept beside them: at
+  // each held-out measure the average's codes (on the latest scales,
+  // gains and codebooks) are measured too, and the better kept. Single
+  // batches' noise keeps latent weights hopping across code borders; their
+  // average settles where the gradient points on average. On stories260K
+  // at 2.5 bits it won at the last step in all three runs of a build that
+  // averaged this way (held-out KL 0.2859 against 0.3008, 0.2835/0.3001,
+  // 0.2881/0.3036); averaging the scales, gains and codebook entries too
+  // won in one of three (0.2900/0.2949; lost 0.2999/0.2975 and, at 300
+  // steps, 0.3136/0.3013). 0: off.
   float average = 0.9f;
   // Of the distillation's softmax (the held-out KL is at 1). On stories260K
   // at 3.5 bits, 2 gave perplexity +11.8% where 1 gave +9.6% (same run).

@@ -89,11 +89,12 @@ struct FinetuneOptions {
   // gains and codebooks) are measured too, and the better kept. Single
   // batches' noise keeps latent weights hopping across code borders; their
   // average settles where the gradient points on average. On stories260K
-  // at 2.5 bits it won at the last step in all three runs of a build that
-  // averaged this way (held-out KL 0.2859 against 0.3008, 0.2835/0.3001,
-  // 0.2881/0.3036); averaging the scales, gains and codebook entries too
-  // won in one of three (0.2900/0.2949; lost 0.2999/0.2975 and, at 300
-  // steps, 0.3136/0.3013). 0: off.
+  // at 2.5 bits its codes won at the last step in three of four runs
+  // (held-out KL 0.2859 against 0.3008, 0.2835/0.3001, 0.2881/0.3036; lost
+  // 0.3012/0.2975, where the pack is the same file as without it);
+  // averaging the scales, gains and codebook entries too won in one of
+  // three (0.2900/0.2949; lost 0.2999/0.2975 and, at 300 steps,
+  // 0.3136/0.3013). A candidate, not a reliable gain. 0: off.
   float average = 0.9f;
   // Of the distillation's softmax (the held-out KL is at 1). On stories260K
   // at 3.5 bits, 2 gave perplexity +11.8% where 1 gave +9.6% (same run).

@@ -429,16 +429,17 @@ TEST(Finetune, CodebooksTrainWithTheirTensors) {
   EXPECT_EQ(rep[1].codebook_values_changed, 0u);
 }
 
-// The moving average of what is trained is measured beside the latest
-// values without disturbing them: the latest values' held-out curve is, bit
-// for bit, the run's without the average, and the run keeps the best of
-// both curves.
+// The codes of the latent weights' moving average are measured beside the
+// latest values without disturbing them: the latest values' held-out curve
+// is, bit for bit, the run's without the average, and the run keeps the
+// best of both curves.
 TEST(Finetune, AverageIsMeasuredBesideTheLatestValues) {
   StoriesFixture& f = Stories();
   auto calib = CalibrationGenerate(f.model.get(), *f.tokenizer, 2048, 256, 11, nullptr);
   auto distil = CalibrationGenerate(f.model.get(), *f.tokenizer, 4096, 256, 13, nullptr);
   ASSERT_TRUE(calib.ok() && distil.ok());
   const std::string dir = tqf::testing::TempDir();
+  auto path_of = [&](int averaged) { return dir + "/avg" + std::to_string(averaged) + ".tqf"; };
   // Trained scales (asymmetric groups), and trained codebooks.
   for (const char* scheme : {"q2a-g32", "vq2x64-row"}) {
     FinetuneReport rep[2];
@@ -456,10 +457,9 @@ TEST(Finetune, AverageIsMeasuredBesideTheLatestValues) {
         rep[averaged] = *got;
         return Status::OK();
       };
-      const std::string path = dir + "/avg" + std::to_string(averaged) + ".tqf";
-      auto report = PackModel(f.source, path, po);
+      auto report = PackModel(f.source, path_of(averaged), po);
       ASSERT_TRUE(report.ok()) << scheme << ": " << report.status().ToString();
-      auto reader = Reader::Open(path);
+      auto reader = Reader::Open(path_of(averaged));
       ASSERT_TRUE(reader.ok());
       EXPECT_TRUE((*reader)->Verify().problems.empty()) << scheme;
     }
@@ -474,10 +474,8 @@ TEST(Finetune, AverageIsMeasuredBesideTheLatestValues) {
     EXPECT_TRUE(measured) << scheme << ": " << DescribeFinetune(rep[1]);
     // The kept rounding is what reached the file: the latest values' at the
     // same step as without the average give the same bytes.
-    auto file = [&](int averaged) {
-      return ReadRegularFile(dir + "/avg" + std::to_string(averaged) + ".tqf", uint64_t{1} << 24);
-    };
-    auto plain = file(0), with_average = file(1);
+    auto plain = ReadRegularFile(path_of(0), uint64_t{1} << 24);
+    auto with_average = ReadRegularFile(path_of(1), uint64_t{1} << 24);
     ASSERT_TRUE(plain.ok() && with_average.ok());
     const bool same = !rep[1].best_averaged && rep[1].best_step == rep[0].best_step;
     EXPECT_EQ(*plain == *with_average, same) << scheme << ": " << DescribeFinetune(rep[1]);
